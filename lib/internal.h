@@ -1,0 +1,86 @@
+/*
+ * internal.h -- what every library file shares and no user sees: error
+ * reporting, the runtime (threads, BLIS), and small helpers.
+ *
+ * Internal symbols use the tfi_ prefix; they are hidden from the shared
+ * library (-fvisibility=hidden) but visible in libtokenformer.a, which the
+ * unit tests link so that they can test internals directly.
+ */
+#ifndef TF_INTERNAL_H
+#define TF_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tokenformer.h"
+
+#define TFI_ERRMSG_MAX 512
+
+/* Error message storage embedded in every handle. */
+typedef struct tfi_errbuf {
+    char msg[TFI_ERRMSG_MAX];
+} tfi_errbuf;
+
+/* Records a failure: formats the message into eb (if not NULL) and into the
+ * thread-local last-error buffer, and returns status, so that a failing
+ * path reads `return tfi_fail(&h->err, TF_ERR_SHAPE, "...", ...);`. */
+tf_status tfi_fail(tfi_errbuf *eb, tf_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+tf_status tfi_vfail(tfi_errbuf *eb, tf_status status, const char *fmt, va_list ap);
+
+/* Clears a handle's message (a successful call leaves the previous error
+ * readable on purpose, like errno; this is for create paths). */
+void tfi_errbuf_clear(tfi_errbuf *eb);
+
+/* ---- runtime ---------------------------------------------------------- */
+
+/* Initialises BLIS once (kernel choice first).  Safe to call from any
+ * thread, any number of times.  Returns TF_OK or the init failure. */
+tf_status tfi_runtime_ensure(void);
+
+/* Threads for GEMMs and OpenMP kernels (>= 1). */
+int tfi_num_threads(void);
+
+/* Row-major single-precision GEMM through BLIS:
+ *   C[m, n] = alpha * op(A) op(B) + beta * C
+ * op(A) is [m, k]: A is [m, k] with leading dimension lda, or, if ta, A is
+ * [k, m] (lda) and used transposed.  Likewise op(B) [k, n].  ldc is C's row
+ * stride.  nthreads <= 0 means tfi_num_threads().  The runtime must be up. */
+void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+               const float *A, int64_t lda, const float *B, int64_t ldb,
+               float beta, float *C, int64_t ldc, int nthreads);
+
+/* ---- memory ----------------------------------------------------------- */
+
+/* 64-byte aligned allocation (NULL on failure or bytes == 0 overflow). */
+void *tfi_alloc(size_t bytes);
+void *tfi_calloc(size_t count, size_t size); /* zeroed, aligned, overflow-checked */
+void tfi_free(void *p);
+
+/* Grow-only workspace: ensures *buf holds at least count floats, keeping
+ * the old buffer when large enough.  Returns TF_OK or TF_ERR_NOMEM (then
+ * *buf and *cap are unchanged). */
+tf_status tfi_reserve(float **buf, size_t *cap, size_t count);
+
+/* ---- random numbers --------------------------------------------------- */
+
+/* A small deterministic generator (SplitMix64 seeding xoshiro256**). */
+typedef struct tfi_rng {
+    uint64_t s[4];
+    int has_spare;
+    double spare;
+} tfi_rng;
+
+void tfi_rng_seed(tfi_rng *r, uint64_t seed);
+uint64_t tfi_rng_next(tfi_rng *r);
+double tfi_rng_uniform(tfi_rng *r);         /* [0, 1) */
+double tfi_rng_normal(tfi_rng *r);          /* N(0, 1), Box-Muller */
+void tfi_rng_fill_normal(tfi_rng *r, float *dst, size_t count, double std);
+
+/* ---- misc ------------------------------------------------------------- */
+
+/* Safe size product a*b*c with overflow check (returns 0 on overflow). */
+size_t tfi_mul_size(size_t a, size_t b);
+
+#endif /* TF_INTERNAL_H */

@@ -1,0 +1,140 @@
+/*
+ * attention.c -- causal multi-head softmax attention, forward and backward.
+ *
+ * Per (batch b, head h), with Q, K, V the [T, hd] slices of that head and
+ * scale = 1/sqrt(hd):
+ *   S = Q K^T * scale,  S[i][j] = -inf for j > i (causal)
+ *   P = softmax over each row of S,   O = P V
+ * Backward, given dO:
+ *   dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dP * P))
+ *   dQ = dS K * scale,  dK = dS^T Q * scale
+ *
+ * A head's slice is addressed in place: Q = q + b*T*D + h*hd with row
+ * stride D = H*hd, so no copies.  The (b, h) pairs run in parallel under
+ * OpenMP and every GEMM inside uses one BLIS thread (BLIS must not nest
+ * threads inside an OpenMP team).
+ *
+ * Causality: rows are taken in blocks of ATTN_BLOCK.  Rows [i0, i1) only see
+ * columns [0, i1), so each GEMM touches the lower block triangle of the
+ * T x T matrices and skips the rest (about half the work for long T).
+ * Entries above the diagonal inside a diagonal block are computed by the
+ * GEMM but then overwritten with exact zeros, so probs and dprobs are
+ * always zero above the diagonal.
+ */
+#include <math.h>
+
+#include "internal.h"
+#include "kernels/ops.h"
+
+#define ATTN_BLOCK 64
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Row i of S (columns [0, i] meaningful) -> row i of P, zeros after i. */
+static void causal_softmax_row(float *row, int64_t i, int64_t T)
+{
+    float mx = row[0];
+    for (int64_t j = 1; j <= i; j++)
+        mx = row[j] > mx ? row[j] : mx;
+    /* Max-shifted: every exponent is <= 0, no overflow. */
+    double sum = 0.0;
+    for (int64_t j = 0; j <= i; j++) {
+        row[j] = expf(row[j] - mx);
+        sum += row[j];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t j = 0; j <= i; j++)
+        row[j] *= inv;
+    for (int64_t j = i + 1; j < T; j++)
+        row[j] = 0.0f;
+}
+
+void tfi_attention_forward(float *out, float *probs, const float *q,
+                           const float *k, const float *v, int64_t B, int64_t T,
+                           int64_t H, int64_t hd)
+{
+    const int64_t D = H * hd;
+    const float scale = (float)(1.0 / sqrt((double)hd));
+
+#pragma omp parallel for num_threads(tfi_num_threads()) schedule(static)
+    for (int64_t bh = 0; bh < B * H; bh++) {
+        int64_t b = bh / H, h = bh % H;
+        int64_t off = b * T * D + h * hd; /* first row of this head */
+        const float *qh = q + off, *kh = k + off, *vh = v + off;
+        float *oh = out + off;
+        float *P = probs + bh * T * T;
+
+        for (int64_t i0 = 0; i0 < T; i0 += ATTN_BLOCK) {
+            int64_t i1 = min64(i0 + ATTN_BLOCK, T), rows = i1 - i0;
+            /* S[i0:i1, 0:i1] = Q[i0:i1] K[0:i1]^T * scale */
+            tfi_sgemm(0, 1, rows, i1, hd, scale, qh + i0 * D, D, kh, D,
+                      0.0f, P + i0 * T, T, 1);
+            for (int64_t i = i0; i < i1; i++)
+                causal_softmax_row(P + i * T, i, T);
+            /* O[i0:i1] = P[i0:i1, 0:i1] V[0:i1] */
+            tfi_sgemm(0, 0, rows, hd, i1, 1.0f, P + i0 * T, T, vh, D,
+                      0.0f, oh + i0 * D, D, 1);
+        }
+    }
+}
+
+void tfi_attention_backward(float *dq, float *dk, float *dv, float *dprobs,
+                            const float *dout, const float *q, const float *k,
+                            const float *v, const float *probs, int64_t B,
+                            int64_t T, int64_t H, int64_t hd)
+{
+    const int64_t D = H * hd;
+    const float scale = (float)(1.0 / sqrt((double)hd));
+
+#pragma omp parallel for num_threads(tfi_num_threads()) schedule(static)
+    for (int64_t bh = 0; bh < B * H; bh++) {
+        int64_t b = bh / H, h = bh % H;
+        int64_t off = b * T * D + h * hd;
+        const float *qh = q + off, *kh = k + off, *vh = v + off;
+        const float *dOh = dout + off;
+        float *dqh = dq + off, *dkh = dk + off, *dvh = dv + off;
+        const float *P = probs + bh * T * T;
+        float *dS = dprobs + bh * T * T;
+
+        /* Row blocks: dP, then dS in place, then dQ -- all need only
+         * columns [0, i1). */
+        for (int64_t i0 = 0; i0 < T; i0 += ATTN_BLOCK) {
+            int64_t i1 = min64(i0 + ATTN_BLOCK, T), rows = i1 - i0;
+            /* dP[i0:i1, 0:i1] = dO[i0:i1] V[0:i1]^T */
+            tfi_sgemm(0, 1, rows, i1, hd, 1.0f, dOh + i0 * D, D, vh, D,
+                      0.0f, dS + i0 * T, T, 1);
+            /* Softmax backward per row: dS = P * (dP - <dP, P>).  Masked
+             * entries have P = 0 and get dS = 0. */
+            for (int64_t i = i0; i < i1; i++) {
+                const float *Pi = P + i * T;
+                float *dSi = dS + i * T;
+                double dot = 0.0;
+                for (int64_t j = 0; j <= i; j++)
+                    dot += (double)dSi[j] * Pi[j];
+                float fdot = (float)dot;
+                for (int64_t j = 0; j <= i; j++)
+                    dSi[j] = Pi[j] * (dSi[j] - fdot);
+                for (int64_t j = i + 1; j < T; j++)
+                    dSi[j] = 0.0f;
+            }
+            /* dQ[i0:i1] = dS[i0:i1, 0:i1] K[0:i1] * scale */
+            tfi_sgemm(0, 0, rows, hd, i1, scale, dS + i0 * T, T, kh, D,
+                      0.0f, dqh + i0 * D, D, 1);
+        }
+
+        /* Column blocks: key/value position j is seen by rows i >= j, so
+         * dV[j0:j1] and dK[j0:j1] sum over rows [j0, T) only.  This runs
+         * after every dS row is final. */
+        for (int64_t j0 = 0; j0 < T; j0 += ATTN_BLOCK) {
+            int64_t j1 = min64(j0 + ATTN_BLOCK, T), cols = j1 - j0;
+            const float *Pblk = P + j0 * T + j0;    /* P[j0:T, j0:j1] */
+            const float *dSblk = dS + j0 * T + j0;  /* dS[j0:T, j0:j1] */
+            /* dV[j0:j1] = P[j0:T, j0:j1]^T dO[j0:T] */
+            tfi_sgemm(1, 0, cols, hd, T - j0, 1.0f, Pblk, T, dOh + j0 * D, D,
+                      0.0f, dvh + j0 * D, D, 1);
+            /* dK[j0:j1] = dS[j0:T, j0:j1]^T Q[j0:T] * scale */
+            tfi_sgemm(1, 0, cols, hd, T - j0, scale, dSblk, T, qh + j0 * D, D,
+                      0.0f, dkh + j0 * D, D, 1);
+        }
+    }
+}

@@ -1,0 +1,119 @@
+/*
+ * layernorm.c -- LayerNorm over the rows of x [N, d], forward and backward.
+ *
+ *   mean = sum(x) / d,  var = sum((x - mean)^2) / d   (biased, two passes)
+ *   xhat = (x - mean) * rstd,  rstd = 1 / sqrt(var + eps)
+ *   y    = xhat * w + b   (affine only when w is given)
+ *
+ * Statistics are accumulated in double and in two passes (mean first, then
+ * the centred sum of squares): the one-pass E[x^2] - E[x]^2 form cancels
+ * catastrophically when |mean| >> std, which the residual stream can reach.
+ */
+#include <math.h>
+
+#include "internal.h"
+#include "kernels/ops.h"
+
+/* Columns per block in the dw/db reduction: small enough for a stack
+ * accumulator, large enough for contiguous row reads. */
+#define LN_COL_BLOCK 64
+
+void tfi_layernorm_forward(float *y, float *mean, float *rstd, const float *x,
+                           const float *w, const float *b, int64_t N, int64_t d,
+                           float eps)
+{
+#pragma omp parallel for num_threads(tfi_num_threads()) schedule(static)
+    for (int64_t i = 0; i < N; i++) {
+        const float *xi = x + i * d;
+        float *yi = y + i * d;
+
+        double sum = 0.0;
+        for (int64_t j = 0; j < d; j++)
+            sum += xi[j];
+        double mu = sum / (double)d;
+
+        double sq = 0.0;
+        for (int64_t j = 0; j < d; j++) {
+            double c = xi[j] - mu;
+            sq += c * c;
+        }
+        double rs = 1.0 / sqrt(sq / (double)d + (double)eps);
+
+        mean[i] = (float)mu;
+        rstd[i] = (float)rs;
+        for (int64_t j = 0; j < d; j++) {
+            float xhat = (float)((xi[j] - mu) * rs);
+            yi[j] = w ? xhat * w[j] + b[j] : xhat;
+        }
+    }
+}
+
+/*
+ * With g = dy * w (or dy without affine), the gradient of xhat's
+ * normalisation is the projection that removes g's mean and its component
+ * along xhat:
+ *   dx += rstd * (g - mean(g) - xhat * mean(g * xhat))
+ *   dw += sum over rows of dy * xhat,   db += sum over rows of dy
+ * xhat is recomputed from the saved mean and rstd rather than stored.  The
+ * saved mean is float (ops.h), so xhat here is off from the forward's by up
+ * to 6e-8 * |mean| * rstd: negligible unless |mean| / std nears 1e3 (the
+ * forward itself stays exact there, it uses the double mean).
+ */
+void tfi_layernorm_backward(float *dx, float *dw, float *db, const float *dy,
+                            const float *x, const float *mean, const float *rstd,
+                            const float *w, int64_t N, int64_t d)
+{
+    /* dx: rows are independent. */
+#pragma omp parallel for num_threads(tfi_num_threads()) schedule(static)
+    for (int64_t i = 0; i < N; i++) {
+        const float *xi = x + i * d, *dyi = dy + i * d;
+        float *dxi = dx + i * d;
+        float mu = mean[i], rs = rstd[i];
+
+        double sum_g = 0.0, sum_gx = 0.0;
+        for (int64_t j = 0; j < d; j++) {
+            float xhat = (xi[j] - mu) * rs;
+            float g = w ? dyi[j] * w[j] : dyi[j];
+            sum_g += g;
+            sum_gx += (double)g * xhat;
+        }
+        float mean_g = (float)(sum_g / (double)d);
+        float mean_gx = (float)(sum_gx / (double)d);
+
+        for (int64_t j = 0; j < d; j++) {
+            float xhat = (xi[j] - mu) * rs;
+            float g = w ? dyi[j] * w[j] : dyi[j];
+            dxi[j] += rs * (g - mean_g - xhat * mean_gx);
+        }
+    }
+
+    if (!dw && !db)
+        return;
+
+    /* dw, db: sums over rows.  Threads own disjoint column blocks, so there
+     * is no race and no scratch buffer; each block walks the rows in order
+     * (contiguous reads within a row) and accumulates in double. */
+    int64_t nblocks = (d + LN_COL_BLOCK - 1) / LN_COL_BLOCK;
+#pragma omp parallel for num_threads(tfi_num_threads()) schedule(static)
+    for (int64_t blk = 0; blk < nblocks; blk++) {
+        int64_t j0 = blk * LN_COL_BLOCK;
+        int64_t j1 = j0 + LN_COL_BLOCK < d ? j0 + LN_COL_BLOCK : d;
+        double acc_w[LN_COL_BLOCK] = {0}, acc_b[LN_COL_BLOCK] = {0};
+
+        for (int64_t i = 0; i < N; i++) {
+            const float *xi = x + i * d, *dyi = dy + i * d;
+            float mu = mean[i], rs = rstd[i];
+            for (int64_t j = j0; j < j1; j++) {
+                float xhat = (xi[j] - mu) * rs;
+                acc_w[j - j0] += (double)dyi[j] * xhat;
+                acc_b[j - j0] += dyi[j];
+            }
+        }
+        for (int64_t j = j0; j < j1; j++) {
+            if (dw)
+                dw[j] += (float)acc_w[j - j0];
+            if (db)
+                db[j] += (float)acc_b[j - j0];
+        }
+    }
+}

@@ -1,0 +1,304 @@
+/*
+ * theta.c -- Pattention's row-wise normalisation, forward and backward.
+ *
+ * Math per row a (length n), tau the scale:
+ *   l2_norm_gelu  z = a * tau/||a||,  s = gelu(z)
+ *                 da = tau/||a|| * (dz - z (z.dz) / tau^2),  dz = ds gelu'(z)
+ *   gelu_l2_norm  g = gelu(a), s = g * tau/||g||
+ *                 dg = tau/||g|| * (ds - s (s.ds) / tau^2),  da = dg gelu'(a)
+ *   softmax       s = tau * exp(a - max) / sum
+ *                 da = s * (ds - (s.ds) / tau)
+ * with gelu(x) = x Phi(x), gelu'(x) = Phi(x) + x phi(x).
+ *
+ * Zero-norm guard: if ||a|| (or ||g||) is 0 the row scale is 0, so the
+ * row's output and gradient are 0 instead of the reference's NaN.
+ *
+ * The fast path evaluates erfc and exp with polynomials that vectorise
+ * (no libm calls in the loops) and is compiled for AVX-512, AVX2 and a
+ * baseline, picked at load time (target_clones).
+ */
+#include <math.h>
+
+#include "internal.h"
+#include "kernels/theta.h"
+
+#define INV_SQRT2 0.70710678118654752440f
+#define INV_SQRT_2PI 0.39894228040143267794f
+
+/* ---- plain: the math as written, in double ---------------------------- */
+
+static double phi_cdf(double x) { return 0.5 * erfc(-x * 0.70710678118654752440); }
+static double phi_pdf(double x) { return exp(-0.5 * x * x) * 0.39894228040143267794; }
+
+static void plain_row_forward(tf_norm_type norm, double tau, int64_t n, float *a,
+                              float *s, float *r)
+{
+    if (norm == TF_NORM_SOFTMAX) {
+        double mx = a[0], sum = 0.0;
+        for (int64_t j = 1; j < n; j++)
+            mx = a[j] > mx ? a[j] : mx;
+        for (int64_t j = 0; j < n; j++)
+            sum += exp(a[j] - mx);
+        for (int64_t j = 0; j < n; j++)
+            s[j] = (float)(tau * exp(a[j] - mx) / sum);
+        return;
+    }
+    if (norm == TF_NORM_L2_NORM_GELU) {
+        double ss = 0.0;
+        for (int64_t j = 0; j < n; j++)
+            ss += (double)a[j] * a[j];
+        double scale = ss > 0.0 ? tau / sqrt(ss) : 0.0;
+        for (int64_t j = 0; j < n; j++) {
+            double z = a[j] * scale;
+            a[j] = (float)z;
+            s[j] = (float)(z * phi_cdf(z));
+        }
+        *r = (float)scale;
+        return;
+    }
+    /* gelu_l2_norm */
+    double ss = 0.0;
+    for (int64_t j = 0; j < n; j++) {
+        double g = a[j] * phi_cdf(a[j]);
+        ss += g * g;
+    }
+    double scale = ss > 0.0 ? tau / sqrt(ss) : 0.0;
+    for (int64_t j = 0; j < n; j++)
+        s[j] = (float)(a[j] * phi_cdf(a[j]) * scale);
+    *r = (float)scale;
+}
+
+static void plain_row_backward(tf_norm_type norm, double tau, int64_t n, const float *a,
+                               const float *s, float r, float *g)
+{
+    double dot = 0.0;
+    if (norm == TF_NORM_SOFTMAX) {
+        for (int64_t j = 0; j < n; j++)
+            dot += (double)s[j] * g[j];
+        for (int64_t j = 0; j < n; j++)
+            g[j] = (float)(s[j] * (g[j] - dot / tau));
+        return;
+    }
+    if (norm == TF_NORM_L2_NORM_GELU) {
+        for (int64_t j = 0; j < n; j++) {
+            double z = a[j];
+            double dz = g[j] * (phi_cdf(z) + z * phi_pdf(z));
+            g[j] = (float)dz;
+            dot += z * dz;
+        }
+        for (int64_t j = 0; j < n; j++)
+            g[j] = (float)(r * (g[j] - (double)a[j] * dot / (tau * tau)));
+        return;
+    }
+    for (int64_t j = 0; j < n; j++)
+        dot += (double)s[j] * g[j];
+    for (int64_t j = 0; j < n; j++) {
+        double x = a[j];
+        double dg = r * (g[j] - s[j] * dot / (tau * tau));
+        g[j] = (float)(dg * (phi_cdf(x) + x * phi_pdf(x)));
+    }
+}
+
+void tfi_theta_forward_plain(tf_norm_type norm, float tau, int64_t N, int64_t n,
+                             float *A, float *S, float *R)
+{
+    for (int64_t i = 0; i < N; i++)
+        plain_row_forward(norm, tau, n, A + i * n, S + i * n, R + i);
+}
+
+void tfi_theta_backward_plain(tf_norm_type norm, float tau, int64_t N, int64_t n,
+                              const float *A, const float *S, const float *R, float *G)
+{
+    for (int64_t i = 0; i < N; i++)
+        plain_row_backward(norm, tau, n, A + i * n, S + i * n, R[i], G + i * n);
+}
+
+/* ---- fast: vectorisable polynomial exp and erfc ----------------------- */
+
+/* e^x for x in float range: x = k ln2 + r, |r| <= ln2/2, e^r by its Taylor
+ * polynomial of degree 8 (relative error ~1e-9), 2^k built in the exponent
+ * bits.  Inputs are clamped to [-87, 88] (results below ~1.6e-38 are not
+ * needed here). */
+static inline float exp_poly(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    const float round_magic = 12582912.0f; /* 1.5 * 2^23: adds and rounds */
+    float k = (x * 1.44269504088896341f + round_magic) - round_magic;
+    float r = x - k * 0.693145751953125f;  /* ln2 high part, exact in k*hi */
+    r = r - k * 1.428606765330187e-06f;    /* ln2 low part */
+    float p = 1.0f / 40320.0f;
+    p = p * r + 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union { int32_t i; float f; } two_k;
+    two_k.i = ((int32_t)k + 127) << 23;
+    return p * two_k.f;
+}
+
+/* erfc(z) for z >= 0, Chebyshev fit with fractional error < 1.2e-7
+ * everywhere (Numerical Recipes' erfcc). */
+static inline float erfc_poly(float z)
+{
+    float t = 1.0f / (1.0f + 0.5f * z);
+    float p = 0.17087277f;
+    p = p * t - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t - 1.26551223f;
+    return t * exp_poly(-z * z + p);
+}
+
+/* Phi(x), computed from the tail on each side so that neither side loses
+ * precision to cancellation. */
+static inline float cdf_poly(float x)
+{
+    float tail = 0.5f * erfc_poly(fabsf(x) * INV_SQRT2);
+    return x >= 0.0f ? 1.0f - tail : tail;
+}
+
+static inline float gelu_poly(float x) { return x * cdf_poly(x); }
+
+static inline float gelu_grad_poly(float x)
+{
+    return cdf_poly(x) + x * exp_poly(-0.5f * x * x) * INV_SQRT_2PI;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define TF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define TF_CLONES
+#endif
+
+TF_CLONES void tfi_gelu_fast(const float *x, float *y, int64_t count)
+{
+#pragma omp simd
+    for (int64_t j = 0; j < count; j++)
+        y[j] = gelu_poly(x[j]);
+}
+
+TF_CLONES void tfi_gelu_grad_fast(const float *x, float *dy, int64_t count)
+{
+#pragma omp simd
+    for (int64_t j = 0; j < count; j++)
+        dy[j] = gelu_grad_poly(x[j]);
+}
+
+TF_CLONES void tfi_exp_fast(const float *x, float *y, int64_t count)
+{
+#pragma omp simd
+    for (int64_t j = 0; j < count; j++)
+        y[j] = exp_poly(x[j]);
+}
+
+TF_CLONES static void fast_row_forward(tf_norm_type norm, float tau, int64_t n, float *a,
+                                       float *s, float *r)
+{
+    if (norm == TF_NORM_SOFTMAX) {
+        float mx = a[0], sum = 0.0f;
+#pragma omp simd reduction(max : mx)
+        for (int64_t j = 0; j < n; j++)
+            mx = a[j] > mx ? a[j] : mx;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < n; j++) {
+            s[j] = exp_poly(a[j] - mx);
+            sum += s[j];
+        }
+        float scale = tau / sum;
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++)
+            s[j] *= scale;
+        return;
+    }
+    float ss = 0.0f;
+    if (norm == TF_NORM_L2_NORM_GELU) {
+#pragma omp simd reduction(+ : ss)
+        for (int64_t j = 0; j < n; j++)
+            ss += a[j] * a[j];
+        float scale = ss > 0.0f ? tau / sqrtf(ss) : 0.0f;
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) {
+            float z = a[j] * scale;
+            a[j] = z;
+            s[j] = gelu_poly(z);
+        }
+        *r = scale;
+        return;
+    }
+#pragma omp simd reduction(+ : ss)
+    for (int64_t j = 0; j < n; j++) {
+        float g = gelu_poly(a[j]);
+        s[j] = g;
+        ss += g * g;
+    }
+    float scale = ss > 0.0f ? tau / sqrtf(ss) : 0.0f;
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++)
+        s[j] *= scale;
+    *r = scale;
+}
+
+TF_CLONES static void fast_row_backward(tf_norm_type norm, float tau, int64_t n,
+                                        const float *a, const float *s, float r, float *g)
+{
+    float dot = 0.0f;
+    if (norm == TF_NORM_SOFTMAX) {
+#pragma omp simd reduction(+ : dot)
+        for (int64_t j = 0; j < n; j++)
+            dot += s[j] * g[j];
+        float c = dot / tau;
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++)
+            g[j] = s[j] * (g[j] - c);
+        return;
+    }
+    float inv_tau2 = 1.0f / (tau * tau);
+    if (norm == TF_NORM_L2_NORM_GELU) {
+#pragma omp simd reduction(+ : dot)
+        for (int64_t j = 0; j < n; j++) {
+            float dz = g[j] * gelu_grad_poly(a[j]);
+            g[j] = dz;
+            dot += a[j] * dz;
+        }
+        float c = dot * inv_tau2;
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++)
+            g[j] = r * (g[j] - a[j] * c);
+        return;
+    }
+#pragma omp simd reduction(+ : dot)
+    for (int64_t j = 0; j < n; j++)
+        dot += s[j] * g[j];
+    float c = dot * inv_tau2;
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++)
+        g[j] = r * (g[j] - s[j] * c) * gelu_grad_poly(a[j]);
+}
+
+void tfi_theta_forward(tf_norm_type norm, float tau, int64_t N, int64_t n, float *A,
+                       float *S, float *R)
+{
+    int nt = tfi_num_threads();
+#pragma omp parallel for num_threads(nt) schedule(static) if (N * n > 32768)
+    for (int64_t i = 0; i < N; i++)
+        fast_row_forward(norm, tau, n, A + i * n, S + i * n, R + i);
+}
+
+void tfi_theta_backward(tf_norm_type norm, float tau, int64_t N, int64_t n,
+                        const float *A, const float *S, const float *R, float *G)
+{
+    int nt = tfi_num_threads();
+#pragma omp parallel for num_threads(nt) schedule(static) if (N * n > 32768)
+    for (int64_t i = 0; i < N; i++)
+        fast_row_backward(norm, tau, n, A + i * n, S + i * n, R[i], G + i * n);
+}

@@ -1,0 +1,606 @@
+/*
+ * model.c -- the TokenFormer language model: construction, named tensors,
+ * and the forward and backward passes that wire the kernels together.
+ *
+ * Data flow of one layer (rows are the B*T tokens, width d):
+ *   x_in -> LN -> ln1 -> Pq, Pk, Pv -> rotary -> q, k, v -> attention -> attn
+ *   x_mid = x_in + Pproj(attn)          (Pproj adds into the copy: beta = 1)
+ *   x_out = x_mid + Pffn(LN(x_mid))
+ * Every activation backward needs is kept in one arena, laid out per (B, T)
+ * and reallocated only when a larger batch arrives.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kernels/ops.h"
+#include "model.h"
+
+static const char *const set_names[TFI_SETS_PER_LAYER] = {
+    "attention.query", "attention.key", "attention.value", "attention.proj", "mlp"};
+
+#define CHECK_MODEL(m, fn)                                                     \
+    do {                                                                       \
+        if (!(m))                                                              \
+            return tfi_fail(NULL, TF_ERR_ARGUMENT, fn ": the model is NULL"); \
+    } while (0)
+
+tf_status tfi_model_params_copy(tf_model_params *dst, const tf_model_params *src)
+{
+    *dst = tf_model_default_params();
+    if (!src)
+        return TF_OK;
+    if (src->struct_size < offsetof(tf_model_params, num_layers) + sizeof(int32_t) ||
+        src->struct_size > sizeof *dst)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT,
+                        "tf_model_params.struct_size is %zu: obtain the struct from "
+                        "tf_model_default_params()", src->struct_size);
+    memcpy(dst, src, src->struct_size);
+    dst->struct_size = sizeof *dst;
+    return TF_OK;
+}
+
+static int64_t slot_num(const tf_model_params *p, int kind)
+{
+    return kind == TF_SET_FFN ? p->ffn_slot_num
+         : kind == TF_SET_PROJ ? p->proj_slot_num : p->qkv_slot_num;
+}
+
+tf_status tfi_model_build_refs(tf_model *m)
+{
+    const int L = m->p.num_layers, d = m->p.hidden_size;
+    int count = 1 + L * TFI_SETS_PER_LAYER * 2 + 2;
+    tfi_tensor_ref *refs = tfi_calloc((size_t)count, sizeof *refs);
+    if (!refs)
+        return tfi_fail(&m->err, TF_ERR_NOMEM, "out of memory for the tensor table");
+    int r = 0;
+    refs[r++] = (tfi_tensor_ref){"embed.weight", m->embed, m->embed_grad,
+                                 m->p.vocab_size, d, 1};
+    for (int l = 0; l < L; l++)
+        for (int s = 0; s < TFI_SETS_PER_LAYER; s++) {
+            tf_pattention *set = &m->sets[l * TFI_SETS_PER_LAYER + s];
+            tfi_tensor_ref *k = &refs[r++], *v = &refs[r++];
+            snprintf(k->name, sizeof k->name, "layers.%d.%s.key_param_tokens", l, set_names[s]);
+            snprintf(v->name, sizeof v->name, "layers.%d.%s.value_param_tokens", l, set_names[s]);
+            k->data = set->keys;
+            k->grad = set->key_grad;
+            k->rows = set->n;
+            k->cols = set->d_in;
+            v->data = set->values;
+            v->grad = set->value_grad;
+            v->rows = set->n;
+            v->cols = set->d_out;
+            k->decay = v->decay = 1;
+        }
+    refs[r++] = (tfi_tensor_ref){"final_norm.weight", m->norm_w, m->norm_w_grad, d, 0, 0};
+    refs[r++] = (tfi_tensor_ref){"final_norm.bias", m->norm_b, m->norm_b_grad, d, 0, 0};
+    tfi_free(m->refs);
+    m->refs = refs;
+    m->nrefs = r;
+    /* Growth through a set handle changes its n: the model's slot numbers
+     * follow the layer-0 sets (all layers grow together through the model). */
+    m->p.qkv_slot_num = m->sets[TF_SET_QUERY].n;
+    m->p.proj_slot_num = m->sets[TF_SET_PROJ].n;
+    m->p.ffn_slot_num = m->sets[TF_SET_FFN].n;
+    return TF_OK;
+}
+
+const tfi_tensor_ref *tfi_model_find(const tf_model *m, const char *name)
+{
+    for (int i = 0; i < m->nrefs; i++)
+        if (strcmp(m->refs[i].name, name) == 0)
+            return &m->refs[i];
+    return NULL;
+}
+
+/* The tables of named tensors point into the sets; a set grown through its
+ * own handle reallocates, so refresh the table whenever sizes moved. */
+static void refresh_refs(tf_model *m)
+{
+    for (int l = 0; l < m->p.num_layers; l++)
+        for (int s = 0; s < TFI_SETS_PER_LAYER; s++) {
+            const tfi_tensor_ref *k = &m->refs[1 + 2 * (l * TFI_SETS_PER_LAYER + s)];
+            const tf_pattention *set = &m->sets[l * TFI_SETS_PER_LAYER + s];
+            if (k->data != set->keys || k->rows != set->n) {
+                tfi_model_build_refs(m);
+                return;
+            }
+        }
+}
+
+static void release(tf_model *m)
+{
+    if (m->sets)
+        for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++)
+            tfi_pattention_release(&m->sets[i]);
+    tfi_free(m->sets);
+    tfi_free(m->embed);
+    tfi_free(m->embed_grad);
+    tfi_free(m->norm_w);
+    tfi_free(m->norm_b);
+    tfi_free(m->norm_w_grad);
+    tfi_free(m->norm_b_grad);
+    tfi_free(m->arena);
+    tfi_free(m->layers);
+    tfi_free(m->rope_cos);
+    tfi_free(m->rope_sin);
+    tfi_free(m->targets);
+    tfi_free(m->tokens);
+    tfi_free(m->refs);
+}
+
+TF_API tf_status tf_model_create(const tf_model_params *params, tf_model **out)
+{
+    if (!out)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_create: out is NULL");
+    *out = NULL;
+    tf_model_params p;
+    tf_status st = tfi_model_params_copy(&p, params);
+    if (st != TF_OK)
+        return st;
+    if ((st = tfi_model_params_check(&p, NULL)) != TF_OK)
+        return st;
+    if ((st = tfi_runtime_ensure()) != TF_OK)
+        return st;
+    tf_model *m = tfi_calloc(1, sizeof *m);
+    if (!m)
+        return tfi_fail(NULL, TF_ERR_NOMEM, "tf_model_create: out of memory");
+    m->p = p;
+    const int L = p.num_layers, d = p.hidden_size;
+    m->head_dim = d / p.num_attention_heads;
+    m->rotary_dims = tfi_rotary_dims(&p);
+    size_t ve = tfi_mul_size((size_t)p.vocab_size, (size_t)d);
+    int r2 = m->rotary_dims / 2 > 0 ? m->rotary_dims / 2 : 1;
+    m->embed = tfi_calloc(ve, sizeof(float));
+    m->embed_grad = tfi_calloc(ve, sizeof(float));
+    m->norm_w = tfi_calloc((size_t)d, sizeof(float));
+    m->norm_b = tfi_calloc((size_t)d, sizeof(float));
+    m->norm_w_grad = tfi_calloc((size_t)d, sizeof(float));
+    m->norm_b_grad = tfi_calloc((size_t)d, sizeof(float));
+    m->sets = tfi_calloc((size_t)L * TFI_SETS_PER_LAYER, sizeof(tf_pattention));
+    m->layers = tfi_calloc((size_t)L, sizeof(tfi_layer_acts));
+    m->rope_cos = tfi_calloc((size_t)p.seq_length * (size_t)r2, sizeof(float));
+    m->rope_sin = tfi_calloc((size_t)p.seq_length * (size_t)r2, sizeof(float));
+    if (!m->embed || !m->embed_grad || !m->norm_w || !m->norm_b || !m->norm_w_grad ||
+        !m->norm_b_grad || !m->sets || !m->layers || !m->rope_cos || !m->rope_sin) {
+        release(m);
+        tfi_free(m);
+        return tfi_fail(NULL, TF_ERR_NOMEM, "tf_model_create: out of memory");
+    }
+    /* Official init: keys and embedding N(0, std), values N(0, 2/L/sqrt(d))
+     * ("wang_init"), final norm weight 1 and bias 0.  Every set draws from
+     * its own seed so that the init does not depend on creation order. */
+    tfi_rng rng;
+    tfi_rng_seed(&rng, p.seed);
+    tfi_rng_fill_normal(&rng, m->embed, ve, p.init_method_std);
+    for (int i = 0; i < d; i++)
+        m->norm_w[i] = 1.0f;
+    double value_std = 2.0 / L / sqrt((double)d);
+    for (int l = 0; l < L; l++)
+        for (int s = 0; s < TFI_SETS_PER_LAYER; s++) {
+            tf_pattention_params sp = tf_pattention_default_params();
+            sp.n = slot_num(&p, s);
+            sp.d_in = d;
+            sp.d_out = d;
+            sp.norm = p.norm;
+            sp.scale_policy = p.scale_policy;
+            sp.seed = tfi_rng_next(&rng);
+            sp.key_std = p.init_method_std;
+            sp.value_std = value_std;
+            st = tfi_pattention_init(&m->sets[l * TFI_SETS_PER_LAYER + s], &sp, NULL);
+            if (st != TF_OK) {
+                release(m);
+                tfi_free(m);
+                return st;
+            }
+        }
+    if (m->rotary_dims > 0)
+        tfi_rotary_tables(m->rope_cos, m->rope_sin, p.seq_length, m->rotary_dims,
+                          p.rotary_emb_base);
+    if ((st = tfi_model_build_refs(m)) != TF_OK) {
+        release(m);
+        tfi_free(m);
+        return tfi_fail(NULL, st, "tf_model_create: out of memory");
+    }
+    *out = m;
+    return TF_OK;
+}
+
+TF_API void tf_model_free(tf_model *model)
+{
+    if (!model)
+        return;
+    release(model);
+    tfi_free(model);
+}
+
+TF_API const char *tf_model_errmsg(const tf_model *model)
+{
+    return model ? model->err.msg : "the model is NULL";
+}
+
+TF_API tf_status tf_model_get_params(const tf_model *model, tf_model_params *out)
+{
+    CHECK_MODEL(model, "tf_model_get_params");
+    if (!out)
+        return tfi_fail((tfi_errbuf *)&model->err, TF_ERR_ARGUMENT,
+                        "tf_model_get_params: out is NULL");
+    refresh_refs((tf_model *)model);
+    size_t size = out->struct_size;
+    if (size < sizeof(size_t) || size > sizeof *out)
+        size = sizeof *out; /* an uninitialised struct: assume the current layout */
+    memcpy(out, &model->p, size);
+    out->struct_size = size;
+    return TF_OK;
+}
+
+TF_API int64_t tf_model_num_params(const tf_model *model)
+{
+    if (!model)
+        return 0;
+    refresh_refs((tf_model *)model);
+    int64_t total = 0;
+    for (int i = 0; i < model->nrefs; i++)
+        total += model->refs[i].rows * (model->refs[i].cols ? model->refs[i].cols : 1);
+    return total;
+}
+
+TF_API tf_pattention *tf_model_pattention(tf_model *model, int layer, tf_set_kind kind)
+{
+    if (!model || layer < 0 || layer >= model->p.num_layers || (int)kind < 0 ||
+        (int)kind >= TFI_SETS_PER_LAYER)
+        return NULL;
+    return &model->sets[layer * TFI_SETS_PER_LAYER + (int)kind];
+}
+
+TF_API int tf_model_num_tensors(const tf_model *model)
+{
+    return model ? model->nrefs : 0;
+}
+
+TF_API const char *tf_model_tensor_name(const tf_model *model, int i)
+{
+    if (!model || i < 0 || i >= model->nrefs)
+        return NULL;
+    return model->refs[i].name;
+}
+
+static const tfi_tensor_ref *lookup(const tf_model *m, const char *fn, const char *name,
+                                    tf_status *st)
+{
+    refresh_refs((tf_model *)m);
+    *st = TF_OK;
+    if (!name) {
+        *st = tfi_fail((tfi_errbuf *)&m->err, TF_ERR_ARGUMENT, "%s: name is NULL", fn);
+        return NULL;
+    }
+    const tfi_tensor_ref *r = tfi_model_find(m, name);
+    if (!r)
+        *st = tfi_fail((tfi_errbuf *)&m->err, TF_ERR_NOT_FOUND, "%s: no tensor named '%s'", fn,
+                       name);
+    return r;
+}
+
+static size_t ref_size(const tfi_tensor_ref *r)
+{
+    return (size_t)r->rows * (size_t)(r->cols ? r->cols : 1);
+}
+
+TF_API tf_status tf_model_tensor_shape(const tf_model *model, const char *name,
+                                       int64_t shape[2], int *ndim)
+{
+    CHECK_MODEL(model, "tf_model_tensor_shape");
+    tf_status st;
+    const tfi_tensor_ref *r = lookup(model, "tf_model_tensor_shape", name, &st);
+    if (!r)
+        return st;
+    if (!shape || !ndim)
+        return tfi_fail((tfi_errbuf *)&model->err, TF_ERR_ARGUMENT,
+                        "tf_model_tensor_shape: shape or ndim is NULL");
+    shape[0] = r->rows;
+    shape[1] = r->cols;
+    *ndim = r->cols ? 2 : 1;
+    return TF_OK;
+}
+
+/* Shared body of get/set tensor and get grad. */
+static tf_status copy_named(const tf_model *m, const char *fn, const char *name, float *dst,
+                            const float *src, size_t count, int which)
+{
+    tf_status st;
+    const tfi_tensor_ref *r = lookup(m, fn, name, &st);
+    if (!r)
+        return st;
+    if (!(which == 1 ? src : dst))
+        return tfi_fail((tfi_errbuf *)&m->err, TF_ERR_ARGUMENT, "%s: the array is NULL", fn);
+    if (count != ref_size(r))
+        return tfi_fail((tfi_errbuf *)&m->err, TF_ERR_SHAPE,
+                        "%s: '%s' has %zu elements, the array %zu", fn, name, ref_size(r), count);
+    if (which == 0)
+        memcpy(dst, r->data, count * sizeof(float));
+    else if (which == 1)
+        memcpy(r->data, src, count * sizeof(float));
+    else
+        memcpy(dst, r->grad, count * sizeof(float));
+    return TF_OK;
+}
+
+TF_API tf_status tf_model_get_tensor(const tf_model *model, const char *name, float *dst,
+                                     size_t count)
+{
+    CHECK_MODEL(model, "tf_model_get_tensor");
+    return copy_named(model, "tf_model_get_tensor", name, dst, NULL, count, 0);
+}
+
+TF_API tf_status tf_model_set_tensor(tf_model *model, const char *name, const float *src,
+                                     size_t count)
+{
+    CHECK_MODEL(model, "tf_model_set_tensor");
+    return copy_named(model, "tf_model_set_tensor", name, NULL, src, count, 1);
+}
+
+TF_API tf_status tf_model_get_grad(const tf_model *model, const char *name, float *dst,
+                                   size_t count)
+{
+    CHECK_MODEL(model, "tf_model_get_grad");
+    return copy_named(model, "tf_model_get_grad", name, dst, NULL, count, 2);
+}
+
+TF_API tf_status tf_model_zero_grad(tf_model *model)
+{
+    CHECK_MODEL(model, "tf_model_zero_grad");
+    refresh_refs(model);
+    for (int i = 0; i < model->nrefs; i++)
+        memset(model->refs[i].grad, 0, ref_size(&model->refs[i]) * sizeof(float));
+    return TF_OK;
+}
+
+/* ---- activations ------------------------------------------------------ */
+
+/* Lays the arena out for (B, T); allocates only when it must grow. */
+static tf_status layout_arena(tf_model *m, int B, int T)
+{
+    const size_t BT = (size_t)B * (size_t)T, d = (size_t)m->p.hidden_size;
+    const size_t H = (size_t)m->p.num_attention_heads, V = (size_t)m->p.vocab_size;
+    const size_t L = (size_t)m->p.num_layers;
+    const size_t row = BT * d, stat = BT, att = (size_t)B * H * (size_t)T * (size_t)T;
+    /* 16 floats of padding per buffer keep every buffer 64-byte aligned */
+#define PAD(x) (((x) + 15) & ~(size_t)15)
+    size_t per_layer = 8 * PAD(row) + 4 * PAD(stat) + PAD(att);
+    size_t total = L * per_layer + 2 * PAD(row) + 2 * PAD(stat) + PAD(BT * V) + PAD(stat) +
+                   6 * PAD(row) + PAD(att);
+    if (total > m->arena_floats) {
+        float *fresh = tfi_calloc(total, sizeof(float));
+        int32_t *tg = tfi_calloc(BT, sizeof(int32_t));
+        int32_t *tk = tfi_calloc(BT, sizeof(int32_t));
+        if (!fresh || !tg || !tk) {
+            tfi_free(fresh);
+            tfi_free(tg);
+            tfi_free(tk);
+            return tfi_fail(&m->err, TF_ERR_NOMEM,
+                            "tf_model_forward: out of memory for activations of B=%d, T=%d "
+                            "(%zu MB)", B, T, total * 4 >> 20);
+        }
+        tfi_free(m->arena);
+        tfi_free(m->targets);
+        tfi_free(m->tokens);
+        m->arena = fresh;
+        m->targets = tg;
+        m->tokens = tk;
+        m->arena_floats = total;
+    }
+    float *p = m->arena;
+#define TAKE(ptr, n) do { (ptr) = p; p += PAD(n); } while (0)
+    for (size_t l = 0; l < L; l++) {
+        tfi_layer_acts *a = &m->layers[l];
+        TAKE(a->x_in, row);
+        TAKE(a->ln1, row);
+        TAKE(a->q, row);
+        TAKE(a->k, row);
+        TAKE(a->v, row);
+        TAKE(a->attn, row);
+        TAKE(a->x_mid, row);
+        TAKE(a->ln2, row);
+        TAKE(a->ln1_mean, stat);
+        TAKE(a->ln1_rstd, stat);
+        TAKE(a->ln2_mean, stat);
+        TAKE(a->ln2_rstd, stat);
+        TAKE(a->probs, att);
+    }
+    TAKE(m->x_final, row);
+    TAKE(m->lnf, row);
+    TAKE(m->lnf_mean, stat);
+    TAKE(m->lnf_rstd, stat);
+    TAKE(m->logits, BT * V);
+    TAKE(m->lse, stat);
+    TAKE(m->g_x, row);
+    TAKE(m->g_tmp, row);
+    TAKE(m->g_q, row);
+    TAKE(m->g_k, row);
+    TAKE(m->g_v, row);
+    TAKE(m->g_attn, row);
+    TAKE(m->g_probs, att);
+#undef TAKE
+#undef PAD
+    m->act_B = B;
+    m->act_T = T;
+    return TF_OK;
+}
+
+/* ---- forward ---------------------------------------------------------- */
+
+static tf_status check_ids(tf_model *m, const char *what, const int32_t *ids, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (ids[i] < 0 || ids[i] >= m->p.vocab_size)
+            return tfi_fail(&m->err, TF_ERR_RANGE,
+                            "tf_model_forward: %s[%zu] = %d is outside the vocabulary [0, %lld)",
+                            what, i, ids[i], (long long)m->p.vocab_size);
+    return TF_OK;
+}
+
+static tf_pattention *set_of(tf_model *m, int l, int kind)
+{
+    return &m->sets[l * TFI_SETS_PER_LAYER + kind];
+}
+
+static void layer_forward(tf_model *m, int l, int B, int T, float *x_out)
+{
+    tfi_layer_acts *a = &m->layers[l];
+    const int64_t BT = (int64_t)B * T, d = m->p.hidden_size, H = m->p.num_attention_heads;
+    const float eps = (float)m->p.layernorm_epsilon;
+    tfi_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, a->x_in, NULL, NULL, BT, d, eps);
+    tfi_pattention_forward(set_of(m, l, TF_SET_QUERY), BT, a->ln1, d, a->q, d, 0.0f);
+    tfi_pattention_forward(set_of(m, l, TF_SET_KEY), BT, a->ln1, d, a->k, d, 0.0f);
+    tfi_pattention_forward(set_of(m, l, TF_SET_VALUE), BT, a->ln1, d, a->v, d, 0.0f);
+    if (m->rotary_dims > 0) {
+        tfi_rotary_apply(a->q, B, T, H, m->head_dim, d, m->rotary_dims, m->rope_cos,
+                         m->rope_sin, 0, 0);
+        tfi_rotary_apply(a->k, B, T, H, m->head_dim, d, m->rotary_dims, m->rope_cos,
+                         m->rope_sin, 0, 0);
+    }
+    tfi_attention_forward(a->attn, a->probs, a->q, a->k, a->v, B, T, H, m->head_dim);
+    memcpy(a->x_mid, a->x_in, (size_t)(BT * d) * sizeof(float));
+    tfi_pattention_forward(set_of(m, l, TF_SET_PROJ), BT, a->attn, d, a->x_mid, d, 1.0f);
+    tfi_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->x_mid, NULL, NULL, BT, d, eps);
+    memcpy(x_out, a->x_mid, (size_t)(BT * d) * sizeof(float));
+    tfi_pattention_forward(set_of(m, l, TF_SET_FFN), BT, a->ln2, d, x_out, d, 1.0f);
+}
+
+/* The Pattention workspaces grow on first use; make sure they can before
+ * the pass starts, so a pass never fails half way. */
+static tf_status reserve_set_workspaces(tf_model *m, int64_t BT)
+{
+    for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
+        tf_pattention *s = &m->sets[i];
+        size_t need = (size_t)BT * (size_t)s->n;
+        if (tfi_reserve(&s->ws_a, &s->cap_a, need) != TF_OK ||
+            tfi_reserve(&s->ws_s, &s->cap_s, need) != TF_OK ||
+            tfi_reserve(&s->ws_g, &s->cap_g, need) != TF_OK ||
+            tfi_reserve(&s->ws_r, &s->cap_r, (size_t)BT) != TF_OK)
+            return tfi_fail(&m->err, TF_ERR_NOMEM,
+                            "tf_model_forward: out of memory for Pattention workspaces");
+    }
+    return TF_OK;
+}
+
+TF_API tf_status tf_model_forward(tf_model *model, int B, int T, const int32_t *tokens,
+                                  const int32_t *targets, float *logits, float *loss)
+{
+    CHECK_MODEL(model, "tf_model_forward");
+    tf_model *m = model;
+    if (!tokens)
+        return tfi_fail(&m->err, TF_ERR_ARGUMENT, "tf_model_forward: tokens is NULL");
+    if (B < 1 || T < 1)
+        return tfi_fail(&m->err, TF_ERR_ARGUMENT,
+                        "tf_model_forward: B and T must be >= 1 (got B=%d, T=%d)", B, T);
+    if (T > m->p.seq_length)
+        return tfi_fail(&m->err, TF_ERR_RANGE,
+                        "tf_model_forward: T=%d exceeds seq_length=%lld", T,
+                        (long long)m->p.seq_length);
+    const size_t BT = (size_t)B * (size_t)T;
+    tf_status st;
+    if ((st = check_ids(m, "tokens", tokens, BT)) != TF_OK)
+        return st;
+    if (targets && (st = check_ids(m, "targets", targets, BT)) != TF_OK)
+        return st;
+    refresh_refs(m);
+    if ((st = layout_arena(m, B, T)) != TF_OK || (st = reserve_set_workspaces(m, (int64_t)BT)))
+        return st;
+    m->have_targets = 0;
+    const int64_t d = m->p.hidden_size, V = m->p.vocab_size;
+    for (size_t i = 0; i < BT; i++)
+        memcpy(m->layers[0].x_in + i * (size_t)d, m->embed + (size_t)tokens[i] * (size_t)d,
+               (size_t)d * sizeof(float));
+    for (int l = 0; l < m->p.num_layers; l++)
+        layer_forward(m, l, B, T,
+                      l + 1 < m->p.num_layers ? m->layers[l + 1].x_in : m->x_final);
+    tfi_layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, m->x_final, m->norm_w, m->norm_b,
+                          (int64_t)BT, d, (float)m->p.layernorm_epsilon);
+    tfi_sgemm(0, 1, (int64_t)BT, V, d, 1.0f, m->lnf, d, m->embed, d, 0.0f, m->logits, V, 0);
+    if (logits)
+        memcpy(logits, m->logits, BT * (size_t)V * sizeof(float));
+    m->fwd_B = B;
+    m->fwd_T = T;
+    if (targets) {
+        double l = tfi_crossentropy_forward(m->logits, targets, (int64_t)BT, V, m->lse);
+        if (loss)
+            *loss = (float)l;
+        if (!isfinite(l))
+            return tfi_fail(&m->err, TF_ERR_NONFINITE,
+                            "tf_model_forward: the loss is not finite (%g): the parameters "
+                            "have diverged", l);
+        memcpy(m->targets, targets, BT * sizeof(int32_t));
+        m->have_targets = 1;
+    }
+    memcpy(m->tokens, tokens, BT * sizeof(int32_t)); /* for the embedding backward */
+    return TF_OK;
+}
+
+/* ---- backward --------------------------------------------------------- */
+
+/* g_x holds dL/d(x_out) of layer l on entry and dL/d(x_in) on exit. */
+static void layer_backward(tf_model *m, int l, int B, int T)
+{
+    tfi_layer_acts *a = &m->layers[l];
+    const int64_t BT = (int64_t)B * T, d = m->p.hidden_size, H = m->p.num_attention_heads;
+    /* x_out = x_mid + Pffn(LN(x_mid)) */
+    tfi_pattention_backward(set_of(m, l, TF_SET_FFN), BT, a->ln2, d, m->g_x, d, m->g_tmp, d, 0.0f);
+    tfi_layernorm_backward(m->g_x, NULL, NULL, m->g_tmp, a->x_mid, a->ln2_mean, a->ln2_rstd,
+                           NULL, BT, d);
+    /* x_mid = x_in + Pproj(attn) */
+    tfi_pattention_backward(set_of(m, l, TF_SET_PROJ), BT, a->attn, d, m->g_x, d, m->g_attn, d,
+                            0.0f);
+    tfi_attention_backward(m->g_q, m->g_k, m->g_v, m->g_probs, m->g_attn, a->q, a->k, a->v,
+                           a->probs, B, T, H, m->head_dim);
+    if (m->rotary_dims > 0) {
+        tfi_rotary_apply(m->g_q, B, T, H, m->head_dim, d, m->rotary_dims, m->rope_cos,
+                         m->rope_sin, 0, 1);
+        tfi_rotary_apply(m->g_k, B, T, H, m->head_dim, d, m->rotary_dims, m->rope_cos,
+                         m->rope_sin, 0, 1);
+    }
+    /* q, k, v all read ln1: their input gradients add up in g_tmp */
+    tfi_pattention_backward(set_of(m, l, TF_SET_QUERY), BT, a->ln1, d, m->g_q, d, m->g_tmp, d,
+                            0.0f);
+    tfi_pattention_backward(set_of(m, l, TF_SET_KEY), BT, a->ln1, d, m->g_k, d, m->g_tmp, d, 1.0f);
+    tfi_pattention_backward(set_of(m, l, TF_SET_VALUE), BT, a->ln1, d, m->g_v, d, m->g_tmp, d,
+                            1.0f);
+    tfi_layernorm_backward(m->g_x, NULL, NULL, m->g_tmp, a->x_in, a->ln1_mean, a->ln1_rstd, NULL,
+                           BT, d);
+}
+
+TF_API tf_status tf_model_backward(tf_model *model)
+{
+    CHECK_MODEL(model, "tf_model_backward");
+    tf_model *m = model;
+    if (!m->have_targets)
+        return tfi_fail(&m->err, TF_ERR_STATE,
+                        "tf_model_backward: needs a tf_model_forward with targets first "
+                        "(each forward allows one backward)");
+    refresh_refs(m);
+    for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++)
+        if (m->sets[i].fwd_rows != (int64_t)m->fwd_B * m->fwd_T)
+            return tfi_fail(&m->err, TF_ERR_STATE,
+                            "tf_model_backward: a Pattention set was grown or used on its own "
+                            "since the forward: run the forward again");
+    const int B = m->fwd_B, T = m->fwd_T;
+    const int64_t BT = (int64_t)B * T, d = m->p.hidden_size, V = m->p.vocab_size;
+    m->have_targets = 0;
+    /* logits -> dlogits in place; mean over the B*T positions */
+    tfi_crossentropy_backward(m->logits, m->logits, m->lse, m->targets, BT, V, 1.0f / (float)BT);
+    tfi_sgemm(1, 0, V, d, BT, 1.0f, m->logits, V, m->lnf, d, 1.0f, m->embed_grad, d, 0);
+    tfi_sgemm(0, 0, BT, d, V, 1.0f, m->logits, V, m->embed, d, 0.0f, m->g_tmp, d, 0);
+    memset(m->g_x, 0, (size_t)(BT * d) * sizeof(float));
+    tfi_layernorm_backward(m->g_x, m->norm_w_grad, m->norm_b_grad, m->g_tmp, m->x_final,
+                           m->lnf_mean, m->lnf_rstd, m->norm_w, BT, d);
+    for (int l = m->p.num_layers - 1; l >= 0; l--)
+        layer_backward(m, l, B, T);
+    /* the lookup's gradient: scatter-add rows (serial: tokens repeat) */
+    for (int64_t i = 0; i < BT; i++) {
+        float *dst = m->embed_grad + (size_t)m->tokens[i] * (size_t)d;
+        const float *src = m->g_x + i * d;
+        for (int64_t j = 0; j < d; j++)
+            dst[j] += src[j];
+    }
+    return TF_OK;
+}

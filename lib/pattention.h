@@ -1,0 +1,45 @@
+/*
+ * pattention.h -- the Pattention parameter-set object, as the rest of the
+ * library sees it (internal).  The model owns sets of its own and drives
+ * them through the beta-taking variants below, which let a forward add into
+ * the residual stream and a backward add into an input gradient that
+ * several sets share, without extra buffers.
+ */
+#ifndef TF_PATTENTION_H
+#define TF_PATTENTION_H
+
+#include "internal.h"
+
+struct tf_pattention {
+    tfi_errbuf err;
+    int64_t n, d_in, d_out;
+    tf_norm_type norm;
+    tf_scale_policy scale_policy;
+    double tau;
+    double key_std, value_std;
+    float *keys, *values;         /* [n, d_in], [n, d_out] */
+    float *key_grad, *value_grad; /* same shapes, accumulated */
+    /* Workspace from the last forward (grow-only, see tfi_reserve). */
+    float *ws_a, *ws_s, *ws_g, *ws_r;
+    size_t cap_a, cap_s, cap_g, cap_r;
+    int64_t fwd_rows; /* N of the last forward (0: none since growth) */
+};
+
+/* Default tau for a norm and n: sqrt(n), or n for softmax. */
+double tfi_default_tau(tf_norm_type norm, int64_t n);
+
+/* Validates params and initialises *set in place (the model embeds sets
+ * through pointers but creates them here). */
+tf_status tfi_pattention_init(tf_pattention *set, const tf_pattention_params *p,
+                              tfi_errbuf *eb);
+void tfi_pattention_release(tf_pattention *set);
+
+/* Y [N, d_out] = beta * Y + Pattention(X [N, d_in]); X rows have stride ldx. */
+tf_status tfi_pattention_forward(tf_pattention *set, int64_t N, const float *X,
+                                 int64_t ldx, float *Y, int64_t ldy, float beta);
+/* dX = beta_dx * dX + dL/dX (skipped if dX NULL); dK, dV accumulated. */
+tf_status tfi_pattention_backward(tf_pattention *set, int64_t N, const float *X,
+                                  int64_t ldx, const float *dY, int64_t ldy,
+                                  float *dX, int64_t lddx, float beta_dx);
+
+#endif /* TF_PATTENTION_H */

@@ -1,0 +1,275 @@
+/*
+ * runtime.c -- the process-wide runtime: BLIS kernel choice and
+ * initialisation, the thread count, the info call, and the GEMM wrapper.
+ *
+ * Why the kernel choice lives here: Debian's BLIS 0.9 does not recognise
+ * some AVX-512 CPUs (e.g. AMD Zen 4) and falls back to its portable
+ * "generic" kernels, about 5x slower than its "skx" kernels, which run
+ * correctly on any CPU with AVX-512 F/CD/BW/DQ/VL.  BLIS reads its
+ * BLIS_ARCH_TYPE variable exactly once, inside bli_init(), so the choice
+ * must be made (and exported) before BLIS initialises.
+ */
+#include <blis.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static pthread_once_t runtime_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t runtime_lock = PTHREAD_MUTEX_INITIALIZER;
+static int runtime_up;                  /* guarded by runtime_lock/once */
+static char requested_arch[32] = "";    /* from tf_init(), before startup */
+static int requested_by_init;
+static char arch_source[160] = "";
+static atomic_int num_threads;
+
+typedef struct cpu_features {
+    int avx512, avx2, avx, sse3;
+} cpu_features;
+
+static cpu_features detect_cpu(void)
+{
+    cpu_features f = {0, 0, 0, 0};
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    f.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vl");
+    f.avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    f.avx = __builtin_cpu_supports("avx");
+    f.sse3 = __builtin_cpu_supports("sse3");
+#endif
+    return f;
+}
+
+/* The x86-64 kernel sets of Debian's BLIS build, with what each needs. */
+typedef struct arch_entry {
+    const char *name;
+    arch_t id;
+    int needs; /* 0 none, 1 sse3, 2 avx, 3 avx2+fma, 4 avx512 */
+} arch_entry;
+
+static const arch_entry known_arches[] = {
+    {"skx", BLIS_ARCH_SKX, 4},          {"knl", BLIS_ARCH_KNL, 4},
+    {"haswell", BLIS_ARCH_HASWELL, 3},  {"zen3", BLIS_ARCH_ZEN3, 3},
+    {"zen2", BLIS_ARCH_ZEN2, 3},        {"zen", BLIS_ARCH_ZEN, 3},
+    {"excavator", BLIS_ARCH_EXCAVATOR, 3},
+    {"steamroller", BLIS_ARCH_STEAMROLLER, 2},
+    {"piledriver", BLIS_ARCH_PILEDRIVER, 2},
+    {"bulldozer", BLIS_ARCH_BULLDOZER, 2},
+    {"sandybridge", BLIS_ARCH_SANDYBRIDGE, 2},
+    {"penryn", BLIS_ARCH_PENRYN, 1},    {"generic", BLIS_ARCH_GENERIC, 0},
+};
+
+static int cpu_meets(const cpu_features *f, int needs)
+{
+    switch (needs) {
+    case 4: return f->avx512;
+    case 3: return f->avx2;
+    case 2: return f->avx;
+    case 1: return f->sse3;
+    default: return 1;
+    }
+}
+
+static const arch_entry *find_arch(const char *name)
+{
+    for (size_t i = 0; i < sizeof known_arches / sizeof known_arches[0]; i++)
+        if (strcasecmp(known_arches[i].name, name) == 0)
+            return &known_arches[i];
+    return NULL;
+}
+
+/* Checks a TF_BLIS_ARCH-style request.  Returns 0 if acceptable (writes the
+ * BLIS id to *id, or -1 for "leave it to BLIS"/"auto"), else -1 with why. */
+static int check_request(const char *req, const cpu_features *f, int *id,
+                         char *why, size_t whylen)
+{
+    *id = -1;
+    if (!req[0] || strcasecmp(req, "auto") == 0 || strcasecmp(req, "blis") == 0)
+        return 0;
+    const arch_entry *a = find_arch(req);
+    if (!a) {
+        snprintf(why, whylen, "unknown BLIS kernel set '%s' (try auto, blis, skx, "
+                 "haswell, zen3, generic)", req);
+        return -1;
+    }
+    if (!cpu_meets(f, a->needs)) {
+        snprintf(why, whylen, "BLIS kernel set '%s' needs CPU features this CPU lacks", req);
+        return -1;
+    }
+    *id = (int)a->id;
+    return 0;
+}
+
+static void export_arch(int id)
+{
+    char buf[16];
+    snprintf(buf, sizeof buf, "%d", id);
+    setenv("BLIS_ARCH_TYPE", buf, 1);
+}
+
+static int default_threads(void)
+{
+    const char *env = getenv("TF_NUM_THREADS");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end == '\0' && v >= 1 && v <= 4096)
+            return (int)v;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 1 ? (int)n : 1;
+}
+
+static void runtime_startup(void)
+{
+    cpu_features f = detect_cpu();
+    char why[128] = "";
+    int id = -1;
+    const char *req = requested_by_init ? requested_arch : getenv("TF_BLIS_ARCH");
+    const char *src = requested_by_init ? "tf_init" : "TF_BLIS_ARCH";
+    if (!req)
+        req = "";
+    if (check_request(req, &f, &id, why, sizeof why) != 0) {
+        /* A bad environment switch must not break every call: fall back to
+         * auto and say so in the info call.  tf_init() rejects it earlier. */
+        snprintf(arch_source, sizeof arch_source, "auto (TF_BLIS_ARCH ignored: %s)", why);
+        req = "auto";
+        id = -1;
+    }
+    const char *user_env = getenv("BLIS_ARCH_TYPE");
+    if (id >= 0) {
+        export_arch(id);
+        snprintf(arch_source, sizeof arch_source, "%s", src);
+    } else if (strcasecmp(req, "blis") == 0) {
+        snprintf(arch_source, sizeof arch_source, "blis");
+    } else if (user_env && *user_env) {
+        snprintf(arch_source, sizeof arch_source, "BLIS_ARCH_TYPE");
+    } else {
+        if (f.avx512)
+            export_arch((int)BLIS_ARCH_SKX);
+        if (!arch_source[0])
+            snprintf(arch_source, sizeof arch_source, "auto");
+    }
+    bli_init();
+    atomic_store(&num_threads, default_threads());
+    runtime_up = 1;
+}
+
+tf_status tfi_runtime_ensure(void)
+{
+    pthread_once(&runtime_once, runtime_startup);
+    return TF_OK;
+}
+
+TF_API tf_status tf_init(const char *blis_arch)
+{
+    cpu_features f = detect_cpu();
+    char why[128];
+    int id;
+    const char *req = blis_arch ? blis_arch : "";
+    if (blis_arch && check_request(req, &f, &id, why, sizeof why) != 0)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_init: %s", why);
+    pthread_mutex_lock(&runtime_lock);
+    if (runtime_up) {
+        pthread_mutex_unlock(&runtime_lock);
+        if (blis_arch && strcasecmp(blis_arch, "auto") != 0 &&
+            strcasecmp(blis_arch, bli_arch_string(bli_arch_query_id())) != 0)
+            return tfi_fail(NULL, TF_ERR_STATE,
+                            "tf_init: the runtime is already running kernel set '%s'; "
+                            "BLIS cannot switch kernels after it initialised",
+                            bli_arch_string(bli_arch_query_id()));
+        return TF_OK;
+    }
+    if (blis_arch) {
+        snprintf(requested_arch, sizeof requested_arch, "%s", blis_arch);
+        requested_by_init = 1;
+    }
+    pthread_mutex_unlock(&runtime_lock);
+    return tfi_runtime_ensure();
+}
+
+TF_API int tf_version_number(void)
+{
+    return TF_VERSION_NUMBER;
+}
+
+TF_API const char *tf_version_string(void)
+{
+    return TF_VERSION_STRING;
+}
+
+TF_API tf_status tf_set_num_threads(int n)
+{
+    if (n < 1)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_set_num_threads: n must be >= 1 (got %d)", n);
+    tfi_runtime_ensure();
+    atomic_store(&num_threads, n);
+    return TF_OK;
+}
+
+TF_API int tf_get_num_threads(void)
+{
+    tfi_runtime_ensure();
+    return atomic_load(&num_threads);
+}
+
+int tfi_num_threads(void)
+{
+    int n = atomic_load(&num_threads);
+    return n >= 1 ? n : 1;
+}
+
+TF_API tf_status tf_get_info(tf_info *info)
+{
+    if (!info)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_get_info: info is NULL");
+    if (info->struct_size < sizeof(size_t))
+        return tfi_fail(NULL, TF_ERR_ARGUMENT,
+                        "tf_get_info: set info->struct_size = sizeof(tf_info)");
+    tfi_runtime_ensure();
+    cpu_features f = detect_cpu();
+    tf_info full;
+    memset(&full, 0, sizeof full);
+    full.struct_size = info->struct_size < sizeof full ? info->struct_size : sizeof full;
+    full.version_number = TF_VERSION_NUMBER;
+    full.version_string = TF_VERSION_STRING;
+    full.blis_version = bli_info_get_version_str();
+    arch_t id = bli_arch_query_id();
+    full.blis_arch = bli_arch_string(id);
+    full.blis_arch_source = arch_source;
+    full.cpu_avx512 = f.avx512;
+    full.cpu_avx2 = f.avx2;
+    full.blis_arch_generic = id == BLIS_ARCH_GENERIC;
+    full.num_threads = tfi_num_threads();
+    memcpy(info, &full, full.struct_size);
+    return TF_OK;
+}
+
+void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+               const float *A, int64_t lda, const float *B, int64_t ldb,
+               float beta, float *C, int64_t ldc, int nthreads)
+{
+    if (m <= 0 || n <= 0)
+        return;
+    if (k <= 0) { /* C = beta * C: BLIS would too, but say it plainly */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++)
+                C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+        return;
+    }
+    rntm_t rntm;
+    bli_rntm_init(&rntm);
+    bli_rntm_set_num_threads(nthreads > 0 ? nthreads : tfi_num_threads(), &rntm);
+    /* Row-major: row stride = leading dimension, column stride = 1.  A
+     * transposed operand keeps its stored strides and gets the trans flag. */
+    bli_sgemm_ex(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+                 tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, m, n, k, &alpha,
+                 (float *)A, lda, 1, (float *)B, ldb, 1, &beta, C, ldc, 1, NULL, &rntm);
+}

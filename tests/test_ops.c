@@ -1,0 +1,795 @@
+/*
+ * test_ops.c -- the kernels of lib/kernels/ops.h against plain double-
+ * precision references written here (naive loops, the math of SPEC.md).
+ *
+ * Forwards: float kernel vs double reference on the same (float-exact)
+ * inputs, relative 1e-5.  Backwards: float kernel vs central finite
+ * differences of the double reference for the scalar sum(out * wobj)
+ * (relative 1e-4: the differences themselves are good to ~1e-9), plus,
+ * for long attention, a double analytic backward.  Sizes are odd on
+ * purpose, and some cross the kernels' internal block sizes.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "kernels/ops.h"
+
+#define FWD_RTOL 1e-5
+#define GRAD_RTOL 1e-4
+#define FD_STEP 1e-6
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static float *fvec(size_t n)
+{
+    float *p = calloc(n ? n : 1, sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static double *dvec(size_t n)
+{
+    double *p = calloc(n ? n : 1, sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static void fill_normal(tfi_rng *r, float *x, size_t n, double mean, double std)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(mean + std * tfi_rng_normal(r));
+}
+
+static void fill_nan(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = NAN;
+}
+
+static double *to_double(const float *x, size_t n)
+{
+    double *d = dvec(n);
+    for (size_t i = 0; i < n; i++)
+        d[i] = x[i];
+    return d;
+}
+
+static double max_abs(const double *x, size_t n)
+{
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++)
+        m = fabs(x[i]) > m ? fabs(x[i]) : m;
+    return m;
+}
+
+/* |got - want| <= rtol * (|want| + max|want|): relative, with an absolute
+ * floor at the array's scale for entries near zero.  NaN fails. */
+static void check_close(const char *what, const float *got, const double *want,
+                        size_t n, double rtol)
+{
+    double atol = rtol * max_abs(want, n);
+    for (size_t i = 0; i < n; i++) {
+        double err = fabs((double)got[i] - want[i]);
+        if (!(err <= rtol * fabs(want[i]) + atol))
+            ck_abort_msg("%s[%zu]: got %.9g, want %.9g (rtol %g)", what, i,
+                         (double)got[i], want[i], rtol);
+    }
+}
+
+/* Central differences of f with respect to each entry of p (which f reads
+ * through ctx). */
+typedef double (*objective_fn)(void *ctx);
+
+static void fd_grad(double *grad, double *p, size_t n, objective_fn f, void *ctx)
+{
+    for (size_t i = 0; i < n; i++) {
+        double save = p[i];
+        p[i] = save + FD_STEP;
+        double fp = f(ctx);
+        p[i] = save - FD_STEP;
+        double fm = f(ctx);
+        p[i] = save;
+        grad[i] = (fp - fm) / (2.0 * FD_STEP);
+    }
+}
+
+static double dot(const double *a, const double *b, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+static void setup(void)
+{
+    ck_assert_int_eq(tfi_runtime_ensure(), TF_OK);
+}
+
+/* ---- LayerNorm ----------------------------------------------------------- */
+
+static void layernorm_ref(double *y, double *mean, double *rstd, const double *x,
+                          const double *w, const double *b, int64_t N, int64_t d,
+                          double eps)
+{
+    for (int64_t i = 0; i < N; i++) {
+        const double *xi = x + i * d;
+        double mu = 0.0, var = 0.0;
+        for (int64_t j = 0; j < d; j++)
+            mu += xi[j];
+        mu /= (double)d;
+        for (int64_t j = 0; j < d; j++)
+            var += (xi[j] - mu) * (xi[j] - mu);
+        var /= (double)d;
+        double rs = 1.0 / sqrt(var + eps);
+        for (int64_t j = 0; j < d; j++) {
+            double xhat = (xi[j] - mu) * rs;
+            y[i * d + j] = w ? xhat * w[j] + b[j] : xhat;
+        }
+        if (mean)
+            mean[i] = mu;
+        if (rstd)
+            rstd[i] = rs;
+    }
+}
+
+typedef struct ln_ctx {
+    int64_t N, d;
+    double eps;
+    double *x, *w, *b; /* w, b NULL: no affine */
+    const double *wobj;
+    double *y;
+} ln_ctx;
+
+static double ln_objective(void *p)
+{
+    ln_ctx *c = p;
+    layernorm_ref(c->y, NULL, NULL, c->x, c->w, c->b, c->N, c->d, c->eps);
+    return dot(c->y, c->wobj, (size_t)(c->N * c->d));
+}
+
+/* d = 70 spans two of the backward's 64-column blocks. */
+static void run_layernorm(int affine, double xmean, int check_backward)
+{
+    const int64_t N = 13, d = 70;
+    const float eps = 1e-5f;
+    const size_t nx = (size_t)(N * d);
+    tfi_rng r;
+    tfi_rng_seed(&r, 11 + (uint64_t)affine);
+
+    float *x = fvec(nx), *y = fvec(nx), *mean = fvec(N), *rstd = fvec(N);
+    float *w = fvec(d), *b = fvec(d);
+    fill_normal(&r, x, nx, xmean, 1.5);
+    fill_normal(&r, w, d, 1.0, 0.3);
+    fill_normal(&r, b, d, 0.0, 0.3);
+    double *xd = to_double(x, nx), *wd = to_double(w, d), *bd = to_double(b, d);
+
+    double *yref = dvec(nx), *mref = dvec(N), *rref = dvec(N);
+    layernorm_ref(yref, mref, rref, xd, affine ? wd : NULL, affine ? bd : NULL, N, d, eps);
+    fill_nan(y, nx);
+    tfi_layernorm_forward(y, mean, rstd, x, affine ? w : NULL, affine ? b : NULL, N, d, eps);
+    check_close("layernorm y", y, yref, nx, FWD_RTOL);
+    check_close("layernorm mean", mean, mref, N, FWD_RTOL);
+    check_close("layernorm rstd", rstd, rref, N, FWD_RTOL);
+
+    if (check_backward) {
+        /* The backward accumulates: start from nonzero gradients. */
+        float *dy = fvec(nx), *dx = fvec(nx), *dw = fvec(d), *db = fvec(d);
+        fill_normal(&r, dy, nx, 0.0, 1.0);
+        fill_normal(&r, dx, nx, 0.0, 1.0);
+        fill_normal(&r, dw, d, 0.0, 1.0);
+        fill_normal(&r, db, d, 0.0, 1.0);
+        double *dx_want = to_double(dx, nx), *dw_want = to_double(dw, d);
+        double *db_want = to_double(db, d), *wobj = to_double(dy, nx);
+
+        ln_ctx c = {N, d, eps, xd, affine ? wd : NULL, affine ? bd : NULL, wobj, dvec(nx)};
+        double *g = dvec(nx);
+        fd_grad(g, xd, nx, ln_objective, &c);
+        for (size_t i = 0; i < nx; i++)
+            dx_want[i] += g[i];
+        if (affine) {
+            fd_grad(g, wd, d, ln_objective, &c);
+            for (int64_t j = 0; j < d; j++)
+                dw_want[j] += g[j];
+            fd_grad(g, bd, d, ln_objective, &c);
+            for (int64_t j = 0; j < d; j++)
+                db_want[j] += g[j];
+        }
+
+        tfi_layernorm_backward(dx, affine ? dw : NULL, affine ? db : NULL, dy, x,
+                               mean, rstd, affine ? w : NULL, N, d);
+        check_close("layernorm dx", dx, dx_want, nx, GRAD_RTOL);
+        check_close("layernorm dw", dw, dw_want, d, GRAD_RTOL);
+        check_close("layernorm db", db, db_want, d, GRAD_RTOL);
+
+        free(dy), free(dx), free(dw), free(db), free(dx_want), free(dw_want);
+        free(db_want), free(wobj), free(c.y), free(g);
+    }
+    free(x), free(y), free(mean), free(rstd), free(w), free(b), free(xd), free(wd);
+    free(bd), free(yref), free(mref), free(rref);
+}
+
+START_TEST(test_layernorm_plain)
+{
+    run_layernorm(0, 0.3, 1);
+}
+END_TEST
+
+START_TEST(test_layernorm_affine)
+{
+    run_layernorm(1, -0.7, 1);
+}
+END_TEST
+
+/* |mean| / std ~ 7000: the one-pass E[x^2] - E[x]^2 variance would have
+ * lost every digit here. */
+START_TEST(test_layernorm_large_mean)
+{
+    run_layernorm(1, 1.0e4, 0);
+    run_layernorm(0, -1.0e4, 0);
+    /* The backward recomputes xhat from the float mean: fine at |mean|/std
+     * ~ 70 (see layernorm.c). */
+    run_layernorm(1, 100.0, 1);
+}
+END_TEST
+
+/* ---- rotary -------------------------------------------------------------- */
+
+#define ROPE_BASE 10000.0
+
+static void rotary_ref(double *x, int64_t B, int64_t T, int64_t H, int64_t hd,
+                       int64_t ld, int r, int64_t pos0, int inverse)
+{
+    int half = r / 2;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t h = 0; h < H; h++) {
+                double *p = x + (b * T + t) * ld + h * hd;
+                for (int j = 0; j < half; j++) {
+                    double angle = (double)(pos0 + t) * pow(ROPE_BASE, -2.0 * j / r);
+                    double c = cos(angle), s = inverse ? -sin(angle) : sin(angle);
+                    double x1 = p[j], x2 = p[j + half];
+                    p[j] = x1 * c - x2 * s;
+                    p[j + half] = x2 * c + x1 * s;
+                }
+            }
+}
+
+START_TEST(test_rotary_tables)
+{
+    const int64_t T = 300;
+    const int r = 10, half = r / 2;
+    float *c = fvec(T * half), *s = fvec(T * half);
+    double *cw = dvec(T * half), *sw = dvec(T * half);
+    tfi_rotary_tables(c, s, T, r, ROPE_BASE);
+    for (int64_t t = 0; t < T; t++)
+        for (int j = 0; j < half; j++) {
+            double angle = (double)t * pow(ROPE_BASE, -2.0 * j / r);
+            cw[t * half + j] = cos(angle);
+            sw[t * half + j] = sin(angle);
+        }
+    /* Rounded once from double: within half an ulp of 1. */
+    check_close("rotary cos", c, cw, T * half, 1e-7);
+    check_close("rotary sin", s, sw, T * half, 1e-7);
+    free(c), free(s), free(cw), free(sw);
+}
+END_TEST
+
+typedef struct rope_ctx {
+    int64_t B, T, H, hd, ld;
+    int r;
+    int64_t pos0;
+    double *x;
+    const double *wobj;
+    double *y;
+} rope_ctx;
+
+static double rope_objective(void *p)
+{
+    rope_ctx *c = p;
+    size_t n = (size_t)(c->B * c->T * c->ld);
+    memcpy(c->y, c->x, n * sizeof *c->y);
+    rotary_ref(c->y, c->B, c->T, c->H, c->hd, c->ld, c->r, c->pos0, 0);
+    return dot(c->y, c->wobj, n);
+}
+
+/* r < hd and r == hd; rows packed (ld = D) and strided (ld = 3D, as inside
+ * a fused qkv buffer); positions from 0 and from an offset. */
+START_TEST(test_rotary)
+{
+    const int64_t B = 2, T = 7, H = 3, hd = 10, D = H * hd;
+    const int rs[2] = {4, 10};
+    const int64_t lds[2] = {D, 3 * D}, pos0s[2] = {0, 5};
+    tfi_rng rng;
+    tfi_rng_seed(&rng, 21);
+
+    for (int ir = 0; ir < 2; ir++)
+        for (int il = 0; il < 2; il++) {
+            int r = rs[ir];
+            int64_t ld = lds[il], pos0 = pos0s[il];
+            size_t n = (size_t)(B * T * ld);
+            float *c = fvec((pos0 + T) * (r / 2)), *s = fvec((pos0 + T) * (r / 2));
+            tfi_rotary_tables(c, s, pos0 + T, r, ROPE_BASE);
+
+            float *x0 = fvec(n), *x = fvec(n);
+            fill_normal(&rng, x0, n, 0.0, 1.0);
+            memcpy(x, x0, n * sizeof *x);
+            double *want = to_double(x0, n);
+            rotary_ref(want, B, T, H, hd, ld, r, pos0, 0);
+
+            tfi_rotary_apply(x, B, T, H, hd, ld, r, c, s, pos0, 0);
+            check_close("rotary forward", x, want, n, FWD_RTOL);
+            /* Dims >= r of each head, and the row padding beyond D, are
+             * left bit-for-bit alone. */
+            for (int64_t row = 0; row < B * T; row++)
+                for (int64_t col = 0; col < ld; col++)
+                    if (col >= D || col % hd >= r)
+                        ck_assert(memcmp(&x[row * ld + col], &x0[row * ld + col],
+                                         sizeof(float)) == 0);
+
+            /* The inverse undoes the forward. */
+            double *orig = to_double(x0, n);
+            tfi_rotary_apply(x, B, T, H, hd, ld, r, c, s, pos0, 1);
+            check_close("rotary inverse", x, orig, n, FWD_RTOL);
+
+            /* Backward = inverse rotation of the upstream gradient, which
+             * is the finite-difference gradient of sum(rot(x) * wobj). */
+            float *g = fvec(n);
+            fill_normal(&rng, g, n, 0.0, 1.0);
+            double *wobj = to_double(g, n), *fd = dvec(n);
+            rope_ctx ctx = {B, T, H, hd, ld, r, pos0, orig, wobj, dvec(n)};
+            fd_grad(fd, orig, n, rope_objective, &ctx);
+            tfi_rotary_apply(g, B, T, H, hd, ld, r, c, s, pos0, 1);
+            check_close("rotary backward", g, fd, n, GRAD_RTOL);
+
+            free(c), free(s), free(x0), free(x), free(want), free(orig), free(g);
+            free(wobj), free(fd), free(ctx.y);
+        }
+}
+END_TEST
+
+/* ---- attention ----------------------------------------------------------- */
+
+static void attention_ref(double *out, double *P, const double *q, const double *k,
+                          const double *v, int64_t B, int64_t T, int64_t H, int64_t hd)
+{
+    const int64_t D = H * hd;
+    const double scale = 1.0 / sqrt((double)hd);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t i = 0; i < T; i++) {
+                double *Pi = P + ((b * H + h) * T + i) * T;
+                const double *qi = q + (b * T + i) * D + h * hd;
+                double mx = -INFINITY, sum = 0.0;
+                for (int64_t j = 0; j <= i; j++) {
+                    const double *kj = k + (b * T + j) * D + h * hd;
+                    double sc = 0.0;
+                    for (int64_t c = 0; c < hd; c++)
+                        sc += qi[c] * kj[c];
+                    Pi[j] = sc * scale;
+                    mx = Pi[j] > mx ? Pi[j] : mx;
+                }
+                for (int64_t j = 0; j <= i; j++)
+                    sum += Pi[j] = exp(Pi[j] - mx);
+                for (int64_t j = 0; j < T; j++)
+                    Pi[j] = j <= i ? Pi[j] / sum : 0.0;
+                double *oi = out + (b * T + i) * D + h * hd;
+                for (int64_t c = 0; c < hd; c++) {
+                    double acc = 0.0;
+                    for (int64_t j = 0; j <= i; j++)
+                        acc += Pi[j] * v[(b * T + j) * D + h * hd + c];
+                    oi[c] = acc;
+                }
+            }
+}
+
+/* The analytic backward in double, element by element. */
+static void attention_backward_ref(double *dq, double *dk, double *dv,
+                                   const double *dout, const double *q,
+                                   const double *k, const double *v,
+                                   const double *P, int64_t B, int64_t T,
+                                   int64_t H, int64_t hd)
+{
+    const int64_t D = H * hd;
+    const double scale = 1.0 / sqrt((double)hd);
+    size_t n = (size_t)(B * T * D);
+    memset(dq, 0, n * sizeof *dq);
+    memset(dk, 0, n * sizeof *dk);
+    memset(dv, 0, n * sizeof *dv);
+    double *dP = dvec(T);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t i = 0; i < T; i++) {
+                const double *Pi = P + ((b * H + h) * T + i) * T;
+                int64_t ri = (b * T + i) * D + h * hd;
+                double pdp = 0.0;
+                for (int64_t j = 0; j <= i; j++) {
+                    int64_t rj = (b * T + j) * D + h * hd;
+                    dP[j] = 0.0;
+                    for (int64_t c = 0; c < hd; c++)
+                        dP[j] += dout[ri + c] * v[rj + c];
+                    pdp += dP[j] * Pi[j];
+                }
+                for (int64_t j = 0; j <= i; j++) {
+                    int64_t rj = (b * T + j) * D + h * hd;
+                    double dS = Pi[j] * (dP[j] - pdp);
+                    for (int64_t c = 0; c < hd; c++) {
+                        dq[ri + c] += dS * k[rj + c] * scale;
+                        dk[rj + c] += dS * q[ri + c] * scale;
+                        dv[rj + c] += Pi[j] * dout[ri + c];
+                    }
+                }
+            }
+    free(dP);
+}
+
+typedef struct attn_ctx {
+    int64_t B, T, H, hd;
+    double *q, *k, *v;
+    const double *wobj;
+    double *out, *P;
+} attn_ctx;
+
+static double attn_objective(void *p)
+{
+    attn_ctx *c = p;
+    attention_ref(c->out, c->P, c->q, c->k, c->v, c->B, c->T, c->H, c->hd);
+    return dot(c->out, c->wobj, (size_t)(c->B * c->T * c->H * c->hd));
+}
+
+/* Random q, k, v (std 1: softmax rows neither flat nor one-hot). */
+typedef struct attn_case {
+    int64_t B, T, H, hd;
+    size_t n, np;
+    float *q, *k, *v, *out, *probs, *dout;
+} attn_case;
+
+static attn_case attn_case_new(int64_t B, int64_t T, int64_t H, int64_t hd, uint64_t seed)
+{
+    attn_case a = {B, T, H, hd, (size_t)(B * T * H * hd), (size_t)(B * H * T * T),
+                   NULL, NULL, NULL, NULL, NULL, NULL};
+    tfi_rng r;
+    tfi_rng_seed(&r, seed);
+    a.q = fvec(a.n), a.k = fvec(a.n), a.v = fvec(a.n), a.dout = fvec(a.n);
+    a.out = fvec(a.n), a.probs = fvec(a.np);
+    fill_normal(&r, a.q, a.n, 0.0, 1.0);
+    fill_normal(&r, a.k, a.n, 0.0, 1.0);
+    fill_normal(&r, a.v, a.n, 0.0, 1.0);
+    fill_normal(&r, a.dout, a.n, 0.0, 1.0);
+    /* Poison the outputs: every entry must be written. */
+    fill_nan(a.out, a.n);
+    fill_nan(a.probs, a.np);
+    return a;
+}
+
+static void attn_case_free(attn_case *a)
+{
+    free(a->q), free(a->k), free(a->v), free(a->out), free(a->probs), free(a->dout);
+}
+
+static void check_probs_shape(const attn_case *a)
+{
+    for (int64_t bh = 0; bh < a->B * a->H; bh++)
+        for (int64_t i = 0; i < a->T; i++) {
+            const float *Pi = a->probs + (bh * a->T + i) * a->T;
+            double sum = 0.0;
+            for (int64_t j = 0; j <= i; j++)
+                sum += Pi[j];
+            ck_assert_msg(fabs(sum - 1.0) < 1e-6, "probs row %lld sums to %.9g",
+                          (long long)i, sum);
+            for (int64_t j = i + 1; j < a->T; j++)
+                ck_assert_msg(Pi[j] == 0.0f, "probs[%lld][%lld] above the diagonal is %g",
+                              (long long)i, (long long)j, (double)Pi[j]);
+        }
+}
+
+START_TEST(test_attention_forward)
+{
+    attn_case a = attn_case_new(2, 7, 3, 10, 31);
+    double *qd = to_double(a.q, a.n), *kd = to_double(a.k, a.n), *vd = to_double(a.v, a.n);
+    double *out = dvec(a.n), *P = dvec(a.np);
+    attention_ref(out, P, qd, kd, vd, a.B, a.T, a.H, a.hd);
+    tfi_attention_forward(a.out, a.probs, a.q, a.k, a.v, a.B, a.T, a.H, a.hd);
+    check_close("attention out", a.out, out, a.n, FWD_RTOL);
+    check_close("attention probs", a.probs, P, a.np, FWD_RTOL);
+    check_probs_shape(&a);
+    free(qd), free(kd), free(vd), free(out), free(P);
+    attn_case_free(&a);
+}
+END_TEST
+
+START_TEST(test_attention_backward_fd)
+{
+    attn_case a = attn_case_new(2, 7, 3, 10, 32);
+    tfi_attention_forward(a.out, a.probs, a.q, a.k, a.v, a.B, a.T, a.H, a.hd);
+    float *dq = fvec(a.n), *dk = fvec(a.n), *dv = fvec(a.n), *dP = fvec(a.np);
+    /* dq/dk/dv are overwritten, dprobs is scratch: poison all of them. */
+    fill_nan(dq, a.n), fill_nan(dk, a.n), fill_nan(dv, a.n), fill_nan(dP, a.np);
+    tfi_attention_backward(dq, dk, dv, dP, a.dout, a.q, a.k, a.v, a.probs, a.B, a.T,
+                           a.H, a.hd);
+
+    attn_ctx c = {a.B, a.T, a.H, a.hd, to_double(a.q, a.n), to_double(a.k, a.n),
+                  to_double(a.v, a.n), to_double(a.dout, a.n), dvec(a.n), dvec(a.np)};
+    double *g = dvec(a.n);
+    fd_grad(g, c.q, a.n, attn_objective, &c);
+    check_close("attention dq", dq, g, a.n, GRAD_RTOL);
+    fd_grad(g, c.k, a.n, attn_objective, &c);
+    check_close("attention dk", dk, g, a.n, GRAD_RTOL);
+    fd_grad(g, c.v, a.n, attn_objective, &c);
+    check_close("attention dv", dv, g, a.n, GRAD_RTOL);
+
+    free(dq), free(dk), free(dv), free(dP), free(g);
+    free(c.q), free(c.k), free(c.v), free((double *)c.wobj), free(c.out), free(c.P);
+    attn_case_free(&a);
+}
+END_TEST
+
+/* T = 150 crosses the kernel's 64-row blocks (64 + 64 + 22): forward and
+ * backward against the double references. */
+START_TEST(test_attention_long)
+{
+    attn_case a = attn_case_new(1, 150, 2, 8, 33);
+    double *qd = to_double(a.q, a.n), *kd = to_double(a.k, a.n), *vd = to_double(a.v, a.n);
+    double *dod = to_double(a.dout, a.n);
+    double *out = dvec(a.n), *P = dvec(a.np);
+    double *dqw = dvec(a.n), *dkw = dvec(a.n), *dvw = dvec(a.n);
+    attention_ref(out, P, qd, kd, vd, a.B, a.T, a.H, a.hd);
+    attention_backward_ref(dqw, dkw, dvw, dod, qd, kd, vd, P, a.B, a.T, a.H, a.hd);
+
+    tfi_attention_forward(a.out, a.probs, a.q, a.k, a.v, a.B, a.T, a.H, a.hd);
+    check_close("long attention out", a.out, out, a.n, FWD_RTOL);
+    check_close("long attention probs", a.probs, P, a.np, FWD_RTOL);
+    check_probs_shape(&a);
+
+    float *dq = fvec(a.n), *dk = fvec(a.n), *dv = fvec(a.n), *dP = fvec(a.np);
+    fill_nan(dq, a.n), fill_nan(dk, a.n), fill_nan(dv, a.n), fill_nan(dP, a.np);
+    tfi_attention_backward(dq, dk, dv, dP, a.dout, a.q, a.k, a.v, a.probs, a.B, a.T,
+                           a.H, a.hd);
+    check_close("long attention dq", dq, dqw, a.n, GRAD_RTOL);
+    check_close("long attention dk", dk, dkw, a.n, GRAD_RTOL);
+    check_close("long attention dv", dv, dvw, a.n, GRAD_RTOL);
+
+    free(qd), free(kd), free(vd), free(dod), free(out), free(P), free(dqw), free(dkw);
+    free(dvw), free(dq), free(dk), free(dv), free(dP);
+    attn_case_free(&a);
+}
+END_TEST
+
+/* ---- cross-entropy ------------------------------------------------------- */
+
+static double crossentropy_ref(const double *logits, const int32_t *targets,
+                               int64_t N, int64_t V, double *lse)
+{
+    double loss = 0.0;
+    for (int64_t i = 0; i < N; i++) {
+        const double *row = logits + i * V;
+        double mx = row[0], sum = 0.0;
+        for (int64_t j = 1; j < V; j++)
+            mx = row[j] > mx ? row[j] : mx;
+        for (int64_t j = 0; j < V; j++)
+            sum += exp(row[j] - mx);
+        double l = mx + log(sum);
+        if (lse)
+            lse[i] = l;
+        loss += l - row[targets[i]];
+    }
+    return loss / (double)N;
+}
+
+typedef struct ce_ctx {
+    int64_t N, V;
+    double *logits;
+    const int32_t *targets;
+} ce_ctx;
+
+static double ce_objective(void *p)
+{
+    ce_ctx *c = p;
+    return crossentropy_ref(c->logits, c->targets, c->N, c->V, NULL);
+}
+
+static void fill_targets(tfi_rng *r, int32_t *t, int64_t N, int64_t V)
+{
+    for (int64_t i = 0; i < N; i++)
+        t[i] = (int32_t)(tfi_rng_next(r) % (uint64_t)V);
+}
+
+START_TEST(test_crossentropy)
+{
+    const int64_t N = 13, V = 37;
+    const size_t n = (size_t)(N * V);
+    tfi_rng r;
+    tfi_rng_seed(&r, 41);
+    float *logits = fvec(n), *lse = fvec(N), *dl = fvec(n);
+    int32_t targets[13];
+    fill_normal(&r, logits, n, 0.5, 2.0);
+    fill_targets(&r, targets, N, V);
+    double *ld = to_double(logits, n), *lse_want = dvec(N);
+
+    double want = crossentropy_ref(ld, targets, N, V, lse_want);
+    double loss = tfi_crossentropy_forward(logits, targets, N, V, lse);
+    ck_assert_double_eq_tol(loss, want, 1e-6 * fabs(want));
+    check_close("crossentropy lse", lse, lse_want, N, FWD_RTOL);
+
+    /* Gradient of the mean loss: scale = 1/N. */
+    double *g = dvec(n);
+    ce_ctx c = {N, V, ld, targets};
+    fd_grad(g, ld, n, ce_objective, &c);
+    tfi_crossentropy_backward(dl, logits, lse, targets, N, V, 1.0f / (float)N);
+    check_close("crossentropy dlogits", dl, g, n, GRAD_RTOL);
+
+    /* scale 1: each row is softmax - onehot, which sums to 0. */
+    tfi_crossentropy_backward(dl, logits, lse, targets, N, V, 1.0f);
+    for (int64_t i = 0; i < N; i++) {
+        double s = 0.0;
+        for (int64_t j = 0; j < V; j++)
+            s += dl[i * V + j];
+        ck_assert_msg(fabs(s) < 1e-6, "gradient row %lld sums to %g", (long long)i, s);
+    }
+
+    /* In place gives the same bits as out of place. */
+    tfi_crossentropy_backward(logits, logits, lse, targets, N, V, 1.0f);
+    ck_assert(memcmp(logits, dl, n * sizeof *dl) == 0);
+
+    free(logits), free(lse), free(dl), free(ld), free(lse_want), free(g);
+}
+END_TEST
+
+/* Logits ~ 1000: exp would overflow without the max shift. */
+START_TEST(test_crossentropy_large_logits)
+{
+    const int64_t N = 9, V = 50;
+    const size_t n = (size_t)(N * V);
+    tfi_rng r;
+    tfi_rng_seed(&r, 42);
+    float *logits = fvec(n), *lse = fvec(N), *dl = fvec(n);
+    int32_t targets[9];
+    fill_normal(&r, logits, n, 1000.0, 3.0);
+    fill_targets(&r, targets, N, V);
+    double *ld = to_double(logits, n), *lse_want = dvec(N);
+
+    double want = crossentropy_ref(ld, targets, N, V, lse_want);
+    double loss = tfi_crossentropy_forward(logits, targets, N, V, lse);
+    ck_assert(isfinite(loss));
+    ck_assert_double_eq_tol(loss, want, 1e-5 * fabs(want));
+    check_close("large crossentropy lse", lse, lse_want, N, FWD_RTOL);
+
+    tfi_crossentropy_backward(dl, logits, lse, targets, N, V, 1.0f);
+    double *g = dvec(n);
+    for (int64_t i = 0; i < N; i++) {
+        double s = 0.0;
+        for (int64_t j = 0; j < V; j++) {
+            ck_assert(isfinite(dl[i * V + j]));
+            s += dl[i * V + j];
+            g[i * V + j] = exp(ld[i * V + j] - lse_want[i]) - (j == targets[i]);
+        }
+        ck_assert_msg(fabs(s) < 1e-4, "gradient row %lld sums to %g", (long long)i, s);
+    }
+    /* The float lse (ulp 6e-5 at 1000) bounds the softmax to ~3e-5. */
+    check_close("large crossentropy dlogits", dl, g, n, 1e-4);
+    free(logits), free(lse), free(dl), free(ld), free(lse_want), free(g);
+}
+END_TEST
+
+/* ---- threads ------------------------------------------------------------- */
+
+/* Every kernel's outputs with one thread and with several.  Work is split
+ * by rows / heads / column blocks, never inside a sum, so the results are
+ * bit-identical; only the loss's reduction order may differ. */
+typedef struct all_out {
+    float *ln_y, *ln_dx, *ln_dw, *ln_db, *rope, *attn_out, *attn_probs;
+    float *dq, *dk, *dv, *dP, *ce_dl, *ce_lse;
+    double loss;
+} all_out;
+
+enum { TH_N = 50, TH_D = 130, TH_B = 2, TH_T = 70, TH_H = 3, TH_HD = 8, TH_V = 77 };
+
+static all_out run_all_kernels(void)
+{
+    const size_t nx = TH_N * TH_D, na = TH_B * TH_T * TH_H * TH_HD;
+    const size_t np = TH_B * TH_H * TH_T * TH_T, nl = TH_N * TH_V;
+    tfi_rng r;
+    tfi_rng_seed(&r, 51);
+    all_out o;
+    float *x = fvec(nx), *w = fvec(TH_D), *b = fvec(TH_D), *dy = fvec(nx);
+    float *mean = fvec(TH_N), *rstd = fvec(TH_N);
+    fill_normal(&r, x, nx, 0.2, 1.0);
+    fill_normal(&r, w, TH_D, 1.0, 0.2);
+    fill_normal(&r, b, TH_D, 0.0, 0.2);
+    fill_normal(&r, dy, nx, 0.0, 1.0);
+    o.ln_y = fvec(nx), o.ln_dx = fvec(nx), o.ln_dw = fvec(TH_D), o.ln_db = fvec(TH_D);
+    tfi_layernorm_forward(o.ln_y, mean, rstd, x, w, b, TH_N, TH_D, 1e-5f);
+    tfi_layernorm_backward(o.ln_dx, o.ln_dw, o.ln_db, dy, x, mean, rstd, w, TH_N, TH_D);
+
+    float *c = fvec(TH_T * TH_HD / 2), *s = fvec(TH_T * TH_HD / 2);
+    tfi_rotary_tables(c, s, TH_T, TH_HD, ROPE_BASE);
+    o.rope = fvec(na);
+    fill_normal(&r, o.rope, na, 0.0, 1.0);
+    tfi_rotary_apply(o.rope, TH_B, TH_T, TH_H, TH_HD, TH_H * TH_HD, TH_HD, c, s, 0, 0);
+
+    float *q = fvec(na), *k = fvec(na), *v = fvec(na), *dout = fvec(na);
+    fill_normal(&r, q, na, 0.0, 1.0);
+    fill_normal(&r, k, na, 0.0, 1.0);
+    fill_normal(&r, v, na, 0.0, 1.0);
+    fill_normal(&r, dout, na, 0.0, 1.0);
+    o.attn_out = fvec(na), o.attn_probs = fvec(np);
+    o.dq = fvec(na), o.dk = fvec(na), o.dv = fvec(na), o.dP = fvec(np);
+    tfi_attention_forward(o.attn_out, o.attn_probs, q, k, v, TH_B, TH_T, TH_H, TH_HD);
+    tfi_attention_backward(o.dq, o.dk, o.dv, o.dP, dout, q, k, v, o.attn_probs, TH_B,
+                           TH_T, TH_H, TH_HD);
+
+    float *logits = fvec(nl);
+    int32_t targets[TH_N];
+    fill_normal(&r, logits, nl, 0.0, 2.0);
+    fill_targets(&r, targets, TH_N, TH_V);
+    o.ce_lse = fvec(TH_N), o.ce_dl = fvec(nl);
+    o.loss = tfi_crossentropy_forward(logits, targets, TH_N, TH_V, o.ce_lse);
+    tfi_crossentropy_backward(o.ce_dl, logits, o.ce_lse, targets, TH_N, TH_V, 0.5f);
+
+    free(x), free(w), free(b), free(dy), free(mean), free(rstd), free(c), free(s);
+    free(q), free(k), free(v), free(dout), free(logits);
+    return o;
+}
+
+static void all_out_free(all_out *o)
+{
+    free(o->ln_y), free(o->ln_dx), free(o->ln_dw), free(o->ln_db), free(o->rope);
+    free(o->attn_out), free(o->attn_probs), free(o->dq), free(o->dk), free(o->dv);
+    free(o->dP), free(o->ce_dl), free(o->ce_lse);
+}
+
+#define SAME_BITS(a, b, field, count)                                              \
+    ck_assert_msg(memcmp((a).field, (b).field, (count) * sizeof(float)) == 0,      \
+                  #field " differs between 1 and 4 threads")
+
+START_TEST(test_threads_deterministic)
+{
+    ck_assert_int_eq(tf_set_num_threads(1), TF_OK);
+    all_out one = run_all_kernels();
+    ck_assert_int_eq(tf_set_num_threads(4), TF_OK);
+    all_out four = run_all_kernels();
+
+    const size_t nx = TH_N * TH_D, na = TH_B * TH_T * TH_H * TH_HD;
+    const size_t np = TH_B * TH_H * TH_T * TH_T, nl = TH_N * TH_V;
+    SAME_BITS(one, four, ln_y, nx);
+    SAME_BITS(one, four, ln_dx, nx);
+    SAME_BITS(one, four, ln_dw, TH_D);
+    SAME_BITS(one, four, ln_db, TH_D);
+    SAME_BITS(one, four, rope, na);
+    SAME_BITS(one, four, attn_out, na);
+    SAME_BITS(one, four, attn_probs, np);
+    SAME_BITS(one, four, dq, na);
+    SAME_BITS(one, four, dk, na);
+    SAME_BITS(one, four, dv, na);
+    SAME_BITS(one, four, dP, np);
+    SAME_BITS(one, four, ce_lse, TH_N);
+    SAME_BITS(one, four, ce_dl, nl);
+    ck_assert_double_eq_tol(one.loss, four.loss, 1e-12 * fabs(one.loss));
+    all_out_free(&one);
+    all_out_free(&four);
+}
+END_TEST
+
+Suite *ops_suite(void)
+{
+    Suite *s = suite_create("ops");
+    TCase *tc = tcase_create("kernels");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_layernorm_plain);
+    tcase_add_test(tc, test_layernorm_affine);
+    tcase_add_test(tc, test_layernorm_large_mean);
+    tcase_add_test(tc, test_rotary_tables);
+    tcase_add_test(tc, test_rotary);
+    tcase_add_test(tc, test_attention_forward);
+    tcase_add_test(tc, test_attention_backward_fd);
+    tcase_add_test(tc, test_attention_long);
+    tcase_add_test(tc, test_crossentropy);
+    tcase_add_test(tc, test_crossentropy_large_logits);
+    tcase_add_test(tc, test_threads_deterministic);
+    suite_add_tcase(s, tc);
+    return s;
+}
