@@ -392,6 +392,117 @@ TF_API tf_status tf_model_backward(tf_model *model);
 TF_API tf_status tf_model_zero_grad(tf_model *model);
 
 /* ------------------------------------------------------------------------
+ * Optimizer: AdamW (torch.optim.AdamW semantics) with global-norm gradient
+ * clipping, linear warmup then cosine decay, and gradient accumulation.
+ *
+ * One step, at step number t = 1, 2, ... with lr_t from the schedule:
+ *   g = grad / grad_accum_steps        (the mean over the micro-batches)
+ *   c = min(1, clip_grad / (||g||_2 + 1e-6)) over all tensors together
+ *   m = beta1 m + (1 - beta1) c g;   v = beta2 v + (1 - beta2) (c g)^2
+ *   p = p (1 - lr_t weight_decay)    (embedding and parameter tokens only,
+ *                                     never final_norm.weight / .bias)
+ *   p = p - lr_t / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ * Schedule: lr_t = lr * t / warmup_steps for t <= warmup_steps; then, if
+ * decay_steps > warmup_steps, cosine from lr to min_lr over steps
+ * (warmup_steps, decay_steps] and min_lr after; otherwise lr.
+ * ---------------------------------------------------------------------- */
+typedef struct tf_optimizer tf_optimizer;
+
+typedef struct tf_optimizer_params {
+    size_t struct_size;
+    double lr;               /* peak learning rate (default 6e-4) */
+    double min_lr;           /* end of the cosine (default 6e-5) */
+    double beta1, beta2;     /* default 0.9, 0.95 */
+    double eps;              /* default 1e-8 */
+    double weight_decay;     /* decoupled, default 0.1 */
+    double clip_grad;        /* global L2 norm bound; 0 disables (default 1.0) */
+    int64_t warmup_steps;    /* default 0 */
+    int64_t decay_steps;     /* lr_decay_iters; 0: no decay (default 0) */
+    int32_t grad_accum_steps;/* micro-batches per step (default 1) */
+} tf_optimizer_params;
+
+TF_API tf_optimizer_params tf_optimizer_default_params(void);
+
+/* Fills *out from a config: optimizer.params.{lr, betas, eps}, weight_decay,
+ * gradient_clipping, min_lr, gradient_accumulation_steps, lr_decay_iters
+ * (default train_iters), warmup (a fraction of train_iters, as in GPT-NeoX;
+ * or warmup_steps if given), lr_decay_style ("cosine" or "constant").
+ * Absent keys keep the defaults; bad values are TF_ERR_CONFIG naming key
+ * and line. */
+TF_API tf_status tf_config_optimizer_params(const tf_config *cfg, tf_optimizer_params *out);
+
+/* Creates optimizer state (zero moments, step 0) bound to model.  The model
+ * must outlive the optimizer.  The caller owns *out. */
+TF_API tf_status tf_optimizer_create(tf_model *model, const tf_optimizer_params *params,
+                                     tf_optimizer **out);
+TF_API void tf_optimizer_free(tf_optimizer *opt);
+TF_API const char *tf_optimizer_errmsg(const tf_optimizer *opt);
+
+/* Applies one step with the model's accumulated gradients, then zeroes
+ * them.  *grad_norm (if not NULL) receives the global norm before clipping.
+ * A non-finite gradient norm is TF_ERR_NONFINITE and changes nothing (the
+ * gradients are kept for inspection). */
+TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm);
+
+/* The learning rate the schedule gives step t (t >= 1). */
+TF_API double tf_optimizer_lr_at(const tf_optimizer *opt, int64_t t);
+/* Steps taken so far (restored by tf_model_load). */
+TF_API int64_t tf_optimizer_step_count(const tf_optimizer *opt);
+TF_API tf_status tf_optimizer_get_params(const tf_optimizer *opt, tf_optimizer_params *out);
+/* Replaces the hyperparameters (e.g. a new schedule after growth); the
+ * moments and step count are kept. */
+TF_API tf_status tf_optimizer_set_params(tf_optimizer *opt, const tf_optimizer_params *params);
+/* Copies a tensor's first (which = 0) or second (which = 1) moment. */
+TF_API tf_status tf_optimizer_get_moment(const tf_optimizer *opt, const char *name, int which,
+                                         float *dst, size_t count);
+
+/* ------------------------------------------------------------------------
+ * Datasets: token streams for training, with a held-out validation tail.
+ *
+ * Formats: TF_DATA_BYTES, raw bytes as tokens (vocab 256); TF_DATA_U16, a
+ * bare array of little-endian uint16 ids (nanoGPT's train.bin); TF_DATA_LLMC,
+ * llm.c shards (256 int32 header: magic 20240520, version 1 = uint16 ids or
+ * 7 = uint32 ids, token count; then the ids); TF_DATA_AUTO picks LLMC when
+ * the magic is there, else U16 for files ending in ".bin", else BYTES.
+ * The last val_fraction of the tokens is the validation split.
+ * ---------------------------------------------------------------------- */
+typedef struct tf_dataset tf_dataset;
+
+typedef enum tf_data_format {
+    TF_DATA_AUTO = 0,
+    TF_DATA_BYTES = 1,
+    TF_DATA_U16 = 2,
+    TF_DATA_LLMC = 3
+} tf_data_format;
+
+typedef enum tf_split { TF_SPLIT_TRAIN = 0, TF_SPLIT_VAL = 1 } tf_split;
+
+/* Reads path (all of it; ids are validated against vocab_size, an id out of
+ * range is TF_ERR_RANGE naming its offset).  val_fraction in [0, 1).  The
+ * caller owns *out. */
+TF_API tf_status tf_dataset_open(const char *path, tf_data_format format, int64_t vocab_size,
+                                 double val_fraction, tf_dataset **out);
+/* The same over tokens already in memory (copied). */
+TF_API tf_status tf_dataset_from_tokens(const int32_t *tokens, int64_t count,
+                                        int64_t vocab_size, double val_fraction,
+                                        tf_dataset **out);
+TF_API void tf_dataset_free(tf_dataset *ds);
+TF_API const char *tf_dataset_errmsg(const tf_dataset *ds);
+TF_API int64_t tf_dataset_num_tokens(const tf_dataset *ds, tf_split split);
+
+/* Batch number `index` of a seeded stream of random segments of T+1 tokens
+ * from the split: tokens [B, T] and targets [B, T] (the next tokens).  A
+ * pure function of (seed, index), so a resumed run sees the same data. */
+TF_API tf_status tf_dataset_sample(const tf_dataset *ds, tf_split split, uint64_t seed,
+                                   int64_t index, int B, int T, int32_t *tokens,
+                                   int32_t *targets);
+/* Number of whole non-overlapping [B, T+1] batches in the split, and
+ * batch i of them in order (for a deterministic validation pass). */
+TF_API int64_t tf_dataset_num_batches(const tf_dataset *ds, tf_split split, int B, int T);
+TF_API tf_status tf_dataset_batch(const tf_dataset *ds, tf_split split, int64_t i, int B, int T,
+                                  int32_t *tokens, int32_t *targets);
+
+/* ------------------------------------------------------------------------
  * Checkpoints (safetensors): every parameter under its SPEC name, and the
  * configuration in __metadata__.  Saving is atomic: a temporary file in the
  * same directory is written, flushed, fsync'ed and renamed over path; a
@@ -399,8 +510,6 @@ TF_API tf_status tf_model_zero_grad(tf_model *model);
  * before changing anything: on error the model is unchanged.  Files with
  * the official GPT-NeoX names (sequential.N....) load too.
  * ---------------------------------------------------------------------- */
-typedef struct tf_optimizer tf_optimizer;
-
 /* Saves model (and, if opt is not NULL, the optimizer's step and moments). */
 TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt,
                                const char *path);
