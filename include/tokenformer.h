@@ -309,6 +309,7 @@ TF_API tf_status tf_config_get_string(const tf_config *cfg, const char *key, con
  * tokens [ffn_slot_num, d]; final_norm.weight, final_norm.bias [d].
  * ---------------------------------------------------------------------- */
 typedef struct tf_model tf_model;
+typedef struct tf_optimizer tf_optimizer; /* see Optimizer below */
 
 typedef struct tf_model_params {
     size_t struct_size;
@@ -392,6 +393,24 @@ TF_API tf_status tf_model_backward(tf_model *model);
 TF_API tf_status tf_model_zero_grad(tf_model *model);
 
 /* ------------------------------------------------------------------------
+ * Growth (incremental scaling) of a whole model
+ * ---------------------------------------------------------------------- */
+
+/* Grows every layer's query/key/value sets to qkv_slot_num tokens, proj to
+ * proj_slot_num and mlp to ffn_slot_num (a number equal to the current one
+ * leaves that kind as it is; smaller is an error, and so is growing
+ * nothing).  New tokens per params (NULL: defaults -- zero keys, values
+ * N(0, the model's value std), pinned tau); each set draws from its own
+ * seed derived from params->seed.  If opt is not NULL it must be bound to
+ * this model: its moments grow with the tensors (new rows zero, the step
+ * count kept), so training continues.  All or nothing: on failure model
+ * and optimizer are unchanged.  With zero keys and pinned tau the GELU
+ * norms compute exactly the function of before. */
+TF_API tf_status tf_model_grow(tf_model *model, tf_optimizer *opt, int64_t qkv_slot_num,
+                               int64_t proj_slot_num, int64_t ffn_slot_num,
+                               const tf_grow_params *params);
+
+/* ------------------------------------------------------------------------
  * Optimizer: AdamW (torch.optim.AdamW semantics) with global-norm gradient
  * clipping, linear warmup then cosine decay, and gradient accumulation.
  *
@@ -406,8 +425,6 @@ TF_API tf_status tf_model_zero_grad(tf_model *model);
  * decay_steps > warmup_steps, cosine from lr to min_lr over steps
  * (warmup_steps, decay_steps] and min_lr after; otherwise lr.
  * ---------------------------------------------------------------------- */
-typedef struct tf_optimizer tf_optimizer;
-
 typedef struct tf_optimizer_params {
     size_t struct_size;
     double lr;               /* peak learning rate (default 6e-4) */
@@ -520,6 +537,15 @@ TF_API tf_status tf_model_load(tf_model *model, tf_optimizer *opt,
                                const char *path);
 /* Creates a model from a checkpoint's own configuration and parameters. */
 TF_API tf_status tf_model_open(const char *path, tf_model **out);
+
+/* Growth-aware loading (the official "partial init"): loads a checkpoint
+ * whose slot numbers are at most the model's.  The checkpoint's tokens
+ * fill each set's first rows; the remaining rows are initialised per params
+ * as tf_model_grow would (NULL: its defaults).  The scale of each set
+ * follows params->scale_policy from the checkpoint's recorded tau, so
+ * loading a checkpoint into a model of its own size is tf_model_load. */
+TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
+                                     const tf_grow_params *params);
 
 #ifdef __cplusplus
 }

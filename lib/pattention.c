@@ -353,66 +353,98 @@ static float *grown_copy(const float *old, int64_t n, int64_t new_n, int64_t wid
     return fresh;
 }
 
-TF_API tf_status tf_pattention_grow(tf_pattention *set, int64_t new_n, const tf_grow_params *params)
+tf_status tfi_grow_params_copy(tf_grow_params *dst, const tf_grow_params *src, tfi_errbuf *eb)
 {
-    CHECK_SET(set, "tf_pattention_grow");
-    tf_grow_params g = tf_grow_default_params();
-    if (params) {
-        if (params->struct_size < sizeof(size_t) || params->struct_size > sizeof g)
-            return tfi_fail(&set->err, TF_ERR_ARGUMENT,
-                            "tf_pattention_grow: bad struct_size %zu: obtain the params from "
-                            "tf_grow_default_params()", params->struct_size);
-        memcpy(&g, params, params->struct_size);
+    *dst = tf_grow_default_params();
+    if (src) {
+        if (src->struct_size < sizeof(size_t) + sizeof(int) || src->struct_size > sizeof *dst)
+            return tfi_fail(eb, TF_ERR_ARGUMENT,
+                            "bad tf_grow_params.struct_size %zu: obtain the params from "
+                            "tf_grow_default_params()", src->struct_size);
+        memcpy(dst, src, src->struct_size);
+        dst->struct_size = sizeof *dst;
     }
-    if (new_n <= set->n)
-        return tfi_fail(&set->err, TF_ERR_ARGUMENT,
-                        "tf_pattention_grow: new size %lld must exceed the current n=%lld "
-                        "(sets only grow)", (long long)new_n, (long long)set->n);
-    if (g.key_init != TF_KEYS_ZERO && g.key_init != TF_KEYS_RANDOM)
-        return tfi_fail(&set->err, TF_ERR_ARGUMENT, "tf_pattention_grow: unknown key_init %d",
-                        (int)g.key_init);
-    if (!valid_policy(g.scale_policy))
-        return tfi_fail(&set->err, TF_ERR_ARGUMENT, "tf_pattention_grow: unknown scale policy %d",
-                        (int)g.scale_policy);
-    if (!(g.key_std >= 0.0) || !isfinite(g.value_std))
-        return tfi_fail(&set->err, TF_ERR_ARGUMENT, "tf_pattention_grow: bad key_std/value_std");
-    if (tfi_mul_size((size_t)new_n, (size_t)(set->d_in > set->d_out ? set->d_in : set->d_out)) == 0)
-        return tfi_fail(&set->err, TF_ERR_ARGUMENT, "tf_pattention_grow: size overflows");
+    if (dst->key_init != TF_KEYS_ZERO && dst->key_init != TF_KEYS_RANDOM)
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "unknown key_init %d", (int)dst->key_init);
+    if (!valid_policy(dst->scale_policy))
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "unknown scale policy %d", (int)dst->scale_policy);
+    if (!(dst->key_std >= 0.0) || !isfinite(dst->key_std) || !isfinite(dst->value_std))
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "key_std must be >= 0 and value_std finite");
+    return TF_OK;
+}
 
-    /* Allocate everything first, so that a failure changes nothing. */
-    float *k = grown_copy(set->keys, set->n, new_n, set->d_in);
-    float *v = grown_copy(set->values, set->n, new_n, set->d_out);
-    float *dk = grown_copy(set->key_grad, set->n, new_n, set->d_in);
-    float *dv = grown_copy(set->value_grad, set->n, new_n, set->d_out);
-    if (!k || !v || !dk || !dv) {
-        tfi_free(k);
-        tfi_free(v);
-        tfi_free(dk);
-        tfi_free(dv);
-        return tfi_fail(&set->err, TF_ERR_NOMEM,
-                        "tf_pattention_grow: out of memory growing n=%lld to %lld",
+void tfi_grow_plan_discard(tfi_grow_plan *plan)
+{
+    tfi_free(plan->keys);
+    tfi_free(plan->values);
+    tfi_free(plan->key_grad);
+    tfi_free(plan->value_grad);
+    memset(plan, 0, sizeof *plan);
+}
+
+tf_status tfi_pattention_grow_prepare(const tf_pattention *set, int64_t new_n,
+                                      const tf_grow_params *g, tfi_grow_plan *plan,
+                                      tfi_errbuf *eb)
+{
+    memset(plan, 0, sizeof *plan);
+    if (new_n <= set->n)
+        return tfi_fail(eb, TF_ERR_ARGUMENT,
+                        "new size %lld must exceed the current n=%lld (sets only grow)",
+                        (long long)new_n, (long long)set->n);
+    int64_t wide = set->d_in > set->d_out ? set->d_in : set->d_out;
+    if (tfi_mul_size((size_t)new_n, (size_t)wide) == 0 || new_n > INT64_MAX / 4)
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "growing to n=%lld overflows", (long long)new_n);
+    plan->keys = grown_copy(set->keys, set->n, new_n, set->d_in);
+    plan->values = grown_copy(set->values, set->n, new_n, set->d_out);
+    plan->key_grad = grown_copy(set->key_grad, set->n, new_n, set->d_in);
+    plan->value_grad = grown_copy(set->value_grad, set->n, new_n, set->d_out);
+    if (!plan->keys || !plan->values || !plan->key_grad || !plan->value_grad) {
+        tfi_grow_plan_discard(plan);
+        return tfi_fail(eb, TF_ERR_NOMEM, "out of memory growing n=%lld to %lld",
                         (long long)set->n, (long long)new_n);
     }
+    plan->new_n = new_n;
     int64_t extra = new_n - set->n;
     tfi_rng rng;
-    tfi_rng_seed(&rng, g.seed);
-    if (g.key_init == TF_KEYS_RANDOM)
-        tfi_rng_fill_normal(&rng, k + set->n * set->d_in, (size_t)(extra * set->d_in), g.key_std);
-    double vstd = g.value_std > 0.0 ? g.value_std : set->value_std;
-    tfi_rng_fill_normal(&rng, v + set->n * set->d_out, (size_t)(extra * set->d_out), vstd);
+    tfi_rng_seed(&rng, g->seed);
+    if (g->key_init == TF_KEYS_RANDOM)
+        tfi_rng_fill_normal(&rng, plan->keys + set->n * set->d_in, (size_t)(extra * set->d_in),
+                            g->key_std);
+    double vstd = g->value_std > 0.0 ? g->value_std : set->value_std;
+    tfi_rng_fill_normal(&rng, plan->values + set->n * set->d_out, (size_t)(extra * set->d_out),
+                        vstd);
+    plan->policy = g->scale_policy;
+    return TF_OK;
+}
 
+void tfi_pattention_grow_commit(tf_pattention *set, tfi_grow_plan *plan)
+{
     tfi_free(set->keys);
     tfi_free(set->values);
     tfi_free(set->key_grad);
     tfi_free(set->value_grad);
-    set->keys = k;
-    set->values = v;
-    set->key_grad = dk;
-    set->value_grad = dv;
-    set->n = new_n;
-    set->scale_policy = g.scale_policy;
-    if (g.scale_policy == TF_SCALE_FOLLOW_N)
-        set->tau = tfi_default_tau(set->norm, new_n);
+    set->keys = plan->keys;
+    set->values = plan->values;
+    set->key_grad = plan->key_grad;
+    set->value_grad = plan->value_grad;
+    set->n = plan->new_n;
+    set->scale_policy = plan->policy;
+    if (plan->policy == TF_SCALE_FOLLOW_N)
+        set->tau = tfi_default_tau(set->norm, set->n);
     set->fwd_rows = 0; /* the cached forward belongs to the old size */
+    memset(plan, 0, sizeof *plan);
+}
+
+TF_API tf_status tf_pattention_grow(tf_pattention *set, int64_t new_n, const tf_grow_params *params)
+{
+    CHECK_SET(set, "tf_pattention_grow");
+    tf_grow_params g;
+    tfi_grow_plan plan;
+    tf_status st = tfi_grow_params_copy(&g, params, &set->err);
+    if (st == TF_OK)
+        st = tfi_pattention_grow_prepare(set, new_n, &g, &plan, &set->err);
+    if (st != TF_OK)
+        return tfi_fail(&set->err, st, "tf_pattention_grow: %s", tf_last_error());
+    tfi_pattention_grow_commit(set, &plan);
     return TF_OK;
 }

@@ -42,4 +42,20 @@ tf_status tfi_pattention_backward(tf_pattention *set, int64_t N, const float *X,
                                   int64_t ldx, const float *dY, int64_t ldy,
                                   float *dX, int64_t lddx, float beta_dx);
 
+/* Growth in two phases, so that a model can grow many sets atomically:
+ * prepare allocates and initialises the grown tensors (the set unchanged),
+ * commit swaps them in and cannot fail; discard drops a prepared plan. */
+typedef struct tfi_grow_plan {
+    int64_t new_n;
+    tf_scale_policy policy;
+    float *keys, *values, *key_grad, *value_grad;
+} tfi_grow_plan;
+
+tf_status tfi_grow_params_copy(tf_grow_params *dst, const tf_grow_params *src, tfi_errbuf *eb);
+tf_status tfi_pattention_grow_prepare(const tf_pattention *set, int64_t new_n,
+                                      const tf_grow_params *g, tfi_grow_plan *plan,
+                                      tfi_errbuf *eb);
+void tfi_pattention_grow_commit(tf_pattention *set, tfi_grow_plan *plan);
+void tfi_grow_plan_discard(tfi_grow_plan *plan);
+
 #endif /* TF_PATTENTION_H */

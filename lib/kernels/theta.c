@@ -174,6 +174,43 @@ static inline float gelu_grad_poly(float x)
     return cdf_poly(x) + x * exp_poly(-0.5f * x * x) * INV_SQRT_2PI;
 }
 
+/* Sums over a row with element j always added into lane j % 16 and the
+ * lanes combined in a fixed tree.  Besides vectorising, this makes the sum
+ * independent of zeros appended to the row: growth with zero keys and a
+ * pinned tau then reproduces the old outputs bit for bit, whatever n. */
+#define LANES 16
+static inline float lane_sum_finish(float *lane)
+{
+    for (int w = LANES / 2; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++)
+            lane[l] += lane[l + w];
+    return lane[0];
+}
+
+static inline float sum_squares(const float *a, int64_t n)
+{
+    float lane[LANES] = {0};
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++)
+            lane[l] += a[j + l] * a[j + l];
+    for (int l = 0; j + l < n; l++)
+        lane[l] += a[j + l] * a[j + l];
+    return lane_sum_finish(lane);
+}
+
+static inline float dot(const float *a, const float *b, int64_t n)
+{
+    float lane[LANES] = {0};
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++)
+            lane[l] += a[j + l] * b[j + l];
+    for (int l = 0; j + l < n; l++)
+        lane[l] += a[j + l] * b[j + l];
+    return lane_sum_finish(lane);
+}
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define TF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -220,11 +257,8 @@ TF_CLONES static void fast_row_forward(tf_norm_type norm, float tau, int64_t n, 
             s[j] *= scale;
         return;
     }
-    float ss = 0.0f;
     if (norm == TF_NORM_L2_NORM_GELU) {
-#pragma omp simd reduction(+ : ss)
-        for (int64_t j = 0; j < n; j++)
-            ss += a[j] * a[j];
+        float ss = sum_squares(a, n);
         float scale = ss > 0.0f ? tau / sqrtf(ss) : 0.0f;
 #pragma omp simd
         for (int64_t j = 0; j < n; j++) {
@@ -235,12 +269,10 @@ TF_CLONES static void fast_row_forward(tf_norm_type norm, float tau, int64_t n, 
         *r = scale;
         return;
     }
-#pragma omp simd reduction(+ : ss)
-    for (int64_t j = 0; j < n; j++) {
-        float g = gelu_poly(a[j]);
-        s[j] = g;
-        ss += g * g;
-    }
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++)
+        s[j] = gelu_poly(a[j]);
+    float ss = sum_squares(s, n);
     float scale = ss > 0.0f ? tau / sqrtf(ss) : 0.0f;
 #pragma omp simd
     for (int64_t j = 0; j < n; j++)
@@ -251,12 +283,8 @@ TF_CLONES static void fast_row_forward(tf_norm_type norm, float tau, int64_t n, 
 TF_CLONES static void fast_row_backward(tf_norm_type norm, float tau, int64_t n,
                                         const float *a, const float *s, float r, float *g)
 {
-    float dot = 0.0f;
     if (norm == TF_NORM_SOFTMAX) {
-#pragma omp simd reduction(+ : dot)
-        for (int64_t j = 0; j < n; j++)
-            dot += s[j] * g[j];
-        float c = dot / tau;
+        float c = dot(s, g, n) / tau;
 #pragma omp simd
         for (int64_t j = 0; j < n; j++)
             g[j] = s[j] * (g[j] - c);
@@ -264,22 +292,16 @@ TF_CLONES static void fast_row_backward(tf_norm_type norm, float tau, int64_t n,
     }
     float inv_tau2 = 1.0f / (tau * tau);
     if (norm == TF_NORM_L2_NORM_GELU) {
-#pragma omp simd reduction(+ : dot)
-        for (int64_t j = 0; j < n; j++) {
-            float dz = g[j] * gelu_grad_poly(a[j]);
-            g[j] = dz;
-            dot += a[j] * dz;
-        }
-        float c = dot * inv_tau2;
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++)
+            g[j] *= gelu_grad_poly(a[j]);
+        float c = dot(a, g, n) * inv_tau2;
 #pragma omp simd
         for (int64_t j = 0; j < n; j++)
             g[j] = r * (g[j] - a[j] * c);
         return;
     }
-#pragma omp simd reduction(+ : dot)
-    for (int64_t j = 0; j < n; j++)
-        dot += s[j] * g[j];
-    float c = dot * inv_tau2;
+    float c = dot(s, g, n) * inv_tau2;
 #pragma omp simd
     for (int64_t j = 0; j < n; j++)
         g[j] = r * (g[j] - s[j] * c) * gelu_grad_poly(a[j]);
