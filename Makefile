@@ -120,3 +120,8 @@ uninstall:
 
 clean:
 	rm -rf $(B)
+
+# Debian packages for building, testing and the demo (sudo when not root).
+deps:
+	tools/install-deps
+.PHONY: deps

@@ -33,9 +33,13 @@ TF_API const char *tf_last_error(void)
 
 tf_status tfi_vfail(tfi_errbuf *eb, tf_status status, const char *fmt, va_list ap)
 {
-    vsnprintf(tls_last_error, sizeof tls_last_error, fmt, ap);
+    /* Format into a local buffer first: callers may pass the previous
+     * message (tf_last_error() or eb->msg) as an argument to prefix it. */
+    char msg[TFI_ERRMSG_MAX];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(tls_last_error, msg, sizeof msg);
     if (eb)
-        memcpy(eb->msg, tls_last_error, sizeof eb->msg);
+        memcpy(eb->msg, msg, sizeof msg);
     return status;
 }
 
