@@ -279,10 +279,12 @@ TF_API const char *tf_config_errmsg(const tf_config *cfg);
 TF_API int tf_config_num_ignored(const tf_config *cfg);
 TF_API const char *tf_config_ignored_key(const tf_config *cfg, int i); /* borrowed */
 
-/* Scalar look-ups of any top-level key, for programs with keys of their own
- * (a trainer's data path, say).  TF_ERR_NOT_FOUND if absent, TF_ERR_CONFIG
- * (naming key and line) if it is not of the requested type.  Strings are
- * borrowed from cfg. */
+/* Scalar look-ups, for programs with keys of their own (a trainer's data
+ * path, say).  key is a top-level key or a dotted path into nested mappings
+ * and sequences ("optimizer.params.betas.1"); '-' and '_' in keys match
+ * each other, as in GPT-NeoX.  TF_ERR_NOT_FOUND if absent, TF_ERR_CONFIG
+ * (naming key and line) if it is not of the requested type; a quoted
+ * scalar is a string, never a number.  Strings are borrowed from cfg. */
 TF_API int tf_config_has(const tf_config *cfg, const char *key);
 TF_API tf_status tf_config_get_int(const tf_config *cfg, const char *key, int64_t *out);
 TF_API tf_status tf_config_get_double(const tf_config *cfg, const char *key, double *out);
@@ -333,7 +335,8 @@ typedef struct tf_model_params {
 
 TF_API tf_model_params tf_model_default_params(void);
 
-/* Fills *out from a parsed config: the model keys of the official configs
+/* Fills the whole *out (struct_size set to this header's size) from a
+ * parsed config: the model keys of the official configs
  * (num_layers, hidden_size, num_attention_heads, {qkv,proj,ffn}_slot_num,
  * rotary_pct, rotary_emb_base, norm_activation_type, seq_length,
  * layernorm_epsilon, vocab_size, init_method_std, seed).  Missing required
@@ -546,6 +549,73 @@ TF_API tf_status tf_model_open(const char *path, tf_model **out);
  * loading a checkpoint into a model of its own size is tf_model_load. */
 TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
                                      const tf_grow_params *params);
+
+/* ------------------------------------------------------------------------
+ * Inference: incremental decoding with a key/value cache, and sampling
+ *
+ * A decoder holds the attention keys/values of `batch` sequences for up to
+ * seq_length positions.  Prefill a prompt, then feed one token per sequence
+ * per step; rotary positions continue across steps.  Nothing is allocated
+ * per token.  The decoder borrows the model (which must outlive it) and
+ * reads its current parameters at every step, so a model grown in place
+ * (pinned tau, zero keys) keeps serving the same continuation.
+ * ---------------------------------------------------------------------- */
+typedef struct tf_decoder tf_decoder;
+
+/* A decoder for `batch` parallel sequences (1 <= batch <= 4096). */
+TF_API tf_status tf_decoder_create(tf_model *model, int batch, tf_decoder **out);
+TF_API void tf_decoder_free(tf_decoder *dec);
+TF_API const char *tf_decoder_errmsg(const tf_decoder *dec);
+/* Forgets every cached position. */
+TF_API tf_status tf_decoder_reset(tf_decoder *dec);
+/* Positions cached so far (the same for every sequence of the batch). */
+TF_API int64_t tf_decoder_position(const tf_decoder *dec);
+
+/* Appends T >= 1 tokens per sequence (tokens [batch, T]) to the cache.
+ * logits [batch, V] (if not NULL) receives the logits of the last position.
+ * Past seq_length is TF_ERR_RANGE, out-of-vocabulary ids too; on error the
+ * cache is unchanged. */
+TF_API tf_status tf_decoder_prefill(tf_decoder *dec, int T, const int32_t *tokens,
+                                    float *logits);
+/* One token per sequence (tokens [batch]); the same as prefill with T = 1. */
+TF_API tf_status tf_decoder_step(tf_decoder *dec, const int32_t *tokens, float *logits);
+/* The logits [batch, V] of the last position, borrowed; valid until the
+ * next call on dec.  NULL before the first prefill. */
+TF_API const float *tf_decoder_logits(const tf_decoder *dec);
+
+typedef struct tf_sampler_params {
+    size_t struct_size;
+    double temperature; /* 0: greedy (argmax); default 1.0 */
+    int32_t top_k;      /* keep the k most likely; 0: off (default) */
+    double top_p;       /* nucleus: smallest set with mass >= top_p; 1: off */
+    uint64_t seed;      /* default 1 */
+} tf_sampler_params;
+
+TF_API tf_sampler_params tf_sampler_default_params(void);
+
+/* Draws one id from logits [V] per params.  *rng_state (seed it with
+ * params->seed or any value) advances, so successive calls continue one
+ * reproducible stream.  Ties in greedy go to the lowest id. */
+TF_API tf_status tf_sample(const float *logits, int64_t V, const tf_sampler_params *params,
+                           uint64_t *rng_state, int32_t *out);
+
+/* Generates up to max_new tokens per sequence after the cached positions:
+ * samples from the current logits, feeds the sample back, repeats.  A
+ * sequence stops at any of the n_stop stop ids (the stop id is emitted) or
+ * at seq_length.  out [batch, max_new] receives the ids, -1 after a
+ * sequence stopped; *produced (if not NULL) the number of steps run.  If
+ * on_token is not NULL it is called after every step with the new ids
+ * [batch] (streaming); a non-zero return stops generation. */
+typedef int (*tf_token_callback)(void *user, const int32_t *ids, int batch);
+TF_API tf_status tf_decoder_generate(tf_decoder *dec, int max_new, const tf_sampler_params *params,
+                                     const int32_t *stop_ids, int n_stop, int32_t *out,
+                                     int *produced, tf_token_callback on_token, void *user);
+
+/* Byte-level tokenizer (vocab 256): each byte of text is one id. */
+TF_API tf_status tf_bytes_to_tokens(const char *text, size_t len, int32_t *out, size_t cap,
+                                    size_t *count);
+/* ids -> bytes; ids outside [0, 256) are TF_ERR_RANGE. */
+TF_API tf_status tf_tokens_to_bytes(const int32_t *ids, size_t count, char *out, size_t cap);
 
 #ifdef __cplusplus
 }
