@@ -445,8 +445,9 @@ TF_API tf_optimizer_params tf_optimizer_default_params(void);
 
 /* Fills *out from a config: optimizer.params.{lr, betas, eps}, weight_decay,
  * gradient_clipping, min_lr, gradient_accumulation_steps, lr_decay_iters
- * (default train_iters), warmup (a fraction of train_iters, as in GPT-NeoX;
- * or warmup_steps if given), lr_decay_style ("cosine" or "constant").
+ * (default train_iters), warmup (a fraction, as in GPT-NeoX: of
+ * lr_decay_iters when given, else of train_iters; or warmup_steps if
+ * given), lr_decay_style ("cosine" or "constant").
  * Absent keys keep the defaults; bad values are TF_ERR_CONFIG naming key
  * and line. */
 TF_API tf_status tf_config_optimizer_params(const tf_config *cfg, tf_optimizer_params *out);
@@ -461,7 +462,9 @@ TF_API const char *tf_optimizer_errmsg(const tf_optimizer *opt);
 /* Applies one step with the model's accumulated gradients, then zeroes
  * them.  *grad_norm (if not NULL) receives the global norm before clipping.
  * A non-finite gradient norm is TF_ERR_NONFINITE and changes nothing (the
- * gradients are kept for inspection). */
+ * gradients are kept for inspection).  TF_ERR_STATE if a set was grown
+ * through its own handle since: grow through tf_model_grow(model, opt, ...)
+ * so that the moments follow. */
 TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm);
 
 /* The learning rate the schedule gives step t (t >= 1). */

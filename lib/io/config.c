@@ -40,7 +40,7 @@ static const char *const tfc_used_keys[] = {
     /* optimizer and trainer */
     "optimizer", "min_lr", "weight_decay", "gradient_clipping",
     "train_micro_batch_size_per_gpu", "gradient_accumulation_steps",
-    "train_iters", "lr_decay_iters", "lr_decay_style", "warmup",
+    "train_iters", "lr_decay_iters", "lr_decay_style", "warmup", "warmup_steps",
 };
 
 /* Official configs take the vocabulary from the GPT-NeoX-20B tokenizer:

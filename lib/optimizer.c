@@ -1,0 +1,512 @@
+/*
+ * optimizer.c -- AdamW with global-norm clipping, the warmup + cosine
+ * schedule, gradient accumulation, and the moments' growth.
+ *
+ * The math is in tokenformer.h ("Optimizer"); it is torch.optim.AdamW after
+ * torch.nn.utils.clip_grad_norm_, as shared/reference/tokenformer_ref.py
+ * adamw_step.  The optimizer borrows the model: its slots mirror the model's
+ * table of named tensors (model->refs), one per tensor, in the same order.
+ *
+ * A step allocates nothing.  The global gradient norm is summed in double
+ * over a fixed partition of the tensors into chunks, and the chunk sums are
+ * added in chunk order, so the norm (and every update) is the same from run
+ * to run and for any number of threads.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "optimizer.h"
+
+/* Elements per chunk of the norm reduction, and chunks per parallel pass
+ * (the pass's table lives on the stack: no allocation in a step). */
+#define NORM_CHUNK 16384
+#define NORM_BLOCK 512
+
+#define CHECK_OPT(o, fn)                                                           \
+    do {                                                                           \
+        if (!(o))                                                                  \
+            return tfi_fail(NULL, TF_ERR_ARGUMENT, fn ": the optimizer is NULL"); \
+    } while (0)
+
+static size_t slot_size(int64_t rows, int64_t cols)
+{
+    return (size_t)rows * (size_t)(cols ? cols : 1);
+}
+
+/* ---- parameters --------------------------------------------------------- */
+
+TF_API tf_optimizer_params tf_optimizer_default_params(void)
+{
+    tf_optimizer_params p;
+    memset(&p, 0, sizeof p);
+    p.struct_size = sizeof p;
+    p.lr = 6e-4;
+    p.min_lr = 6e-5;
+    p.beta1 = 0.9;
+    p.beta2 = 0.95;
+    p.eps = 1e-8;
+    p.weight_decay = 0.1;
+    p.clip_grad = 1.0;
+    p.warmup_steps = 0;
+    p.decay_steps = 0;
+    p.grad_accum_steps = 1;
+    return p;
+}
+
+/* Copies a caller's params struct, tolerating older (shorter) layouts: the
+ * fields it lacks keep their defaults. */
+static tf_status params_copy(tf_optimizer_params *dst, const tf_optimizer_params *src,
+                             tfi_errbuf *eb, const char *fn)
+{
+    *dst = tf_optimizer_default_params();
+    if (!src)
+        return TF_OK;
+    if (src->struct_size < offsetof(tf_optimizer_params, lr) + sizeof(double) ||
+        src->struct_size > sizeof *dst)
+        return tfi_fail(eb, TF_ERR_ARGUMENT,
+                        "%s: tf_optimizer_params.struct_size is %zu: obtain the struct from "
+                        "tf_optimizer_default_params()", fn, src->struct_size);
+    memcpy(dst, src, src->struct_size);
+    dst->struct_size = sizeof *dst;
+    return TF_OK;
+}
+
+/* Every comparison is written so that NaN fails it. */
+static tf_status params_check(const tf_optimizer_params *p, tfi_errbuf *eb, const char *fn)
+{
+    if (!(p->lr > 0 && isfinite(p->lr)))
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: lr (%g) must be finite and > 0", fn, p->lr);
+    if (!(p->min_lr >= 0 && p->min_lr <= p->lr))
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: min_lr (%g) must be in [0, lr = %g]", fn,
+                        p->min_lr, p->lr);
+    if (!(p->beta1 >= 0 && p->beta1 < 1))
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: beta1 (%g) must be in [0, 1)", fn, p->beta1);
+    if (!(p->beta2 >= 0 && p->beta2 < 1))
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: beta2 (%g) must be in [0, 1)", fn, p->beta2);
+    if (!(p->eps > 0 && isfinite(p->eps)))
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: eps (%g) must be finite and > 0", fn, p->eps);
+    if (!(p->weight_decay >= 0 && isfinite(p->weight_decay)))
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: weight_decay (%g) must be finite and >= 0",
+                        fn, p->weight_decay);
+    if (!(p->clip_grad >= 0 && isfinite(p->clip_grad)))
+        return tfi_fail(eb, TF_ERR_ARGUMENT,
+                        "%s: clip_grad (%g) must be finite and >= 0 (0 disables clipping)", fn,
+                        p->clip_grad);
+    if (p->warmup_steps < 0)
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: warmup_steps (%lld) must be >= 0", fn,
+                        (long long)p->warmup_steps);
+    if (p->decay_steps < 0)
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: decay_steps (%lld) must be >= 0", fn,
+                        (long long)p->decay_steps);
+    if (p->grad_accum_steps < 1)
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: grad_accum_steps (%d) must be >= 1", fn,
+                        (int)p->grad_accum_steps);
+    return TF_OK;
+}
+
+/* ---- create / free ------------------------------------------------------ */
+
+static void free_slots(tfi_opt_slot *slots, int n)
+{
+    for (int i = 0; slots && i < n; i++) {
+        tfi_free(slots[i].m);
+        tfi_free(slots[i].v);
+    }
+    tfi_free(slots);
+}
+
+TF_API tf_status tf_optimizer_create(tf_model *model, const tf_optimizer_params *params,
+                                     tf_optimizer **out)
+{
+    if (out)
+        *out = NULL;
+    if (!model || !out)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_optimizer_create: %s is NULL",
+                        !model ? "model" : "out");
+    tf_optimizer_params p;
+    tf_status st = params_copy(&p, params, NULL, "tf_optimizer_create");
+    if (st != TF_OK || (st = params_check(&p, NULL, "tf_optimizer_create")) != TF_OK)
+        return st;
+
+    /* The public call refreshes the model's tensor table (a set may have
+     * been grown through its own handle since the table was built). */
+    (void)tf_model_num_params(model);
+
+    tf_optimizer *opt = tfi_calloc(1, sizeof *opt);
+    tfi_opt_slot *slots = model->nrefs ? tfi_calloc((size_t)model->nrefs, sizeof *slots) : NULL;
+    int ok = opt && (slots || !model->nrefs);
+    for (int i = 0; ok && i < model->nrefs; i++) {
+        const tfi_tensor_ref *r = &model->refs[i];
+        tfi_opt_slot *s = &slots[i];
+        memcpy(s->name, r->name, sizeof s->name);
+        s->name[sizeof s->name - 1] = '\0';
+        s->rows = r->rows;
+        s->cols = r->cols;
+        size_t n = slot_size(r->rows, r->cols);
+        s->m = tfi_calloc(n ? n : 1, sizeof(float));
+        s->v = tfi_calloc(n ? n : 1, sizeof(float));
+        ok = s->m && s->v;
+    }
+    if (!ok) {
+        free_slots(slots, model->nrefs);
+        tfi_free(opt);
+        return tfi_fail(NULL, TF_ERR_NOMEM, "tf_optimizer_create: out of memory for the moments "
+                        "(%lld parameters)", (long long)tf_model_num_params(model));
+    }
+    opt->model = model;
+    opt->p = p;
+    opt->step = 0;
+    opt->slots = slots;
+    opt->nslots = model->nrefs;
+    *out = opt;
+    return TF_OK;
+}
+
+TF_API void tf_optimizer_free(tf_optimizer *opt)
+{
+    if (!opt)
+        return;
+    free_slots(opt->slots, opt->nslots);
+    tfi_free(opt);
+}
+
+TF_API const char *tf_optimizer_errmsg(const tf_optimizer *opt)
+{
+    return opt ? opt->err.msg : "the optimizer is NULL";
+}
+
+/* ---- schedule ----------------------------------------------------------- */
+
+static double lr_at(const tf_optimizer_params *p, int64_t t)
+{
+    if (t < 1)
+        return 0.0;
+    if (p->warmup_steps > 0 && t <= p->warmup_steps)
+        return p->lr * (double)t / (double)p->warmup_steps;
+    if (p->decay_steps > p->warmup_steps) {
+        if (t >= p->decay_steps)
+            return p->min_lr;
+        double progress = (double)(t - p->warmup_steps) /
+                          (double)(p->decay_steps - p->warmup_steps);
+        return p->min_lr + (p->lr - p->min_lr) * 0.5 * (1.0 + cos(M_PI * progress));
+    }
+    return p->lr;
+}
+
+TF_API double tf_optimizer_lr_at(const tf_optimizer *opt, int64_t t)
+{
+    return opt ? lr_at(&opt->p, t) : 0.0;
+}
+
+TF_API int64_t tf_optimizer_step_count(const tf_optimizer *opt)
+{
+    return opt ? opt->step : 0;
+}
+
+TF_API tf_status tf_optimizer_get_params(const tf_optimizer *opt, tf_optimizer_params *out)
+{
+    CHECK_OPT(opt, "tf_optimizer_get_params");
+    if (!out)
+        return tfi_fail((tfi_errbuf *)&opt->err, TF_ERR_ARGUMENT,
+                        "tf_optimizer_get_params: out is NULL");
+    size_t size = out->struct_size;
+    if (size < sizeof(size_t) || size > sizeof *out)
+        size = sizeof *out; /* an uninitialised struct: assume the current layout */
+    memcpy(out, &opt->p, size);
+    out->struct_size = size;
+    return TF_OK;
+}
+
+TF_API tf_status tf_optimizer_set_params(tf_optimizer *opt, const tf_optimizer_params *params)
+{
+    CHECK_OPT(opt, "tf_optimizer_set_params");
+    if (!params)
+        return tfi_fail(&opt->err, TF_ERR_ARGUMENT, "tf_optimizer_set_params: params is NULL");
+    tf_optimizer_params p;
+    tf_status st = params_copy(&p, params, &opt->err, "tf_optimizer_set_params");
+    if (st != TF_OK || (st = params_check(&p, &opt->err, "tf_optimizer_set_params")) != TF_OK)
+        return st;
+    opt->p = p;
+    return TF_OK;
+}
+
+/* ---- state -------------------------------------------------------------- */
+
+tfi_opt_slot *tfi_optimizer_find(const tf_optimizer *opt, const char *name)
+{
+    if (!opt || !name)
+        return NULL;
+    for (int i = 0; i < opt->nslots; i++)
+        if (strcmp(opt->slots[i].name, name) == 0)
+            return &opt->slots[i];
+    return NULL;
+}
+
+TF_API tf_status tf_optimizer_get_moment(const tf_optimizer *opt, const char *name, int which,
+                                         float *dst, size_t count)
+{
+    CHECK_OPT(opt, "tf_optimizer_get_moment");
+    tfi_errbuf *eb = (tfi_errbuf *)&opt->err;
+    if (!name || !dst)
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "tf_optimizer_get_moment: %s is NULL",
+                        !name ? "name" : "dst");
+    if (which != 0 && which != 1)
+        return tfi_fail(eb, TF_ERR_ARGUMENT,
+                        "tf_optimizer_get_moment: which is %d (0: first moment, 1: second)",
+                        which);
+    const tfi_opt_slot *s = tfi_optimizer_find(opt, name);
+    if (!s)
+        return tfi_fail(eb, TF_ERR_NOT_FOUND, "tf_optimizer_get_moment: no tensor named '%s'",
+                        name);
+    size_t n = slot_size(s->rows, s->cols);
+    if (count != n)
+        return tfi_fail(eb, TF_ERR_SHAPE,
+                        "tf_optimizer_get_moment: '%s' has %zu elements, the array %zu", name, n,
+                        count);
+    memcpy(dst, which ? s->v : s->m, n * sizeof(float));
+    return TF_OK;
+}
+
+/* The model's tensors against the slots; TF_ERR_STATE naming the first
+ * difference.  Refreshes the model's table first. */
+static tf_status check_layout(tf_optimizer *opt, const char *fn)
+{
+    tf_model *m = opt->model;
+    (void)tf_model_num_params(m);
+    if (m->nrefs != opt->nslots)
+        return tfi_fail(&opt->err, TF_ERR_STATE,
+                        "%s: the model has %d tensors, the optimizer state %d", fn, m->nrefs,
+                        opt->nslots);
+    for (int i = 0; i < opt->nslots; i++) {
+        const tfi_tensor_ref *r = &m->refs[i];
+        const tfi_opt_slot *s = &opt->slots[i];
+        if (strcmp(r->name, s->name) != 0)
+            return tfi_fail(&opt->err, TF_ERR_STATE,
+                            "%s: model tensor %d is '%s', the optimizer's slot '%s'", fn, i,
+                            r->name, s->name);
+        if (r->rows != s->rows || r->cols != s->cols)
+            return tfi_fail(&opt->err, TF_ERR_STATE,
+                            "%s: '%s' is [%lld, %lld] in the model but [%lld, %lld] in the "
+                            "optimizer state: the model was resized behind the optimizer's "
+                            "back (a Pattention set grown through its own handle); grow "
+                            "through tf_model_grow(model, opt, ...), which grows the "
+                            "optimizer's moments too",
+                            fn, r->name, (long long)r->rows, (long long)r->cols,
+                            (long long)s->rows, (long long)s->cols);
+    }
+    return TF_OK;
+}
+
+tf_status tfi_optimizer_follow_model(tf_optimizer *opt)
+{
+    if (!opt)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tfi_optimizer_follow_model: the optimizer is NULL");
+    static const char fn[] = "tfi_optimizer_follow_model";
+    tf_model *m = opt->model;
+    (void)tf_model_num_params(m);
+    if (m->nrefs != opt->nslots)
+        return tfi_fail(&opt->err, TF_ERR_STATE,
+                        "%s: the model has %d tensors, the optimizer state %d", fn, m->nrefs,
+                        opt->nslots);
+    int grown = 0;
+    for (int i = 0; i < opt->nslots; i++) {
+        const tfi_tensor_ref *r = &m->refs[i];
+        const tfi_opt_slot *s = &opt->slots[i];
+        if (strcmp(r->name, s->name) != 0)
+            return tfi_fail(&opt->err, TF_ERR_STATE,
+                            "%s: model tensor %d is '%s', the optimizer's slot '%s'", fn, i,
+                            r->name, s->name);
+        if (r->cols != s->cols || r->rows < s->rows)
+            return tfi_fail(&opt->err, TF_ERR_STATE,
+                            "%s: '%s' is [%lld, %lld] in the model but [%lld, %lld] in the "
+                            "optimizer state: only growth in rows can be followed",
+                            fn, r->name, (long long)r->rows, (long long)r->cols,
+                            (long long)s->rows, (long long)s->cols);
+        grown += r->rows > s->rows;
+    }
+    if (!grown)
+        return TF_OK;
+
+    /* Allocate everything, then swap: a failure changes nothing. */
+    float **fresh = tfi_calloc((size_t)opt->nslots * 2, sizeof *fresh);
+    int ok = fresh != NULL;
+    for (int i = 0; ok && i < opt->nslots; i++) {
+        const tfi_tensor_ref *r = &m->refs[i];
+        if (r->rows == opt->slots[i].rows)
+            continue;
+        size_t n = slot_size(r->rows, r->cols);
+        fresh[2 * i] = tfi_calloc(n, sizeof(float));
+        fresh[2 * i + 1] = tfi_calloc(n, sizeof(float));
+        ok = fresh[2 * i] && fresh[2 * i + 1];
+    }
+    if (!ok) {
+        for (int i = 0; fresh && i < 2 * opt->nslots; i++)
+            tfi_free(fresh[i]);
+        tfi_free(fresh);
+        return tfi_fail(&opt->err, TF_ERR_NOMEM, "%s: out of memory for the grown moments", fn);
+    }
+    for (int i = 0; i < opt->nslots; i++) {
+        tfi_opt_slot *s = &opt->slots[i];
+        if (!fresh[2 * i])
+            continue;
+        size_t old = slot_size(s->rows, s->cols);
+        /* Rows are contiguous: the old rows are the prefix; the rest stays
+         * zero from calloc. */
+        memcpy(fresh[2 * i], s->m, old * sizeof(float));
+        memcpy(fresh[2 * i + 1], s->v, old * sizeof(float));
+        tfi_free(s->m);
+        tfi_free(s->v);
+        s->m = fresh[2 * i];
+        s->v = fresh[2 * i + 1];
+        s->rows = m->refs[i].rows;
+    }
+    tfi_free(fresh);
+    return TF_OK;
+}
+
+/* ---- the step ----------------------------------------------------------- */
+
+/* Sums of squares of a block of chunks, in parallel, added to *total in
+ * chunk order. */
+typedef struct norm_block {
+    const float *ptr[NORM_BLOCK];
+    int64_t len[NORM_BLOCK];
+    double part[NORM_BLOCK];
+    int count;
+} norm_block;
+
+static void norm_flush(norm_block *b, double *total, int nt)
+{
+    const int nc = b->count;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nc > 1)
+    for (int c = 0; c < nc; c++) {
+        const float *x = b->ptr[c];
+        const int64_t n = b->len[c];
+        double s = 0.0;
+#pragma omp simd reduction(+ : s)
+        for (int64_t j = 0; j < n; j++)
+            s += (double)x[j] * (double)x[j];
+        b->part[c] = s;
+    }
+    for (int c = 0; c < nc; c++)
+        *total += b->part[c];
+    b->count = 0;
+}
+
+/* Sum of squares of all gradients, in double.  Chunks never span tensors;
+ * they are taken NORM_BLOCK at a time, each block's chunks in parallel, and
+ * the chunk sums are added in chunk order: the result does not depend on
+ * the number of threads or on scheduling. */
+static double grad_sumsq(const tfi_tensor_ref *refs, int nrefs, int nt)
+{
+    norm_block b; /* ~12 KB of stack: no allocation in a step */
+    b.count = 0;
+    double total = 0.0;
+    for (int i = 0; i < nrefs; i++) {
+        const int64_t n = (int64_t)slot_size(refs[i].rows, refs[i].cols);
+        for (int64_t off = 0; off < n; off += NORM_CHUNK) {
+            b.ptr[b.count] = refs[i].grad + off;
+            b.len[b.count] = n - off < NORM_CHUNK ? n - off : NORM_CHUNK;
+            if (++b.count == NORM_BLOCK)
+                norm_flush(&b, &total, nt);
+        }
+    }
+    if (b.count)
+        norm_flush(&b, &total, nt);
+    return total;
+}
+
+/* The constants of one step: gscale = clip coefficient / accumulation. */
+typedef struct step_consts {
+    double gscale, b1, b2, decay, step_size, sqrt_bc2, eps;
+} step_consts;
+
+/* Elements per parallel work item of the update. */
+#define UPDATE_CHUNK 8192
+
+/* AdamW on elements [lo, hi) of one tensor; zeroes their gradient.  The
+ * arithmetic is double (the stored state is float).  The loop vectorises
+ * once sqrt may be a plain instruction: GCC needs -fno-math-errno for that
+ * (a function attribute does not reach the builtin); the results are the
+ * same either way, sqrt being correctly rounded. */
+static void adamw_range(float *restrict p, float *restrict g, float *restrict m,
+                        float *restrict v, int64_t lo, int64_t hi, double dec,
+                        const step_consts *k)
+{
+    const double gscale = k->gscale, b1 = k->b1, b2 = k->b2, step_size = k->step_size;
+    const double sqrt_bc2 = k->sqrt_bc2, eps = k->eps;
+#pragma omp simd
+    for (int64_t j = lo; j < hi; j++) {
+        double gj = (double)g[j] * gscale;
+        double mj = b1 * (double)m[j] + (1.0 - b1) * gj;
+        double vj = b2 * (double)v[j] + (1.0 - b2) * gj * gj;
+        double pj = (double)p[j] * dec;
+        pj -= step_size * mj / (sqrt(vj) / sqrt_bc2 + eps);
+        m[j] = (float)mj;
+        v[j] = (float)vj;
+        p[j] = (float)pj;
+        g[j] = 0.0f;
+    }
+}
+
+static void update_tensor(float *p, float *g, float *m, float *v, int64_t n, int decay,
+                          const step_consts *k, int nt)
+{
+    const double dec = decay ? k->decay : 1.0;
+    const int64_t nchunks = (n + UPDATE_CHUNK - 1) / UPDATE_CHUNK;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nchunks > 1)
+    for (int64_t c = 0; c < nchunks; c++) {
+        int64_t lo = c * UPDATE_CHUNK, hi = lo + UPDATE_CHUNK < n ? lo + UPDATE_CHUNK : n;
+        adamw_range(p, g, m, v, lo, hi, dec, k);
+    }
+}
+
+TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm)
+{
+    CHECK_OPT(opt, "tf_optimizer_step");
+    tf_status st = check_layout(opt, "tf_optimizer_step");
+    if (st != TF_OK)
+        return st;
+    const tf_model *model = opt->model;
+    const tf_optimizer_params *p = &opt->p;
+    const int nt = tfi_num_threads();
+
+    const double accum = (double)p->grad_accum_steps;
+    double norm = sqrt(grad_sumsq(model->refs, model->nrefs, nt)) / accum;
+    if (!isfinite(norm))
+        return tfi_fail(&opt->err, TF_ERR_NONFINITE,
+                        "tf_optimizer_step: the gradient norm is not finite (%g): a NaN or "
+                        "infinity in the gradients; nothing was changed and the gradients "
+                        "are kept", norm);
+    double coef = 1.0;
+    if (p->clip_grad > 0) {
+        coef = p->clip_grad / (norm + 1e-6);
+        if (coef > 1.0)
+            coef = 1.0;
+    }
+
+    const int64_t t = opt->step + 1;
+    const double lr = lr_at(p, t);
+    const double bc1 = 1.0 - pow(p->beta1, (double)t);
+    const double bc2 = 1.0 - pow(p->beta2, (double)t);
+    step_consts k = {
+        .gscale = coef / accum,
+        .b1 = p->beta1,
+        .b2 = p->beta2,
+        .decay = 1.0 - lr * p->weight_decay,
+        .step_size = lr / bc1,
+        .sqrt_bc2 = sqrt(bc2),
+        .eps = p->eps,
+    };
+    for (int i = 0; i < model->nrefs; i++) {
+        const tfi_tensor_ref *r = &model->refs[i];
+        tfi_opt_slot *s = &opt->slots[i];
+        update_tensor(r->data, r->grad, s->m, s->v, (int64_t)slot_size(r->rows, r->cols),
+                      r->decay, &k, nt);
+    }
+    opt->step = t;
+    if (grad_norm)
+        *grad_norm = (float)norm;
+    return TF_OK;
+}
