@@ -42,6 +42,12 @@ tf_status tfi_runtime_ensure(void);
 /* Threads for GEMMs and OpenMP kernels (>= 1). */
 int tfi_num_threads(void);
 
+/* Threads worth using for `work` elements (or multiply-adds): 1 below
+ * TFI_PARALLEL_MIN_WORK, where waking a team costs more than it saves (and
+ * on a loaded machine a descheduled team member stalls everyone). */
+#define TFI_PARALLEL_MIN_WORK 65536
+int tfi_threads_for(int64_t work);
+
 /* Row-major single-precision GEMM through BLIS:
  *   C[m, n] = alpha * op(A) op(B) + beta * C
  * op(A) is [m, k]: A is [m, k] with leading dimension lda, or, if ta, A is

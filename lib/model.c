@@ -318,8 +318,10 @@ static tf_status copy_named(const tf_model *m, const char *fn, const char *name,
                         "%s: '%s' has %zu elements, the array %zu", fn, name, ref_size(r), count);
     if (which == 0)
         memcpy(dst, r->data, count * sizeof(float));
-    else if (which == 1)
+    else if (which == 1) {
         memcpy(r->data, src, count * sizeof(float));
+        ((tf_model *)m)->have_targets = 0; /* the kept activations are stale */
+    }
     else
         memcpy(dst, r->grad, count * sizeof(float));
     return TF_OK;

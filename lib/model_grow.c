@@ -63,9 +63,10 @@ static void free_undo(set_undo *undo)
     tfi_free(undo->value_grad);
 }
 
-/* Grows model (and opt) to the given slot numbers with validated g. */
+/* Grows model (and opt) to the given slot numbers with validated g; per_set
+ * (if not NULL) gives each set's size instead, layer-major. */
 static tf_status grow_model(tf_model *m, tf_optimizer *opt, int64_t qkv, int64_t proj,
-                            int64_t ffn, const tf_grow_params *g)
+                            int64_t ffn, const int64_t *per_set, const tf_grow_params *g)
 {
     const int nsets = m->p.num_layers * TFI_SETS_PER_LAYER;
     tfi_grow_plan *plans = tfi_calloc((size_t)nsets, sizeof *plans);
@@ -81,7 +82,7 @@ static tf_status grow_model(tf_model *m, tf_optimizer *opt, int64_t qkv, int64_t
     for (int i = 0; i < nsets && st == TF_OK; i++) {
         tf_grow_params gi = *g;
         gi.seed = tfi_rng_next(&seeds); /* every set its own stream */
-        int64_t want = target_n(i % TFI_SETS_PER_LAYER, qkv, proj, ffn);
+        int64_t want = per_set ? per_set[i] : target_n(i % TFI_SETS_PER_LAYER, qkv, proj, ffn);
         if (want != m->sets[i].n)
             st = tfi_pattention_grow_prepare(&m->sets[i], want, &gi, &plans[i], &m->err);
     }
@@ -153,7 +154,7 @@ TF_API tf_status tf_model_grow(tf_model *model, tf_optimizer *opt, int64_t qkv_s
     if (opt && opt->nslots != m->nrefs)
         return tfi_fail(&m->err, TF_ERR_STATE,
                         "tf_model_grow: the optimizer does not match the model's tensors");
-    return grow_model(m, opt, want[0], want[1], want[2], &g);
+    return grow_model(m, opt, want[0], want[1], want[2], NULL, &g);
 }
 
 /* ---- growth-aware loading --------------------------------------------- */
@@ -181,19 +182,44 @@ TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
     if (a->num_layers != b->num_layers || a->hidden_size != b->hidden_size ||
         a->num_attention_heads != b->num_attention_heads || a->vocab_size != b->vocab_size ||
         a->norm != b->norm) {
+        /* a points into small: format the message before freeing it */
+        st = tfi_fail(&m->err, TF_ERR_SHAPE,
+                      "tf_model_load_grown: %s has L=%d d=%d heads=%d V=%lld %s, the model "
+                      "L=%d d=%d heads=%d V=%lld %s: only slot numbers may differ", path,
+                      a->num_layers, a->hidden_size, a->num_attention_heads,
+                      (long long)a->vocab_size, tf_norm_type_name(a->norm), b->num_layers,
+                      b->hidden_size, b->num_attention_heads, (long long)b->vocab_size,
+                      tf_norm_type_name(b->norm));
         tf_model_free(small);
-        return tfi_fail(&m->err, TF_ERR_SHAPE,
-                        "tf_model_load_grown: %s has L=%d d=%d heads=%d V=%lld %s, the model "
-                        "L=%d d=%d heads=%d V=%lld %s: only slot numbers may differ", path,
-                        a->num_layers, a->hidden_size, a->num_attention_heads,
-                        (long long)a->vocab_size, tf_norm_type_name(a->norm), b->num_layers,
-                        b->hidden_size, b->num_attention_heads, (long long)b->vocab_size,
-                        tf_norm_type_name(b->norm));
+        return st;
     }
-    int same = a->qkv_slot_num == b->qkv_slot_num && a->proj_slot_num == b->proj_slot_num &&
-               a->ffn_slot_num == b->ffn_slot_num;
-    if (!same)
-        st = tf_model_grow(small, NULL, b->qkv_slot_num, b->proj_slot_num, b->ffn_slot_num, &g);
+    /* Grow every set of the checkpoint's model to the size of the model's
+     * set (sets grown through their handles may differ per layer); a
+     * checkpoint set larger than the model's is a shape mismatch. */
+    const int nsets = m->p.num_layers * TFI_SETS_PER_LAYER;
+    int64_t *want = tfi_calloc((size_t)nsets, sizeof *want);
+    if (!want) {
+        tf_model_free(small);
+        return tfi_fail(&m->err, TF_ERR_NOMEM, "tf_model_load_grown: out of memory");
+    }
+    int differ = 0;
+    for (int i = 0; i < nsets; i++) {
+        want[i] = m->sets[i].n;
+        if (small->sets[i].n > want[i]) {
+            st = tfi_fail(&m->err, TF_ERR_SHAPE,
+                          "tf_model_load_grown: %s: '%s' has %lld tokens, more than the "
+                          "model's %lld (a checkpoint loads only into a model at least its "
+                          "size)", path, m->refs[1 + 2 * i].name, (long long)small->sets[i].n,
+                          (long long)want[i]);
+            tfi_free(want);
+            tf_model_free(small);
+            return st;
+        }
+        differ |= want[i] != small->sets[i].n;
+    }
+    if (differ)
+        st = grow_model(small, NULL, 0, 0, 0, want, &g);
+    tfi_free(want);
     if (st != TF_OK) {
         tfi_fail(&m->err, st, "tf_model_load_grown: %s", small->err.msg);
         tf_model_free(small);

@@ -226,6 +226,11 @@ int tfi_num_threads(void)
     return n >= 1 ? n : 1;
 }
 
+int tfi_threads_for(int64_t work)
+{
+    return work < TFI_PARALLEL_MIN_WORK ? 1 : tfi_num_threads();
+}
+
 TF_API tf_status tf_get_info(tf_info *info)
 {
     if (!info)
@@ -266,7 +271,10 @@ void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
     }
     rntm_t rntm;
     bli_rntm_init(&rntm);
-    bli_rntm_set_num_threads(nthreads > 0 ? nthreads : tfi_num_threads(), &rntm);
+    /* small products run on one thread: a team costs more than it saves */
+    if (nthreads <= 0)
+        nthreads = m * n * k < 64 * TFI_PARALLEL_MIN_WORK ? 1 : tfi_num_threads();
+    bli_rntm_set_num_threads(nthreads, &rntm);
     /* Row-major: row stride = leading dimension, column stride = 1.  A
      * transposed operand keeps its stored strides and gets the trans flag. */
     bli_sgemm_ex(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,

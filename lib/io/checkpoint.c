@@ -303,7 +303,8 @@ static tf_status load_into(tf_model *m, tf_optimizer *opt, const tfi_st_file *f)
         st = read_scales(m, f, scales, eb);
     if (st != TF_OK)
         goto done;
-    /* 2. copy */
+    /* 2. copy; the activations of the last forward no longer match */
+    m->have_targets = 0;
     for (int i = 0; i < n; i++)
         memcpy(m->refs[i].data, tfi_st_data(f, src[i]), (size_t)src[i]->numel * sizeof(float));
     if (with_opt) {
@@ -425,6 +426,48 @@ tf_status tfi_params_from_metadata(const tfi_st_file *f, tf_model_params *p)
     return tfi_model_params_check(p, NULL);
 }
 
+/* Sets grown one by one through their handles may differ from the slot
+ * numbers in the metadata (those of layer 0).  The model is created with
+ * the smallest size of each kind in the file (min_slots), then each larger
+ * set grows to the file's size (fit_sets); load_into checks every shape, and
+ * the recorded tau and policy replace the ones set here. */
+static void min_slots(const tfi_st_file *f, tf_model_params *p)
+{
+    static const char *const kinds[TFI_SETS_PER_LAYER] = {
+        "attention.query", "attention.key", "attention.value", "attention.proj", "mlp"};
+    for (int l = 0; l < p->num_layers; l++)
+        for (int s = 0; s < TFI_SETS_PER_LAYER; s++) {
+            char name[96];
+            snprintf(name, sizeof name, "layers.%d.%s.key_param_tokens", l, kinds[s]);
+            const tfi_st_tensor *t = tfi_st_find(f, name);
+            int64_t *slot = s == TF_SET_FFN    ? &p->ffn_slot_num
+                            : s == TF_SET_PROJ ? &p->proj_slot_num
+                                               : &p->qkv_slot_num;
+            if (t && t->ndim == 2 && t->shape[0] >= 1 && t->shape[0] < *slot)
+                *slot = t->shape[0];
+        }
+}
+
+static tf_status fit_sets(tf_model *m, const tfi_st_file *f)
+{
+    for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
+        const tfi_st_tensor *t = tfi_st_find(f, m->refs[1 + 2 * i].name);
+        tf_pattention *set = &m->sets[i];
+        if (!t || t->ndim != 2 || t->shape[0] <= set->n)
+            continue; /* absent or not larger: load_into judges it */
+        tf_grow_params g = tf_grow_default_params();
+        g.scale_policy = TF_SCALE_FOLLOW_N; /* as if created at that size */
+        tfi_grow_plan plan;
+        tf_status st = tfi_pattention_grow_prepare(set, t->shape[0], &g, &plan, &m->err);
+        if (st != TF_OK)
+            return st;
+        tfi_pattention_grow_commit(set, &plan);
+        set->scale_policy = m->p.scale_policy;
+    }
+    tf_model_num_params(m); /* refreshes the tensor table */
+    return TF_OK;
+}
+
 TF_API tf_status tf_model_open(const char *path, tf_model **out)
 {
     if (!out || !path)
@@ -436,8 +479,12 @@ TF_API tf_status tf_model_open(const char *path, tf_model **out)
         return st;
     tf_model_params p;
     tf_model *m = NULL;
-    if ((st = tfi_params_from_metadata(&f, &p)) == TF_OK && (st = tf_model_create(&p, &m)) == TF_OK) {
-        st = load_into(m, NULL, &f);
+    if ((st = tfi_params_from_metadata(&f, &p)) == TF_OK)
+        min_slots(&f, &p);
+    if (st == TF_OK && (st = tf_model_create(&p, &m)) == TF_OK) {
+        st = fit_sets(m, &f);
+        if (st == TF_OK)
+            st = load_into(m, NULL, &f);
         if (st != TF_OK) {
             tfi_fail(NULL, st, "%s", m->err.msg);
             tf_model_free(m);

@@ -67,7 +67,7 @@ void tfi_attention_forward(float *out, float *probs, const float *q,
     const int64_t D = H * hd;
     const float scale = (float)(1.0 / sqrt((double)hd));
 
-#pragma omp parallel for num_threads(tfi_num_threads()) schedule(static)
+#pragma omp parallel for num_threads(tfi_threads_for(B * H * T * T * hd)) schedule(static)
     for (int64_t bh = 0; bh < B * H; bh++) {
         int64_t b = bh / H, h = bh % H;
         int64_t off = b * T * D + h * hd; /* first row of this head */
@@ -97,7 +97,7 @@ void tfi_attention_backward(float *dq, float *dk, float *dv, float *dprobs,
     const int64_t D = H * hd;
     const float scale = (float)(1.0 / sqrt((double)hd));
 
-#pragma omp parallel for num_threads(tfi_num_threads()) schedule(static)
+#pragma omp parallel for num_threads(tfi_threads_for(B * H * T * T * hd)) schedule(static)
     for (int64_t bh = 0; bh < B * H; bh++) {
         int64_t b = bh / H, h = bh % H;
         int64_t off = b * T * D + h * hd;

@@ -18,7 +18,7 @@ double tfi_crossentropy_forward(const float *logits, const int32_t *targets,
 {
     double total = 0.0;
 
-#pragma omp parallel for num_threads(tfi_num_threads()) schedule(static) \
+#pragma omp parallel for num_threads(tfi_threads_for(N * V)) schedule(static) \
     reduction(+ : total)
     for (int64_t i = 0; i < N; i++) {
         const float *row = logits + i * V;
@@ -39,7 +39,7 @@ void tfi_crossentropy_backward(float *dlogits, const float *logits,
                                const float *lse, const int32_t *targets,
                                int64_t N, int64_t V, float scale)
 {
-#pragma omp parallel for num_threads(tfi_num_threads()) schedule(static)
+#pragma omp parallel for num_threads(tfi_threads_for(N * V)) schedule(static)
     for (int64_t i = 0; i < N; i++) {
         const float *row = logits + i * V;
         float *drow = dlogits + i * V;
