@@ -1,0 +1,463 @@
+/*
+ * decode.c -- incremental decoding with a key/value cache.
+ *
+ * A decoder borrows a model and owns, for its `batch` sequences:
+ *   - the cache: k (after rotary) and v of every layer and cached position,
+ *     [L][batch][seq_length][d] each;
+ *   - workspaces for one chunk of at most `chunk` positions per sequence
+ *     (rows = batch * chunk), allocated at create.  A longer prefill runs in
+ *     chunks, so memory stays bounded whatever T;
+ *   - Pattention scratch (scores, Theta, row scales) and attention scratch,
+ *     grow-only: sized at create and grown only when the model grew or the
+ *     thread count rose.  A step allocates nothing in the steady state.
+ *
+ * The decoder runs Pattention itself, into its own scratch: the sets'
+ * workspaces (what their backward needs) are never touched, so a training
+ * forward/backward pair of the model stays valid across decoding.  It reads
+ * every set through the model at every call, never keeping a pointer to a
+ * set's tensors, so a model grown in place keeps serving.
+ *
+ * One layer on the R new rows of a chunk (positions pos0 .. pos0+Tc-1):
+ *   u = LN(x); q, k, v = Pq(u), Pk(u), Pv(u); rotary(q, k; pos0)
+ *   cache[pos0 .. pos0+Tc) = k, v
+ *   o = causal attention of q over the cache positions [0, pos0 + t]
+ *   x += Pproj(o);  x += Pffn(LN(x))
+ * and at the end logits = LN(x_last; w, b) embed^T for the last position of
+ * each sequence only.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "kernels/decode_ops.h"
+#include "kernels/theta.h"
+#include "model.h"
+
+/* Positions per chunk at most, and rows (batch * positions) aimed at. */
+#define CHUNK_MAX 64
+#define CHUNK_ROWS 512
+
+struct tf_decoder {
+    tfi_errbuf err;
+    tf_model *model;           /* borrowed */
+    int batch, chunk;
+    int64_t L, d, H, hd, V, S; /* fixed shapes of the model */
+    int64_t pos;               /* cached positions */
+    float *kcache, *vcache;    /* [L][batch][S][d] */
+    /* chunk workspaces, [rows, d] */
+    float *x, *u, *q, *k, *v, *att, *acc;
+    float *xlast, *lnf;        /* [batch, d] */
+    float *logits;             /* [batch, V] */
+    int have_logits;
+    /* grow-only scratch */
+    float *pa, *ps, *pr;       /* Pattention: [rows, n_max] x2, [rows] */
+    size_t cap_pa, cap_ps, cap_pr;
+    float *scr;                /* attention: threads * chunk * S */
+    size_t cap_scr;
+    /* generate */
+    int32_t *gen_feed, *gen_ids;
+    unsigned char *gen_live;
+};
+
+static tf_pattention *set_of(tf_model *m, int64_t l, int kind)
+{
+    return &m->sets[l * TFI_SETS_PER_LAYER + kind];
+}
+
+static void release(tf_decoder *dec)
+{
+    float **bufs[] = {&dec->kcache, &dec->vcache, &dec->x, &dec->u, &dec->q, &dec->k,
+                      &dec->v, &dec->att, &dec->acc, &dec->xlast,
+                      &dec->lnf, &dec->logits, &dec->pa,
+                      &dec->ps, &dec->pr, &dec->scr};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        tfi_free(*bufs[i]);
+        *bufs[i] = NULL;
+    }
+    tfi_free(dec->gen_feed);
+    tfi_free(dec->gen_ids);
+    tfi_free(dec->gen_live);
+}
+
+/* Grows the scratch for a chunk of `rows` rows if the model grew or the
+ * thread count rose; changes nothing on failure. */
+static tf_status reserve_scratch(tf_decoder *dec, const char *fn)
+{
+    tf_model *m = dec->model;
+    const size_t rows = (size_t)dec->batch * (size_t)dec->chunk;
+    int64_t nmax = 1;
+    for (int64_t i = 0; i < dec->L * TFI_SETS_PER_LAYER; i++)
+        if (m->sets[i].n > nmax)
+            nmax = m->sets[i].n;
+    size_t rn = tfi_mul_size(rows, (size_t)nmax);
+    size_t sc = tfi_mul_size(tfi_mul_size((size_t)tfi_num_threads(), (size_t)dec->chunk),
+                             (size_t)dec->S);
+    if (rn == 0 || sc == 0 || tfi_reserve(&dec->pa, &dec->cap_pa, rn) != TF_OK ||
+        tfi_reserve(&dec->ps, &dec->cap_ps, rn) != TF_OK ||
+        tfi_reserve(&dec->pr, &dec->cap_pr, rows) != TF_OK ||
+        tfi_reserve(&dec->scr, &dec->cap_scr, sc) != TF_OK)
+        return tfi_fail(&dec->err, TF_ERR_NOMEM,
+                        "%s: out of memory for the decoder's scratch (%zu rows, n=%lld)", fn,
+                        rows, (long long)nmax);
+    return TF_OK;
+}
+
+TF_API tf_status tf_decoder_create(tf_model *model, int batch, tf_decoder **out)
+{
+    if (!out)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_decoder_create: out is NULL");
+    *out = NULL;
+    if (!model)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_decoder_create: the model is NULL");
+    if (batch < 1 || batch > 4096)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT,
+                        "tf_decoder_create: batch must be in [1, 4096] (got %d)", batch);
+    tf_status st = tfi_runtime_ensure();
+    if (st != TF_OK)
+        return st;
+    tf_decoder *dec = tfi_calloc(1, sizeof *dec);
+    if (!dec)
+        return tfi_fail(NULL, TF_ERR_NOMEM, "tf_decoder_create: out of memory");
+    const tf_model_params *p = &model->p;
+    dec->model = model;
+    dec->batch = batch;
+    dec->L = p->num_layers;
+    dec->d = p->hidden_size;
+    dec->H = p->num_attention_heads;
+    dec->hd = model->head_dim;
+    dec->V = p->vocab_size;
+    dec->S = p->seq_length;
+    int chunk = CHUNK_ROWS / batch;
+    chunk = chunk < 1 ? 1 : chunk > CHUNK_MAX ? CHUNK_MAX : chunk;
+    if (chunk > dec->S)
+        chunk = (int)dec->S;
+    dec->chunk = chunk;
+
+    const size_t d = (size_t)dec->d, rows = (size_t)batch * (size_t)chunk;
+    size_t cache = tfi_mul_size(tfi_mul_size(tfi_mul_size((size_t)dec->L, (size_t)batch),
+                                             (size_t)dec->S), d);
+    size_t row_d = rows * d, logits = tfi_mul_size((size_t)batch, (size_t)dec->V);
+    int ok = cache != 0 && logits != 0;
+    if (ok) {
+        dec->kcache = tfi_calloc(cache, sizeof(float));
+        dec->vcache = tfi_calloc(cache, sizeof(float));
+        float **rowbufs[] = {&dec->x, &dec->u, &dec->q, &dec->k, &dec->v, &dec->att, &dec->acc};
+        for (size_t i = 0; i < sizeof rowbufs / sizeof rowbufs[0]; i++)
+            *rowbufs[i] = tfi_calloc(row_d, sizeof(float));
+        dec->xlast = tfi_calloc((size_t)batch * d, sizeof(float));
+        dec->lnf = tfi_calloc((size_t)batch * d, sizeof(float));
+        dec->logits = tfi_calloc(logits, sizeof(float));
+        dec->gen_feed = tfi_calloc((size_t)batch, sizeof(int32_t));
+        dec->gen_ids = tfi_calloc((size_t)batch, sizeof(int32_t));
+        dec->gen_live = tfi_calloc((size_t)batch, 1);
+        ok = dec->kcache && dec->vcache && dec->x && dec->u && dec->q && dec->k && dec->v &&
+             dec->att && dec->acc && dec->xlast && dec->lnf && dec->logits && dec->gen_feed && dec->gen_ids &&
+             dec->gen_live;
+    }
+    if (!ok || reserve_scratch(dec, "tf_decoder_create") != TF_OK) {
+        release(dec);
+        tfi_free(dec);
+        return tfi_fail(NULL, TF_ERR_NOMEM,
+                        "tf_decoder_create: out of memory for a cache of batch %d x %lld "
+                        "positions x %lld layers (%zu MB)", batch, (long long)p->seq_length,
+                        (long long)p->num_layers, cache ? cache * 8 >> 20 : (size_t)0);
+    }
+    *out = dec;
+    return TF_OK;
+}
+
+TF_API void tf_decoder_free(tf_decoder *dec)
+{
+    if (!dec)
+        return;
+    release(dec);
+    tfi_free(dec);
+}
+
+TF_API const char *tf_decoder_errmsg(const tf_decoder *dec)
+{
+    return dec ? dec->err.msg : "the decoder is NULL";
+}
+
+TF_API tf_status tf_decoder_reset(tf_decoder *dec)
+{
+    if (!dec)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_decoder_reset: the decoder is NULL");
+    dec->pos = 0;
+    dec->have_logits = 0;
+    return TF_OK;
+}
+
+TF_API int64_t tf_decoder_position(const tf_decoder *dec)
+{
+    return dec ? dec->pos : 0;
+}
+
+TF_API const float *tf_decoder_logits(const tf_decoder *dec)
+{
+    return dec && dec->have_logits ? dec->logits : NULL;
+}
+
+/* ---- the forward of new positions -------------------------------------- */
+
+/* LayerNorm and rotary on the few rows of a chunk, serially: the same
+ * arithmetic as tfi_layernorm_forward and tfi_rotary_apply (two-pass
+ * statistics in double; the rotate_half rotation), without their OpenMP
+ * region, which for one row per sequence costs more than the work (and on
+ * a loaded machine a scheduler time slice). */
+static void ln_rows(float *y, const float *x, const float *w, const float *b, int64_t N,
+                    int64_t d, float eps)
+{
+    for (int64_t i = 0; i < N; i++) {
+        const float *xi = x + i * d;
+        float *yi = y + i * d;
+        double sum = 0.0;
+        for (int64_t j = 0; j < d; j++)
+            sum += xi[j];
+        double mu = sum / (double)d, sq = 0.0;
+        for (int64_t j = 0; j < d; j++) {
+            double c = xi[j] - mu;
+            sq += c * c;
+        }
+        double rs = 1.0 / sqrt(sq / (double)d + (double)eps);
+        for (int64_t j = 0; j < d; j++) {
+            float xhat = (float)((xi[j] - mu) * rs);
+            yi[j] = w ? xhat * w[j] + b[j] : xhat;
+        }
+    }
+}
+
+/* x [B, T, H*hd] at positions pos0 + t; tables [seq_length, r/2]. */
+static void rotary_rows(float *x, int64_t B, int64_t T, int64_t H, int64_t hd, int r,
+                        const float *cos_t, const float *sin_t, int64_t pos0)
+{
+    const int half = r / 2;
+    for (int64_t row = 0; row < B * T; row++) {
+        const float *c = cos_t + (pos0 + row % T) * half, *s = sin_t + (pos0 + row % T) * half;
+        for (int64_t h = 0; h < H; h++) {
+            float *xh = x + row * H * hd + h * hd;
+            for (int j = 0; j < half; j++) {
+                float x1 = xh[j], x2 = xh[j + half];
+                xh[j] = x1 * c[j] - x2 * s[j];
+                xh[j + half] = x2 * c[j] + x1 * s[j];
+            }
+        }
+    }
+}
+
+/* Y [N, d] = beta Y + Pattention(X [N, d]) with the decoder's scratch. */
+static void pattention(tf_decoder *dec, const tf_pattention *set, int64_t N, const float *X,
+                       float *Y, float beta)
+{
+    const int64_t n = set->n, din = set->d_in, dout = set->d_out;
+    const int nt = tfi_num_threads();
+    if (N <= TFI_SKINNY_ROWS)
+        tfi_skinny_xwt(N, n, din, X, din, set->keys, dec->pa, nt);
+    else
+        tfi_sgemm(0, 1, N, n, din, 1.0f, X, din, set->keys, din, 0.0f, dec->pa, n, nt);
+    tfi_theta_forward(set->norm, (float)set->tau, N, n, dec->pa, dec->ps, dec->pr);
+    if (N <= TFI_SKINNY_ROWS)
+        tfi_skinny_sv(N, n, dout, dec->ps, set->values, Y, dout, beta, dec->acc, nt);
+    else
+        tfi_sgemm(0, 0, N, dout, n, 1.0f, dec->ps, n, set->values, dout, beta, Y, dout, nt);
+}
+
+/* Runs Tc positions per sequence (tokens of sequence b at tok + b*ld) at
+ * positions pos .. pos+Tc-1; everything validated and reserved. */
+static void run_chunk(tf_decoder *dec, int Tc, const int32_t *tok, int64_t ld)
+{
+    tf_model *m = dec->model;
+    const int64_t B = dec->batch, d = dec->d, S = dec->S, pos0 = dec->pos;
+    const int64_t R = B * Tc;
+    const float eps = (float)m->p.layernorm_epsilon;
+    const int r = m->rotary_dims, nt = tfi_num_threads();
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < Tc; t++)
+            memcpy(dec->x + (b * Tc + t) * d, m->embed + (size_t)tok[b * ld + t] * (size_t)d,
+                   (size_t)d * sizeof(float));
+    for (int64_t l = 0; l < dec->L; l++) {
+        ln_rows(dec->u, dec->x, NULL, NULL, R, d, eps);
+        pattention(dec, set_of(m, l, TF_SET_QUERY), R, dec->u, dec->q, 0.0f);
+        pattention(dec, set_of(m, l, TF_SET_KEY), R, dec->u, dec->k, 0.0f);
+        pattention(dec, set_of(m, l, TF_SET_VALUE), R, dec->u, dec->v, 0.0f);
+        if (r > 0) {
+            rotary_rows(dec->q, B, Tc, dec->H, dec->hd, r, m->rope_cos, m->rope_sin, pos0);
+            rotary_rows(dec->k, B, Tc, dec->H, dec->hd, r, m->rope_cos, m->rope_sin, pos0);
+        }
+        float *kc = dec->kcache + (size_t)(l * B) * (size_t)(S * d);
+        float *vc = dec->vcache + (size_t)(l * B) * (size_t)(S * d);
+        for (int64_t b = 0; b < B; b++) {
+            size_t at = (size_t)(b * S + pos0) * (size_t)d;
+            memcpy(kc + at, dec->k + b * Tc * d, (size_t)(Tc * d) * sizeof(float));
+            memcpy(vc + at, dec->v + b * Tc * d, (size_t)(Tc * d) * sizeof(float));
+        }
+        /* the scratch holds cap_scr / (chunk * S) threads' rows */
+        int at_threads = (int)(dec->cap_scr / ((size_t)dec->chunk * (size_t)S));
+        tfi_attention_cached(dec->att, dec->q, kc, vc, B, Tc, dec->H, dec->hd, S, pos0,
+                             dec->scr, nt < at_threads ? nt : at_threads);
+        pattention(dec, set_of(m, l, TF_SET_PROJ), R, dec->att, dec->x, 1.0f);
+        ln_rows(dec->u, dec->x, NULL, NULL, R, d, eps);
+        pattention(dec, set_of(m, l, TF_SET_FFN), R, dec->u, dec->x, 1.0f);
+    }
+    dec->pos += Tc;
+}
+
+/* logits [B, V] of the last row of each sequence in the last chunk (Tc). */
+static void final_logits(tf_decoder *dec, int Tc)
+{
+    tf_model *m = dec->model;
+    const int64_t B = dec->batch, d = dec->d, V = dec->V;
+    for (int64_t b = 0; b < B; b++)
+        memcpy(dec->xlast + b * d, dec->x + (b * Tc + Tc - 1) * d, (size_t)d * sizeof(float));
+    ln_rows(dec->lnf, dec->xlast, m->norm_w, m->norm_b, B, d, (float)m->p.layernorm_epsilon);
+    if (B <= TFI_SKINNY_ROWS)
+        tfi_skinny_xwt(B, V, d, dec->lnf, d, m->embed, dec->logits, tfi_num_threads());
+    else
+        tfi_sgemm(0, 1, B, V, d, 1.0f, dec->lnf, d, m->embed, d, 0.0f, dec->logits, V, 0);
+    dec->have_logits = 1;
+}
+
+/* Validates a call of T tokens per sequence (row stride T) and reserves. */
+static tf_status check_call(tf_decoder *dec, const char *fn, int T, const int32_t *tokens)
+{
+    if (!tokens)
+        return tfi_fail(&dec->err, TF_ERR_ARGUMENT, "%s: tokens is NULL", fn);
+    if (T < 1)
+        return tfi_fail(&dec->err, TF_ERR_ARGUMENT, "%s: T must be >= 1 (got %d)", fn, T);
+    if (dec->pos + T > dec->S)
+        return tfi_fail(&dec->err, TF_ERR_RANGE,
+                        "%s: context full: position %lld + %d > seq_length %lld", fn,
+                        (long long)dec->pos, T, (long long)dec->S);
+    const size_t count = (size_t)dec->batch * (size_t)T;
+    for (size_t i = 0; i < count; i++)
+        if (tokens[i] < 0 || tokens[i] >= dec->V)
+            return tfi_fail(&dec->err, TF_ERR_RANGE,
+                            "%s: tokens[%zu] = %d is outside the vocabulary [0, %lld)", fn, i,
+                            tokens[i], (long long)dec->V);
+    return reserve_scratch(dec, fn);
+}
+
+static void forward_tokens(tf_decoder *dec, int T, const int32_t *tokens)
+{
+    int done = 0, last = 0;
+    while (done < T) {
+        last = T - done < dec->chunk ? T - done : dec->chunk;
+        run_chunk(dec, last, tokens + done, T);
+        done += last;
+    }
+    final_logits(dec, last);
+}
+
+TF_API tf_status tf_decoder_prefill(tf_decoder *dec, int T, const int32_t *tokens,
+                                    float *logits)
+{
+    if (!dec)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_decoder_prefill: the decoder is NULL");
+    tf_status st = check_call(dec, "tf_decoder_prefill", T, tokens);
+    if (st != TF_OK)
+        return st;
+    forward_tokens(dec, T, tokens);
+    if (logits)
+        memcpy(logits, dec->logits, (size_t)dec->batch * (size_t)dec->V * sizeof(float));
+    return TF_OK;
+}
+
+TF_API tf_status tf_decoder_step(tf_decoder *dec, const int32_t *tokens, float *logits)
+{
+    if (!dec)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_decoder_step: the decoder is NULL");
+    tf_status st = check_call(dec, "tf_decoder_step", 1, tokens);
+    if (st != TF_OK)
+        return st;
+    forward_tokens(dec, 1, tokens);
+    if (logits)
+        memcpy(logits, dec->logits, (size_t)dec->batch * (size_t)dec->V * sizeof(float));
+    return TF_OK;
+}
+
+/* ---- generation ------------------------------------------------------- */
+
+TF_API tf_status tf_decoder_generate(tf_decoder *dec, int max_new, const tf_sampler_params *params,
+                                     const int32_t *stop_ids, int n_stop, int32_t *out,
+                                     int *produced, tf_token_callback on_token, void *user)
+{
+    static const char fn[] = "tf_decoder_generate";
+    if (!dec)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "%s: the decoder is NULL", fn);
+    if (max_new < 0)
+        return tfi_fail(&dec->err, TF_ERR_ARGUMENT, "%s: max_new must be >= 0 (got %d)", fn,
+                        max_new);
+    if (max_new > 0 && !out)
+        return tfi_fail(&dec->err, TF_ERR_ARGUMENT, "%s: out is NULL", fn);
+    if (n_stop < 0 || (n_stop > 0 && !stop_ids))
+        return tfi_fail(&dec->err, TF_ERR_ARGUMENT,
+                        "%s: n_stop must be >= 0 and stop_ids not NULL when n_stop > 0", fn);
+    if (!dec->have_logits)
+        return tfi_fail(&dec->err, TF_ERR_STATE,
+                        "%s: no logits to sample from: prefill a prompt first", fn);
+    tf_sampler_params sp = tf_sampler_default_params();
+    if (params) {
+        if (params->struct_size < offsetof(tf_sampler_params, temperature) + sizeof(double) ||
+            params->struct_size > sizeof sp)
+            return tfi_fail(&dec->err, TF_ERR_ARGUMENT,
+                            "%s: tf_sampler_params.struct_size is %zu: obtain the struct "
+                            "from tf_sampler_default_params()", fn, params->struct_size);
+        memcpy(&sp, params, params->struct_size);
+        sp.struct_size = sizeof sp;
+    }
+    /* check the sampler params once, on a dummy distribution */
+    {
+        float one = 0.0f;
+        uint64_t s = 0;
+        int32_t id;
+        tf_status st = tf_sample(&one, 1, &sp, &s, &id);
+        if (st != TF_OK)
+            return tfi_fail(&dec->err, st, "%s: %s", fn, tf_last_error());
+    }
+    tf_status st = reserve_scratch(dec, fn);
+    if (st != TF_OK)
+        return st;
+
+    const int B = dec->batch;
+    const int64_t V = dec->V;
+    for (size_t i = 0; i < (size_t)B * (size_t)max_new; i++)
+        out[i] = -1;
+    memset(dec->gen_live, 1, (size_t)B);
+    int live = B, steps = 0;
+    uint64_t rng = sp.seed;
+    while (steps < max_new && live > 0 && dec->pos < dec->S) {
+        for (int b = 0; b < B; b++) {
+            int32_t id = -1;
+            if (dec->gen_live[b]) {
+                st = tf_sample(dec->logits + (size_t)b * (size_t)V, V, &sp, &rng, &id);
+                if (st != TF_OK) {
+                    if (produced)
+                        *produced = steps;
+                    return tfi_fail(&dec->err, st, "%s: sequence %d, step %d: %s", fn, b,
+                                    steps, tf_last_error());
+                }
+                out[(size_t)b * (size_t)max_new + (size_t)steps] = id;
+                for (int s = 0; s < n_stop; s++)
+                    if (stop_ids[s] == id) {
+                        dec->gen_live[b] = 0;
+                        live--;
+                        break;
+                    }
+            }
+            dec->gen_ids[b] = id;
+            dec->gen_feed[b] = id >= 0 ? id : 0; /* a stopped sequence is fed a filler */
+        }
+        /* every emitted id is fed, so position = prompt + tokens produced */
+        if ((st = reserve_scratch(dec, fn)) != TF_OK) { /* the model may grow in a callback */
+            if (produced)
+                *produced = steps;
+            return st;
+        }
+        forward_tokens(dec, 1, dec->gen_feed);
+        steps++;
+        if (on_token && on_token(user, dec->gen_ids, B) != 0)
+            break;
+    }
+    if (produced)
+        *produced = steps;
+    return TF_OK;
+}
