@@ -65,12 +65,14 @@ $(STATIC): $(LIB_OBJ)
 	ar rcs $@ $(LIB_OBJ)
 
 $(B)/tokenformer.pc: tokenformer.pc.in $(HDR)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|g' \
+	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|g' $< > $@
 
 # Programs use only the public header and link the shared library.
 PROG_CFLAGS := $(BASE_CFLAGS) -Iinclude
-PROG_LINK := -L$(B) -ltokenformer -Wl,-rpath,'$$ORIGIN/..' -lm
+# rpath: build/ from build/examples, and PREFIX/lib from an installed PREFIX/bin
+PROG_LINK := -L$(B) -ltokenformer -Wl,-rpath,'$$ORIGIN/..:$$ORIGIN/../lib' -lm
 
 $(B)/examples/%: examples/%.c $(SHARED) $(B)/libtokenformer.so $(wildcard examples/*.h)
 	@mkdir -p $(@D)
@@ -95,8 +97,13 @@ test: $(B)/tests/check_tokenformer
 conformance: $(TOOLS)
 	$(B)/tools/tf-conformance $(FIXTURES)
 
-check: all $(B)/tests/check_tokenformer
+# The C unit tests run last, so that their summary closes the output.
+check: all $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
 	$(B)/tools/tf-conformance tests/data
+	$(PYTHON) -m unittest discover -s bindings/python/tests
+	tests/abi_check.sh $(SHARED)
+	$(B)/tests/cpp_smoke
+	MAKE="$(MAKE)" PYTHON="$(PYTHON)" tests/install_test.sh
 	$(B)/tests/check_tokenformer
 
 bench: $(BENCHES)
@@ -111,12 +118,20 @@ install: lib $(EXAMPLES)
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 644 $(B)/tokenformer.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	for e in $(EXAMPLES); do install -m 755 $$e $(DESTDIR)$(BINDIR)/tf-$$(basename $$e); done
+	install -d $(DESTDIR)$(PYTHONDIR)/tokenformer
+	install -m 644 $(PY_PKG) $(DESTDIR)$(PYTHONDIR)/tokenformer/
+	ln -sf $$(realpath -m --relative-to=$(PYTHONDIR)/tokenformer $(LIBDIR))/$(SONAME) \
+	  $(DESTDIR)$(PYTHONDIR)/tokenformer/$(SONAME)
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/tokenformer.h $(DESTDIR)$(LIBDIR)/libtokenformer.so.$(VERSION) \
 	  $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libtokenformer.so \
 	  $(DESTDIR)$(LIBDIR)/libtokenformer.a $(DESTDIR)$(PKGCONFIGDIR)/tokenformer.pc
 	for e in $(EXAMPLES); do rm -f $(DESTDIR)$(BINDIR)/tf-$$(basename $$e); done
+	rm -f $(addprefix $(DESTDIR)$(PYTHONDIR)/tokenformer/,$(notdir $(PY_PKG)) $(SONAME))
+	rm -rf $(DESTDIR)$(PYTHONDIR)/tokenformer/__pycache__
+	if [ -d $(DESTDIR)$(PYTHONDIR)/tokenformer ]; then \
+	  rmdir --ignore-fail-on-non-empty $(DESTDIR)$(PYTHONDIR)/tokenformer; fi
 
 clean:
 	rm -rf $(B)
@@ -125,3 +140,60 @@ clean:
 deps:
 	tools/install-deps
 .PHONY: deps
+
+# ---- Python bindings, ABI, C++ and install checks --------------------------
+#   make python-test   the bindings' tests (bindings/python/tests)
+#   make abi-check     exported symbols and abidiff against abi/ (tests/abi_check.sh)
+#   make abi-baseline  rewrites abi/symbols.txt and abi/libtokenformer.abi from the
+#                      built library: only for a deliberate ABI change (say so in
+#                      CHANGELOG.md); review `git diff abi/` before committing
+#   make cpp-smoke     the header from C++11 (tests/cpp_smoke.cpp)
+#   make install-test  install into a DESTDIR, build and run against it, uninstall
+# PYTHONDIR is where `install` puts the Python package `tokenformer`, next to
+# a relative symlink tokenformer/$(SONAME) -> $(LIBDIR)/$(SONAME), through
+# which the package loads the library installed with it.  The default
+# $(PREFIX)/lib/python3/dist-packages is on Debian's sys.path for PREFIX=/usr;
+# for /usr/local use PYTHONDIR=/usr/local/lib/python3.11/dist-packages (or
+# PYTHONPATH).  PYTHON runs the tests: Debian's, which has python3-numpy.
+PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
+PYTHON ?= /usr/bin/python3
+PY_PKG := $(sort $(wildcard bindings/python/tokenformer/*.py))
+
+.PHONY: python-test abi-check abi-baseline cpp-smoke install-test
+
+python-test: lib
+	$(PYTHON) -m unittest discover -s bindings/python/tests -v
+
+abi-check: lib
+	tests/abi_check.sh $(SHARED)
+
+abi-baseline: lib
+	tests/abi_check.sh --update $(SHARED)
+
+$(B)/tests/cpp_smoke: tests/cpp_smoke.cpp $(HDR) $(SHARED) $(B)/libtokenformer.so
+	@mkdir -p $(@D)
+	$(CXX) -std=c++11 -Wall -Wextra -pedantic -Werror -O2 -Iinclude $< -o $@ \
+	  -L$(B) -ltokenformer -Wl,-rpath,'$$ORIGIN/..'
+
+cpp-smoke: $(B)/tests/cpp_smoke
+	$(B)/tests/cpp_smoke
+
+install-test: lib $(EXAMPLES)
+	MAKE="$(MAKE)" PYTHON="$(PYTHON)" tests/install_test.sh
+
+# The .pc bakes in PREFIX, LIBDIR and INCLUDEDIR: rebuild it when they change
+# (`make && make install PREFIX=/usr` must not install a /usr/local .pc).
+$(B)/tokenformer.pc: $(B)/pc-vars
+$(B)/pc-vars: FORCE
+	@mkdir -p $(@D)
+	@echo '$(PREFIX) $(LIBDIR) $(INCLUDEDIR) $(VERSION)' | cmp -s - $@ 2>/dev/null || \
+	  echo '$(PREFIX) $(LIBDIR) $(INCLUDEDIR) $(VERSION)' > $@
+FORCE:
+.PHONY: FORCE
+
+# The incremental-scaling experiment: trains (a) large, (b) small and the
+# grown variants on Debian's fortunes, writes experiments/scaling/results/
+# (CSV, scaling.png, summary.md).  JOBS, THREADS, SET, RERUN: see run.sh.
+scaling: all
+	experiments/scaling/run.sh
+.PHONY: scaling

@@ -1,0 +1,797 @@
+"""Tests of the tokenformer Python bindings.
+
+    /usr/bin/python3 -m unittest discover -s bindings/python/tests -v
+
+Uses the package of this source tree and the library it finds (build/, or
+$TOKENFORMER_LIBRARY).  The golden fixtures are tests/data/*.safetensors,
+read here with a reader of our own (helpers.SafeTensors).
+"""
+
+import ctypes
+import gc
+import os
+import pickle
+import re
+import shutil
+import tempfile
+import unittest
+import weakref
+
+import numpy as np
+
+import helpers
+from helpers import TOL_GRAD, TOL_OUT, SafeTensors, rel_err
+
+import tokenformer as tf
+from tokenformer import _lib
+
+HAVE_DECODER = tf.have("tf_decoder_create") and tf.have("tf_sample")
+NO_DECODER = ("the loaded library (%s) does not export the inference API yet "
+              "(missing: %s)" % (tf.library_path, ", ".join(tf.missing_symbols)))
+
+
+def small_model(**kw):
+    """A model small enough for thousands of create/free cycles."""
+    p = dict(num_layers=1, hidden_size=16, num_attention_heads=2, qkv_slot_num=8,
+             proj_slot_num=8, ffn_slot_num=16, vocab_size=256, seq_length=16, seed=3)
+    p.update(kw)
+    return tf.Model(**p)
+
+
+def tokens_targets(B, T, V=256, seed=0):
+    rng = np.random.default_rng(seed)
+    seq = rng.integers(0, V, size=(B, T + 1), dtype=np.int32)
+    return np.ascontiguousarray(seq[:, :-1]), np.ascontiguousarray(seq[:, 1:])
+
+
+# ---------------------------------------------------------------------------
+class TestFixtures(unittest.TestCase):
+    """Every golden fixture of tests/data matches through the bindings."""
+
+    def test_fixtures_present(self):
+        kinds = sorted(SafeTensors(p).meta("kind") for p in helpers.fixtures())
+        self.assertIn("pattention", kinds)
+        self.assertIn("model", kinds)
+
+    def test_pattention_fixtures(self):
+        paths = helpers.fixtures("pattention")
+        self.assertTrue(paths)
+        for path in paths:
+            with self.subTest(fixture=os.path.basename(path)):
+                st = SafeTensors(path)
+                K, V = st["key_param_tokens"], st["value_param_tokens"]
+                X, dY = st["input"], st["grad_output"]
+                with tf.Pattention(n=K.shape[0], d_in=K.shape[1], d_out=V.shape[1],
+                                   norm=st.meta("norm_activation_type"),
+                                   tau=st.meta_num("tau")) as s:
+                    s.keys = K
+                    s.values = V
+                    np.testing.assert_array_equal(s.keys, K)
+                    Y = s.forward(X)
+                    dX = s.backward(X, dY)
+                    self.assertEqual(Y.shape, st["output"].shape)
+                    self.assertLessEqual(rel_err(Y, st["output"]), TOL_OUT)
+                    self.assertLessEqual(rel_err(dX, st["grad_input"]), TOL_GRAD)
+                    self.assertLessEqual(rel_err(s.key_grad, st["grad_key_param_tokens"]),
+                                         TOL_GRAD)
+                    self.assertLessEqual(rel_err(s.value_grad, st["grad_value_param_tokens"]),
+                                         TOL_GRAD)
+
+    def _fixture_optimizer(self, model, st):
+        return tf.Optimizer(model, lr=st.meta_num("lr"), min_lr=0.0,
+                            beta1=st.meta_num("beta1"), beta2=st.meta_num("beta2"),
+                            eps=st.meta_num("eps"), weight_decay=st.meta_num("weight_decay"),
+                            clip_grad=st.meta_num("clip_grad"))
+
+    def test_model_fixtures(self):
+        paths = helpers.fixtures("model")
+        self.assertTrue(paths)
+        for path in paths:
+            with self.subTest(fixture=os.path.basename(path)):
+                st = SafeTensors(path)
+                with tf.Model.open(path) as m:
+                    r = m.forward(st["tokens"], st["targets"])
+                    self.assertEqual(r.logits.shape, st["logits"].shape)
+                    self.assertLessEqual(rel_err(r.logits, st["logits"]), TOL_OUT)
+                    self.assertLessEqual(rel_err([r.loss], st["loss"]), TOL_OUT)
+                    m.backward()
+                    names = m.tensor_names()
+                    for name in names:
+                        self.assertLessEqual(rel_err(m.get_grad(name), st["grad." + name]),
+                                             TOL_GRAD, name)
+                    if "step1.embed.weight" not in st:
+                        continue
+                    # one optimizer step from our own gradients (end to end)
+                    with self._fixture_optimizer(m, st) as opt:
+                        gn = opt.step()
+                        self.assertLessEqual(rel_err([gn], st["grad_norm"]), TOL_GRAD)
+                        lr = st.meta_num("lr")
+                        for name in names:
+                            g = st["grad." + name]
+                            mask = np.abs(g) >= 1e-5
+                            err = np.abs(m.get_tensor(name) - st["step1." + name])[mask]
+                            self.assertLessEqual(float(err.max(initial=0.0)) / lr, 1e-2, name)
+
+    def test_model_fixture_from_yaml_config(self):
+        # The .yml beside a model fixture builds the same model (via Config).
+        for path in helpers.fixtures("model"):
+            yml = path[:-len(".safetensors")] + ".yml"
+            if not os.path.exists(yml):
+                continue
+            with self.subTest(config=os.path.basename(yml)):
+                st = SafeTensors(path)
+                with tf.Model.from_config(yml) as m:
+                    for name in m.tensor_names():
+                        m.set_tensor(name, st[name])
+                    r = m.forward(st["tokens"], st["targets"])
+                    self.assertLessEqual(rel_err(r.logits, st["logits"]), TOL_OUT)
+
+    def test_grow_fixtures(self):
+        paths = helpers.fixtures("grow")
+        self.assertTrue(paths)
+        for path in paths:
+            with self.subTest(fixture=os.path.basename(path)):
+                st = SafeTensors(path)
+                tok, tgt = st["tokens"], st["targets"]
+                with tf.Model.open(path) as m:
+                    base = m.forward(tok, tgt)
+                self.assertLessEqual(rel_err(base.logits, st["logits_base"]), TOL_OUT)
+                self.assertLessEqual(rel_err([base.loss], st["loss_base"]), TOL_OUT)
+                grown = {}
+                for policy in ("follow_n", "pinned"):
+                    with tf.Model.open(path) as m:
+                        m.grow(int(st.meta_num("grown_qkv_slot_num")),
+                               int(st.meta_num("grown_proj_slot_num")),
+                               int(st.meta_num("grown_ffn_slot_num")),
+                               key_init="zero", scale_policy=policy)
+                        for name in m.tensor_names():
+                            m.set_tensor(name, st["grown." + name])
+                        grown[policy] = m.forward(tok, tgt)
+                off = grown["follow_n"]
+                self.assertLessEqual(rel_err(off.logits, st["logits_grown_official"]), TOL_OUT)
+                self.assertLessEqual(rel_err([off.loss], st["loss_grown_official"]), TOL_OUT)
+                pin = grown["pinned"]
+                self.assertLessEqual(rel_err(pin.logits, st["logits_grown_pinned"]), TOL_OUT)
+                # zero keys + pinned tau: bit-identical to our own base run
+                np.testing.assert_array_equal(pin.logits, base.logits)
+                self.assertEqual(pin.loss, base.loss)
+
+
+# ---------------------------------------------------------------------------
+class TestErrors(unittest.TestCase):
+    """Status codes become the right exception class with the library's message."""
+
+    def assertLibraryMessage(self, exc, *needles):
+        msg = str(exc)
+        self.assertEqual(msg, tf.last_error())
+        for n in needles:
+            self.assertIn(str(n), msg)
+
+    def test_hierarchy(self):
+        self.assertTrue(issubclass(tf.IOError, OSError))
+        self.assertTrue(issubclass(tf.NoMemoryError, MemoryError))
+        self.assertTrue(issubclass(tf.RangeError, IndexError))
+        self.assertTrue(issubclass(tf.NotFoundError, KeyError))
+        self.assertTrue(issubclass(tf.ClosedError, tf.StateError))
+        for code in range(1, 11):
+            cls = tf.errors.exception_for_status(code)
+            self.assertTrue(issubclass(cls, tf.TokenformerError))
+            e = cls(code, "message %d" % code)
+            self.assertEqual(e.status, code)
+            self.assertEqual(str(e), "message %d" % code)
+            self.assertEqual(e.status_name, tf.status_name(code))
+            e2 = pickle.loads(pickle.dumps(e))
+            self.assertIs(type(e2), cls)
+            self.assertEqual((e2.status, e2.message), (code, e.message))
+        self.assertIsNone(tf.IOError(4, "x").errno)
+
+    def test_status_names(self):
+        for s in tf.Status:
+            self.assertEqual(tf.status_name(s), "TF_" + s.name)
+
+    def test_shape_error_names_both_sizes(self):
+        with tf.Pattention(n=13, d_in=24, d_out=20) as s:
+            with self.assertRaises(tf.ShapeError) as cm:
+                s.set_keys(np.zeros(5, np.float32))
+            self.assertLibraryMessage(cm.exception, "5", "312")
+            self.assertEqual(cm.exception.status, tf.Status.ERR_SHAPE)
+            self.assertEqual(s.errmsg(), str(cm.exception))
+            self.assertIsInstance(cm.exception, ValueError)
+        with small_model() as m:
+            with self.assertRaises(tf.ShapeError) as cm:
+                m.set_tensor("embed.weight", np.zeros(7))
+            self.assertLibraryMessage(cm.exception, "embed.weight", "7", 256 * 16)
+
+    def test_not_found(self):
+        with small_model() as m:
+            with self.assertRaises(tf.NotFoundError) as cm:
+                m.get_tensor("no.such.tensor")
+            self.assertLibraryMessage(cm.exception, "no.such.tensor")
+            self.assertIsInstance(cm.exception, KeyError)
+            self.assertEqual(m.errmsg(), str(cm.exception))
+
+    def test_range(self):
+        with small_model() as m:
+            with self.assertRaises(tf.RangeError) as cm:
+                m.forward(np.array([[1, 2, 300]], np.int32))
+            self.assertLibraryMessage(cm.exception, "300")
+            with self.assertRaises(tf.RangeError):
+                m.forward(np.zeros((1, 17), np.int32))  # T > seq_length
+            with self.assertRaises(tf.RangeError):
+                m.pattention(5, "ffn")
+
+    def test_state(self):
+        with small_model() as m:
+            with self.assertRaises(tf.StateError) as cm:
+                m.backward()
+            self.assertLibraryMessage(cm.exception, "tf_model_backward")
+
+    def test_argument(self):
+        with self.assertRaises(tf.ArgumentError) as cm:
+            tf.set_num_threads(0)
+        self.assertLibraryMessage(cm.exception)
+        with tf.Pattention(n=4, d_in=4, d_out=4) as s:
+            with self.assertRaises(tf.ArgumentError):
+                s.set_tau(-1.0)
+            with self.assertRaises(tf.ArgumentError):
+                s.grow(2)  # smaller
+        with self.assertRaises(tf.ArgumentError):
+            tf.Pattention(n=0)
+
+    def test_io_and_format(self):
+        d = tempfile.mkdtemp()
+        try:
+            missing = os.path.join(d, "missing.safetensors")
+            with self.assertRaises(tf.IOError) as cm:
+                tf.Model.open(missing)
+            self.assertIsInstance(cm.exception, OSError)
+            self.assertLibraryMessage(cm.exception, "missing.safetensors")
+            junk = os.path.join(d, "junk.safetensors")
+            with open(junk, "wb") as f:
+                f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+            with self.assertRaises(tf.FormatError) as cm:
+                tf.Model.open(junk)
+            self.assertLibraryMessage(cm.exception)
+        finally:
+            shutil.rmtree(d)
+
+    def test_config_error_names_key_and_line(self):
+        with self.assertRaises(tf.ConfigError) as cm:
+            with tf.Config.parse('{\n  "num_layers": 2,\n  "hidden_size": "wide"\n}\n') as c:
+                c.model_params()
+        self.assertLibraryMessage(cm.exception, "hidden_size", "3")
+
+    def test_nonfinite(self):
+        with small_model() as m:
+            w = m.get_tensor("embed.weight")
+            w[:] = np.nan
+            m.set_tensor("embed.weight", w)
+            tok, tgt = tokens_targets(1, 4)
+            with self.assertRaises(tf.NonFiniteError) as cm:
+                m.forward(tok, tgt)
+            self.assertLibraryMessage(cm.exception)
+
+    def test_handle_message_not_stale(self):
+        # A failure recorded elsewhere must not be reported with an older
+        # message kept on the handle.
+        with small_model() as m:
+            with self.assertRaises(tf.NotFoundError):
+                m.get_tensor("nope")
+            with self.assertRaises(tf.ArgumentError) as cm:
+                tf.set_num_threads(-3)
+            self.assertNotIn("nope", str(cm.exception))
+
+    def test_params_struct_checks(self):
+        p = tf.ModelParams(hidden_size=32, norm="softmax")
+        self.assertEqual(p.hidden_size, 32)
+        self.assertEqual(p.norm, tf.Norm.SOFTMAX)
+        self.assertEqual(p.struct_size, ctypes.sizeof(tf.ModelParams))
+        with self.assertRaises(AttributeError):
+            p.hidden_sise = 3
+        with self.assertRaises(AttributeError):
+            p.struct_size = 3
+        with self.assertRaises(ValueError):
+            p.norm = "cosine"
+
+        class Wrong(ctypes.Structure):
+            _fields_ = [("struct_size", ctypes.c_size_t), ("x", ctypes.c_int)]
+
+        with self.assertRaises(ImportError) as cm:
+            _lib._check_struct("tf_model_default_params", Wrong)
+        self.assertIn("struct_size", str(cm.exception))
+
+
+# ---------------------------------------------------------------------------
+class TestLifetime(unittest.TestCase):
+    """close(), context managers, __del__, ownership, leaks."""
+
+    def test_use_after_close_raises(self):
+        s = tf.Pattention(n=4, d_in=4, d_out=4)
+        s.close()
+        s.close()  # idempotent
+        self.assertTrue(s.closed)
+        for call in (lambda: s.n, lambda: s.forward(np.zeros((1, 4))), lambda: s.keys,
+                     lambda: s.grow(8), s.zero_grad):
+            with self.assertRaises(tf.ClosedError):
+                call()
+        m = small_model()
+        opt = tf.Optimizer(m)
+        m.close()
+        with self.assertRaises(tf.ClosedError):
+            m.forward(np.zeros((1, 2), np.int32))
+        with self.assertRaises(tf.ClosedError) as cm:
+            opt.step()
+        self.assertIn("Model was closed", str(cm.exception))
+        with self.assertRaises(tf.ClosedError):
+            tf.Optimizer(m)
+        c = tf.Config.parse("{}")
+        c.close()
+        with self.assertRaises(tf.ClosedError):
+            c.has("x")
+        ds = tf.Dataset.from_bytes(b"hello world")
+        ds.close()
+        with self.assertRaises(tf.ClosedError):
+            ds.num_tokens()
+        self.assertIsInstance(tf.ClosedError("x"), ValueError)
+
+    def test_context_managers_free(self):
+        with tf.Pattention(n=4, d_in=4, d_out=4) as s:
+            self.assertFalse(s.closed)
+        self.assertTrue(s.closed)
+        with small_model() as m, tf.Optimizer(m) as opt:
+            pass
+        self.assertTrue(m.closed)
+        self.assertTrue(opt.closed)
+        with tf.Config.parse("{}") as c:
+            pass
+        self.assertTrue(c.closed)
+        with tf.Dataset.from_bytes(b"abcdefgh") as ds:
+            pass
+        self.assertTrue(ds.closed)
+        with self.assertRaises(tf.ClosedError):
+            with s:
+                pass
+
+    def test_borrowed_set_keeps_model_alive(self):
+        m = small_model()
+        alive = weakref.ref(m)
+        s = m.pattention(0, "ffn")
+        self.assertTrue(s.borrowed)
+        self.assertIs(s.model, m)
+        n = s.n
+        del m
+        gc.collect()
+        self.assertIsNotNone(alive(), "the borrowed set must keep its model alive")
+        self.assertEqual(s.n, n)
+        Y = s.forward(np.ones((3, 16), np.float32))
+        self.assertEqual(Y.shape, (3, 16))
+        del s, Y
+        gc.collect()
+        self.assertIsNone(alive(), "the model must be freed once nothing refers to it")
+
+    def test_borrowed_close_does_not_free(self):
+        with small_model() as m:
+            s = m.pattention(0, tf.SetKind.QUERY)
+            s.close()
+            with self.assertRaises(tf.ClosedError):
+                s.n
+            s2 = m.pattention(0, "query")  # the set itself is still there
+            self.assertEqual(s2.n, 8)
+            tok, tgt = tokens_targets(1, 4)
+            m.forward(tok, tgt)
+            del s2
+        with self.assertRaises(tf.ClosedError) as cm:
+            m.pattention(0, "key")
+        self.assertIn("closed", str(cm.exception))
+
+    def test_borrowed_grow_updates_model(self):
+        with small_model() as m:
+            m.pattention(0, "ffn").grow(24)
+            self.assertEqual(m.params.ffn_slot_num, 24)
+            self.assertEqual(m.tensor_shape("layers.0.mlp.key_param_tokens"), (24, 16))
+
+    def test_optimizer_keeps_model_alive(self):
+        m = small_model()
+        alive = weakref.ref(m)
+        opt = tf.Optimizer(m)
+        del m
+        gc.collect()
+        self.assertIsNotNone(alive())
+        self.assertIs(opt.model, alive())
+        del opt
+        gc.collect()
+        self.assertIsNone(alive())
+
+    def _rss_growth(self, cycle, warmup=500, n=10000):
+        for _ in range(warmup):
+            cycle()
+        gc.collect()
+        before = helpers.rss_bytes()
+        for _ in range(n):
+            cycle()
+        gc.collect()
+        return helpers.rss_bytes() - before
+
+    def test_no_leak_pattention(self):
+        X = np.ones((2, 8), np.float32)
+
+        def cycle():
+            with tf.Pattention(n=16, d_in=8, d_out=8) as s:
+                s.forward(X)
+            t = tf.Pattention(n=16, d_in=8, d_out=8)  # freed by __del__
+            del t
+        grown = self._rss_growth(cycle)
+        # leaking one set per cycle would be several MB
+        self.assertLess(grown, 1 << 20, "RSS grew by %d bytes over 10,000 cycles" % grown)
+
+    def test_no_leak_model(self):
+        tok = np.zeros((1, 4), np.int32)
+
+        def cycle():
+            with small_model() as m:
+                m.forward(tok)
+        grown = self._rss_growth(cycle, warmup=300)
+        self.assertLess(grown, 1 << 20, "RSS grew by %d bytes over 10,000 cycles" % grown)
+
+    @unittest.skipUnless(HAVE_DECODER, NO_DECODER)
+    def test_no_leak_decoder(self):
+        tok = np.array([1, 2, 3], np.int32)
+        with small_model() as m:
+            def cycle():
+                with tf.Decoder(m) as d:
+                    d.prefill(tok)
+            grown = self._rss_growth(cycle, warmup=300)
+        self.assertLess(grown, 1 << 20, "RSS grew by %d bytes over 10,000 cycles" % grown)
+
+
+# ---------------------------------------------------------------------------
+class TestRuntime(unittest.TestCase):
+
+    def test_version_matches_header(self):
+        self.assertEqual(tf.version_string(), tf.__version__)
+        if os.path.exists(helpers.HEADER):
+            with open(helpers.HEADER) as f:
+                text = f.read()
+            parts = [int(re.search(r"#define TF_VERSION_%s (\d+)" % k, text).group(1))
+                     for k in ("MAJOR", "MINOR", "PATCH")]
+            self.assertEqual(tf.version_number(), parts[0] * 1000000 + parts[1] * 1000 + parts[2])
+
+    def test_library_lookup(self):
+        import subprocess
+        import sys
+        code = "import tokenformer as tf; print(tf.library_path)"
+        env = dict(os.environ, PYTHONPATH=helpers.BINDINGS,
+                   TOKENFORMER_LIBRARY=os.path.realpath(tf.library_path))
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.strip(), env["TOKENFORMER_LIBRARY"])
+        env["TOKENFORMER_LIBRARY"] = "/nonexistent/libtokenformer.so.0"
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, timeout=60)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("ImportError", out.stderr)
+        self.assertIn("TOKENFORMER_LIBRARY", out.stderr)
+
+    def test_info_and_threads(self):
+        info = tf.get_info()
+        self.assertEqual(info["version_string"], tf.version_string())
+        self.assertTrue(info["blis_arch"])
+        self.assertGreaterEqual(info["num_threads"], 1)
+        n = tf.get_num_threads()
+        try:
+            tf.set_num_threads(1)
+            self.assertEqual(tf.get_num_threads(), 1)
+        finally:
+            tf.set_num_threads(n)
+        tf.init()  # the runtime is up: same choice again is fine
+
+    def test_norm_names(self):
+        self.assertEqual(tf.norm_type_name("softmax"), "softmax")
+        self.assertEqual(tf.norm_type_name(0), "l2_norm_gelu")
+        self.assertEqual(tf.Norm.coerce("GELU_L2_NORM"), tf.Norm.GELU_L2_NORM)
+
+    def test_all_header_functions_bound(self):
+        if not os.path.exists(helpers.HEADER):
+            self.skipTest("no header in this tree")
+        with open(helpers.HEADER) as f:
+            declared = set(re.findall(r"^TF_API\s[^;(]*?\b(tf_\w+)\s*\(", f.read(), re.M))
+        self.assertTrue(declared)
+        self.assertEqual(declared - set(_lib.PROTOTYPES), set(),
+                         "header functions without a binding")
+        self.assertEqual(set(_lib.PROTOTYPES) - declared, set(),
+                         "bindings of functions not in the header")
+
+
+# ---------------------------------------------------------------------------
+class TestPattention(unittest.TestCase):
+
+    def test_arrays_in_and_out(self):
+        with tf.Pattention(n=6, d_in=5, d_out=3, seed=7) as s:
+            self.assertEqual((s.n, s.d_in, s.d_out), (6, 5, 3))
+            self.assertEqual(s.scale_policy, tf.ScalePolicy.FOLLOW_N)
+            X = np.random.default_rng(1).standard_normal((4, 10))
+            C = np.ascontiguousarray(X, np.float32)
+            self.assertIs(_lib.as_f32(C), C)  # passed to C as it is, no copy
+            ids = np.zeros(3, np.int32)
+            self.assertIs(_lib.as_i32(ids), ids)
+            Xs = X[:, ::2]  # not contiguous, float64: converted
+            Y1 = s.forward(Xs)
+            Y2 = s.forward(np.ascontiguousarray(Xs, np.float32))
+            np.testing.assert_array_equal(Y1, Y2)
+            out = np.empty((4, 3), np.float32)
+            r = s.forward(Xs, out=out)
+            self.assertIs(r, out)
+            np.testing.assert_array_equal(out, Y1)
+            with self.assertRaises(tf.ShapeError):
+                s.forward(np.zeros((4, 4)))
+            with self.assertRaises(tf.ArgumentError):
+                s.forward(Xs, out=np.empty((4, 3), np.float64))
+            s.tau = 2.5
+            self.assertEqual(s.tau, 2.5)
+            self.assertEqual(s.scale_policy, tf.ScalePolicy.PINNED)
+
+    def test_backward_accumulates_and_grow(self):
+        with tf.Pattention(n=6, d_in=5, d_out=3) as s:
+            X = np.random.default_rng(2).standard_normal((4, 5)).astype(np.float32)
+            dY = np.ones((4, 3), np.float32)
+            s.forward(X)
+            self.assertIsNone(s.backward(X, dY, want_dX=False))
+            g1 = s.value_grad
+            s.forward(X)
+            s.backward(X, dY)
+            np.testing.assert_allclose(s.value_grad, 2 * g1, rtol=1e-6)
+            s.zero_grad()
+            self.assertFalse(s.value_grad.any())
+            K = s.keys
+            s.grow(9, key_init="zero")
+            self.assertEqual(s.n, 9)
+            np.testing.assert_array_equal(s.keys[:6], K)
+            self.assertFalse(s.keys[6:].any())
+
+
+# ---------------------------------------------------------------------------
+class TestModel(unittest.TestCase):
+
+    def test_params_and_tensors(self):
+        with small_model() as m:
+            p = m.params
+            self.assertEqual((p.num_layers, p.hidden_size, p.qkv_slot_num), (1, 16, 8))
+            names = m.tensor_names()
+            self.assertEqual(names[0], "embed.weight")
+            self.assertEqual(len(names), m.num_tensors)
+            self.assertEqual(sum(int(np.prod(m.tensor_shape(n))) for n in names), m.num_params)
+            self.assertEqual(m.tensor_shape("final_norm.bias"), (16,))
+            sd = m.state_dict()
+            sd["final_norm.bias"][:] = 0.5
+            m.load_state_dict(sd)
+            np.testing.assert_array_equal(m.get_tensor("final_norm.bias"), 0.5)
+
+    def test_forward_backward(self):
+        with small_model() as m:
+            tok, tgt = tokens_targets(2, 8)
+            r = m.forward(tok, tgt)
+            self.assertEqual(r.logits.shape, (2, 8, 256))
+            self.assertAlmostEqual(r.loss, np.log(256), delta=0.5)
+            self.assertEqual(m.loss(tok, tgt), r.loss)
+            self.assertIsNone(m.forward(tok).loss)
+            np.testing.assert_array_equal(m.logits(tok), r.logits)
+            m.forward(tok.astype(np.int64), tgt)  # converted
+            m.backward()
+            g = m.get_grad("embed.weight")
+            self.assertTrue(np.abs(g).sum() > 0)
+            m.zero_grad()
+            self.assertFalse(m.get_grad("embed.weight").any())
+
+    def test_training_lowers_loss_and_grow_with_optimizer(self):
+        text = b"the quick brown fox jumps over the lazy dog. " * 20
+        with small_model(seed=5) as m, tf.Dataset.from_bytes(text) as ds, \
+                tf.Optimizer(m, lr=3e-3, weight_decay=0.0) as opt:
+            first = None
+            for i in range(30):
+                tok, tgt = ds.sample("train", 1, i, 4, 12)
+                loss = m.forward(tok, tgt, logits=False).loss
+                first = loss if first is None else first
+                m.backward()
+                opt.step()
+            self.assertLess(loss, first)
+            self.assertEqual(opt.step_count, 30)
+            tok, tgt = ds.batch("train", 0, 4, 12)
+            before = m.forward(tok, tgt).logits
+            m.grow(12, 12, 24, optimizer=opt, key_init="zero", scale_policy="pinned")
+            self.assertEqual(m.params.ffn_slot_num, 24)
+            np.testing.assert_array_equal(m.forward(tok, tgt).logits, before)
+            mom = opt.get_moment("layers.0.mlp.key_param_tokens", 0)
+            self.assertEqual(mom.shape, (24, 16))
+            self.assertFalse(mom[16:].any())
+            m.backward()
+            opt.step()
+            self.assertEqual(opt.step_count, 31)
+            with small_model() as other:
+                with self.assertRaises(tf.ArgumentError):
+                    other.grow(16, optimizer=opt)
+
+    def test_checkpoints(self):
+        d = tempfile.mkdtemp()
+        try:
+            path = os.path.join(d, "ck.safetensors")
+            tok, tgt = tokens_targets(1, 8)
+            with small_model(seed=11) as m, tf.Optimizer(m) as opt:
+                m.forward(tok, tgt)
+                m.backward()
+                opt.step()
+                m.save(path, opt)
+                ref = m.forward(tok).logits
+            with tf.Model.open(path) as m2:
+                np.testing.assert_array_equal(m2.forward(tok).logits, ref)
+            with small_model(seed=99) as m3, tf.Optimizer(m3) as opt3:
+                m3.load(path, opt3)
+                self.assertEqual(opt3.step_count, 1)
+                np.testing.assert_array_equal(m3.forward(tok).logits, ref)
+            with small_model(seed=99, ffn_slot_num=32) as m4:
+                m4.load_grown(path, key_init="zero", scale_policy="pinned")
+                np.testing.assert_array_equal(m4.forward(tok).logits, ref)
+            with small_model(hidden_size=32) as m5:
+                with self.assertRaises(tf.ShapeError):
+                    m5.load(path)
+        finally:
+            shutil.rmtree(d)
+
+    def test_optimizer_params(self):
+        with small_model() as m, tf.Optimizer(m, lr=1e-3, warmup_steps=10) as opt:
+            self.assertAlmostEqual(opt.lr_at(5), 5e-4)
+            opt.set_params(lr=2e-3)
+            self.assertEqual(opt.params.lr, 2e-3)
+            self.assertEqual(opt.params.warmup_steps, 10)
+            p = tf.OptimizerParams(lr=1.0)
+            opt.params = p
+            self.assertEqual(opt.get_params().warmup_steps, 0)
+
+
+# ---------------------------------------------------------------------------
+class TestConfigDataset(unittest.TestCase):
+
+    def test_config(self):
+        yml = os.path.join(helpers.FIXTURES, "model_tiny.yml")
+        with tf.Config.load(yml) as c:
+            p = c.model_params()
+            self.assertEqual((p.num_layers, p.hidden_size, p.qkv_slot_num), (2, 64, 48))
+            self.assertEqual(c.get_int("hidden_size"), 64)
+            self.assertEqual(c.get_double("layernorm_epsilon"), 1e-5)
+            self.assertFalse(c.get_bool("no_weight_tying"))
+            self.assertEqual(c.get_string("pos_emb"), "rotary")
+            self.assertIn("hidden_size", c)
+            self.assertEqual(c.get("nope", int, 7), 7)
+            with self.assertRaises(tf.NotFoundError):
+                c.get_int("nope")
+            with self.assertRaises(tf.ConfigError):
+                c.get_int("pos_emb")
+            self.assertAlmostEqual(c.optimizer_params().lr, 1e-3)
+            self.assertEqual(c.get_double("optimizer.params.betas.1"), 0.95)  # dotted path
+            self.assertIn("init_method", c.ignored_keys)
+
+    def test_dataset(self):
+        data = bytes(range(256)) * 8
+        d = tempfile.mkdtemp()
+        try:
+            path = os.path.join(d, "data.txt")
+            with open(path, "wb") as f:
+                f.write(data)
+            with tf.Dataset.open(path, "bytes", 256, 0.25) as ds:
+                self.assertEqual(ds.num_tokens("train") + ds.num_tokens("val"), len(data))
+                a = ds.sample("train", 3, 7, 2, 5)
+                b = ds.sample(tf.Split.TRAIN, 3, 7, 2, 5)
+                np.testing.assert_array_equal(a[0], b[0])
+                tok, tgt = a
+                np.testing.assert_array_equal(tok[:, 1:], tgt[:, :-1])
+                self.assertGreater(ds.num_batches("val", 2, 5), 0)
+                vt, _ = ds.batch("val", 0, 2, 5)
+                self.assertEqual(vt.shape, (2, 5))
+        finally:
+            shutil.rmtree(d)
+        with self.assertRaises(tf.RangeError):
+            tf.Dataset.from_tokens([1, 2, 999], 256)
+
+
+# ---------------------------------------------------------------------------
+@unittest.skipUnless(HAVE_DECODER, NO_DECODER)
+class TestInference(unittest.TestCase):
+
+    def test_tokenizer(self):
+        ids = tf.bytes_to_tokens("héllo")
+        self.assertEqual(ids.dtype, np.int32)
+        self.assertEqual(list(ids), list("héllo".encode()))
+        self.assertEqual(tf.tokens_to_bytes(ids), "héllo".encode())
+        self.assertEqual(tf.tokens_to_text(list(ids) + [-1]), "héllo")
+        self.assertEqual(len(tf.bytes_to_tokens(b"")), 0)
+        with self.assertRaises(tf.RangeError) as cm:
+            tf.tokens_to_bytes([65, 300])
+        self.assertIn("300", str(cm.exception))
+
+    def test_sample(self):
+        logits = np.array([0.1, 3.0, 3.0, -1.0], np.float32)
+        self.assertEqual(tf.sample(logits, temperature=0)[0], 1)  # ties -> lowest id
+        s1 = tf.Sampler(seed=5)
+        s2 = tf.Sampler(seed=5)
+        a = [s1(logits) for _ in range(20)]
+        b = [s2.sample(logits) for _ in range(20)]
+        self.assertEqual(a, b)
+        self.assertEqual(tf.sample(logits, top_k=1, seed=9)[0], 1)
+        with self.assertRaises(tf.ArgumentError):
+            tf.sample(logits, temperature=-1.0)
+
+    def test_decoder_matches_forward(self):
+        with small_model(seed=4) as m, tf.Decoder(m, batch=2) as dec:
+            tok, _ = tokens_targets(2, 6, seed=3)
+            full = m.forward(tok).logits
+            lg = dec.prefill(tok[:, :4])
+            self.assertEqual(dec.position, 4)
+            self.assertLessEqual(rel_err(lg, full[:, 3]), 1e-4)
+            lg = dec.step(tok[:, 4])
+            self.assertLessEqual(rel_err(lg, full[:, 4]), 1e-4)
+            np.testing.assert_array_equal(dec.logits, lg)
+            dec.reset()
+            self.assertEqual(dec.position, 0)
+            self.assertIsNone(dec.logits)
+            with self.assertRaises(tf.StateError):
+                dec.generate(3)
+
+    def test_generate(self):
+        with small_model(seed=4) as m, tf.Decoder(m) as dec:
+            prompt = tf.bytes_to_tokens("ab")
+            dec.prefill(prompt)
+            ids = dec.generate(5, temperature=0)
+            self.assertEqual(ids.shape, (1, 5))
+            # greedy generation equals argmax step by step
+            dec.reset()
+            lg = dec.prefill(prompt)
+            manual = []
+            for _ in range(5):
+                nxt = int(np.argmax(lg[0]))
+                manual.append(nxt)
+                lg = dec.step(nxt)
+            self.assertEqual(list(ids[0]), manual)
+            # streaming callback, stopping early
+            dec.reset()
+            dec.prefill(prompt)
+            seen = []
+            ids = dec.generate(10, callback=lambda x: seen.append(int(x[0])) or len(seen) >= 3,
+                               temperature=0)
+            self.assertEqual(seen, manual[:3])
+            self.assertEqual(ids.shape, (1, 3))
+            # a stop id
+            dec.reset()
+            dec.prefill(prompt)
+            ids = dec.generate(10, stop_ids=[manual[1]], temperature=0)
+            self.assertEqual(list(ids[0][:2]), manual[:2])
+            # an exception in the callback propagates
+            dec.reset()
+            dec.prefill(prompt)
+
+            def boom(_):
+                raise KeyError("from the callback")
+            with self.assertRaises(KeyError):
+                dec.generate(4, callback=boom)
+            # up to seq_length only
+            dec.reset()
+            dec.prefill(np.zeros(14, np.int32))
+            self.assertEqual(dec.generate(10, temperature=0).shape, (1, 2))
+
+    def test_decoder_lifetime(self):
+        m = small_model()
+        alive = weakref.ref(m)
+        dec = tf.Decoder(m)
+        del m
+        gc.collect()
+        self.assertIsNotNone(alive())
+        dec.prefill([1, 2, 3])
+        dec.model.close()
+        with self.assertRaises(tf.ClosedError):
+            dec.step(4)
+        del dec
+        gc.collect()
+        self.assertIsNone(alive())
+
+
+if __name__ == "__main__":
+    unittest.main()

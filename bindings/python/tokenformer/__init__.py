@@ -1,0 +1,99 @@
+"""tokenformer -- Python bindings (ctypes + numpy) of libtokenformer.
+
+TokenFormer is a Transformer whose linear projections are *Pattention*
+layers (attention from tokens to learnable key/value parameter tokens), so
+a trained model grows by appending parameter tokens.  These bindings cover
+the whole public C API (``include/tokenformer.h``, which is the manual):
+
+=========================  ====================================================
+runtime                    version_number, version_string, init,
+                           set_num_threads, get_num_threads, get_info,
+                           status_name, last_error, norm_type_name
+Pattention sets            :class:`Pattention`, :class:`PattentionParams`,
+                           :class:`GrowParams`
+configurations             :class:`Config`
+model                      :class:`Model`, :class:`ModelParams`
+                           (forward/backward, named tensors, growth,
+                           checkpoints: save, load, open, load_grown)
+optimizer                  :class:`Optimizer`, :class:`OptimizerParams`
+datasets                   :class:`Dataset`
+inference                  :class:`Decoder`, :class:`Sampler`, sample,
+                           :class:`SamplerParams`, bytes_to_tokens,
+                           tokens_to_bytes, tokens_to_text
+errors                     :class:`TokenformerError` and one subclass per status
+=========================  ====================================================
+
+Conventions
+-----------
+* Arrays are numpy float32 (token ids int32), row-major.  Inputs that are
+  already C-contiguous arrays of the right dtype are passed to C without a
+  copy; anything else is converted with ``np.ascontiguousarray`` (a copy).
+  Outputs are new ``np.empty`` arrays filled in place by the library, or the
+  caller's ``out=`` array (checked: C-contiguous, dtype, size).
+* Every failed call raises the exception of its status with the library's
+  message (see :mod:`tokenformer.errors`).  ``tokenformer.IOError`` (an
+  OSError subclass) is left out of ``__all__`` so that a star import does
+  not shadow the built-in name; ``TokenformerIOError`` is the same class.
+* Parameter structs always start from the library's ``*_default_params()``
+  and are changed by field name: ``ModelParams(hidden_size=128)``; most
+  constructors take the fields directly: ``Model(hidden_size=128)``.
+* Handles have ``close()``, are context managers, and free themselves once
+  when garbage-collected.  Using a closed handle raises ClosedError.
+  Ownership follows the C API: the model owns its Pattention sets (borrowed
+  views keep the model object alive); optimizers and decoders keep their
+  model alive; closing a model closes them.
+* A handle must not be used from two threads at once (the C rule); the
+  GIL is released during library calls.
+
+Finding the library
+-------------------
+``$TOKENFORMER_LIBRARY`` (a path), else ``libtokenformer.so.0`` in this
+package's directory (``make install`` puts a relative symlink there to the
+installed ``$(LIBDIR)/libtokenformer.so.0``; the package goes to
+``$(PYTHONDIR)/tokenformer``, by default ``$(PREFIX)/lib/python3/dist-packages``),
+else ``build/libtokenformer.so.0`` of the source tree the package sits in
+(``bindings/python/tokenformer``), else the system loader.  The library
+loaded is :data:`library_path`.  Needs Python 3 and numpy (Debian:
+``/usr/bin/python3`` with ``python3-numpy``).
+"""
+
+from . import _lib
+from ._lib import library_path, missing_symbols
+from .config import Config
+from .dataset import Dataset
+from .enums import DataFormat, KeyInit, Norm, ScalePolicy, SetKind, Split, Status
+from .errors import (ArgumentError, ClosedError, ConfigError, FormatError, IOError,
+                     NoMemoryError, NonFiniteError, NotFoundError, RangeError, ShapeError,
+                     StateError, TokenformerError, TokenformerIOError)
+from .inference import (Decoder, Sampler, bytes_to_tokens, sample, sampler_params,
+                        tokens_to_bytes, tokens_to_text)
+from .model import ForwardResult, Model
+from .optimizer import Optimizer
+from .params import GrowParams, ModelParams, OptimizerParams, PattentionParams, SamplerParams
+from .pattention import Pattention
+from .runtime import (get_info, get_num_threads, init, last_error, norm_type_name,
+                      set_num_threads, status_name, version_number, version_string)
+
+#: The version of these bindings (the header version they were written for).
+__version__ = "0.1.0"
+
+__all__ = [
+    "library_path", "missing_symbols", "have",
+    "version_number", "version_string", "init", "set_num_threads", "get_num_threads",
+    "get_info", "status_name", "last_error", "norm_type_name",
+    "Status", "Norm", "ScalePolicy", "KeyInit", "SetKind", "DataFormat", "Split",
+    "PattentionParams", "GrowParams", "ModelParams", "OptimizerParams", "SamplerParams",
+    "Pattention", "Config", "Model", "ForwardResult", "Optimizer", "Dataset",
+    "Decoder", "Sampler", "sample", "sampler_params", "bytes_to_tokens", "tokens_to_bytes",
+    "tokens_to_text",
+    "TokenformerError", "ArgumentError", "ShapeError", "NoMemoryError",
+    "TokenformerIOError", "FormatError", "ConfigError", "NonFiniteError", "StateError",
+    "RangeError", "NotFoundError", "ClosedError",
+]
+
+
+def have(name):
+    """True if the loaded library exports the C function ``name`` (e.g.
+    ``"tf_decoder_create"``); bound functions it lacks raise
+    NotImplementedError."""
+    return _lib.have(name)

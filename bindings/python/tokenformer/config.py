@@ -1,0 +1,118 @@
+"""Configurations: the official TokenFormer YAML (``tf_config``)."""
+
+import ctypes
+
+from . import _lib
+from ._lib import F
+from .params import ModelParams, OptimizerParams
+
+__all__ = ["Config"]
+
+
+class Config(_lib.Handle):
+    """A parsed configuration.  ``Config.load(path)`` or ``Config.parse(text)``.
+
+    Scalar look-ups of a top-level key or a dotted path into nested
+    mappings and sequences (``"optimizer.params.betas.1"``): :meth:`get_int`,
+    :meth:`get_double`, :meth:`get_bool`, :meth:`get_string` (NotFoundError
+    if absent, ConfigError naming key and line if of another type), or
+    :meth:`get` with a default.  ``key in cfg`` tests presence.
+    """
+
+    _free_fn = "tf_config_free"
+    _errmsg_fn = "tf_config_errmsg"
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("use Config.load(path) or Config.parse(text)")
+
+    @classmethod
+    def _wrap(cls, ptr):
+        self = cls.__new__(cls)
+        _lib.Handle.__init__(self, ptr)
+        return self
+
+    @classmethod
+    def load(cls, path):
+        """``tf_config_load()``: parses a YAML file.  Errors name key and line."""
+        out = _lib.ConfigP()
+        _lib.check(F.tf_config_load(_lib.path_arg(path), ctypes.byref(out)))
+        return cls._wrap(out)
+
+    @classmethod
+    def parse(cls, text):
+        """``tf_config_parse()``: parses YAML text (str or bytes) in memory."""
+        data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+        out = _lib.ConfigP()
+        _lib.check(F.tf_config_parse(data, len(data), ctypes.byref(out)))
+        return cls._wrap(out)
+
+    def errmsg(self):
+        """``tf_config_errmsg()``: the last error on this config."""
+        return _lib._dec(F.tf_config_errmsg(self._h()))
+
+    @property
+    def ignored_keys(self):
+        """Top-level keys the model and optimizer did not use, in file order."""
+        h = self._h()
+        return [_lib._dec(F.tf_config_ignored_key(h, i))
+                for i in range(F.tf_config_num_ignored(h))]
+
+    def has(self, key):
+        """True if the key (or dotted path) is present."""
+        return bool(F.tf_config_has(self._h(), _lib.name_arg(key)))
+
+    __contains__ = has
+
+    def get_int(self, key):
+        """The integer value of a key (or dotted path)."""
+        h = self._h()
+        v = ctypes.c_int64()
+        self._check(F.tf_config_get_int(h, _lib.name_arg(key), ctypes.byref(v)))
+        return v.value
+
+    def get_double(self, key):
+        """The number value of a key (as float)."""
+        h = self._h()
+        v = ctypes.c_double()
+        self._check(F.tf_config_get_double(h, _lib.name_arg(key), ctypes.byref(v)))
+        return v.value
+
+    def get_bool(self, key):
+        """The boolean value of a key (true/false/True/False)."""
+        h = self._h()
+        v = ctypes.c_int()
+        self._check(F.tf_config_get_bool(h, _lib.name_arg(key), ctypes.byref(v)))
+        return bool(v.value)
+
+    def get_string(self, key):
+        """The string value of a key (copied out of the config)."""
+        h = self._h()
+        v = ctypes.c_char_p()
+        self._check(F.tf_config_get_string(h, _lib.name_arg(key), ctypes.byref(v)))
+        return _lib._dec(v.value)
+
+    def get(self, key, type=str, default=None):
+        """``get_string``/``get_int``/``get_double``/``get_bool`` chosen by
+        ``type`` (str, int, float, bool); ``default`` if the key is absent."""
+        if not self.has(key):
+            return default
+        fn = {str: self.get_string, int: self.get_int, float: self.get_double,
+              bool: self.get_bool}[type]
+        return fn(key)
+
+    def model_params(self):
+        """``tf_config_model_params()``: the :class:`ModelParams` of the config."""
+        h = self._h()
+        p = ModelParams()
+        self._check(F.tf_config_model_params(h, ctypes.byref(p)))
+        return p
+
+    def optimizer_params(self):
+        """``tf_config_optimizer_params()``: the :class:`OptimizerParams`."""
+        h = self._h()
+        p = OptimizerParams()
+        self._check(F.tf_config_optimizer_params(h, ctypes.byref(p)))
+        return p
+
+    def __repr__(self):
+        return "<Config closed>" if self.closed else "<Config>"

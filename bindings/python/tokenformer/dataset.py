@@ -1,0 +1,108 @@
+"""Token datasets with a held-out validation tail (``tf_dataset``)."""
+
+import ctypes
+
+import numpy as np
+
+from . import _lib, errors
+from ._lib import F
+from .enums import DataFormat, Split
+
+__all__ = ["Dataset"]
+
+
+class Dataset(_lib.Handle):
+    """A token stream: ``Dataset.open(path, ...)``,
+    ``Dataset.from_tokens(ids, vocab_size)`` or ``Dataset.from_bytes(data)``.
+
+    Splits are :class:`Split` members, ints or names ("train", "val").
+    Batches are returned as ``(tokens, targets)``, two new int32 arrays
+    [B, T] (targets = the next tokens).
+    """
+
+    _free_fn = "tf_dataset_free"
+    _errmsg_fn = "tf_dataset_errmsg"
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("use Dataset.open(), Dataset.from_tokens() or Dataset.from_bytes()")
+
+    @classmethod
+    def _wrap(cls, ptr):
+        self = cls.__new__(cls)
+        _lib.Handle.__init__(self, ptr)
+        return self
+
+    @classmethod
+    def open(cls, path, format="auto", vocab_size=256, val_fraction=0.0):
+        """``tf_dataset_open()``: reads a whole token file.  ``format``:
+        "auto", "bytes", "u16" (nanoGPT .bin) or "llmc" (llm.c shards)."""
+        out = _lib.DatasetP()
+        _lib.check(F.tf_dataset_open(_lib.path_arg(path), int(DataFormat.coerce(format)),
+                                     int(vocab_size), float(val_fraction), ctypes.byref(out)))
+        return cls._wrap(out)
+
+    @classmethod
+    def from_tokens(cls, tokens, vocab_size, val_fraction=0.0):
+        """``tf_dataset_from_tokens()``: over ids in memory (copied by the
+        library; a non-int32 array is converted first)."""
+        tok = _lib.as_i32(tokens, "tokens").reshape(-1)
+        out = _lib.DatasetP()
+        _lib.check(F.tf_dataset_from_tokens(_lib.iptr(tok), tok.size, int(vocab_size),
+                                            float(val_fraction), ctypes.byref(out)))
+        return cls._wrap(out)
+
+    @classmethod
+    def from_bytes(cls, data, val_fraction=0.0):
+        """A byte-level dataset (vocab 256) over bytes, or over a str's UTF-8."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        return cls.from_tokens(np.frombuffer(bytes(data), dtype=np.uint8), 256, val_fraction)
+
+    def errmsg(self):
+        """``tf_dataset_errmsg()``: the last error on this dataset."""
+        return _lib._dec(F.tf_dataset_errmsg(self._h()))
+
+    def num_tokens(self, split="train"):
+        """Tokens in a split."""
+        return int(F.tf_dataset_num_tokens(self._h(), int(Split.coerce(split))))
+
+    def __len__(self):
+        return self.num_tokens(Split.TRAIN) + self.num_tokens(Split.VAL)
+
+    @staticmethod
+    def _bt(B, T):
+        B, T = int(B), int(T)
+        if B < 1 or T < 1:
+            raise errors.ArgumentError(1, "B and T must be >= 1 (B=%d, T=%d)" % (B, T))
+        return B, T
+
+    def sample(self, split, seed, index, B, T):
+        """Batch ``index`` of the seeded random-segment stream of a split
+        (a pure function of (seed, index))."""
+        h = self._h()
+        B, T = self._bt(B, T)
+        tok = np.empty((B, T), np.int32)
+        tgt = np.empty((B, T), np.int32)
+        self._check(F.tf_dataset_sample(h, int(Split.coerce(split)), int(seed), int(index), B, T,
+                                        _lib.iptr(tok), _lib.iptr(tgt)))
+        return tok, tgt
+
+    def num_batches(self, split, B, T):
+        """Whole non-overlapping [B, T+1] batches in a split."""
+        B, T = self._bt(B, T)
+        return int(F.tf_dataset_num_batches(self._h(), int(Split.coerce(split)), B, T))
+
+    def batch(self, split, i, B, T):
+        """Batch ``i`` of the split's non-overlapping batches, in order."""
+        h = self._h()
+        B, T = self._bt(B, T)
+        tok = np.empty((B, T), np.int32)
+        tgt = np.empty((B, T), np.int32)
+        self._check(F.tf_dataset_batch(h, int(Split.coerce(split)), int(i), B, T,
+                                       _lib.iptr(tok), _lib.iptr(tgt)))
+        return tok, tgt
+
+    def __repr__(self):
+        if self.closed:
+            return "<Dataset closed>"
+        return "<Dataset train=%d val=%d>" % (self.num_tokens("train"), self.num_tokens("val"))

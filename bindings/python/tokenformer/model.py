@@ -1,0 +1,298 @@
+"""The language model (``tf_model``): forward/backward, named tensors,
+borrowed Pattention sets, growth and checkpoints."""
+
+import collections
+import ctypes
+import weakref
+
+import numpy as np
+
+from . import _lib, errors
+from ._lib import F
+from .enums import SetKind
+from .params import ModelParams
+from .pattention import Pattention, grow_params
+
+__all__ = ["Model", "ForwardResult"]
+
+#: What :meth:`Model.forward` returns: ``logits`` [B, T, V] (None if not
+#: requested) and ``loss`` (a float, None without targets).
+ForwardResult = collections.namedtuple("ForwardResult", ["logits", "loss"])
+
+
+class Model(_lib.Handle):
+    """A TokenFormer language model.
+
+    ``Model(hidden_size=128, num_layers=4)`` creates one from the library's
+    default params with those fields (or pass ``params=ModelParams(...)``);
+    ``Model.from_config(cfg_or_path)`` from a YAML config;
+    ``Model.open(path)`` from a checkpoint.
+
+    Ownership: the model owns its Pattention sets (:meth:`pattention` hands
+    out borrowed views that keep this object alive).  Optimizers and
+    decoders keep a reference to their model, so it outlives them; closing
+    the model explicitly first closes them and detaches the borrowed sets
+    (their later use raises ClosedError instead of touching freed memory).
+    """
+
+    _free_fn = "tf_model_free"
+    _errmsg_fn = "tf_model_errmsg"
+
+    def __init__(self, params=None, **fields):
+        if params is None:
+            params = ModelParams(**fields)
+        elif not isinstance(params, ModelParams):
+            raise TypeError("params must be a ModelParams, not %s" % type(params).__name__)
+        elif fields:
+            params = params.copy().update(**fields)
+        out = _lib.ModelP()
+        _lib.check(F.tf_model_create(ctypes.byref(params), ctypes.byref(out)))
+        self._init_handle(out)
+
+    def _init_handle(self, ptr):
+        _lib.Handle.__init__(self, ptr)
+        self._dependents = weakref.WeakSet()
+
+    @classmethod
+    def _wrap(cls, ptr):
+        self = cls.__new__(cls)
+        self._init_handle(ptr)
+        return self
+
+    @classmethod
+    def from_config(cls, config, **fields):
+        """A fresh model from a :class:`Config` or a YAML path (``fields``
+        override the config's values)."""
+        from .config import Config
+        if isinstance(config, Config):
+            params = config.model_params()
+        else:
+            with Config.load(config) as cfg:
+                params = cfg.model_params()
+        return cls(params, **fields)
+
+    @classmethod
+    def open(cls, path):
+        """``tf_model_open()``: a model from a checkpoint's own configuration
+        and parameters."""
+        out = _lib.ModelP()
+        _lib.check(F.tf_model_open(_lib.path_arg(path), ctypes.byref(out)))
+        return cls._wrap(out)
+
+    def _add_dependent(self, obj):
+        self._dependents.add(obj)
+
+    def _release(self):
+        for dep in list(getattr(self, "_dependents", ())):
+            dep._closed_why = " (its Model was closed)"
+            dep.close()
+
+    def errmsg(self):
+        """``tf_model_errmsg()``: the last error on this model."""
+        return _lib._dec(F.tf_model_errmsg(self._h()))
+
+    # -- configuration ---------------------------------------------------
+    @property
+    def params(self):
+        """``tf_model_get_params()``: the current :class:`ModelParams`
+        (slot numbers after any growth).  A copy: changing it does nothing."""
+        h = self._h()
+        p = ModelParams()
+        self._check(F.tf_model_get_params(h, ctypes.byref(p)))
+        return p
+
+    @property
+    def num_params(self):
+        """Number of trainable scalars."""
+        return int(F.tf_model_num_params(self._h()))
+
+    @property
+    def vocab_size(self):
+        """V."""
+        return int(self.params.vocab_size)
+
+    @property
+    def seq_length(self):
+        """The longest T."""
+        return int(self.params.seq_length)
+
+    @property
+    def num_layers(self):
+        """L."""
+        return int(self.params.num_layers)
+
+    # -- Pattention sets -------------------------------------------------
+    def pattention(self, layer, kind):
+        """Layer ``layer``'s Pattention set of ``kind`` (a :class:`SetKind`,
+        int or name: "query", "key", "value", "proj", "ffn"/"mlp"), borrowed
+        from the model.  RangeError for a bad layer."""
+        h = self._h()
+        kind = SetKind.coerce(kind)
+        ptr = F.tf_model_pattention(h, int(layer), int(kind))
+        if not ptr:
+            raise errors.RangeError(9, "model has no Pattention set (layer %r, %s); layers are "
+                                    "0..%d" % (layer, kind.name.lower(), self.num_layers - 1))
+        s = Pattention._borrowed_from(ptr, self)
+        self._add_dependent(s)
+        return s
+
+    # -- named tensors ---------------------------------------------------
+    def tensor_names(self):
+        """The SPEC names of every parameter tensor, in canonical order."""
+        h = self._h()
+        return [_lib._dec(F.tf_model_tensor_name(h, i)) for i in range(F.tf_model_num_tensors(h))]
+
+    @property
+    def num_tensors(self):
+        """Number of named tensors."""
+        return int(F.tf_model_num_tensors(self._h()))
+
+    def tensor_shape(self, name):
+        """The shape of a named tensor as a tuple (NotFoundError if none)."""
+        h = self._h()
+        shape = (ctypes.c_int64 * 2)()
+        ndim = ctypes.c_int()
+        self._check(F.tf_model_tensor_shape(h, _lib.name_arg(name), shape, ctypes.byref(ndim)))
+        return tuple(int(shape[i]) for i in range(ndim.value))
+
+    def get_tensor(self, name, out=None):
+        """Copy of a named tensor (into ``out`` if given)."""
+        shape = self.tensor_shape(name)
+        arr = _lib.out_array(out, shape, np.float32)
+        self._check(F.tf_model_get_tensor(self._h(), _lib.name_arg(name), _lib.fptr(arr),
+                                          arr.size))
+        return arr
+
+    def set_tensor(self, name, value):
+        """Copies ``value`` into a named tensor; its size must match
+        (ShapeError naming both otherwise).  Used in place if C-contiguous
+        float32, else converted (a copy)."""
+        h = self._h()
+        arr = _lib.as_f32(value)
+        self._check(F.tf_model_set_tensor(h, _lib.name_arg(name), _lib.fptr(arr), arr.size))
+
+    def get_grad(self, name, out=None):
+        """Copy of a named tensor's accumulated gradient."""
+        shape = self.tensor_shape(name)
+        arr = _lib.out_array(out, shape, np.float32)
+        self._check(F.tf_model_get_grad(self._h(), _lib.name_arg(name), _lib.fptr(arr),
+                                        arr.size))
+        return arr
+
+    def state_dict(self):
+        """``{name: copy of the tensor}`` for every parameter."""
+        return {n: self.get_tensor(n) for n in self.tensor_names()}
+
+    def load_state_dict(self, tensors):
+        """Sets every tensor of a ``{name: array}`` mapping."""
+        for n, v in tensors.items():
+            self.set_tensor(n, v)
+
+    def grads(self):
+        """``{name: copy of the gradient}`` for every parameter."""
+        return {n: self.get_grad(n) for n in self.tensor_names()}
+
+    # -- compute ---------------------------------------------------------
+    def forward(self, tokens, targets=None, logits=True, out=None):
+        """``tf_model_forward()`` on ``tokens`` [B, T] (int32 ids; a 1-D array
+        is one sequence; other integer arrays are converted, a copy).
+
+        Returns ``ForwardResult(logits, loss)``: logits [B, T, V] unless
+        ``logits`` is false (into ``out`` if given); loss (float) when
+        ``targets`` [B, T] is given -- then :meth:`backward` may follow."""
+        h = self._h()
+        tok = _lib.as_i32(tokens, "tokens")
+        if tok.ndim == 1:
+            tok = tok.reshape(1, -1)
+        if tok.ndim != 2 or tok.size == 0:
+            raise errors.ShapeError(2, "tokens has shape %s; the model needs [B, T]"
+                                    % (tuple(tok.shape),))
+        B, T = tok.shape
+        tgt = None
+        if targets is not None:
+            tgt = _lib.as_i32(targets, "targets")
+            if tgt.ndim == 1:
+                tgt = tgt.reshape(1, -1)
+            if tgt.shape != tok.shape:
+                raise errors.ShapeError(2, "targets has shape %s, tokens %s"
+                                        % (tuple(tgt.shape), tuple(tok.shape)))
+        lg = None
+        if logits or out is not None:
+            lg = _lib.out_array(out, (B, T, self.vocab_size), np.float32)
+        loss = ctypes.c_float()
+        self._check(F.tf_model_forward(h, B, T, _lib.iptr(tok), _lib.iptr(tgt), _lib.fptr(lg),
+                                       ctypes.byref(loss) if tgt is not None else None))
+        return ForwardResult(lg, float(loss.value) if tgt is not None else None)
+
+    def logits(self, tokens, out=None):
+        """Just the logits [B, T, V] of ``tokens``."""
+        return self.forward(tokens, None, True, out).logits
+
+    def loss(self, tokens, targets):
+        """Just the mean cross-entropy (the logits are not copied out)."""
+        return self.forward(tokens, targets, logits=False).loss
+
+    def backward(self):
+        """``tf_model_backward()``: gradients of the last forward's loss,
+        accumulated (StateError without a forward with targets)."""
+        h = self._h()
+        self._check(F.tf_model_backward(h))
+
+    def zero_grad(self):
+        """Zeroes every accumulated gradient."""
+        h = self._h()
+        self._check(F.tf_model_zero_grad(h))
+
+    # -- growth ------------------------------------------------------------
+    def grow(self, qkv_slot_num=None, proj_slot_num=None, ffn_slot_num=None, optimizer=None,
+             params=None, **fields):
+        """``tf_model_grow()``: grows every layer's sets to the given slot
+        numbers (None keeps a kind's current number).  ``optimizer`` (bound
+        to this model) has its moments grown too, so training continues.
+        New tokens per :class:`GrowParams` (``params`` and/or fields, e.g.
+        ``key_init="zero", scale_policy="pinned"``).  All or nothing."""
+        h = self._h()
+        cur = self.params
+        q = cur.qkv_slot_num if qkv_slot_num is None else int(qkv_slot_num)
+        p = cur.proj_slot_num if proj_slot_num is None else int(proj_slot_num)
+        f = cur.ffn_slot_num if ffn_slot_num is None else int(ffn_slot_num)
+        opt = None
+        if optimizer is not None:
+            opt = optimizer._h()
+            if optimizer.model is not self:
+                raise errors.ArgumentError(1, "Model.grow: the optimizer is bound to another model")
+        gp = grow_params(params, **fields)
+        self._check(F.tf_model_grow(h, opt, q, p, f, None if gp is None else ctypes.byref(gp)))
+
+    # -- checkpoints -------------------------------------------------------
+    def save(self, path, optimizer=None):
+        """``tf_model_save()``: an atomic safetensors checkpoint (with the
+        optimizer's step and moments if ``optimizer`` is given)."""
+        h = self._h()
+        opt = optimizer._h() if optimizer is not None else None
+        self._check(F.tf_model_save(h, opt, _lib.path_arg(path)))
+
+    def load(self, path, optimizer=None):
+        """``tf_model_load()``: parameters of the same shapes (and the
+        optimizer's state if given and present).  Unchanged on error."""
+        h = self._h()
+        opt = optimizer._h() if optimizer is not None else None
+        if optimizer is not None and optimizer.model is not self:
+            raise errors.ArgumentError(1, "Model.load: the optimizer is bound to another model")
+        self._check(F.tf_model_load(h, opt, _lib.path_arg(path)))
+
+    def load_grown(self, path, params=None, **fields):
+        """``tf_model_load_grown()``: loads a checkpoint with slot numbers at
+        most the model's; the extra rows are initialised per GrowParams."""
+        h = self._h()
+        gp = grow_params(params, **fields)
+        self._check(F.tf_model_load_grown(h, _lib.path_arg(path),
+                                          None if gp is None else ctypes.byref(gp)))
+
+    def __repr__(self):
+        if self.closed:
+            return "<Model closed>"
+        p = self.params
+        return "<Model L=%d d=%d heads=%d qkv=%d proj=%d ffn=%d V=%d T=%d params=%d>" % (
+            p.num_layers, p.hidden_size, p.num_attention_heads, p.qkv_slot_num,
+            p.proj_slot_num, p.ffn_slot_num, p.vocab_size, p.seq_length, self.num_params)

@@ -1,0 +1,200 @@
+"""Mirrors of the library's parameter structs.
+
+The C API's rule is: obtain a params struct from the matching
+``*_default_params()`` and change only the fields you need.  The classes
+here follow it: ``ModelParams()`` (or ``ModelParams(hidden_size=128)``)
+calls ``tf_model_default_params()`` and then sets the given fields *by
+name*.  The bindings rely on the layout only through the field names and
+types below; at import time they check that the library's ``struct_size``
+equals ``ctypes.sizeof`` of each mirror and refuse to load otherwise.
+
+Fields are plain attributes (``p.lr = 3e-4``).  Enum fields (``norm``,
+``scale_policy``, ``key_init``) also accept names (``p.norm = "softmax"``).
+Setting a field that does not exist raises AttributeError (a typo is not
+silently ignored).  ``dict(p)``-style access: :meth:`_ParamsBase.as_dict`.
+"""
+
+import ctypes
+from ctypes import c_double, c_int, c_int32, c_int64, c_size_t, c_uint64, c_char_p
+
+from .enums import KeyInit, Norm, ScalePolicy
+
+__all__ = ["PattentionParams", "GrowParams", "ModelParams", "OptimizerParams",
+           "SamplerParams", "Info"]
+
+_ENUM_FIELDS = {"norm": Norm, "scale_policy": ScalePolicy, "key_init": KeyInit}
+
+
+class _ParamsBase(ctypes.Structure):
+    """Common behaviour of the params mirrors (not instantiated itself)."""
+
+    #: name of the C function returning the defaults (set by subclasses)
+    _default_fn = None
+
+    def __init__(self, **fields):
+        from . import _lib  # late: _lib imports this module
+        fn = getattr(_lib.lib, self._default_fn)
+        default = fn()
+        ctypes.memmove(ctypes.addressof(self), ctypes.addressof(default), ctypes.sizeof(self))
+        self.update(**fields)
+
+    @classmethod
+    def default(cls, **fields):
+        """The library's defaults, with ``fields`` set by name."""
+        return cls(**fields)
+
+    def update(self, **fields):
+        """Sets fields by name (enum fields accept names); returns self."""
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return self
+
+    def copy(self):
+        """An independent copy of this struct."""
+        c = type(self).from_buffer_copy(self)
+        return c
+
+    def as_dict(self):
+        """The fields (without struct_size) as a dict; enums as IntEnum."""
+        out = {}
+        for name, _ in self._fields_:
+            if name == "struct_size":
+                continue
+            v = getattr(self, name)
+            if name in _ENUM_FIELDS:
+                try:
+                    v = _ENUM_FIELDS[name](v)
+                except ValueError:
+                    pass
+            out[name] = v
+        return out
+
+    def __setattr__(self, name, value):
+        names = {f[0] for f in self._fields_}
+        if name not in names:
+            raise AttributeError("%s has no field %r (fields: %s)" % (
+                type(self).__name__, name, ", ".join(sorted(names - {"struct_size"}))))
+        if name == "struct_size":
+            raise AttributeError("struct_size is set by the library's default params")
+        if name in _ENUM_FIELDS:
+            value = int(_ENUM_FIELDS[name].coerce(value))
+        super().__setattr__(name, value)
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.as_dict() == other.as_dict()
+
+    __hash__ = None
+
+    def __repr__(self):
+        parts = []
+        for k, v in self.as_dict().items():
+            parts.append("%s=%s" % (k, v.name.lower() if hasattr(v, "name") else repr(v)))
+        return "%s(%s)" % (type(self).__name__, ", ".join(parts))
+
+
+class PattentionParams(_ParamsBase):
+    """``tf_pattention_params``: n, d_in, d_out, norm, scale_policy, tau
+    (0: default from n; > 0: this value, pinned), seed, key_std, value_std."""
+    _default_fn = "tf_pattention_default_params"
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("n", c_int64),
+        ("d_in", c_int64),
+        ("d_out", c_int64),
+        ("norm", c_int),
+        ("scale_policy", c_int),
+        ("tau", c_double),
+        ("seed", c_uint64),
+        ("key_std", c_double),
+        ("value_std", c_double),
+    ]
+
+
+class GrowParams(_ParamsBase):
+    """``tf_grow_params``: key_init (zero/random), scale_policy (default
+    pinned), key_std, value_std (<= 0: the set's own), seed."""
+    _default_fn = "tf_grow_default_params"
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("key_init", c_int),
+        ("scale_policy", c_int),
+        ("key_std", c_double),
+        ("value_std", c_double),
+        ("seed", c_uint64),
+    ]
+
+
+class ModelParams(_ParamsBase):
+    """``tf_model_params``: num_layers, hidden_size, num_attention_heads,
+    qkv/proj/ffn_slot_num, rotary_pct, rotary_emb_base, norm, vocab_size,
+    seq_length, layernorm_epsilon, init_method_std, seed, scale_policy."""
+    _default_fn = "tf_model_default_params"
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("num_layers", c_int32),
+        ("hidden_size", c_int32),
+        ("num_attention_heads", c_int32),
+        ("qkv_slot_num", c_int64),
+        ("proj_slot_num", c_int64),
+        ("ffn_slot_num", c_int64),
+        ("rotary_pct", c_double),
+        ("rotary_emb_base", c_double),
+        ("norm", c_int),
+        ("vocab_size", c_int64),
+        ("seq_length", c_int64),
+        ("layernorm_epsilon", c_double),
+        ("init_method_std", c_double),
+        ("seed", c_uint64),
+        ("scale_policy", c_int),
+    ]
+
+
+class OptimizerParams(_ParamsBase):
+    """``tf_optimizer_params`` (AdamW): lr, min_lr, beta1, beta2, eps,
+    weight_decay, clip_grad (0 disables), warmup_steps, decay_steps,
+    grad_accum_steps."""
+    _default_fn = "tf_optimizer_default_params"
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("lr", c_double),
+        ("min_lr", c_double),
+        ("beta1", c_double),
+        ("beta2", c_double),
+        ("eps", c_double),
+        ("weight_decay", c_double),
+        ("clip_grad", c_double),
+        ("warmup_steps", c_int64),
+        ("decay_steps", c_int64),
+        ("grad_accum_steps", c_int32),
+    ]
+
+
+class SamplerParams(_ParamsBase):
+    """``tf_sampler_params``: temperature (0: greedy), top_k (0: off),
+    top_p (1: off), seed."""
+    _default_fn = "tf_sampler_default_params"
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("temperature", c_double),
+        ("top_k", c_int32),
+        ("top_p", c_double),
+        ("seed", c_uint64),
+    ]
+
+
+class Info(ctypes.Structure):
+    """``tf_info`` (filled by ``tf_get_info``; use :func:`tokenformer.get_info`)."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("version_number", c_int),
+        ("version_string", c_char_p),
+        ("blis_version", c_char_p),
+        ("blis_arch", c_char_p),
+        ("blis_arch_source", c_char_p),
+        ("cpu_avx512", c_int),
+        ("cpu_avx2", c_int),
+        ("blis_arch_generic", c_int),
+        ("num_threads", c_int),
+    ]
