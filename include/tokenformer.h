@@ -26,9 +26,11 @@
  * - A handle is not safe to use from two threads at once.  Distinct handles
  *   may be used from distinct threads.
  * - Parameter structs start with a struct_size field; obtain them from the
- *   matching *_default_params() and change only the fields you need.  New
- *   fields are only ever appended, so a program compiled against an older
- *   header keeps working.
+ *   matching *_default_params() (inline, over the exported *_params_init())
+ *   and change only the fields you need.  New fields are only ever
+ *   appended, so a program compiled against an older header keeps working.
+ *   Calls that fill a struct (tf_config_model_params, tf_model_get_params,
+ *   ...) write only the first out->struct_size bytes: initialise it first.
  *
  * Process-wide state (documented, and the only global mutable state)
  * -------------------------------------------------------------------
@@ -197,7 +199,18 @@ typedef struct tf_pattention_params {
     double value_std;/* values ~ N(0, value_std) (default 0.02) */
 } tf_pattention_params;
 
-TF_API tf_pattention_params tf_pattention_default_params(void);
+/* Fills *p with the defaults: the first `size` bytes (pass sizeof *p), at
+ * most this library's size, which it stores in p->struct_size. */
+TF_API void tf_pattention_params_init(tf_pattention_params *p, size_t size);
+/* The defaults as a value.  Inline, so that the struct is the caller's own
+ * size: a program built against an older header stays safe with a newer
+ * library (which only ever appends fields). */
+static inline tf_pattention_params tf_pattention_default_params(void)
+{
+    tf_pattention_params p;
+    tf_pattention_params_init(&p, sizeof p);
+    return p;
+}
 
 /* Creates a set; the caller owns *out. */
 TF_API tf_status tf_pattention_create(const tf_pattention_params *params,
@@ -247,7 +260,18 @@ typedef struct tf_grow_params {
     uint64_t seed;                /* default 1 */
 } tf_grow_params;
 
-TF_API tf_grow_params tf_grow_default_params(void);
+/* Fills *p with the defaults: the first `size` bytes (pass sizeof *p), at
+ * most this library's size, which it stores in p->struct_size. */
+TF_API void tf_grow_params_init(tf_grow_params *p, size_t size);
+/* The defaults as a value.  Inline, so that the struct is the caller's own
+ * size: a program built against an older header stays safe with a newer
+ * library (which only ever appends fields). */
+static inline tf_grow_params tf_grow_default_params(void)
+{
+    tf_grow_params p;
+    tf_grow_params_init(&p, sizeof p);
+    return p;
+}
 
 /* Appends new_n - n parameter tokens (new_n > n), initialised per params
  * (NULL: defaults), and applies the scale policy.  Old rows and their
@@ -333,10 +357,21 @@ typedef struct tf_model_params {
     tf_scale_policy scale_policy;/* default TF_SCALE_FOLLOW_N */
 } tf_model_params;
 
-TF_API tf_model_params tf_model_default_params(void);
+/* Fills *p with the defaults: the first `size` bytes (pass sizeof *p), at
+ * most this library's size, which it stores in p->struct_size. */
+TF_API void tf_model_params_init(tf_model_params *p, size_t size);
+/* The defaults as a value.  Inline, so that the struct is the caller's own
+ * size: a program built against an older header stays safe with a newer
+ * library (which only ever appends fields). */
+static inline tf_model_params tf_model_default_params(void)
+{
+    tf_model_params p;
+    tf_model_params_init(&p, sizeof p);
+    return p;
+}
 
-/* Fills the whole *out (struct_size set to this header's size) from a
- * parsed config: the model keys of the official configs
+/* Fills *out (up to out->struct_size: initialise it with
+ * tf_model_default_params() first) from a parsed config: the model keys of the official configs
  * (num_layers, hidden_size, num_attention_heads, {qkv,proj,ffn}_slot_num,
  * rotary_pct, rotary_emb_base, norm_activation_type, seq_length,
  * layernorm_epsilon, vocab_size, init_method_std, seed).  Missing required
@@ -441,7 +476,18 @@ typedef struct tf_optimizer_params {
     int32_t grad_accum_steps;/* micro-batches per step (default 1) */
 } tf_optimizer_params;
 
-TF_API tf_optimizer_params tf_optimizer_default_params(void);
+/* Fills *p with the defaults: the first `size` bytes (pass sizeof *p), at
+ * most this library's size, which it stores in p->struct_size. */
+TF_API void tf_optimizer_params_init(tf_optimizer_params *p, size_t size);
+/* The defaults as a value.  Inline, so that the struct is the caller's own
+ * size: a program built against an older header stays safe with a newer
+ * library (which only ever appends fields). */
+static inline tf_optimizer_params tf_optimizer_default_params(void)
+{
+    tf_optimizer_params p;
+    tf_optimizer_params_init(&p, sizeof p);
+    return p;
+}
 
 /* Fills *out from a config: optimizer.params.{lr, betas, eps}, weight_decay,
  * gradient_clipping, min_lr, gradient_accumulation_steps, lr_decay_iters
@@ -594,7 +640,18 @@ typedef struct tf_sampler_params {
     uint64_t seed;      /* default 1 */
 } tf_sampler_params;
 
-TF_API tf_sampler_params tf_sampler_default_params(void);
+/* Fills *p with the defaults: the first `size` bytes (pass sizeof *p), at
+ * most this library's size, which it stores in p->struct_size. */
+TF_API void tf_sampler_params_init(tf_sampler_params *p, size_t size);
+/* The defaults as a value.  Inline, so that the struct is the caller's own
+ * size: a program built against an older header stays safe with a newer
+ * library (which only ever appends fields). */
+static inline tf_sampler_params tf_sampler_default_params(void)
+{
+    tf_sampler_params p;
+    tf_sampler_params_init(&p, sizeof p);
+    return p;
+}
 
 /* Draws one id from logits [V] per params.  *rng_state (seed it with
  * params->seed or any value) advances, so successive calls continue one

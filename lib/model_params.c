@@ -4,7 +4,7 @@
 
 #include "model.h"
 
-TF_API tf_model_params tf_model_default_params(void)
+static tf_model_params model_defaults(void)
 {
     tf_model_params p;
     memset(&p, 0, sizeof p);
@@ -25,6 +25,16 @@ TF_API tf_model_params tf_model_default_params(void)
     p.seed = 1;
     p.scale_policy = TF_SCALE_FOLLOW_N;
     return p;
+}
+
+TF_API void tf_model_params_init(tf_model_params *p, size_t size)
+{
+    if (!p || size < sizeof(size_t))
+        return;
+    tf_model_params d = model_defaults();
+    size_t n = size < sizeof d ? size : sizeof d;
+    memcpy(p, &d, n);
+    p->struct_size = n;
 }
 
 int tfi_rotary_dims(const tf_model_params *p)

@@ -36,7 +36,7 @@ static size_t slot_size(int64_t rows, int64_t cols)
 
 /* ---- parameters --------------------------------------------------------- */
 
-TF_API tf_optimizer_params tf_optimizer_default_params(void)
+static tf_optimizer_params optimizer_defaults(void)
 {
     tf_optimizer_params p;
     memset(&p, 0, sizeof p);
@@ -52,6 +52,16 @@ TF_API tf_optimizer_params tf_optimizer_default_params(void)
     p.decay_steps = 0;
     p.grad_accum_steps = 1;
     return p;
+}
+
+TF_API void tf_optimizer_params_init(tf_optimizer_params *p, size_t size)
+{
+    if (!p || size < sizeof(size_t))
+        return;
+    tf_optimizer_params d = optimizer_defaults();
+    size_t n = size < sizeof d ? size : sizeof d;
+    memcpy(p, &d, n);
+    p->struct_size = n;
 }
 
 /* Copies a caller's params struct, tolerating older (shorter) layouts: the

@@ -29,7 +29,7 @@ TF_API const char *tf_norm_type_name(tf_norm_type norm)
     return NULL;
 }
 
-TF_API tf_pattention_params tf_pattention_default_params(void)
+static tf_pattention_params pattention_defaults(void)
 {
     tf_pattention_params p;
     memset(&p, 0, sizeof p);
@@ -46,7 +46,17 @@ TF_API tf_pattention_params tf_pattention_default_params(void)
     return p;
 }
 
-TF_API tf_grow_params tf_grow_default_params(void)
+TF_API void tf_pattention_params_init(tf_pattention_params *p, size_t size)
+{
+    if (!p || size < sizeof(size_t))
+        return;
+    tf_pattention_params d = pattention_defaults();
+    size_t n = size < sizeof d ? size : sizeof d;
+    memcpy(p, &d, n);
+    p->struct_size = n;
+}
+
+static tf_grow_params grow_defaults(void)
 {
     tf_grow_params g;
     memset(&g, 0, sizeof g);
@@ -57,6 +67,16 @@ TF_API tf_grow_params tf_grow_default_params(void)
     g.value_std = 0.0;
     g.seed = 1;
     return g;
+}
+
+TF_API void tf_grow_params_init(tf_grow_params *p, size_t size)
+{
+    if (!p || size < sizeof(size_t))
+        return;
+    tf_grow_params d = grow_defaults();
+    size_t n = size < sizeof d ? size : sizeof d;
+    memcpy(p, &d, n);
+    p->struct_size = n;
 }
 
 /* Copies a caller's params struct, tolerating older (shorter) layouts. */

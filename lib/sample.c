@@ -24,7 +24,7 @@
 
 #include "internal.h"
 
-TF_API tf_sampler_params tf_sampler_default_params(void)
+static tf_sampler_params sampler_defaults(void)
 {
     tf_sampler_params p;
     memset(&p, 0, sizeof p);
@@ -34,6 +34,16 @@ TF_API tf_sampler_params tf_sampler_default_params(void)
     p.top_p = 1.0;
     p.seed = 1;
     return p;
+}
+
+TF_API void tf_sampler_params_init(tf_sampler_params *p, size_t size)
+{
+    if (!p || size < sizeof(size_t))
+        return;
+    tf_sampler_params d = sampler_defaults();
+    size_t n = size < sizeof d ? size : sizeof d;
+    memcpy(p, &d, n);
+    p->struct_size = n;
 }
 
 static uint64_t splitmix64(uint64_t *s)

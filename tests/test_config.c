@@ -76,7 +76,7 @@ START_TEST(test_official_dims)
     char path[256];
     snprintf(path, sizeof path, CFG_DIR "%s", o->file);
     tf_config *cfg = load_ok(path);
-    tf_model_params p;
+    tf_model_params p = tf_model_default_params();
     sentinel(&p);
     tf_status st = tf_config_model_params(cfg, &p);
     ck_assert_msg(st == TF_OK, "%s: %s", path, tf_last_error());
@@ -212,7 +212,7 @@ START_TEST(test_hyphen_underscore)
     cfg = parse_ok("{'num-layers': 3, 'hidden-size': 32, 'num-attention-heads': 2,\n"
                    " 'qkv-slot-num': 8, 'proj-slot-num': 9, 'ffn-slot-num': 10,\n"
                    " 'seq-length': 12, 'vocab-size': 100, 'layernorm-epsilon': 1e-6}\n");
-    tf_model_params p;
+    tf_model_params p = tf_model_default_params();
     ck_assert_int_eq(tf_config_model_params(cfg, &p), TF_OK);
     ck_assert_int_eq(p.num_layers, 3);
     ck_assert_int_eq(p.hidden_size, 32);
@@ -231,7 +231,7 @@ END_TEST
 START_TEST(test_text_generation)
 {
     tf_config *cfg = load_ok(CFG_DIR "text_generation.yml");
-    tf_model_params p;
+    tf_model_params p = tf_model_default_params();
     sentinel(&p);
     ck_assert_int_eq(tf_config_model_params(cfg, &p), TF_ERR_CONFIG);
     assert_sentinel(&p);
@@ -265,7 +265,7 @@ END_TEST
 START_TEST(test_fixture_configs)
 {
     tf_config *cfg = load_ok("tests/data/model_tiny.yml");
-    tf_model_params p;
+    tf_model_params p = tf_model_default_params();
     ck_assert_int_eq(tf_config_model_params(cfg, &p), TF_OK);
     ck_assert_int_eq(p.num_layers, 2);
     ck_assert_int_eq(p.hidden_size, 64);
@@ -447,7 +447,7 @@ START_TEST(test_null_arguments)
     double x;
     int b;
     const char *s;
-    tf_model_params p;
+    tf_model_params p = tf_model_default_params();
     ck_assert_int_eq(tf_config_get_int(NULL, "a", &i), TF_ERR_ARGUMENT);
     ck_assert_int_eq(tf_config_model_params(NULL, &p), TF_ERR_ARGUMENT);
 
@@ -541,7 +541,7 @@ START_TEST(test_model_params_base)
     char text[4096];
     make_config(text, sizeof text, NULL, NULL, NULL, NULL);
     tf_config *cfg = parse_ok(text);
-    tf_model_params p;
+    tf_model_params p = tf_model_default_params();
     ck_assert_int_eq(tf_config_model_params(cfg, &p), TF_OK);
     ck_assert_int_eq(p.num_layers, 2);
     ck_assert_int_eq(p.hidden_size, 64);
@@ -669,7 +669,7 @@ START_TEST(test_model_params_invalid)
     char text[4096];
     make_config(text, sizeof text, c->k1, c->v1, c->k2, c->v2);
     tf_config *cfg = parse_ok(text);
-    tf_model_params p;
+    tf_model_params p = tf_model_default_params();
     sentinel(&p);
     tf_status st = tf_config_model_params(cfg, &p);
     ck_assert_msg(st == TF_ERR_CONFIG, "case %d (%s: %s): status %s", _i, c->k1, c->v1,
@@ -698,7 +698,7 @@ START_TEST(test_model_params_missing)
         char text[4096];
         make_config(text, sizeof text, required[r], NULL, NULL, NULL);
         tf_config *cfg = parse_ok(text);
-        tf_model_params p;
+        tf_model_params p = tf_model_default_params();
         sentinel(&p);
         ck_assert_int_eq(tf_config_model_params(cfg, &p), TF_ERR_CONFIG);
         assert_sentinel(&p);
@@ -800,7 +800,7 @@ START_TEST(test_load_errors)
           f);
     fclose(f);
     cfg = load_ok(path);
-    tf_model_params p;
+    tf_model_params p = tf_model_default_params();
     ck_assert_int_eq(tf_config_model_params(cfg, &p), TF_ERR_CONFIG);
     snprintf(want, sizeof want, "%s:3: 'hidden_size' (64)", path);
     ck_assert_msg(strncmp(tf_config_errmsg(cfg), want, strlen(want)) == 0, "%s",

@@ -634,7 +634,7 @@ START_TEST(test_config_150m)
 {
     tf_config *cfg = NULL;
     ck_assert_int_eq(tf_config_load("tests/data/configs/150M_train_pile.yml", &cfg), TF_OK);
-    tf_optimizer_params p;
+    tf_optimizer_params p = tf_optimizer_default_params();
     p.struct_size = sizeof p;
     ck_assert_msg(tf_config_optimizer_params(cfg, &p) == TF_OK, "%s", tf_last_error());
     ck_assert_uint_eq(p.struct_size, sizeof p);
@@ -753,7 +753,7 @@ static const struct bad_cfg {
 START_TEST(test_config_bad)
 {
     const struct bad_cfg *b = &bad_cfgs[_i];
-    tf_optimizer_params p;
+    tf_optimizer_params p = tf_optimizer_default_params();
     memset(&p, 0x5A, sizeof p);
     tf_optimizer_params keep = p;
     tf_config *cfg = NULL;

@@ -1028,6 +1028,11 @@ TF_API tf_status tf_config_model_params(const tf_config *cfg, tf_model_params *o
                         p.rotary_pct, line_pct ? "" : ", the default", (long long)rot,
                         (long long)head_dim, (int)p.hidden_size, (int)p.num_attention_heads);
 
-    *out = p;
+    /* write only what the caller's struct holds (an older, shorter layout) */
+    size_t size = out->struct_size;
+    if (size < sizeof(size_t) || size > sizeof p)
+        size = sizeof p; /* not initialised: assume the current layout */
+    p.struct_size = size;
+    memcpy(out, &p, size);
     return TF_OK;
 }

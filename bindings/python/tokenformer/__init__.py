@@ -34,7 +34,7 @@ Conventions
   message (see :mod:`tokenformer.errors`).  ``tokenformer.IOError`` (an
   OSError subclass) is left out of ``__all__`` so that a star import does
   not shadow the built-in name; ``TokenformerIOError`` is the same class.
-* Parameter structs always start from the library's ``*_default_params()``
+* Parameter structs always start from the library's ``*_params_init()``
   and are changed by field name: ``ModelParams(hidden_size=128)``; most
   constructors take the fields directly: ``Model(hidden_size=128)``.
 * Handles have ``close()``, are context managers, and free themselves once

@@ -143,7 +143,7 @@ PROTOTYPES = {
     "tf_get_info": (St, [POINTER(Info)]),
     # Pattention sets
     "tf_norm_type_name": (c_char_p, [Enum]),
-    "tf_pattention_default_params": (PattentionParams, []),
+    "tf_pattention_params_init": (None, [POINTER(PattentionParams), c_size_t]),
     "tf_pattention_create": (St, [POINTER(PattentionParams), POINTER(PattentionP)]),
     "tf_pattention_free": (None, [PattentionP]),
     "tf_pattention_errmsg": (c_char_p, [PattentionP]),
@@ -163,7 +163,7 @@ PROTOTYPES = {
     "tf_pattention_forward": (St, [PattentionP, c_int64, Pf, Pf]),
     "tf_pattention_backward": (St, [PattentionP, c_int64, Pf, Pf, Pf]),
     "tf_pattention_zero_grad": (St, [PattentionP]),
-    "tf_grow_default_params": (GrowParams, []),
+    "tf_grow_params_init": (None, [POINTER(GrowParams), c_size_t]),
     "tf_pattention_grow": (St, [PattentionP, c_int64, POINTER(GrowParams)]),
     # configurations
     "tf_config_load": (St, [c_char_p, POINTER(ConfigP)]),
@@ -178,7 +178,7 @@ PROTOTYPES = {
     "tf_config_get_bool": (St, [ConfigP, c_char_p, POINTER(c_int)]),
     "tf_config_get_string": (St, [ConfigP, c_char_p, POINTER(c_char_p)]),
     # the model
-    "tf_model_default_params": (ModelParams, []),
+    "tf_model_params_init": (None, [POINTER(ModelParams), c_size_t]),
     "tf_config_model_params": (St, [ConfigP, POINTER(ModelParams)]),
     "tf_model_create": (St, [POINTER(ModelParams), POINTER(ModelP)]),
     "tf_model_free": (None, [ModelP]),
@@ -198,7 +198,7 @@ PROTOTYPES = {
     # growth
     "tf_model_grow": (St, [ModelP, OptimizerP, c_int64, c_int64, c_int64, POINTER(GrowParams)]),
     # optimizer
-    "tf_optimizer_default_params": (OptimizerParams, []),
+    "tf_optimizer_params_init": (None, [POINTER(OptimizerParams), c_size_t]),
     "tf_config_optimizer_params": (St, [ConfigP, POINTER(OptimizerParams)]),
     "tf_optimizer_create": (St, [ModelP, POINTER(OptimizerParams), POINTER(OptimizerP)]),
     "tf_optimizer_free": (None, [OptimizerP]),
@@ -232,7 +232,7 @@ PROTOTYPES = {
     "tf_decoder_prefill": (St, [DecoderP, c_int, Pi32, Pf]),
     "tf_decoder_step": (St, [DecoderP, Pi32, Pf]),
     "tf_decoder_logits": (Pf, [DecoderP]),
-    "tf_sampler_default_params": (SamplerParams, []),
+    "tf_sampler_params_init": (None, [POINTER(SamplerParams), c_size_t]),
     "tf_sample": (St, [Pf, c_int64, POINTER(SamplerParams), POINTER(c_uint64), Pi32]),
     "tf_decoder_generate": (St, [DecoderP, c_int, POINTER(SamplerParams), Pi32, c_int, Pi32,
                                  POINTER(c_int), TokenCallback, c_void_p]),
@@ -281,33 +281,29 @@ if F.tf_version_number() // 1000000 != ABI_MAJOR:
                       % (library_path, F.tf_version_string().decode(), ABI_MAJOR))
 
 
-class _Probe(ctypes.Structure):
-    # Big enough for any params struct: a by-value return larger than 16
-    # bytes goes through a caller-provided buffer, into which the library
-    # writes its own sizeof -- so probing with this type is safe whatever
-    # that size is, where probing with the mirror would not be.
-    _fields_ = [("struct_size", c_size_t), ("_rest", ctypes.c_ubyte * 4088)]
-
-
 def _check_struct(fn_name, mirror):
+    """The library must know every field of the mirror: its init function
+    reports the size it filled (at most its own struct's size)."""
     if not have(fn_name):
         return
-    probe = ctypes.cast(getattr(lib, fn_name), ctypes.CFUNCTYPE(_Probe))
-    size = probe().struct_size
-    if size != ctypes.sizeof(mirror):
+    probe = mirror.__new__(mirror)
+    ctypes.memset(ctypes.addressof(probe), 0, ctypes.sizeof(mirror))
+    # called through a void* prototype so that any mirror type can be probed
+    init = ctypes.cast(getattr(lib, fn_name), ctypes.CFUNCTYPE(None, ctypes.c_void_p, c_size_t))
+    init(ctypes.addressof(probe), ctypes.sizeof(mirror))
+    if probe.struct_size != ctypes.sizeof(mirror):
         raise ImportError(
-            "tokenformer: %s() of %s reports struct_size %d but the bindings' %s mirror has %d "
-            "bytes: the library (%s) and the bindings disagree about the struct layout; use "
-            "bindings of the library's version" % (fn_name, library_path, size, mirror.__name__,
-                                                   ctypes.sizeof(mirror),
-                                                   F.tf_version_string().decode()))
+            "tokenformer: %s() of %s fills %d bytes but the bindings' %s mirror has %d: the "
+            "library (%s) is older than these bindings; use bindings of the library's version"
+            % (fn_name, library_path, probe.struct_size, mirror.__name__, ctypes.sizeof(mirror),
+               F.tf_version_string().decode()))
 
 
-for _fn_name, _mirror in (("tf_pattention_default_params", PattentionParams),
-                          ("tf_grow_default_params", GrowParams),
-                          ("tf_model_default_params", ModelParams),
-                          ("tf_optimizer_default_params", OptimizerParams),
-                          ("tf_sampler_default_params", SamplerParams)):
+for _fn_name, _mirror in (("tf_pattention_params_init", PattentionParams),
+                          ("tf_grow_params_init", GrowParams),
+                          ("tf_model_params_init", ModelParams),
+                          ("tf_optimizer_params_init", OptimizerParams),
+                          ("tf_sampler_params_init", SamplerParams)):
     _check_struct(_fn_name, _mirror)
 
 

@@ -1,9 +1,9 @@
 """Mirrors of the library's parameter structs.
 
 The C API's rule is: obtain a params struct from the matching
-``*_default_params()`` and change only the fields you need.  The classes
+``*_params_init()`` and change only the fields you need.  The classes
 here follow it: ``ModelParams()`` (or ``ModelParams(hidden_size=128)``)
-calls ``tf_model_default_params()`` and then sets the given fields *by
+calls ``tf_model_params_init()`` and then sets the given fields *by
 name*.  The bindings rely on the layout only through the field names and
 types below; at import time they check that the library's ``struct_size``
 equals ``ctypes.sizeof`` of each mirror and refuse to load otherwise.
@@ -28,14 +28,12 @@ _ENUM_FIELDS = {"norm": Norm, "scale_policy": ScalePolicy, "key_init": KeyInit}
 class _ParamsBase(ctypes.Structure):
     """Common behaviour of the params mirrors (not instantiated itself)."""
 
-    #: name of the C function returning the defaults (set by subclasses)
-    _default_fn = None
+    #: name of the C function filling the defaults (set by subclasses)
+    _init_fn = None
 
     def __init__(self, **fields):
         from . import _lib  # late: _lib imports this module
-        fn = getattr(_lib.lib, self._default_fn)
-        default = fn()
-        ctypes.memmove(ctypes.addressof(self), ctypes.addressof(default), ctypes.sizeof(self))
+        getattr(_lib.lib, self._init_fn)(ctypes.byref(self), ctypes.sizeof(self))
         self.update(**fields)
 
     @classmethod
@@ -97,7 +95,7 @@ class _ParamsBase(ctypes.Structure):
 class PattentionParams(_ParamsBase):
     """``tf_pattention_params``: n, d_in, d_out, norm, scale_policy, tau
     (0: default from n; > 0: this value, pinned), seed, key_std, value_std."""
-    _default_fn = "tf_pattention_default_params"
+    _init_fn = "tf_pattention_params_init"
     _fields_ = [
         ("struct_size", c_size_t),
         ("n", c_int64),
@@ -115,7 +113,7 @@ class PattentionParams(_ParamsBase):
 class GrowParams(_ParamsBase):
     """``tf_grow_params``: key_init (zero/random), scale_policy (default
     pinned), key_std, value_std (<= 0: the set's own), seed."""
-    _default_fn = "tf_grow_default_params"
+    _init_fn = "tf_grow_params_init"
     _fields_ = [
         ("struct_size", c_size_t),
         ("key_init", c_int),
@@ -130,7 +128,7 @@ class ModelParams(_ParamsBase):
     """``tf_model_params``: num_layers, hidden_size, num_attention_heads,
     qkv/proj/ffn_slot_num, rotary_pct, rotary_emb_base, norm, vocab_size,
     seq_length, layernorm_epsilon, init_method_std, seed, scale_policy."""
-    _default_fn = "tf_model_default_params"
+    _init_fn = "tf_model_params_init"
     _fields_ = [
         ("struct_size", c_size_t),
         ("num_layers", c_int32),
@@ -155,7 +153,7 @@ class OptimizerParams(_ParamsBase):
     """``tf_optimizer_params`` (AdamW): lr, min_lr, beta1, beta2, eps,
     weight_decay, clip_grad (0 disables), warmup_steps, decay_steps,
     grad_accum_steps."""
-    _default_fn = "tf_optimizer_default_params"
+    _init_fn = "tf_optimizer_params_init"
     _fields_ = [
         ("struct_size", c_size_t),
         ("lr", c_double),
@@ -174,7 +172,7 @@ class OptimizerParams(_ParamsBase):
 class SamplerParams(_ParamsBase):
     """``tf_sampler_params``: temperature (0: greedy), top_k (0: off),
     top_p (1: off), seed."""
-    _default_fn = "tf_sampler_default_params"
+    _init_fn = "tf_sampler_params_init"
     _fields_ = [
         ("struct_size", c_size_t),
         ("temperature", c_double),
