@@ -39,7 +39,8 @@ static void usage(FILE *f)
             "  --stop-byte B       stop after emitting token B (0..vocab-1); may be repeated\n"
             "  -h, --help          this text\n"
             "\n"
-            "Generation also stops at the model's seq_length.  Prints tokens and decode\n"
+            "When the context (seq_length) is full, generation goes on with the last\n"
+            "half of it as a sliding window.  Prints tokens and decode\n"
             "tokens/s to stderr; exits 1 on any error.\n");
 }
 
@@ -215,8 +216,6 @@ int main(int argc, char **argv)
         return fail("model", tf_last_error());
     }
     const int bytes = mp.vocab_size == 256;
-    if (max_new > mp.seq_length) /* more cannot fit in the context */
-        max_new = mp.seq_length;
     for (int i = 0; i < n_stop; i++)
         if (stops[i] >= mp.vocab_size) {
             fprintf(stderr, "generate: --stop-byte %d is outside the vocabulary [0, %" PRId64 ")\n",
@@ -292,26 +291,53 @@ int main(int argc, char **argv)
             for (size_t i = 0; i < n_prompt; i++)
                 printf(i ? " %" PRId32 : "%" PRId32, prompt[i]);
         fflush(stdout);
-        out = malloc(((size_t)max_new + 1) * sizeof(int32_t));
+        /* every token so far, for re-filling the context when it is full */
+        out = malloc(((size_t)max_new + n_prompt + 1) * sizeof(int32_t));
         if (!out)
             rc = fail("generate", "out of memory");
+        else
+            memcpy(out, prompt, n_prompt * sizeof(int32_t));
     }
     if (!rc) {
         stream_state st = {bytes, 0};
-        int produced = 0;
-        double t0 = now();
-        tf_status s = tf_decoder_generate(dec, (int)max_new, &sp, stops, n_stop, out, &produced,
-                                          on_token, &st);
-        double dt = now() - t0;
-        if (!bytes || (st.count > 0 && out[st.count - 1] != '\n'))
+        size_t have = n_prompt;
+        int64_t left = max_new, windows = 0;
+        double busy = 0.0;
+        tf_status s = TF_OK;
+        while (left > 0 && s == TF_OK) {
+            int64_t room = mp.seq_length - tf_decoder_position(dec);
+            if (room == 0) {
+                /* a sliding window: keep the last half of the context */
+                size_t keep = (size_t)(mp.seq_length / 2);
+                if ((s = tf_decoder_reset(dec)) != TF_OK ||
+                    (s = tf_decoder_prefill(dec, (int)keep, out + have - keep, NULL)) != TF_OK)
+                    break;
+                windows++;
+                continue;
+            }
+            int n = (int)(left < room ? left : room), produced = 0;
+            tf_sampler_params chunk = sp;
+            chunk.seed = sp.seed + (uint64_t)windows; /* a fresh stream per window */
+            double t0 = now();
+            s = tf_decoder_generate(dec, n, &chunk, stops, n_stop, out + have, &produced,
+                                    on_token, &st);
+            busy += now() - t0;
+            have += (size_t)produced;
+            left -= produced;
+            int stopped = produced < n && tf_decoder_position(dec) < mp.seq_length;
+            if (stopped || produced == 0)
+                break;
+        }
+        if (!bytes || (st.count > 0 && out[have - 1] != '\n'))
             putchar('\n');
         fflush(stdout);
         if (s != TF_OK) {
             rc = fail("generation failed", tf_decoder_errmsg(dec));
         } else {
-            fprintf(stderr, "generate: %zu prompt tokens, %d generated tokens, %.1f tokens/s "
-                    "(decode)%s\n", n_prompt, produced, dt > 0 ? produced / dt : 0.0,
-                    tf_decoder_position(dec) >= mp.seq_length ? ", context full" : "");
+            fprintf(stderr, "generate: %zu prompt tokens, %lld generated tokens, %.1f tokens/s "
+                    "(decode)%s\n", n_prompt, (long long)st.count,
+                    busy > 0 ? (double)st.count / busy : 0.0,
+                    windows ? ", sliding window" : "");
         }
     }
     free(out);
