@@ -398,7 +398,7 @@ typedef enum tf_set_kind {
 } tf_set_kind;
 
 /* A layer's Pattention set, borrowed from the model (NULL for a bad layer
- * or kind).  The model's forward/backward use it; a host may inspect it or
+ * or kind, with the reason in tf_last_error()).  The model's forward/backward use it; a host may inspect it or
  * grow it on its own (the model's slot numbers then follow). */
 TF_API tf_pattention *tf_model_pattention(tf_model *model, int layer, tf_set_kind kind);
 
@@ -414,6 +414,10 @@ TF_API tf_status tf_model_set_tensor(tf_model *model, const char *name,
                                      const float *src, size_t count);
 TF_API tf_status tf_model_get_grad(const tf_model *model, const char *name,
                                    float *dst, size_t count);
+/* Replaces a tensor's accumulated gradient (e.g. gradients computed
+ * elsewhere, to drive tf_optimizer_step). */
+TF_API tf_status tf_model_set_grad(tf_model *model, const char *name, const float *src,
+                                   size_t count);
 
 /* Forward pass on tokens [B, T] (int32 ids < vocab_size, 1 <= T <=
  * seq_length).  logits [B, T, V] is written if not NULL.  If targets

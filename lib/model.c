@@ -247,9 +247,17 @@ TF_API int64_t tf_model_num_params(const tf_model *model)
 
 TF_API tf_pattention *tf_model_pattention(tf_model *model, int layer, tf_set_kind kind)
 {
-    if (!model || layer < 0 || layer >= model->p.num_layers || (int)kind < 0 ||
-        (int)kind >= TFI_SETS_PER_LAYER)
+    if (!model) {
+        tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_pattention: the model is NULL");
         return NULL;
+    }
+    if (layer < 0 || layer >= model->p.num_layers || (int)kind < 0 ||
+        (int)kind >= TFI_SETS_PER_LAYER) {
+        tfi_fail(&model->err, TF_ERR_RANGE,
+                 "tf_model_pattention: layer %d / kind %d out of range (%d layers, 5 kinds)",
+                 layer, (int)kind, model->p.num_layers);
+        return NULL;
+    }
     return &model->sets[layer * TFI_SETS_PER_LAYER + (int)kind];
 }
 
@@ -311,7 +319,7 @@ static tf_status copy_named(const tf_model *m, const char *fn, const char *name,
     const tfi_tensor_ref *r = lookup(m, fn, name, &st);
     if (!r)
         return st;
-    if (!(which == 1 ? src : dst))
+    if (!(which == 1 || which == 3 ? src : dst))
         return tfi_fail((tfi_errbuf *)&m->err, TF_ERR_ARGUMENT, "%s: the array is NULL", fn);
     if (count != ref_size(r))
         return tfi_fail((tfi_errbuf *)&m->err, TF_ERR_SHAPE,
@@ -322,8 +330,10 @@ static tf_status copy_named(const tf_model *m, const char *fn, const char *name,
         memcpy(r->data, src, count * sizeof(float));
         ((tf_model *)m)->have_targets = 0; /* the kept activations are stale */
     }
-    else
+    else if (which == 2)
         memcpy(dst, r->grad, count * sizeof(float));
+    else
+        memcpy(r->grad, src, count * sizeof(float));
     return TF_OK;
 }
 
@@ -346,6 +356,13 @@ TF_API tf_status tf_model_get_grad(const tf_model *model, const char *name, floa
 {
     CHECK_MODEL(model, "tf_model_get_grad");
     return copy_named(model, "tf_model_get_grad", name, dst, NULL, count, 2);
+}
+
+TF_API tf_status tf_model_set_grad(tf_model *model, const char *name, const float *src,
+                                   size_t count)
+{
+    CHECK_MODEL(model, "tf_model_set_grad");
+    return copy_named(model, "tf_model_set_grad", name, NULL, src, count, 3);
 }
 
 TF_API tf_status tf_model_zero_grad(tf_model *model)

@@ -111,6 +111,14 @@ class TestFixtures(unittest.TestCase):
                             mask = np.abs(g) >= 1e-5
                             err = np.abs(m.get_tensor(name) - st["step1." + name])[mask]
                             self.assertLessEqual(float(err.max(initial=0.0)) / lr, 1e-2, name)
+                # the optimizer alone, from the stored gradients (set_grad)
+                with tf.Model.open(path) as m, self._fixture_optimizer(m, st) as opt:
+                    for name in m.tensor_names():
+                        m.set_grad(name, st["grad." + name])
+                    opt.step()
+                    for name in m.tensor_names():
+                        self.assertLessEqual(rel_err(m.get_tensor(name), st["step1." + name]),
+                                             1e-5, name)
 
     def test_model_fixture_from_yaml_config(self):
         # The .yml beside a model fixture builds the same model (via Config).

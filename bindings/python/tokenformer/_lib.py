@@ -192,6 +192,7 @@ PROTOTYPES = {
     "tf_model_get_tensor": (St, [ModelP, c_char_p, Pf, c_size_t]),
     "tf_model_set_tensor": (St, [ModelP, c_char_p, Pf, c_size_t]),
     "tf_model_get_grad": (St, [ModelP, c_char_p, Pf, c_size_t]),
+    "tf_model_set_grad": (St, [ModelP, c_char_p, Pf, c_size_t]),
     "tf_model_forward": (St, [ModelP, c_int, c_int, Pi32, Pi32, Pf, Pf]),
     "tf_model_backward": (St, [ModelP]),
     "tf_model_zero_grad": (St, [ModelP]),

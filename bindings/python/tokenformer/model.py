@@ -179,6 +179,14 @@ class Model(_lib.Handle):
                                         arr.size))
         return arr
 
+    def set_grad(self, name, value):
+        """Replaces a named tensor's accumulated gradient with ``value``
+        (``tf_model_set_grad``), e.g. to drive :meth:`Optimizer.step` with
+        gradients computed elsewhere."""
+        h = self._h()
+        arr = _lib.as_f32(value)
+        self._check(F.tf_model_set_grad(h, _lib.name_arg(name), _lib.fptr(arr), arr.size))
+
     def state_dict(self):
         """``{name: copy of the tensor}`` for every parameter."""
         return {n: self.get_tensor(n) for n in self.tensor_names()}
