@@ -123,8 +123,10 @@ static_flags=$(echo " $static_libs " | sed 's/ -ltokenformer / -l:libtokenformer
 # shellcheck disable=SC2086
 "$CC" -std=c11 prog.c -o prog_static $cflags $static_flags || die "linking libtokenformer.a"
 for p in prog cpp_smoke; do
-  LD_LIBRARY_PATH=$dest/usr/lib ldd "./$p" | grep -q "libtokenformer.so.$major => $dest/usr/lib/" \
-    || die "$p does not load the DESTDIR's libtokenformer: $(LD_LIBRARY_PATH=$dest/usr/lib ldd ./$p)"
+  # capture first: `ldd | grep -q` can SIGPIPE ldd and fail under pipefail
+  deps=$(LD_LIBRARY_PATH=$dest/usr/lib ldd "./$p")
+  grep -q "libtokenformer.so.$major => $dest/usr/lib/" <<<"$deps" \
+    || die "$p does not load the DESTDIR's libtokenformer: $deps"
   LD_LIBRARY_PATH=$dest/usr/lib "./$p" || die "$p failed"
 done
 ! ldd ./prog_static | grep -q libtokenformer || die "prog_static still needs libtokenformer.so"
