@@ -129,11 +129,12 @@ for p in prog cpp_smoke; do
     || die "$p does not load the DESTDIR's libtokenformer: $deps"
   LD_LIBRARY_PATH=$dest/usr/lib "./$p" || die "$p failed"
 done
-! ldd ./prog_static | grep -q libtokenformer || die "prog_static still needs libtokenformer.so"
+deps=$(ldd ./prog_static || true)
+! grep -q libtokenformer <<<"$deps" || die "prog_static still needs libtokenformer.so"
 ./prog_static || die "prog_static failed"
 for e in "$dest"/usr/bin/tf-*; do
-  ! LD_LIBRARY_PATH=$dest/usr/lib ldd "$e" | grep -q "not found" \
-    || die "$e has unresolved libraries: $(LD_LIBRARY_PATH=$dest/usr/lib ldd "$e" | grep 'not found')"
+  deps=$(LD_LIBRARY_PATH=$dest/usr/lib ldd "$e")
+  ! grep -q "not found" <<<"$deps" || die "$e has unresolved libraries: $deps"
 done
 cd "$root"
 
