@@ -82,9 +82,9 @@ $(B)/tools/tf-conformance: tools/conformance.c $(STATIC) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LIB_CFLAGS) $< -o $@ $(STATIC) $(DEP_LIBS)
 
-$(B)/bench/%: bench/%.c $(STATIC) $(LIB_HDR)
+$(B)/bench/%: bench/%.c bench/bench_util.h $(STATIC) $(LIB_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -O3 $(LIB_CFLAGS) $< -o $@ $(STATIC) $(DEP_LIBS)
+	$(CC) $(CFLAGS) -O3 $(LIB_CFLAGS) -Ibench $< -o $@ $(STATIC) $(DEP_LIBS)
 
 # Unit tests link the static library so that they can reach internals.
 $(B)/tests/check_tokenformer: $(TEST_SRC) tests/suites.def $(STATIC) $(LIB_HDR)

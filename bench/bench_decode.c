@@ -23,27 +23,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "internal.h"
 #include "kernels/decode_ops.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* Copy bandwidth in bytes/s (read + write), median of 7 copies of 256 MB;
  * and, for comparison, the read-only rate (an XOR over the same buffer,

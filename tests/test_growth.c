@@ -11,68 +11,12 @@
 #include <unistd.h>
 
 #include "io/safetensors.h"
+#include "scratch.h"
 #include "testutil.h"
 #include "tokenformer.h"
 
 #define GROW_FIXTURE "tests/data/grow_tiny.safetensors"
 
-/* ---- scratch directory --------------------------------------------------- */
-
-/* A base directory per test case (unchecked fixture, in the runner: it is
- * removed even when a test fails) and a fresh subdirectory per test
- * (checked fixture). */
-static char basedir[64], tmpdir[128];
-
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-            remove_tree(path);
-        else
-            unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static void make_basedir(void)
-{
-    strcpy(basedir, "/tmp/tf_growth_test_XXXXXX");
-    if (!mkdtemp(basedir))
-        basedir[0] = '\0';
-}
-
-static void remove_basedir(void)
-{
-    if (basedir[0])
-        remove_tree(basedir);
-}
-
-static void make_tmpdir(void)
-{
-    ck_assert_msg(basedir[0] != '\0', "no scratch directory under /tmp");
-    snprintf(tmpdir, sizeof tmpdir, "%s/t_XXXXXX", basedir);
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void remove_tmpdir(void)
-{
-    remove_tree(tmpdir);
-}
-
-static void tmp_path(char *out, size_t cap, const char *name)
-{
-    snprintf(out, cap, "%s/%s", tmpdir, name);
-}
 
 /* ---- models and tensors --------------------------------------------------- */
 
@@ -560,7 +504,7 @@ START_TEST(test_grow_with_optimizer)
     free(oldn);
 
     char path[512];
-    tmp_path(path, sizeof path, "grown.safetensors");
+    tt_tmp_path(path, sizeof path, "grown.safetensors");
     ck_assert_msg(tf_model_save(m, opt, path) == TF_OK, "%s", tf_model_errmsg(m));
     tf_model_params q = params_of(m);
     ck_assert_int_eq(q.qkv_slot_num, GQ);
@@ -593,8 +537,8 @@ START_TEST(test_load_grown_matches_grow)
     tf_model_params p = small_params(TF_NORM_L2_NORM_GELU, 6);
     tf_model *small = new_model(&p);
     char path[512], gpath[512];
-    tmp_path(path, sizeof path, "small.safetensors");
-    tmp_path(gpath, sizeof gpath, "grown.safetensors");
+    tt_tmp_path(path, sizeof path, "small.safetensors");
+    tt_tmp_path(gpath, sizeof gpath, "grown.safetensors");
     ck_assert_int_eq(tf_model_save(small, NULL, path), TF_OK);
     tf_model_params big = p;
     big.qkv_slot_num = GQ;
@@ -671,7 +615,7 @@ START_TEST(test_load_grown_refusals)
     tf_model_params p = small_params(TF_NORM_L2_NORM_GELU, 7);
     tf_model *small = new_model(&p);
     char path[512];
-    tmp_path(path, sizeof path, "small.safetensors");
+    tt_tmp_path(path, sizeof path, "small.safetensors");
     ck_assert_int_eq(tf_model_save(small, NULL, path), TF_OK);
 
     /* another width */
@@ -701,7 +645,7 @@ START_TEST(test_load_grown_refusals)
     g.key_init = (tf_key_init)9;
     ck_assert_int_eq(tf_model_load_grown(m, path, &g), TF_ERR_ARGUMENT);
     char missing[512];
-    tmp_path(missing, sizeof missing, "missing.safetensors");
+    tt_tmp_path(missing, sizeof missing, "missing.safetensors");
     ck_assert_int_eq(tf_model_load_grown(m, missing, NULL), TF_ERR_IO);
     ck_assert_ptr_nonnull(strstr(tf_model_errmsg(m), "missing.safetensors"));
     expect_state(m, &s, "refused load_grown");
@@ -723,8 +667,8 @@ START_TEST(test_uneven_sets_checkpoints)
     ck_assert_int_eq(tf_pattention_grow(tf_model_pattention(m, 1, TF_SET_FFN), SF + 4, NULL),
                      TF_OK);
     char path[512], spath[512];
-    tmp_path(path, sizeof path, "uneven.safetensors");
-    tmp_path(spath, sizeof spath, "small.safetensors");
+    tt_tmp_path(path, sizeof path, "uneven.safetensors");
+    tt_tmp_path(spath, sizeof spath, "small.safetensors");
     ck_assert_msg(tf_model_save(m, NULL, path) == TF_OK, "%s", tf_model_errmsg(m));
     tf_model *c = NULL;
     ck_assert_msg(tf_model_open(path, &c) == TF_OK, "%s", tf_last_error());
@@ -949,8 +893,8 @@ Suite *growth_suite(void)
 
     tc = tcase_create("files");
     tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, make_basedir, remove_basedir);
-    tcase_add_checked_fixture(tc, make_tmpdir, remove_tmpdir);
+    tcase_add_unchecked_fixture(tc, tt_make_basedir, tt_remove_basedir);
+    tcase_add_checked_fixture(tc, tt_make_tmpdir, tt_remove_tmpdir);
     tcase_add_test(tc, test_grow_with_optimizer);
     tcase_add_test(tc, test_load_grown_matches_grow);
     tcase_add_test(tc, test_load_grown_refusals);

@@ -14,66 +14,10 @@
 #include <unistd.h>
 
 #include "io/safetensors.h"
+#include "scratch.h"
 #include "testutil.h"
 #include "tokenformer.h"
 
-/* ---- scratch directory --------------------------------------------------- */
-
-/* A base directory per test case (unchecked fixture, in the runner: it is
- * removed even when a test fails) and a fresh subdirectory per test
- * (checked fixture). */
-static char basedir[64], tmpdir[128];
-
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-            remove_tree(path);
-        else
-            unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static void make_basedir(void)
-{
-    strcpy(basedir, "/tmp/tf_model_test_XXXXXX");
-    if (!mkdtemp(basedir))
-        basedir[0] = '\0';
-}
-
-static void remove_basedir(void)
-{
-    if (basedir[0])
-        remove_tree(basedir);
-}
-
-static void make_tmpdir(void)
-{
-    ck_assert_msg(basedir[0] != '\0', "no scratch directory under /tmp");
-    snprintf(tmpdir, sizeof tmpdir, "%s/t_XXXXXX", basedir);
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void remove_tmpdir(void)
-{
-    remove_tree(tmpdir);
-}
-
-static void tmp_path(char *out, size_t cap, const char *name)
-{
-    snprintf(out, cap, "%s/%s", tmpdir, name);
-}
 
 static int count_dir_entries(const char *dir)
 {
@@ -470,9 +414,9 @@ START_TEST(test_save_load_roundtrip)
     p.init_method_std = 0.05;
     tf_model *a = new_model(&p);
     char path[512];
-    tmp_path(path, sizeof path, "a.safetensors");
+    tt_tmp_path(path, sizeof path, "a.safetensors");
     ck_assert_msg(tf_model_save(a, NULL, path) == TF_OK, "%s", tf_model_errmsg(a));
-    ck_assert_int_eq(count_dir_entries(tmpdir), 1); /* no temporary file left */
+    ck_assert_int_eq(count_dir_entries(tt_tmpdir), 1); /* no temporary file left */
 
     tf_model_params q = p;
     q.seed = 99;
@@ -543,7 +487,7 @@ START_TEST(test_save_load_optimizer)
     fill_tokens(tgt, B * T, p.vocab_size, 8);
     train_step(a, oa, B, T, tok, tgt);
     char path[512];
-    tmp_path(path, sizeof path, "opt.safetensors");
+    tt_tmp_path(path, sizeof path, "opt.safetensors");
     ck_assert_msg(tf_model_save(a, oa, path) == TF_OK, "%s", tf_model_errmsg(a));
 
     tf_model_params q = p;
@@ -578,7 +522,7 @@ START_TEST(test_save_load_optimizer)
 
     /* a file without optimizer state leaves the optimizer's state alone */
     char plain[512];
-    tmp_path(plain, sizeof plain, "plain.safetensors");
+    tt_tmp_path(plain, sizeof plain, "plain.safetensors");
     ck_assert_int_eq(tf_model_save(a, NULL, plain), TF_OK);
     ck_assert_int_eq(tf_model_load(b, ob, plain), TF_OK);
     ck_assert_int_eq(tf_optimizer_step_count(ob), 3);
@@ -634,7 +578,7 @@ START_TEST(test_load_official_names)
                                        TFI_ST_F32, 1, fshape, inv_freq),
                      TF_OK);
     char path[512];
-    tmp_path(path, sizeof path, "official.safetensors");
+    tt_tmp_path(path, sizeof path, "official.safetensors");
     ck_assert_int_eq(tfi_st_writer_write(w, path, NULL), TF_OK);
     tfi_st_writer_free(w);
 
@@ -759,8 +703,8 @@ START_TEST(test_bad_checkpoints)
     q.seed = 8;
     tf_model *other = new_model(&q);
     char good[512], bad[512];
-    tmp_path(good, sizeof good, "good.safetensors");
-    tmp_path(bad, sizeof bad, "bad.safetensors");
+    tt_tmp_path(good, sizeof good, "good.safetensors");
+    tt_tmp_path(bad, sizeof bad, "bad.safetensors");
 
     /* the file's query keys are [40, 64], the model's [48, 64] */
     ck_assert_int_eq(tf_model_save(other, NULL, bad), TF_OK);
@@ -836,7 +780,7 @@ START_TEST(test_bad_checkpoints)
     free(bytes);
 
     char missing[512];
-    tmp_path(missing, sizeof missing, "no_such_file.safetensors");
+    tt_tmp_path(missing, sizeof missing, "no_such_file.safetensors");
     expect_load_refused(m, opt, missing, TF_ERR_IO, "no_such_file.safetensors", NULL, NULL);
     tf_model *none = (tf_model *)1;
     ck_assert_int_eq(tf_model_open(missing, &none), TF_ERR_IO);
@@ -868,18 +812,18 @@ START_TEST(test_save_into_missing_directory)
     tf_model_params p = small_params(TF_NORM_L2_NORM_GELU, 0.25, 1);
     tf_model *m = new_model(&p);
     char path[512];
-    tmp_path(path, sizeof path, "no/such/dir/model.safetensors");
+    tt_tmp_path(path, sizeof path, "no/such/dir/model.safetensors");
     ck_assert_int_eq(tf_model_save(m, NULL, path), TF_ERR_IO);
     ck_assert_ptr_nonnull(strstr(tf_model_errmsg(m), path));
-    ck_assert_int_eq(count_dir_entries(tmpdir), 0);
+    ck_assert_int_eq(count_dir_entries(tt_tmpdir), 0);
 
     /* an optimizer of another model: refused before anything is written */
     tf_model *other = new_model(&p);
     tf_optimizer *opt = NULL;
     ck_assert_int_eq(tf_optimizer_create(other, NULL, &opt), TF_OK);
-    tmp_path(path, sizeof path, "m.safetensors");
+    tt_tmp_path(path, sizeof path, "m.safetensors");
     ck_assert_int_eq(tf_model_save(m, opt, path), TF_ERR_ARGUMENT);
-    ck_assert_int_eq(count_dir_entries(tmpdir), 0);
+    ck_assert_int_eq(count_dir_entries(tt_tmpdir), 0);
     tf_optimizer_free(opt);
     tf_model_free(other);
     tf_model_free(m);
@@ -891,7 +835,7 @@ START_TEST(test_failed_save_keeps_old_file)
     tf_model_params p = small_params(TF_NORM_L2_NORM_GELU, 0.25, 1);
     tf_model *m = new_model(&p);
     char path[512];
-    tmp_path(path, sizeof path, "model.safetensors");
+    tt_tmp_path(path, sizeof path, "model.safetensors");
     ck_assert_int_eq(tf_model_save(m, NULL, path), TF_OK);
     size_t old_size;
     unsigned char *old = read_all(path, &old_size);
@@ -916,7 +860,7 @@ START_TEST(test_failed_save_keeps_old_file)
     unsigned char *now = read_all(path, &now_size);
     ck_assert_uint_eq(now_size, old_size);
     ck_assert_int_eq(memcmp(now, old, old_size), 0);
-    ck_assert_int_eq(count_dir_entries(tmpdir), 1); /* the temporary file is gone */
+    ck_assert_int_eq(count_dir_entries(tt_tmpdir), 1); /* the temporary file is gone */
     /* and the old checkpoint still loads as the first model */
     ck_assert_int_eq(tf_model_load(n, NULL, path), TF_OK);
     expect_same_tensors(m, n);
@@ -1321,8 +1265,8 @@ Suite *model_suite(void)
 
     tc = tcase_create("checkpoints");
     tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, make_basedir, remove_basedir);
-    tcase_add_checked_fixture(tc, make_tmpdir, remove_tmpdir);
+    tcase_add_unchecked_fixture(tc, tt_make_basedir, tt_remove_basedir);
+    tcase_add_checked_fixture(tc, tt_make_tmpdir, tt_remove_tmpdir);
     tcase_add_test(tc, test_save_load_roundtrip);
     tcase_add_test(tc, test_save_load_optimizer);
     tcase_add_test(tc, test_load_official_names);
