@@ -136,6 +136,14 @@ uninstall:
 clean:
 	rm -rf $(B)
 
+# The main job: train on Debian's fortunes, grow, train on, generate.
+DEMO_DIR ?= run/fortunes
+demo: all
+	$(B)/examples/train examples/configs/fortunes.yml --out $(DEMO_DIR)
+	$(B)/examples/generate $(DEMO_DIR)/checkpoint.safetensors --prompt "Q: " \
+	  --max-new 400 --temperature 0.8 --top-k 40 --seed 7
+.PHONY: demo
+
 # Debian packages for building, testing and the demo (sudo when not root).
 deps:
 	tools/install-deps
