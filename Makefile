@@ -139,6 +139,7 @@ clean:
 # The main job: train on Debian's fortunes, grow, train on, generate.
 DEMO_DIR ?= run/fortunes
 demo: all
+	mkdir -p $(DEMO_DIR)
 	$(B)/examples/train examples/configs/fortunes.yml --out $(DEMO_DIR)
 	$(B)/examples/generate $(DEMO_DIR)/checkpoint.safetensors --prompt "Q: " \
 	  --max-new 400 --temperature 0.8 --top-k 40 --seed 7
