@@ -32,34 +32,6 @@
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* Row i of S (columns [0, i] meaningful) -> row i of P, zeros after i. */
-static void causal_softmax_row(float *row, int64_t i, int64_t T)
-{
-    float mx = row[0];
-    for (int64_t j = 1; j <= i; j++)
-        mx = row[j] > mx ? row[j] : mx;
-    /* Max-shifted: every exponent is <= 0, no overflow.  The polynomial
-     * exp vectorises; lanes of 16 keep the sum's order fixed. */
-#pragma omp simd
-    for (int64_t j = 0; j <= i; j++)
-        row[j] = exp_poly(row[j] - mx);
-    float lane[16] = {0};
-    int64_t j = 0;
-    for (; j + 16 <= i + 1; j += 16)
-        for (int l = 0; l < 16; l++)
-            lane[l] += row[j + l];
-    for (int l = 0; j + l <= i; l++)
-        lane[l] += row[j + l];
-    double sum = 0.0;
-    for (int l = 0; l < 16; l++)
-        sum += lane[l];
-    float inv = (float)(1.0 / sum);
-#pragma omp simd
-    for (int64_t k = 0; k <= i; k++)
-        row[k] *= inv;
-    for (int64_t k = i + 1; k < T; k++)
-        row[k] = 0.0f;
-}
-
 void tfi_attention_forward(float *out, float *probs, const float *q,
                            const float *k, const float *v, int64_t B, int64_t T,
                            int64_t H, int64_t hd)
@@ -81,7 +53,7 @@ void tfi_attention_forward(float *out, float *probs, const float *q,
             tfi_sgemm(0, 1, rows, i1, hd, scale, qh + i0 * D, D, kh, D,
                       0.0f, P + i0 * T, T, 1);
             for (int64_t i = i0; i < i1; i++)
-                causal_softmax_row(P + i * T, i, T);
+                tfi_row_softmax_causal(P + i * T, i + 1, T);
             /* O[i0:i1] = P[i0:i1, 0:i1] V[0:i1] */
             tfi_sgemm(0, 0, rows, hd, i1, 1.0f, P + i0 * T, T, vh, D,
                       0.0f, oh + i0 * D, D, 1);

@@ -13,6 +13,7 @@
 
 #include "internal.h"
 #include "kernels/ops.h"
+#include "kernels/vecmath.h"
 
 /* Columns per block in the dw/db reduction: small enough for a stack
  * accumulator, large enough for contiguous row reads. */
@@ -23,29 +24,8 @@ void tfi_layernorm_forward(float *y, float *mean, float *rstd, const float *x,
                            float eps)
 {
 #pragma omp parallel for num_threads(tfi_threads_for(N * d)) schedule(static)
-    for (int64_t i = 0; i < N; i++) {
-        const float *xi = x + i * d;
-        float *yi = y + i * d;
-
-        double sum = 0.0;
-        for (int64_t j = 0; j < d; j++)
-            sum += xi[j];
-        double mu = sum / (double)d;
-
-        double sq = 0.0;
-        for (int64_t j = 0; j < d; j++) {
-            double c = xi[j] - mu;
-            sq += c * c;
-        }
-        double rs = 1.0 / sqrt(sq / (double)d + (double)eps);
-
-        mean[i] = (float)mu;
-        rstd[i] = (float)rs;
-        for (int64_t j = 0; j < d; j++) {
-            float xhat = (float)((xi[j] - mu) * rs);
-            yi[j] = w ? xhat * w[j] + b[j] : xhat;
-        }
-    }
+    for (int64_t i = 0; i < N; i++)
+        tfi_row_layernorm(y + i * d, mean + i, rstd + i, x + i * d, w, b, d, eps);
 }
 
 /*

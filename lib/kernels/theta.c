@@ -158,11 +158,6 @@ static inline float dot(const float *a, const float *b, int64_t n)
     return lane_sum_finish(lane);
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define TF_CLONES
-#endif
 
 TF_CLONES void tfi_gelu_fast(const float *x, float *y, int64_t count)
 {

@@ -10,6 +10,14 @@
 #include <math.h>
 #include <stdint.h>
 
+/* Hot row kernels are compiled for AVX-512, AVX2 and a baseline, picked at
+ * load time (GCC's target_clones, through an ifunc). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define TF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define TF_CLONES
+#endif
+
 #define INV_SQRT2 0.70710678118654752440f
 #define INV_SQRT_2PI 0.39894228040143267794f
 
@@ -64,5 +72,17 @@ static inline float cdf_poly(float x)
     float tail = 0.5f * erfc_poly(fabsf(x) * INV_SQRT2);
     return x >= 0.0f ? 1.0f - tail : tail;
 }
+
+/* Row kernels shared by the model's kernels (rowops.c). */
+
+/* In place: row[0..len) = softmax(row[0..len)), row[len..T) = 0 (a causal
+ * row).  Max-shifted; the sum's order is fixed (16 lanes). */
+void tfi_row_softmax_causal(float *row, int64_t len, int64_t T);
+
+/* One LayerNorm row: y = (x - mean) * rstd (* w + b if w), biased variance;
+ * *mean and *rstd are kept for backward.  Two passes (mean, then centred
+ * squares), 16 float lanes combined in double. */
+void tfi_row_layernorm(float *y, float *mean, float *rstd, const float *x, const float *w,
+                       const float *b, int64_t d, float eps);
 
 #endif /* TF_KERNELS_VECMATH_H */
