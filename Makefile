@@ -104,6 +104,7 @@ check: all $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
 	tests/abi_check.sh $(SHARED)
 	$(B)/tests/cpp_smoke
 	MAKE="$(MAKE)" PYTHON="$(PYTHON)" tests/install_test.sh
+	tests/trainer_test.sh $(B)/examples/train
 	$(B)/tests/check_tokenformer
 
 bench: $(BENCHES)
