@@ -18,16 +18,58 @@
  *   checkpoint_factor save every K steps                 (default 500)
  *   log_interval      log lines when stdout is no terminal (default 10)
  *   seed              data order and init                (default 1)
- *   grow_at_step      optional: grow the model at this step to
+ *   init_from         optional: a checkpoint whose parameters start the run
+ *                     (a smaller one is grown into the config's model with
+ *                     the grow_* init below); step 0, fresh optimizer
+ *
+ * Growth during training (incremental scaling).  Either one stage,
+ *   grow_at_step      grow the model when this many steps are done, to
  *   grow_qkv_slot_num / grow_proj_slot_num / grow_ffn_slot_num
- *   grow_key_init     zero | random (default zero)
- *   grow_scale        pinned | follow_n (default pinned)
- *   grow_lr           optional new peak lr after growth; grow_warmup and
- *                     grow_decay_steps optional new schedule lengths
+ * or several, as a sequence (slot numbers left out keep their value):
+ *   grow_schedule: [ {step: 500, qkv: 64, proj: 64, ffn: 256},
+ *                    {step: 1000, qkv: 128, proj: 128, ffn: 512} ]
+ * and, for every stage, how (the defaults are the recipe that
+ * experiments/scaling found best; the official TokenFormer recipe is
+ * grow_scale follow_n, grow_key_init random or zero, grow_value_std 0,
+ * grow_reset_optimizer true, grow_lr_schedule restart, grow_lr = lr,
+ * grow_min_lr = min_lr, grow_warmup > 0):
+ *   grow_key_init     zero | random new keys              (default zero)
+ *   grow_key_std      std of random new keys              (default 0.02)
+ *   grow_value_std    std of the new values; 0: the init's 2 / L / sqrt(d)
+ *                     (default 1/20 of that: new tokens add little noise)
+ *   grow_scale        pinned: tau stays (with zero keys the function is
+ *                     the same after growth); follow_n: tau = default(new
+ *                     n) at once (the official code: outputs jump by
+ *                     sqrt(n'/n)); ramp: pinned at growth, then moved
+ *                     linearly to default(new n) over grow_tau_ramp steps
+ *                     (assumes the sets had the default tau of their size)
+ *                                                         (default ramp)
+ *   grow_tau_ramp     steps of the ramp                   (default 300)
+ *   grow_reset_optimizer  false: the AdamW moments and step count carry
+ *                     through growth (new rows start at zero); true: a
+ *                     fresh optimizer after each growth   (default false)
+ *   grow_lr_schedule  restart: after each growth a new cosine from grow_lr
+ *                     (after grow_warmup steps of linear warmup from 0) to
+ *                     grow_min_lr, ending grow_decay_steps after the growth;
+ *                     continue: the config's schedule goes on over the
+ *                     global step count, times grow_lr_factor (and ramped
+ *                     up over grow_warmup steps)          (default restart)
+ *   grow_lr           restart: the peak   (default: the config's lr)
+ *   grow_min_lr       restart: the end    (default min_lr / 10)
+ *   grow_decay_steps  restart: the length (default: to train_iters)
+ *   grow_warmup       warmup steps after a growth          (default 0)
+ *   grow_lr_factor    continue: lr scale after growth      (default 1)
+ *   grow_eval         validate right before and right after every growth,
+ *                     printed and logged to SAVE/growth.csv (default true)
  * Writes SAVE/checkpoint.safetensors (atomically, with optimizer state) and
- * SAVE/log.csv (step, loss, lr, tokens/s, val loss, FLOPs).  --resume
+ * SAVE/log.csv (step, loss, lr, tokens/s, val loss, cumulative training
+ * FLOPs at the model's size of each step; validation is not counted).
+ * Validation is the mean loss over the first eval_iters whole batches of
+ * the validation split, the same batches every time.  --resume
  * continues from the checkpoint and reproduces the uninterrupted run
- * exactly: the batch of every step is a pure function of (seed, step).
+ * exactly: the batch of every step is a pure function of (seed, step);
+ * a checkpoint from after a growth is recognised by its shape (each stage
+ * of the schedule is applied until it fits).
  * Ctrl-C saves a checkpoint and exits; a non-finite loss stops without
  * overwriting the last good checkpoint.
  */
@@ -67,12 +109,22 @@ static int die(const char *what, const char *msg)
 
 /* ---- config ----------------------------------------------------------- */
 
+/* One growth stage: when `step` steps are done, grow to these slot numbers. */
+typedef struct grow_stage {
+    int64_t step, qkv, proj, ffn;
+} grow_stage;
+
+#define MAX_STAGES 32
+
 typedef struct trainer {
-    const char *data_path, *data_format, *save;
+    const char *data_path, *data_format, *save, *init_from;
     double val_fraction;
-    int64_t B, accum, iters, eval_interval, eval_iters, ckpt_every, log_every, seed;
-    int64_t grow_at, grow_qkv, grow_proj, grow_ffn, grow_warmup, grow_decay;
-    double grow_lr;
+    int64_t B, accum, iters, sched_iters, eval_interval, eval_iters, ckpt_every, log_every, seed;
+    int nstages;
+    grow_stage stages[MAX_STAGES];
+    int grow_reset, grow_restart, grow_eval, grow_ramp;
+    int64_t grow_warmup, grow_decay, grow_tau_ramp;
+    double grow_lr, grow_min_lr, grow_lr_factor, grow_key_std, grow_value_std;
     tf_key_init grow_keys;
     tf_scale_policy grow_scale;
 } trainer;
@@ -101,12 +153,105 @@ static int get_string(const tf_config *c, const char *key, const char *def, cons
     return tf_config_get_string(c, key, out) == TF_OK ? 0 : die("config", tf_last_error());
 }
 
+static int get_bool(const tf_config *c, const char *key, int def, int *out)
+{
+    *out = def;
+    if (!tf_config_has(c, key))
+        return 0;
+    return tf_config_get_bool(c, key, out) == TF_OK ? 0 : die("config", tf_last_error());
+}
+
+/* A slot number of stage i: "grow_schedule.i.qkv_slot_num" or ".qkv". */
+static int get_stage_slot(const tf_config *c, int i, const char *kind, int64_t prev, int64_t *out)
+{
+    char key[96];
+    snprintf(key, sizeof key, "grow_schedule.%d.%s_slot_num", i, kind);
+    if (!tf_config_has(c, key))
+        snprintf(key, sizeof key, "grow_schedule.%d.%s", i, kind);
+    return get_int(c, key, prev, out);
+}
+
+/* The growth stages: grow_schedule, or the single grow_at_step. */
+static int read_stages(const tf_config *c, trainer *t)
+{
+    int64_t at, q, pr, f;
+    if (get_int(c, "grow_at_step", 0, &at) || get_int(c, "grow_qkv_slot_num", 0, &q) ||
+        get_int(c, "grow_proj_slot_num", 0, &pr) || get_int(c, "grow_ffn_slot_num", 0, &f))
+        return 1;
+    t->nstages = 0;
+    if (tf_config_has(c, "grow_schedule")) {
+        if (at > 0)
+            return die("config", "give either 'grow_schedule' or 'grow_at_step', not both");
+        if (!tf_config_has(c, "grow_schedule.0"))
+            return die("config", "'grow_schedule' must be a non-empty sequence of "
+                                 "{step, qkv, proj, ffn} mappings");
+        for (int i = 0;; i++) {
+            char key[64];
+            snprintf(key, sizeof key, "grow_schedule.%d", i);
+            if (!tf_config_has(c, key))
+                break;
+            if (i == MAX_STAGES)
+                return die("config", "'grow_schedule' has too many stages");
+            grow_stage *s = &t->stages[i], prev = i ? t->stages[i - 1] : (grow_stage){0, 0, 0, 0};
+            snprintf(key, sizeof key, "grow_schedule.%d.step", i);
+            if (!tf_config_has(c, key)) {
+                fprintf(stderr, "train: config: stage %d of 'grow_schedule' has no 'step'\n", i);
+                return 1;
+            }
+            if (get_int(c, key, 0, &s->step) || get_stage_slot(c, i, "qkv", prev.qkv, &s->qkv) ||
+                get_stage_slot(c, i, "proj", prev.proj, &s->proj) ||
+                get_stage_slot(c, i, "ffn", prev.ffn, &s->ffn))
+                return 1;
+            t->nstages = i + 1;
+        }
+    } else if (at > 0) {
+        t->stages[0] = (grow_stage){at, q, pr, f};
+        t->nstages = 1;
+    } else if (q || pr || f) {
+        return die("config", "grow_*_slot_num given without 'grow_at_step'");
+    }
+    return 0;
+}
+
+/* Checks the stages against the model's starting size; a 0 slot number
+ * means "as before". */
+static int check_stages(trainer *t, const tf_model_params *mp)
+{
+    int64_t q = mp->qkv_slot_num, pr = mp->proj_slot_num, f = mp->ffn_slot_num, last = 0;
+    for (int i = 0; i < t->nstages; i++) {
+        grow_stage *s = &t->stages[i];
+        if (s->qkv == 0)
+            s->qkv = q;
+        if (s->proj == 0)
+            s->proj = pr;
+        if (s->ffn == 0)
+            s->ffn = f;
+        if (s->step <= last) {
+            fprintf(stderr, "train: config: growth stage %d is at step %lld: stages must be at "
+                            "steps >= 1, in increasing order\n", i, (long long)s->step);
+            return 1;
+        }
+        if (s->qkv < q || s->proj < pr || s->ffn < f ||
+            (s->qkv == q && s->proj == pr && s->ffn == f)) {
+            fprintf(stderr, "train: config: growth stage %d (qkv %lld, proj %lld, ffn %lld) must "
+                            "grow the model (qkv %lld, proj %lld, ffn %lld) and shrink nothing\n",
+                    i, (long long)s->qkv, (long long)s->proj, (long long)s->ffn, (long long)q,
+                    (long long)pr, (long long)f);
+            return 1;
+        }
+        q = s->qkv, pr = s->proj, f = s->ffn, last = s->step;
+    }
+    return 0;
+}
+
 static int read_trainer(const tf_config *c, trainer *t)
 {
-    const char *keys = "zero", *scale = "pinned";
+    /* the defaults are the recipe of experiments/scaling */
+    const char *keys = "zero", *scale = "ramp", *sched = "restart";
     if (get_string(c, "data_path", NULL, &t->data_path) ||
         get_string(c, "data_format", "auto", &t->data_format) ||
         get_string(c, "save", "run", &t->save) ||
+        get_string(c, "init_from", NULL, &t->init_from) ||
         get_double(c, "val_fraction", 0.05, &t->val_fraction) ||
         get_int(c, "train_micro_batch_size_per_gpu", 8, &t->B) ||
         get_int(c, "gradient_accumulation_steps", 1, &t->accum) ||
@@ -115,14 +260,18 @@ static int read_trainer(const tf_config *c, trainer *t)
         get_int(c, "eval_iters", 20, &t->eval_iters) ||
         get_int(c, "checkpoint_factor", 500, &t->ckpt_every) ||
         get_int(c, "log_interval", 10, &t->log_every) || get_int(c, "seed", 1, &t->seed) ||
-        get_int(c, "grow_at_step", 0, &t->grow_at) ||
-        get_int(c, "grow_qkv_slot_num", 0, &t->grow_qkv) ||
-        get_int(c, "grow_proj_slot_num", 0, &t->grow_proj) ||
-        get_int(c, "grow_ffn_slot_num", 0, &t->grow_ffn) ||
-        get_int(c, "grow_warmup", -1, &t->grow_warmup) ||
-        get_int(c, "grow_decay_steps", -1, &t->grow_decay) ||
-        get_double(c, "grow_lr", 0.0, &t->grow_lr) || get_string(c, "grow_key_init", "zero", &keys) ||
-        get_string(c, "grow_scale", "pinned", &scale))
+        read_stages(c, t) || get_int(c, "grow_warmup", 0, &t->grow_warmup) ||
+        get_int(c, "grow_decay_steps", 0, &t->grow_decay) ||
+        get_int(c, "grow_tau_ramp", 300, &t->grow_tau_ramp) ||
+        get_double(c, "grow_lr", 0.0, &t->grow_lr) ||
+        get_double(c, "grow_min_lr", -1.0, &t->grow_min_lr) ||
+        get_double(c, "grow_lr_factor", 1.0, &t->grow_lr_factor) ||
+        get_double(c, "grow_key_std", 0.02, &t->grow_key_std) ||
+        get_double(c, "grow_value_std", -1.0, &t->grow_value_std) ||
+        get_string(c, "grow_key_init", keys, &keys) || get_string(c, "grow_scale", scale, &scale) ||
+        get_string(c, "grow_lr_schedule", sched, &sched) ||
+        get_bool(c, "grow_reset_optimizer", 0, &t->grow_reset) ||
+        get_bool(c, "grow_eval", 1, &t->grow_eval))
         return 1;
     if (!t->data_path)
         return die("config", "missing 'data_path' (a token file or a directory of text files)");
@@ -133,10 +282,21 @@ static int read_trainer(const tf_config *c, trainer *t)
         return die("config", "batch size, accumulation, intervals and eval_iters must be >= 1");
     if (strcmp(keys, "zero") && strcmp(keys, "random"))
         return die("config", "'grow_key_init' must be zero or random");
-    if (strcmp(scale, "pinned") && strcmp(scale, "follow_n"))
-        return die("config", "'grow_scale' must be pinned or follow_n");
+    if (strcmp(scale, "pinned") && strcmp(scale, "follow_n") && strcmp(scale, "ramp"))
+        return die("config", "'grow_scale' must be pinned, follow_n or ramp");
+    if (t->grow_tau_ramp < 1)
+        return die("config", "'grow_tau_ramp' must be >= 1");
+    if (strcmp(sched, "continue") && strcmp(sched, "restart"))
+        return die("config", "'grow_lr_schedule' must be continue or restart");
+    if (t->grow_warmup < 0 || t->grow_decay < 0 || t->grow_lr < 0 || !(t->grow_lr_factor > 0) ||
+        !(t->grow_key_std >= 0) || !(t->grow_value_std >= 0 || t->grow_value_std == -1.0))
+        return die("config", "grow_warmup, grow_decay_steps, grow_lr, grow_key_std and "
+                             "grow_value_std must be >= 0, grow_lr_factor > 0");
     t->grow_keys = strcmp(keys, "random") == 0 ? TF_KEYS_RANDOM : TF_KEYS_ZERO;
+    /* ramp: grown pinned (the same function), then the trainer moves tau */
     t->grow_scale = strcmp(scale, "follow_n") == 0 ? TF_SCALE_FOLLOW_N : TF_SCALE_PINNED;
+    t->grow_ramp = strcmp(scale, "ramp") == 0;
+    t->grow_restart = strcmp(sched, "restart") == 0;
     return 0;
 }
 
@@ -254,34 +414,201 @@ static void fmt_eta(double s, char *buf, size_t len)
         snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)s % 60);
 }
 
-static int grow_now(tf_model *m, tf_optimizer *opt, const trainer *t)
+/* On resume: keeps the header and the complete rows of a log whose step
+ * (first field) is at most max_step, dropping what a crash or an interrupt
+ * left after the checkpoint (a resumed run writes those steps again).  The
+ * file is replaced atomically. */
+static int trim_log(const char *path, int64_t max_step)
 {
-    tf_model_params p = tf_model_default_params();
-    tf_model_get_params(m, &p);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return errno == ENOENT ? 0 : die(path, strerror(errno));
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *o = fopen(tmp, "wb");
+    if (!o) {
+        fclose(f);
+        return die(tmp, strerror(errno));
+    }
+    char line[1024];
+    int first = 1, ok = 1;
+    while (fgets(line, sizeof line, f)) {
+        size_t len = strlen(line);
+        if (len == 0 || line[len - 1] != '\n')
+            break; /* a torn last line */
+        char *end;
+        long long step = strtoll(line, &end, 10);
+        if (first || (end != line && *end == ',' && step <= max_step))
+            ok &= fputs(line, o) >= 0;
+        first = 0;
+    }
+    fclose(f);
+    if (fclose(o) != 0 || !ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return die(path, "cannot rewrite the log");
+    }
+    return 0;
+}
+
+/* ---- growth and the learning rate around it ----------------------------- */
+
+/* The model's configuration after the first k growth stages. */
+static tf_model_params stage_params(const trainer *t, const tf_model_params *base, int k)
+{
+    tf_model_params p = *base;
+    if (k > 0) {
+        p.qkv_slot_num = t->stages[k - 1].qkv;
+        p.proj_slot_num = t->stages[k - 1].proj;
+        p.ffn_slot_num = t->stages[k - 1].ffn;
+    }
+    return p;
+}
+
+/* Growth stages applied before step s (1, 2, ...) is taken. */
+static int stage_of_step(const trainer *t, int64_t s)
+{
+    int k = 0;
+    while (k < t->nstages && t->stages[k].step < s)
+        k++;
+    return k;
+}
+
+/* Training FLOPs of the first `steps` steps, each at the size it ran at. */
+static double flops_until(const trainer *t, const tf_model_params *base, int64_t steps,
+                          double tokens_per_step)
+{
+    double f = 0.0;
+    int64_t from = 0;
+    for (int k = 0; k <= t->nstages && from < steps; k++) {
+        int64_t to = k < t->nstages && t->stages[k].step < steps ? t->stages[k].step : steps;
+        tf_model_params p = stage_params(t, base, k);
+        f += flops_per_token(&p) * tokens_per_step * (double)(to - from);
+        from = to;
+    }
+    return f;
+}
+
+/* The optimizer's warmup + cosine schedule (tokenformer.h, "Optimizer"). */
+static double schedule_lr(const tf_optimizer_params *p, int64_t t)
+{
+    if (t < 1)
+        return 0.0;
+    if (p->warmup_steps > 0 && t <= p->warmup_steps)
+        return p->lr * (double)t / (double)p->warmup_steps;
+    if (p->decay_steps > p->warmup_steps) {
+        if (t >= p->decay_steps)
+            return p->min_lr;
+        double progress =
+            (double)(t - p->warmup_steps) / (double)(p->decay_steps - p->warmup_steps);
+        return p->min_lr + (p->lr - p->min_lr) * 0.5 * (1.0 + cos(M_PI * progress));
+    }
+    return p->lr;
+}
+
+/* The learning rate of global step s after at least one growth (before the
+ * first growth the optimizer's own schedule runs). */
+static double grown_lr(const trainer *t, const tf_optimizer_params *base, int64_t s)
+{
+    int k = stage_of_step(t, s);
+    if (k == 0)
+        return schedule_lr(base, s);
+    int64_t g = t->stages[k - 1].step;
+    if (!t->grow_restart) {
+        double ramp = t->grow_warmup > 0 && s - g < t->grow_warmup
+                          ? (double)(s - g) / (double)t->grow_warmup
+                          : 1.0;
+        return schedule_lr(base, s) * t->grow_lr_factor * ramp;
+    }
+    tf_optimizer_params q = *base;
+    q.lr = t->grow_lr > 0 ? t->grow_lr : base->lr;
+    q.min_lr = t->grow_min_lr >= 0 ? t->grow_min_lr : base->min_lr / 10.0;
+    if (q.min_lr > q.lr)
+        q.min_lr = q.lr;
+    q.warmup_steps = t->grow_warmup;
+    q.decay_steps = t->grow_decay > 0 ? t->grow_decay : t->sched_iters - g;
+    return schedule_lr(&q, s - g);
+}
+
+/* The std of new values: grow_value_std, or by default 1/20 of the init's
+ * (values start at N(0, 2 / L / sqrt(d)); 0 asks for the set's own). */
+static double new_value_std(const trainer *t, const tf_model_params *p)
+{
+    if (t->grow_value_std >= 0)
+        return t->grow_value_std;
+    return 0.05 * 2.0 / p->num_layers / sqrt((double)p->hidden_size);
+}
+
+/* Grows the model to stage k.  The optimizer either follows (moments grow,
+ * new rows zero, step count kept) or is replaced by a fresh one. */
+static int grow_to_stage(tf_model *m, tf_optimizer **opt, const trainer *t, int k,
+                         const tf_optimizer_params *op)
+{
+    const grow_stage *s = &t->stages[k];
     tf_grow_params g = tf_grow_default_params();
     g.key_init = t->grow_keys;
     g.scale_policy = t->grow_scale;
-    g.seed = (uint64_t)t->seed + 7919;
-    int64_t q = t->grow_qkv ? t->grow_qkv : p.qkv_slot_num;
-    int64_t pr = t->grow_proj ? t->grow_proj : p.proj_slot_num;
-    int64_t f = t->grow_ffn ? t->grow_ffn : p.ffn_slot_num;
-    if (tf_model_grow(m, opt, q, pr, f, &g) != TF_OK)
-        return die("grow", tf_model_errmsg(m));
-    tf_optimizer_params op = tf_optimizer_default_params();
-    tf_optimizer_get_params(opt, &op);
-    if (t->grow_lr > 0) {
-        op.min_lr = op.min_lr * t->grow_lr / op.lr;
-        op.lr = t->grow_lr;
+    g.key_std = t->grow_key_std;
+    tf_model_params p = tf_model_default_params();
+    tf_model_get_params(m, &p);
+    g.value_std = new_value_std(t, &p);
+    g.seed = (uint64_t)t->seed + 7919u * (uint64_t)(k + 1);
+    if (t->grow_reset) {
+        tf_optimizer_free(*opt);
+        *opt = NULL;
     }
-    if (t->grow_warmup >= 0)
-        op.warmup_steps = tf_optimizer_step_count(opt) + t->grow_warmup;
-    if (t->grow_decay >= 0)
-        op.decay_steps = t->grow_decay;
-    if (tf_optimizer_set_params(opt, &op) != TF_OK)
-        return die("grow", tf_optimizer_errmsg(opt));
-    printf("grew the model to qkv %lld, proj %lld, ffn %lld slots: %lld parameters\n",
-           (long long)q, (long long)pr, (long long)f, (long long)tf_model_num_params(m));
+    if (tf_model_grow(m, *opt, s->qkv, s->proj, s->ffn, &g) != TF_OK)
+        return die("grow", tf_model_errmsg(m));
+    if (t->grow_reset && tf_optimizer_create(m, op, opt) != TF_OK)
+        return die("optimizer", tf_last_error());
     return 0;
+}
+
+/* grow_scale ramp: before step s, every set of a kind that grew at the
+ * last stage gets tau = default(old n) + (default(new n) - default(old n))
+ * * min(1, (s - growth step) / grow_tau_ramp).  A pure function of s, so a
+ * resumed run sets the same values. */
+static double default_tau(tf_norm_type norm, int64_t n)
+{
+    return norm == TF_NORM_SOFTMAX ? (double)n : sqrt((double)n);
+}
+
+static int ramp_tau(tf_model *m, const trainer *t, const tf_model_params *base, int64_t s)
+{
+    int k = stage_of_step(t, s);
+    if (!t->grow_ramp || k == 0)
+        return 0;
+    int64_t g = t->stages[k - 1].step;
+    if (s - g > t->grow_tau_ramp + 1)
+        return 0; /* done: the last value stays (pinned) */
+    double f = s - g >= t->grow_tau_ramp ? 1.0 : (double)(s - g) / (double)t->grow_tau_ramp;
+    tf_model_params before = stage_params(t, base, k - 1), after = stage_params(t, base, k);
+    const int64_t n0[3] = {before.qkv_slot_num, before.proj_slot_num, before.ffn_slot_num};
+    const int64_t n1[3] = {after.qkv_slot_num, after.proj_slot_num, after.ffn_slot_num};
+    for (int layer = 0; layer < base->num_layers; layer++)
+        for (int kind = TF_SET_QUERY; kind <= TF_SET_FFN; kind++) {
+            int i = kind == TF_SET_FFN ? 2 : kind == TF_SET_PROJ ? 1 : 0;
+            if (n0[i] == n1[i])
+                continue;
+            double a = default_tau(base->norm, n0[i]), b = default_tau(base->norm, n1[i]);
+            tf_pattention *set = tf_model_pattention(m, layer, (tf_set_kind)kind);
+            if (!set || tf_pattention_set_tau(set, a + (b - a) * f) != TF_OK)
+                return die("tau", tf_last_error());
+        }
+    return 0;
+}
+
+/* Fixes the learning rate of the next step (after growth the trainer owns
+ * the schedule: the optimizer's step count may have restarted). */
+static int set_lr(tf_optimizer *opt, const tf_optimizer_params *base, double lr)
+{
+    tf_optimizer_params q = *base;
+    if (!(lr > 1e-30))
+        lr = 1e-30; /* a cosine to 0 ends there; the optimizer wants lr > 0 */
+    q.lr = lr;
+    q.min_lr = lr;
+    q.warmup_steps = 0;
+    q.decay_steps = 0;
+    return tf_optimizer_set_params(opt, &q) == TF_OK ? 0 : die("lr", tf_optimizer_errmsg(opt));
 }
 
 int main(int argc, char **argv)
@@ -323,15 +650,19 @@ int main(int argc, char **argv)
         return 1;
     if (tf_config_model_params(cfg, &mp) != TF_OK || tf_config_optimizer_params(cfg, &op) != TF_OK)
         return die("config", tf_last_error());
+    if (check_stages(&t, &mp))
+        return 1;
+    t.sched_iters = t.iters; /* --steps stops early; it does not change the schedule */
     if (steps_override > 0)
         t.iters = steps_override;
     if (out_dir)
         t.save = out_dir;
     if (mkdir(t.save, 0755) != 0 && errno != EEXIST)
         return die(t.save, strerror(errno));
-    char ckpt[4096], csv_path[4096];
+    char ckpt[4096], csv_path[4096], grow_path[4096];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", t.save);
     snprintf(csv_path, sizeof csv_path, "%s/log.csv", t.save);
+    snprintf(grow_path, sizeof grow_path, "%s/growth.csv", t.save);
 
     tf_dataset *ds = NULL;
     if (open_data(&t, mp.vocab_size, &ds))
@@ -342,30 +673,64 @@ int main(int argc, char **argv)
     mp.seed = (uint64_t)t.seed;
     if (tf_model_create(&mp, &m) != TF_OK)
         return die("model", tf_last_error());
+    const tf_model_params mp0 = mp; /* the size before any growth */
     op.grad_accum_steps = (int32_t)t.accum;
     if (tf_optimizer_create(m, &op, &opt) != TF_OK)
         return die("optimizer", tf_last_error());
     int64_t step = 0;
+    int applied = 0; /* growth stages applied to the model */
     if (resume) {
         if (access(ckpt, R_OK) != 0)
             return die("resume", "no checkpoint to resume from");
-        /* a checkpoint from after a configured growth has the grown shape */
+        /* a checkpoint from after growth has the shape of a later stage */
         tf_status st = tf_model_load(m, opt, ckpt);
-        if (st == TF_ERR_SHAPE && t.grow_at > 0) {
-            if (grow_now(m, opt, &t))
+        while (st == TF_ERR_SHAPE && applied < t.nstages) {
+            if (grow_to_stage(m, &opt, &t, applied, &op))
                 return 1;
+            applied++;
             st = tf_model_load(m, opt, ckpt);
         }
         if (st != TF_OK)
             return die("resume", tf_model_errmsg(m));
         step = tf_optimizer_step_count(opt);
+        if (t.grow_reset && applied > 0) /* the optimizer restarted at that growth */
+            step += t.stages[applied - 1].step;
+        if ((applied > 0 && step < t.stages[applied - 1].step) ||
+            (applied < t.nstages && step > t.stages[applied].step)) {
+            fprintf(stderr, "train: resume: %s is at step %lld with the size of growth stage "
+                            "%d, which the config's grow schedule does not give that step\n",
+                    ckpt, (long long)step, applied);
+            return 1;
+        }
+        /* rows a crash left after the checkpoint are written again; a
+         * growth at the checkpoint's step happens again */
+        if (trim_log(csv_path, step) || trim_log(grow_path, step - 1))
+            return 1;
         printf("resumed from %s at step %lld\n", ckpt, (long long)step);
+    } else if (t.init_from) {
+        tf_grow_params g = tf_grow_default_params();
+        g.key_init = t.grow_keys;
+        g.scale_policy = t.grow_scale;
+        g.key_std = t.grow_key_std;
+        g.value_std = new_value_std(&t, &mp);
+        g.seed = (uint64_t)t.seed + 7919u;
+        if (tf_model_load_grown(m, t.init_from, &g) != TF_OK)
+            return die("init_from", tf_model_errmsg(m));
+        printf("initialised from %s\n", t.init_from);
     }
     FILE *csv = fopen(csv_path, resume ? "a" : "w");
     if (!csv)
         return die(csv_path, strerror(errno));
     if (!resume)
         fprintf(csv, "step,loss,lr,tokens_per_s,val_loss,flops\n");
+    FILE *gcsv = NULL;
+    if (t.nstages > 0) {
+        if (!(gcsv = fopen(grow_path, resume ? "a" : "w")))
+            return die(grow_path, strerror(errno));
+        if (ftell(gcsv) == 0)
+            fprintf(gcsv, "step,flops,params_before,params_after,qkv_slot_num,proj_slot_num,"
+                          "ffn_slot_num,val_before,val_after\n");
+    }
 
     int32_t *tok = malloc((size_t)B * T * sizeof *tok), *tgt = malloc((size_t)B * T * sizeof *tgt);
     tf_info info = {.struct_size = sizeof info};
@@ -375,6 +740,14 @@ int main(int argc, char **argv)
            mp.num_layers, mp.hidden_size, mp.num_attention_heads, (long long)mp.qkv_slot_num,
            (long long)mp.proj_slot_num, (long long)mp.ffn_slot_num,
            (long long)tf_model_num_params(m));
+    for (int k = 0; k < t.nstages; k++)
+        printf("growth %d: at step %lld to qkv=%lld proj=%lld ffn=%lld (%s keys, %s tau, %s "
+               "optimizer, %s lr)\n",
+               k + 1, (long long)t.stages[k].step, (long long)t.stages[k].qkv,
+               (long long)t.stages[k].proj, (long long)t.stages[k].ffn,
+               t.grow_keys == TF_KEYS_RANDOM ? "random" : "zero",
+               t.grow_ramp ? "ramped" : t.grow_scale == TF_SCALE_FOLLOW_N ? "follow_n" : "pinned",
+               t.grow_reset ? "fresh" : "carried", t.grow_restart ? "restarted" : "continued");
     printf("data: %lld train / %lld validation tokens; B=%d T=%d x %lld micro-batches; "
            "BLIS '%s', %d threads\n",
            (long long)tf_dataset_num_tokens(ds, TF_SPLIT_TRAIN),
@@ -382,18 +755,46 @@ int main(int argc, char **argv)
            info.blis_arch, info.num_threads);
     signal(SIGINT, on_sigint);
     int tty = isatty(fileno(stdout));
-    /* a resumed run counts the steps before it at the current size */
-    double flops = flops_per_token(&mp) * (double)B * T * (double)t.accum * (double)step;
-    double t_start = now(), loss_ema = NAN;
-    int64_t first_step = step;
+    const double tokens_per_step = (double)B * T * (double)t.accum;
+    double flops = flops_until(&t, &mp0, step, tokens_per_step);
+    double t_start = now(), loss_ema = NAN, last_val = NAN;
+    int64_t first_step = step, last_val_step = -1;
     int rc = 0;
     while (step < t.iters && !interrupted) {
-        if (t.grow_at > 0 && step == t.grow_at) {
-            if (grow_now(m, opt, &t)) {
+        while (applied < t.nstages && t.stages[applied].step == step) {
+            double before = NAN, after = NAN;
+            if (t.grow_eval)
+                before = last_val_step == step ? last_val
+                                               : validate(m, ds, B, T, t.eval_iters, tok, tgt);
+            int64_t n_before = tf_model_num_params(m);
+            if (grow_to_stage(m, &opt, &t, applied, &op)) {
                 rc = 1;
                 break;
             }
+            applied++;
             tf_model_get_params(m, &mp);
+            if (t.grow_eval)
+                after = validate(m, ds, B, T, t.eval_iters, tok, tgt);
+            printf("%sstep %lld: grew to qkv %lld, proj %lld, ffn %lld slots: %lld -> %lld "
+                   "parameters",
+                   tty ? "\n" : "", (long long)step, (long long)mp.qkv_slot_num,
+                   (long long)mp.proj_slot_num, (long long)mp.ffn_slot_num, (long long)n_before,
+                   (long long)tf_model_num_params(m));
+            if (t.grow_eval)
+                printf("; validation loss %.4f -> %.4f", before, after);
+            printf("\n");
+            fprintf(gcsv, "%lld,%.6g,%lld,%lld,%lld,%lld,%lld,%.6f,%.6f\n", (long long)step, flops,
+                    (long long)n_before, (long long)tf_model_num_params(m),
+                    (long long)mp.qkv_slot_num, (long long)mp.proj_slot_num,
+                    (long long)mp.ffn_slot_num, before, after);
+            fflush(gcsv);
+        }
+        if (rc)
+            break;
+        if (applied > 0 && (set_lr(opt, &op, grown_lr(&t, &op, step + 1)) ||
+                            ramp_tau(m, &t, &mp0, step + 1))) {
+            rc = 1;
+            break;
         }
         double t0 = now(), loss_sum = 0.0;
         tf_status st = TF_OK;
@@ -419,13 +820,17 @@ int main(int argc, char **argv)
         }
         step++;
         double dt = now() - t0, loss = loss_sum / (double)t.accum;
-        double tps = (double)B * T * (double)t.accum / dt;
-        flops += flops_per_token(&mp) * (double)B * T * (double)t.accum;
+        double tps = tokens_per_step / dt;
+        flops = flops_until(&t, &mp0, step, tokens_per_step);
         loss_ema = isnan(loss_ema) ? loss : 0.9 * loss_ema + 0.1 * loss;
         double val = NAN;
-        if (step % t.eval_interval == 0 || step == t.iters)
+        if (step % t.eval_interval == 0 || step == t.iters) {
             val = validate(m, ds, B, T, t.eval_iters, tok, tgt);
-        double lr = tf_optimizer_lr_at(opt, step);
+            last_val = val;
+            last_val_step = step;
+        }
+        double lr = applied > 0 ? grown_lr(&t, &op, step)
+                                : tf_optimizer_lr_at(opt, tf_optimizer_step_count(opt));
         char val_field[32] = "";
         if (!isnan(val))
             snprintf(val_field, sizeof val_field, "%.6f", val);
@@ -459,6 +864,8 @@ int main(int argc, char **argv)
         printf("%sdone: %lld steps, %.3g training FLOPs, checkpoint %s\n", tty ? "\n" : "",
                (long long)step, flops, ckpt);
     fclose(csv);
+    if (gcsv)
+        fclose(gcsv);
     free(tok);
     free(tgt);
     tf_optimizer_free(opt);

@@ -1,0 +1,498 @@
+#!/usr/bin/python3
+"""The incremental-scaling experiment: train, grow, compare FLOPs.
+
+    scaling.py [--set default|search|NAME,...] [--jobs N] [--threads N]
+               [--bin DIR] [--runs DIR] [--results DIR] [--force]
+               [--report-only] [--list]
+
+Every run is examples/train with a config made from configs/large.yml plus
+the overrides of its entry in RUNS below (written to RUNS_DIR/NAME/
+config.yml).  A run with a `base` starts from a copy of the base run's last
+checkpoint and logs (`train --resume`), so a shared prefix -- the small
+stage above all -- is trained once.  A run that finished with the same
+config before (RUNS_DIR/NAME/done) is not run again unless --force; an
+unfinished one resumes from its checkpoint.  Runs go --jobs at a time, each
+with --threads threads: on 2 cores shared with other work, two one-thread
+jobs beat one two-thread job by far (BLIS/OpenMP threads spin when the
+cores are oversubscribed).
+
+--set default (make scaling): (a), (b)-small, the four official-recipe
+variants grown from (b)'s checkpoint with +1500 steps, then the best of
+them with +3000, and the shipped recipe.  Results: RESULTS_DIR/summary.md,
+scaling.png, curves.csv and NAME.csv per run.  --set search: every variant
+of the recipe search; results in RESULTS_DIR/variants.md, variants.png and
+RESULTS_DIR/variants/NAME.csv.
+
+Per-run CSV: step, flops (cumulative training FLOPs, 6N + 12LTd per token at
+the size of each step; validation is not counted), flops_over_a, val_loss,
+point ("" for the evaluations every 100 steps, before_growth/after_growth
+for the two evaluations around a growth).
+"""
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+LARGE = {"qkv_slot_num": 128, "proj_slot_num": 128, "ffn_slot_num": 512}
+SMALL = {"qkv_slot_num": 64, "proj_slot_num": 64, "ffn_slot_num": 256}
+TINY = {"qkv_slot_num": 32, "proj_slot_num": 32, "ffn_slot_num": 128}
+
+
+def stage(step, size):
+    return {"step": step, "qkv": size["qkv_slot_num"], "proj": size["proj_slot_num"],
+            "ffn": size["ffn_slot_num"]}
+
+
+def grow(keys="zero", value_std=0, scale="pinned", ramp=300, reset=False, sched="continue",
+         lr=None, min_lr=None, warmup=0):
+    """Every grow_* key spelled out (the trainer's defaults are the shipped
+    recipe; a variant must not depend on them)."""
+    c = {"grow_key_init": keys, "grow_value_std": value_std, "grow_scale": scale,
+         "grow_tau_ramp": ramp, "grow_reset_optimizer": reset, "grow_lr_schedule": sched,
+         "grow_warmup": warmup}
+    if lr is not None:
+        c["grow_lr"] = lr
+    if min_lr is not None:
+        c["grow_min_lr"] = min_lr
+    return c
+
+
+RUNS = {}
+
+
+def add(name, group, desc, start, iters, base=None, stop=None, cfg=None):
+    RUNS[name] = dict(group=group, desc=desc, start=start, iters=iters, base=base, stop=stop,
+                      cfg=cfg or {})
+
+
+# ---- (a), (b)-small -----------------------------------------------------------
+add("large", "baseline", "(a) large (qkv=proj=128, ffn=512) from scratch, 3000 steps",
+    LARGE, 3000)
+add("small", "baseline", "(b) small (qkv=proj=64, ffn=256) from scratch, 1500 steps (its own "
+    "warmup + cosine): the stage the official variants grow from", SMALL, 1500)
+
+# ---- the official recipe -------------------------------------------------------
+# (b)'s checkpoint grown to the large slots with zero/random keys x follow_n/
+# pinned tau, a fresh AdamW and a fresh 100-step warmup + cosine to 0.1 x lr
+# over the grown stage, as the TokenFormer authors run every stage.
+for more in (1500, 3000):
+    for keys in ("zero", "random"):
+        for scale in ("follow_n", "pinned"):
+            add(f"official-{keys}-{scale}-{more}", "official",
+                f"official recipe from (b): {keys} keys, {scale} tau, fresh AdamW, 100 "
+                f"warmup + cosine 1e-3 -> 1e-4, +{more} steps",
+                SMALL, 1500 + more, base="small",
+                cfg={"grow_at_step": 1500, "grow_qkv_slot_num": 128, "grow_proj_slot_num": 128,
+                     "grow_ffn_slot_num": 512,
+                     **grow(keys=keys, scale=scale, reset=True, sched="restart", lr=1e-3,
+                            min_lr=1e-4, warmup=100)})
+
+# ---- the shipped recipe --------------------------------------------------------
+# One schedule planned over the whole run (warmup + cosine over 3000 steps);
+# the small model grown in place at 1500 with the trainer's grow_* defaults:
+# zero keys, new values at 1/20 of the init's std, tau pinned then ramped to
+# the large model's over 300 steps, AdamW carried, and the lr going on from
+# where it was in a cosine that ends at min_lr / 10.
+add("small-to1500", "prefix", "small with the 3000-step schedule, first 1500 steps", SMALL,
+    3000, stop=1500)
+add("recipe", "recipe", "the shipped recipe: small -> large at 1500 of one 3000-step schedule, "
+    "grown with the trainer's defaults (zero keys, values 1/20 of init, tau ramped over 300 "
+    "steps, AdamW carried, cosine from the current lr to min_lr/10)",
+    SMALL, 3000, base="small-to1500", cfg={"grow_schedule": [stage(1500, LARGE)]})
+
+# ---- the recipe search (every variant tried) -------------------------------------
+add("tiny-to750", "prefix", "tiny (qkv=proj=32, ffn=128) with the 3000-step schedule, first "
+    "750 steps", TINY, 3000, stop=750)
+add("small-to1200", "prefix", "small with the 3000-step schedule, first 1200 steps", SMALL,
+    3000, stop=1200)
+
+
+def from_small(name, desc, **kw):
+    add(name, "search", desc, SMALL, 3000, base="small",
+        cfg={"grow_at_step": 1500, "grow_qkv_slot_num": 128, "grow_proj_slot_num": 128,
+             "grow_ffn_slot_num": 512, **grow(**kw)})
+
+
+from_small("small-carried-lr1e-3", "from (b): zero keys, pinned, AdamW carried, no warmup, "
+           "cosine 1e-3 -> 1e-4", sched="restart", lr=1e-3, min_lr=1e-4)
+from_small("small-carried-lr3e-4", "from (b): zero keys, pinned, AdamW carried, no warmup, "
+           "cosine 3e-4 -> 3e-5", sched="restart", lr=3e-4, min_lr=3e-5)
+
+
+def planned(name, desc, stages, start, base, **kw):
+    add(name, "search", desc, start, 3000, base=base,
+        cfg={"grow_schedule": stages, **grow(**kw)})
+
+
+S15 = [stage(1500, LARGE)]
+planned("grow-t750-s1500", "tiny -> small at 750 -> large at 1500 of one 3000-step schedule; "
+        "zero keys, pinned, AdamW carried, schedule continued",
+        [stage(750, SMALL), stage(1500, LARGE)], TINY, "tiny-to750")
+planned("grow-s1500", "small -> large at 1500 of one 3000-step schedule; zero keys, pinned, "
+        "AdamW carried, schedule continued", S15, SMALL, "small-to1500")
+planned("grow-s1500-follow", "as grow-s1500 with follow_n tau (jumps to the large model's "
+        "scale)", S15, SMALL, "small-to1500", scale="follow_n")
+planned("grow-s1500-ramp", "as grow-s1500, tau ramped to the large model's over 300 steps",
+        S15, SMALL, "small-to1500", scale="ramp")
+planned("grow-s1500-vs", "as grow-s1500, new values N(0, 0.002) (init: 0.044)", S15, SMALL,
+        "small-to1500", value_std=0.002)
+planned("grow-s1500-lr1e-3-min1e-5", "as grow-s1500, lr back up to 1e-3 at growth, cosine to "
+        "1e-5", S15, SMALL, "small-to1500", sched="restart", lr=1e-3, min_lr=1e-5)
+planned("grow-s1500-vs-ramp-lr1e-3-min1e-5", "values 0.002 + tau ramp + lr back up to 1e-3, "
+        "cosine to 1e-5", S15, SMALL, "small-to1500", value_std=0.002, scale="ramp",
+        sched="restart", lr=1e-3, min_lr=1e-5)
+planned("grow-s1500-vs-ramp-min1e-5", "values 0.002 + tau ramp + lr on from 5.74e-4, cosine "
+        "to 1e-5", S15, SMALL, "small-to1500", value_std=0.002, scale="ramp", sched="restart",
+        lr=5.74e-4, min_lr=1e-5)
+planned("grow-s1500-vs-ramp-lr1e-3-min0", "values 0.002 + tau ramp + lr back up to 1e-3, "
+        "cosine to 0", S15, SMALL, "small-to1500", value_std=0.002, scale="ramp",
+        sched="restart", lr=1e-3, min_lr=0)
+planned("grow-s1200-vs-ramp-lr1e-3-min1e-5", "values 0.002 + tau ramp + lr back up to 1e-3, "
+        "cosine to 1e-5, growing at 1200", [stage(1200, LARGE)], SMALL, "small-to1200",
+        value_std=0.002, scale="ramp", sched="restart", lr=1e-3, min_lr=1e-5)
+add("large-min1e-5", "control", "control: (a) with its cosine ending at 1e-5 instead of 1e-4",
+    LARGE, 3000, cfg={"min_lr": 1e-5})
+
+OFFICIAL_1500 = [n for n in RUNS if n.startswith("official-") and n.endswith("-1500")]
+SETS = {
+    "default": ["large", "small"] + OFFICIAL_1500 + ["recipe"],
+    "search": [n for n, r in RUNS.items() if r["group"] in ("search", "control")],
+}
+
+
+# ---- configs -----------------------------------------------------------------
+
+def base_config():
+    with open(os.path.join(HERE, "configs", "large.yml")) as f:
+        text = "".join(line for line in f if not line.lstrip().startswith("#"))
+    return json.loads(text)
+
+
+def config_text(name):
+    r = RUNS[name]
+    c = base_config()
+    c.update(r["start"])
+    c["train_iters"] = r["iters"]
+    c.update(r["cfg"])
+    return (f"# {name}: {r['desc']}\n# generated by experiments/scaling/scaling.py\n" +
+            json.dumps(c, indent=2) + "\n")
+
+
+def needed(names):
+    """names and every base they start from, bases first."""
+    out = []
+
+    def visit(n):
+        if n in out:
+            return
+        if RUNS[n]["base"]:
+            visit(RUNS[n]["base"])
+        out.append(n)
+
+    for n in names:
+        visit(n)
+    return out
+
+
+# ---- running -----------------------------------------------------------------
+
+def is_done(name, args):
+    d = os.path.join(args.runs, name)
+    cfg = os.path.join(d, "config.yml")
+    return (os.path.exists(os.path.join(d, "done")) and os.path.exists(cfg) and
+            open(cfg).read() == config_text(name))
+
+
+def prepare(name, args):
+    """The command of a run.  An unfinished run of the same config (a crash,
+    an interrupt) resumes from its checkpoint; anything else starts over."""
+    d = os.path.join(args.runs, name)
+    r = RUNS[name]
+    text = config_text(name)
+    cfg = os.path.join(d, "config.yml")
+    cmd = [os.path.join(args.bin, "train"), cfg, "--out", d, "--threads", str(args.threads)]
+    if r["stop"]:
+        cmd += ["--steps", str(r["stop"])]
+    if (not args.force and os.path.exists(os.path.join(d, "checkpoint.safetensors")) and
+            os.path.exists(cfg) and open(cfg).read() == text):
+        return cmd + ["--resume"]
+    if os.path.isdir(d):
+        shutil.rmtree(d)
+    os.makedirs(d)
+    with open(cfg, "w") as f:
+        f.write(text)
+    if r["base"]:
+        b = os.path.join(args.runs, r["base"])
+        for f in ("checkpoint.safetensors", "log.csv", "growth.csv"):
+            if os.path.exists(os.path.join(b, f)):
+                shutil.copy(os.path.join(b, f), os.path.join(d, f))
+        cmd.append("--resume")
+    return cmd
+
+
+def run_all(names, args, t_all):
+    todo = needed(names)
+    done = {n for n in todo if is_done(n, args) and not (args.force and n in names)}
+    pending = [n for n in todo if n not in done]
+    running, failed = [], []
+    while pending or running:
+        for j in list(running):
+            rc = j["proc"].poll()
+            if rc is None:
+                continue
+            running.remove(j)
+            j["out"].close()
+            wall = time.time() - j["t0"]
+            if rc == 0:
+                with open(os.path.join(args.runs, j["name"], "done"), "w") as f:
+                    f.write(f"{wall:.1f} s wall\n")
+                done.add(j["name"])
+                print(f"[{time.time() - t_all:6.0f} s] done {j['name']} ({wall:.0f} s)",
+                      flush=True)
+            else:
+                failed.append(j["name"])
+                print(f"[{time.time() - t_all:6.0f} s] FAILED {j['name']} (exit {rc}); see "
+                      f"{args.runs}/{j['name']}/train.out", flush=True)
+        for n in list(pending):
+            if len(running) >= args.jobs:
+                break
+            b = RUNS[n]["base"]
+            if b in failed:
+                pending.remove(n)
+                failed.append(n)
+            if b and b not in done:
+                continue
+            pending.remove(n)
+            cmd = prepare(n, args)
+            out = open(os.path.join(args.runs, n, "train.out"), "a")
+            running.append(dict(name=n, out=out, t0=time.time(),
+                                proc=subprocess.Popen(cmd, stdout=out,
+                                                      stderr=subprocess.STDOUT)))
+            print(f"[{time.time() - t_all:6.0f} s] start {n}: {' '.join(cmd)}", flush=True)
+        time.sleep(1)
+    return failed
+
+
+# ---- analysis ----------------------------------------------------------------
+
+def read_run(name, args):
+    d = os.path.join(args.runs, name)
+    evals, growths = {}, {}
+    with open(os.path.join(d, "log.csv")) as f:
+        for row in csv.DictReader(f):
+            if row["val_loss"]:
+                s = int(row["step"])
+                evals[s] = (s, float(row["flops"]), float(row["val_loss"]))
+    gp = os.path.join(d, "growth.csv")
+    if os.path.exists(gp):
+        with open(gp) as f:
+            for row in csv.DictReader(f):
+                s = int(row["step"])
+                growths[s] = (s, float(row["flops"]), float(row["val_before"]),
+                              float(row["val_after"]))
+    return [evals[s] for s in sorted(evals)], [growths[s] for s in sorted(growths)]
+
+
+def reach(evals, target):
+    """(step, FLOPs) of the first evaluation at or below target, and the
+    FLOPs linearly interpolated between it and the one before; None if
+    never."""
+    prev = None
+    for s, fl, v in evals:
+        if v <= target:
+            interp = fl
+            if prev and prev[2] > target:
+                interp = prev[1] + (fl - prev[1]) * (prev[2] - target) / (prev[2] - v)
+            return s, fl, interp
+        prev = (s, fl, v)
+    return None
+
+
+def analyse(names, args, csv_dir):
+    la, _ = read_run("large", args)
+    target, fa = la[-1][2], la[-1][1]
+    os.makedirs(csv_dir, exist_ok=True)
+    rows, curves = [], []
+    for n in names:
+        if not os.path.exists(os.path.join(args.runs, n, "log.csv")):
+            continue
+        evals, growths = read_run(n, args)
+        if not evals:
+            continue
+        pts = [(s, fl, v, "") for s, fl, v in evals]
+        for s, fl, before, after in growths:
+            pts += [(s, fl, before, "before_growth"), (s, fl, after, "after_growth")]
+        order = {"before_growth": 1, "": 0, "after_growth": 2}
+        pts.sort(key=lambda p: (p[0], order[p[3]]))
+        with open(os.path.join(csv_dir, f"{n}.csv"), "w") as f:
+            f.write("step,flops,flops_over_a,val_loss,point\n")
+            for s, fl, v, what in pts:
+                f.write(f"{s},{fl:.6g},{fl / fa:.5f},{v:.6f},{what}\n")
+                curves.append((n, s, fl, v, what))
+        r = reach(evals, target)
+        done = is_done(n, args) or os.path.exists(os.path.join(args.runs, n, "done"))
+        rows.append(dict(name=n, desc=RUNS[n]["desc"], group=RUNS[n]["group"],
+                         steps=evals[-1][0], final=evals[-1][2], flops=evals[-1][1] / fa,
+                         growths=growths, done=done or evals[-1][0] == RUNS[n]["iters"],
+                         reach=r))
+    return target, fa, la[-1][0], rows, curves
+
+
+def table(rows):
+    out = ["| run | steps | final val loss | val loss right before -> right after growth | "
+           "training FLOPs / (a)'s | FLOPs to reach (a)'s final loss / (a)'s |",
+           "|---|---:|---:|---|---:|---:|"]
+    for r in rows:
+        g = "; ".join(f"{b:.4f} -> {a:.4f} (step {s})" for s, _, b, a in r["growths"]) or "-"
+        steps = str(r["steps"]) + ("" if r["done"] else " (stopped)")
+        if r["reach"]:
+            s, fl, interp = r["reach"]
+            reach_cell = f"**{fl / r['fa']:.3f}** (step {s}; {interp / r['fa']:.3f} interpolated)"
+        else:
+            reach_cell = "not reached"
+        out.append(f"| {r['name']} | {steps} | {r['final']:.4f} | {g} | {r['flops']:.3f} | "
+                   f"{reach_cell} |")
+    return "\n".join(out)
+
+
+def plot(rows, args, target, fa, png, title):
+    gp = shutil.which("gnuplot")
+    if not gp:
+        print("scaling: no gnuplot; no " + png, file=sys.stderr)
+        return
+    lines = []
+    for i, r in enumerate(rows):
+        path = r["csv"]
+        style = "lw 3" if r["group"] in ("baseline", "recipe") else "lw 1.5"
+        lines.append(f"'{path}' using 3:4 with lines {style} dt {1 + (i // 8) % 4} "
+                     f"title '{r['name']}'")
+    curves = ", ".join(lines)
+    script = f"""set terminal pngcairo size 1600,720 font ',10'
+set output '{png}'
+set datafile separator ','
+set multiplot layout 1,2 title "{title}\\n(dashed: (a)'s final validation loss {target:.4f}; dotted: 0.8 x (a)'s FLOPs)"
+set xlabel "cumulative training FLOPs / (a)'s ({fa:.3g})"
+set ylabel 'validation loss (nats/byte)'
+set grid
+set key top right
+set yrange [1.4:2.8]
+set xrange [0:1.3]
+set arrow 1 from 0.8, graph 0 to 0.8, graph 1 nohead dt 3 lc rgb 'gray40'
+plot {curves}, {target} with lines dt 2 lw 2 lc rgb 'black' notitle
+set yrange [1.44:1.80]
+set xrange [0.25:1.3]
+set key top right
+plot {curves}, {target} with lines dt 2 lw 2 lc rgb 'black' notitle
+unset multiplot
+"""
+    gpath = os.path.splitext(png)[0] + ".gp"
+    with open(gpath, "w") as f:
+        f.write(script)
+    subprocess.run([gp, gpath], check=False)
+
+
+def report(names, args, mode, wall=None):
+    csv_dir = args.results if mode == "summary" else os.path.join(args.results, "variants")
+    target, fa, steps_a, rows, curves = analyse(names, args, csv_dir)
+    for r in rows:
+        r["fa"] = fa
+        r["csv"] = os.path.join(csv_dir, f"{r['name']}.csv")
+    shown = [r for r in rows if r["group"] != "prefix"]
+    if mode != "summary":
+        for r in shown:
+            with open(os.path.join(csv_dir, f"{r['name']}.yml"), "w") as f:
+                f.write(config_text(r["name"]))
+    head = (f"(a)'s final validation loss: **{target:.4f}** nats/byte after {steps_a} steps, "
+            f"{fa:.4g} training FLOPs (6N + 12LTd per token, N the weights entering a matmul, "
+            f"the tied head once).  Validation: the first 20 batches (B=16, T=128) of the "
+            f"last 5% of the bytes, every 100 steps and right before and after a growth.\n\n")
+    if mode == "summary":
+        with open(os.path.join(args.results, "curves.csv"), "w") as f:
+            f.write("run,step,flops,flops_over_a,val_loss,point\n")
+            for n, s, fl, v, what in curves:
+                f.write(f"{n},{s},{fl:.6g},{fl / fa:.5f},{v:.6f},{what}\n")
+        path = os.path.join(args.results, "summary.md")
+        with open(path, "w") as f:
+            f.write("# Incremental scaling on Debian's fortunes: results of `make scaling`\n\n")
+            f.write(head + table(shown) + "\n\n")
+            for r in shown:
+                if r["name"] == "recipe" and r["reach"]:
+                    f.write(f"The shipped recipe reaches (a)'s final loss with "
+                            f"**{r['reach'][1] / fa:.3f}x** (a)'s training FLOPs, the small "
+                            f"stage included.\n\n")
+            f.write("Runs:\n\n" + "".join(f"- **{r['name']}**: {r['desc']}\n" for r in shown))
+            if wall is not None:
+                f.write(f"\nWall time of the runs: {wall / 60:.1f} min ({args.jobs} jobs x "
+                        f"{args.threads} thread(s)).\n")
+        plot(shown, args, target, fa, os.path.join(args.results, "scaling.png"),
+             "TokenFormer on fortunes: validation loss vs training FLOPs")
+    else:
+        path = os.path.join(args.results, "variants.md")
+        with open(path, "w") as f:
+            f.write("# Every variant of the recipe search\n\n")
+            f.write(head + "All grown from the small model (qkv=proj=64, ffn=256) to the large "
+                    "slots unless the name says otherwise; configs in runs/NAME/config.yml "
+                    "(regenerate with scaling.py).\n\n")
+            f.write(table(shown) + "\n\n")
+            f.write("".join(f"- **{r['name']}** ({r['group']}): {r['desc']}\n" for r in shown))
+        plot(shown, args, target, fa, os.path.join(args.results, "variants.png"),
+             "Recipe search: validation loss vs training FLOPs")
+    print(open(path).read())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--set", default="default")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "examples"))
+    ap.add_argument("--runs", default=os.path.join(HERE, "runs"))
+    ap.add_argument("--results", default=os.path.join(HERE, "results"))
+    ap.add_argument("--force", action="store_true")
+    ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--list", action="store_true")
+    args = ap.parse_args()
+    if args.list:
+        for n, r in RUNS.items():
+            print(f"{n:36s} {r['group']:9s} {r['desc']}")
+        return
+    names = SETS.get(args.set) or args.set.split(",")
+    for n in names:
+        if n not in RUNS:
+            sys.exit(f"scaling: no run '{n}' (see --list)")
+    mode = "variants" if args.set == "search" else "summary"
+    if mode == "variants" and args.report_only:
+        # every run there is a log of: the search, the baselines, the official variants
+        names = [n for n in RUNS if os.path.exists(os.path.join(args.runs, n, "log.csv"))]
+    t_all = time.time()
+    wall = None
+    if not args.report_only:
+        failed = run_all(names, args, t_all)
+        if args.set == "default" and not failed:
+            # phase 2: the official variant with the lowest final loss, +3000
+            best = min(OFFICIAL_1500, key=lambda n: read_run(n, args)[0][-1][2])
+            more = best.replace("-1500", "-3000")
+            names.insert(names.index("recipe"), more)
+            failed += run_all([more], args, t_all)
+        wall = time.time() - t_all
+        print(f"runs finished in {wall:.0f} s wall" + (f"; FAILED: {failed}" if failed else ""))
+        if failed:
+            sys.exit(1)
+    elif args.set == "default":
+        names += [n for n in RUNS if n.startswith("official-") and n.endswith("-3000") and
+                  os.path.exists(os.path.join(args.runs, n, "log.csv"))]
+    if "large" not in names:
+        names = ["large"] + names
+    report(needed(names), args, mode, wall)
+
+
+if __name__ == "__main__":
+    main()
