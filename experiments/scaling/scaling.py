@@ -157,6 +157,12 @@ planned("grow-s1500-vs-ramp-lr1e-3-min0", "values 0.002 + tau ramp + lr back up 
 planned("grow-s1200-vs-ramp-lr1e-3-min1e-5", "values 0.002 + tau ramp + lr back up to 1e-3, "
         "cosine to 1e-5, growing at 1200", [stage(1200, LARGE)], SMALL, "small-to1200",
         value_std=0.002, scale="ramp", sched="restart", lr=1e-3, min_lr=1e-5)
+planned("grow-s1500-vs-ramp-lr1e-3-w100-min1e-5", "values 0.002 + tau ramp + lr warmed up "
+        "again from 0 to 1e-3 over 100 steps, cosine to 1e-5", S15, SMALL, "small-to1500",
+        value_std=0.002, scale="ramp", sched="restart", lr=1e-3, min_lr=1e-5, warmup=100)
+planned("grow-s1500-vs-ramp-lr1.5e-3-min1e-5", "values 0.002 + tau ramp + lr up to 1.5e-3 "
+        "(no warmup), cosine to 1e-5", S15, SMALL, "small-to1500", value_std=0.002,
+        scale="ramp", sched="restart", lr=1.5e-3, min_lr=1e-5)
 add("large-min1e-5", "control", "control: (a) with its cosine ending at 1e-5 instead of 1e-4",
     LARGE, 3000, cfg={"min_lr": 1e-5})
 
