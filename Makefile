@@ -97,8 +97,9 @@ test: $(B)/tests/check_tokenformer
 conformance: $(TOOLS)
 	$(B)/tools/tf-conformance $(FIXTURES)
 
-# The C unit tests run last, so that their summary closes the output.
-check: all $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
+# Installs missing Debian packages first (tools/install-deps: a no-op when
+# all are there).  The C unit tests run last: their summary closes the output.
+check: deps all $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
 	$(B)/tools/tf-conformance tests/data
 	$(PYTHON) -m unittest discover -s bindings/python/tests
 	tests/abi_check.sh $(SHARED)
@@ -139,7 +140,7 @@ clean:
 
 # The main job: train on Debian's fortunes, grow, train on, generate.
 DEMO_DIR ?= run/fortunes
-demo: all
+demo: deps all
 	mkdir -p $(DEMO_DIR)
 	$(B)/examples/train examples/configs/fortunes.yml --out $(DEMO_DIR)
 	$(B)/examples/generate $(DEMO_DIR)/checkpoint.safetensors --prompt "Q: " \
