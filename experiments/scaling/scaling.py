@@ -98,13 +98,13 @@ for more in (1500, 3000):
 # One schedule planned over the whole run (warmup + cosine over 3000 steps);
 # the small model grown in place at 1500 with the trainer's grow_* defaults:
 # zero keys, new values at 1/20 of the init's std, tau pinned then ramped to
-# the large model's over 300 steps, AdamW carried, and the lr going on from
-# where it was in a cosine that ends at min_lr / 10.
+# the large model's over 300 steps, AdamW carried, and the lr back at the
+# peak (no warmup) in a cosine that ends at min_lr / 10.
 add("small-to1500", "prefix", "small with the 3000-step schedule, first 1500 steps", SMALL,
     3000, stop=1500)
 add("recipe", "recipe", "the shipped recipe: small -> large at 1500 of one 3000-step schedule, "
     "grown with the trainer's defaults (zero keys, values 1/20 of init, tau ramped over 300 "
-    "steps, AdamW carried, cosine from the current lr to min_lr/10)",
+    "steps, AdamW carried, lr back to the peak without warmup, cosine to min_lr/10)",
     SMALL, 3000, base="small-to1500", cfg={"grow_schedule": [stage(1500, LARGE)]})
 
 # ---- the recipe search (every variant tried) -------------------------------------
@@ -163,6 +163,12 @@ planned("grow-s1500-vs-ramp-lr1e-3-w100-min1e-5", "values 0.002 + tau ramp + lr 
 planned("grow-s1500-vs-ramp-lr1.5e-3-min1e-5", "values 0.002 + tau ramp + lr up to 1.5e-3 "
         "(no warmup), cosine to 1e-5", S15, SMALL, "small-to1500", value_std=0.002,
         scale="ramp", sched="restart", lr=1.5e-3, min_lr=1e-5)
+from_small("small-vs-ramp-lr1e-3-min1e-5", "from (b): zero keys, values 0.002, tau ramp, "
+           "AdamW carried, lr back up to 1e-3 (no warmup), cosine to 1e-5", value_std=0.002,
+           scale="ramp", sched="restart", lr=1e-3, min_lr=1e-5)
+from_small("small-vs-ramp-lr1e-3-w100-min1e-5", "from (b): zero keys, values 0.002, tau ramp, "
+           "AdamW carried, lr warmed up again to 1e-3 over 100 steps, cosine to 1e-5",
+           value_std=0.002, scale="ramp", sched="restart", lr=1e-3, min_lr=1e-5, warmup=100)
 add("large-min1e-5", "control", "control: (a) with its cosine ending at 1e-5 instead of 1e-4",
     LARGE, 3000, cfg={"min_lr": 1e-5})
 
@@ -243,12 +249,20 @@ def prepare(name, args):
     return cmd
 
 
-def run_all(names, args, t_all):
+def best_official(args):
+    """The official +1500 variant with the lowest final validation loss."""
+    return min(OFFICIAL_1500, key=lambda n: read_run(n, args)[0][-1][2])
+
+
+def run_all(names, args, t_all, follow_up=None):
+    """Runs names (and their bases), --jobs at a time.  follow_up(done,
+    failed) may return more runs to queue once it can tell (None until
+    then, [] if never)."""
     todo = needed(names)
     done = {n for n in todo if is_done(n, args) and not (args.force and n in names)}
     pending = [n for n in todo if n not in done]
     running, failed = [], []
-    while pending or running:
+    while pending or running or follow_up:
         for j in list(running):
             rc = j["proc"].poll()
             if rc is None:
@@ -266,6 +280,18 @@ def run_all(names, args, t_all):
                 failed.append(j["name"])
                 print(f"[{time.time() - t_all:6.0f} s] FAILED {j['name']} (exit {rc}); see "
                       f"{args.runs}/{j['name']}/train.out", flush=True)
+        if follow_up:
+            more = follow_up(done, failed)
+            if more is not None:
+                follow_up = None
+                for n in needed(more):
+                    if n not in done and n not in pending and \
+                            n not in [j["name"] for j in running]:
+                        if is_done(n, args) and not args.force:
+                            done.add(n)
+                        else:
+                            pending.insert(0, n)  # the longest: first
+                names += [n for n in more if n not in names]
         for n in list(pending):
             if len(running) >= args.jobs:
                 break
@@ -380,21 +406,22 @@ def plot(rows, args, target, fa, png, title):
         lines.append(f"'{path}' using 3:4 with lines {style} dt {1 + (i // 8) % 4} "
                      f"title '{r['name']}'")
     curves = ", ".join(lines)
-    script = f"""set terminal pngcairo size 1600,720 font ',10'
+    xmax = 1.05 if max(r["flops"] for r in rows) <= 1.0 else 1.32
+    script = f"""set terminal pngcairo size 1900,760 font ',10'
 set output '{png}'
 set datafile separator ','
 set multiplot layout 1,2 title "{title}\\n(dashed: (a)'s final validation loss {target:.4f}; dotted: 0.8 x (a)'s FLOPs)"
 set xlabel "cumulative training FLOPs / (a)'s ({fa:.3g})"
 set ylabel 'validation loss (nats/byte)'
 set grid
-set key top right
+unset key
 set yrange [1.4:2.8]
-set xrange [0:1.3]
-set arrow 1 from 0.8, graph 0 to 0.8, graph 1 nohead dt 3 lc rgb 'gray40'
+set xrange [0:{xmax}]
+set arrow 1 from 0.8, graph 0 to 0.8, graph 1 nohead dt 3 lw 2 lc rgb 'gray40'
 plot {curves}, {target} with lines dt 2 lw 2 lc rgb 'black' notitle
 set yrange [1.44:1.80]
-set xrange [0.25:1.3]
-set key top right
+set xrange [0.25:{xmax}]
+set key outside right top
 plot {curves}, {target} with lines dt 2 lw 2 lc rgb 'black' notitle
 unset multiplot
 """
@@ -465,6 +492,7 @@ def main():
     ap.add_argument("--force", action="store_true")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--wall", type=float, help="with --report-only: the runs' wall time (s)")
     args = ap.parse_args()
     if args.list:
         for n, r in RUNS.items():
@@ -479,15 +507,19 @@ def main():
         # every run there is a log of: the search, the baselines, the official variants
         names = [n for n in RUNS if os.path.exists(os.path.join(args.runs, n, "log.csv"))]
     t_all = time.time()
-    wall = None
+    wall = args.wall
     if not args.report_only:
-        failed = run_all(names, args, t_all)
-        if args.set == "default" and not failed:
-            # phase 2: the official variant with the lowest final loss, +3000
-            best = min(OFFICIAL_1500, key=lambda n: read_run(n, args)[0][-1][2])
-            more = best.replace("-1500", "-3000")
-            names.insert(names.index("recipe"), more)
-            failed += run_all([more], args, t_all)
+        follow_up = None
+        if args.set == "default":
+            # once the four official +1500 runs are done, the best of them
+            # goes on with +3000 (from (b)'s checkpoint, like the others)
+            def follow_up(done, failed):
+                if any(n in failed for n in OFFICIAL_1500):
+                    return []
+                if not all(n in done for n in OFFICIAL_1500):
+                    return None
+                return [best_official(args).replace("-1500", "-3000")]
+        failed = run_all(names, args, t_all, follow_up)
         wall = time.time() - t_all
         print(f"runs finished in {wall:.0f} s wall" + (f"; FAILED: {failed}" if failed else ""))
         if failed:
