@@ -106,6 +106,7 @@ check: deps all $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
 	$(B)/tests/cpp_smoke
 	MAKE="$(MAKE)" PYTHON="$(PYTHON)" tests/install_test.sh
 	tests/trainer_test.sh $(B)/examples/train
+	PYTHON="$(PYTHON)" tests/growth_tools_test.sh $(B)/examples
 	$(B)/tests/check_tokenformer
 
 bench: $(BENCHES)
