@@ -67,9 +67,11 @@ def grow(keys="zero", value_std=0, scale="pinned", ramp=300, reset=False, sched=
 RUNS = {}
 
 
-def add(name, group, desc, start, iters, base=None, stop=None, cfg=None):
+def add(name, group, desc, start, iters, base=None, stop=None, cfg=None, baseline="large"):
+    """baseline: the from-scratch run whose final loss and FLOPs this run is
+    measured against (the same seed's (a))."""
     RUNS[name] = dict(group=group, desc=desc, start=start, iters=iters, base=base, stop=stop,
-                      cfg=cfg or {})
+                      cfg=cfg or {}, baseline=baseline)
 
 
 # ---- (a), (b)-small -----------------------------------------------------------
@@ -172,10 +174,23 @@ from_small("small-vs-ramp-lr1e-3-w100-min1e-5", "from (b): zero keys, values 0.0
 add("large-min1e-5", "control", "control: (a) with its cosine ending at 1e-5 instead of 1e-4",
     LARGE, 3000, cfg={"min_lr": 1e-5})
 
+# ---- a replicate with another seed (init and batch order) ----------------------
+# How much of the margin is noise: (a), the recipe's prefix and the recipe
+# again with seed 2, the recipe measured against seed 2's (a).
+add("large-seed2", "replicate", "(a) with seed 2", LARGE, 3000, cfg={"seed": 2},
+    baseline="large-seed2")
+add("small-to1500-seed2", "prefix", "small-to1500 with seed 2", SMALL, 3000, stop=1500,
+    cfg={"seed": 2}, baseline="large-seed2")
+add("recipe-seed2", "replicate", "the shipped recipe with seed 2 (measured against (a) with "
+    "seed 2)", SMALL, 3000, base="small-to1500-seed2",
+    cfg={"seed": 2, "grow_schedule": [stage(1500, LARGE)]}, baseline="large-seed2")
+
 OFFICIAL_1500 = [n for n in RUNS if n.startswith("official-") and n.endswith("-1500")]
 SETS = {
     "default": ["large", "small"] + OFFICIAL_1500 + ["recipe"],
     "search": [n for n, r in RUNS.items() if r["group"] in ("search", "control")],
+    "replicate": [n for n, r in RUNS.items() if r["group"] == "replicate"],
+    "official-3000": [n for n in RUNS if n.startswith("official-") and n.endswith("-3000")],
 }
 
 
@@ -368,12 +383,18 @@ def analyse(names, args, csv_dir):
             for s, fl, v, what in pts:
                 f.write(f"{s},{fl:.6g},{fl / fa:.5f},{v:.6f},{what}\n")
                 curves.append((n, s, fl, v, what))
-        r = reach(evals, target)
+        # measured against the same seed's (a) (for the seed-2 replicate)
+        bname = RUNS[n]["baseline"]
+        r, b_fa = None, fa
+        if os.path.exists(os.path.join(args.runs, bname, "log.csv")):
+            lb, _ = read_run(bname, args)
+            b_fa = lb[-1][1]
+            r = reach(evals, lb[-1][2])
         done = is_done(n, args) or os.path.exists(os.path.join(args.runs, n, "done"))
         rows.append(dict(name=n, desc=RUNS[n]["desc"], group=RUNS[n]["group"],
-                         steps=evals[-1][0], final=evals[-1][2], flops=evals[-1][1] / fa,
+                         steps=evals[-1][0], final=evals[-1][2], flops=evals[-1][1] / b_fa,
                          growths=growths, done=done or evals[-1][0] == RUNS[n]["iters"],
-                         reach=r))
+                         reach=r, fa=b_fa))
     return target, fa, la[-1][0], rows, curves
 
 
@@ -435,7 +456,6 @@ def report(names, args, mode, wall=None):
     csv_dir = args.results if mode == "summary" else os.path.join(args.results, "variants")
     target, fa, steps_a, rows, curves = analyse(names, args, csv_dir)
     for r in rows:
-        r["fa"] = fa
         r["csv"] = os.path.join(csv_dir, f"{r['name']}.csv")
     shown = [r for r in rows if r["group"] != "prefix"]
     if mode != "summary":
