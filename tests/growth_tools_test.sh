@@ -18,20 +18,14 @@ work=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT; [ -n "${KEEP:-}" ] && echo "work: $work"
 die() { echo "growth_tools_test: FAIL: $*" >&2; exit 1; }
 
-# tiny.yml + extra keys ($2, a JSON fragment) -> $1
+source "$(dirname "$0")/tiny_config.sh"
+# the tiny config's training keys + extra keys ($2: ", KEY: VALUE, ...") -> $1
 config() {
-  cat > "$1" <<YML
-{
-  "num_layers": 2, "hidden_size": 32, "num_attention_heads": 2,
-  "qkv_slot_num": 16, "proj_slot_num": 16, "ffn_slot_num": 32,
-  "seq_length": 32, "vocab_size": 256,
+  tiny_config "$1" '
   "optimizer": {"type": "Adam", "params": {"lr": 0.003, "betas": [0.9, 0.95], "eps": 1.0e-8}},
-  "min_lr": 0.0003, "warmup_steps": 2, "train_iters": 10,
-  "train_micro_batch_size_per_gpu": 4, "data_path": "tests/data/README.md",
-  "data_format": "bytes", "val_fraction": 0.1, "eval_interval": 5, "eval_iters": 2,
-  "checkpoint_factor": 100, "log_interval": 1, "seed": 3$2
-}
-YML
+  "min_lr": 0.0003, "warmup_steps": 2, "train_iters": 10, "train_micro_batch_size_per_gpu": 4,
+  "eval_interval": 5, "eval_iters": 2, "checkpoint_factor": 100, "log_interval": 1,
+  "seed": 3'"$2"
 }
 # a checkpoint's metadata value, or a tensor's shape ("[24, 32]")
 meta() {

@@ -8,18 +8,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 die() { echo "trainer_test: FAIL: $*" >&2; exit 1; }
 
-cat > "$work/tiny.yml" <<YML
-{
-  "num_layers": 2, "hidden_size": 32, "num_attention_heads": 2,
-  "qkv_slot_num": 16, "proj_slot_num": 16, "ffn_slot_num": 32,
-  "seq_length": 32, "vocab_size": 256,
+source "$(dirname "$0")/tiny_config.sh"
+tiny_config "$work/tiny.yml" '
   "optimizer": {"type": "Adam", "params": {"lr": 0.003, "betas": [0.9, 0.95], "eps": 1.0e-8}},
   "min_lr": 0.0003, "warmup": 0.2, "train_iters": 10,
   "train_micro_batch_size_per_gpu": 4, "gradient_accumulation_steps": 2,
-  "data_path": "tests/data/README.md", "data_format": "bytes", "val_fraction": 0.1,
-  "eval_interval": 5, "eval_iters": 2, "checkpoint_factor": 5, "log_interval": 1, "seed": 3
-}
-YML
+  "eval_interval": 5, "eval_iters": 2, "checkpoint_factor": 5, "log_interval": 1, "seed": 3'
 "$train" "$work/tiny.yml" --threads 2 --out "$work/full" > "$work/full.out"
 "$train" "$work/tiny.yml" --threads 2 --out "$work/half" --steps 5 > /dev/null
 "$train" "$work/tiny.yml" --threads 2 --out "$work/half" --resume > "$work/half.out"
