@@ -518,14 +518,17 @@ def main():
         for n, r in RUNS.items():
             print(f"{n:36s} {r['group']:9s} {r['desc']}")
         return
-    names = SETS.get(args.set) or args.set.split(",")
+    names = []  # --set: sets and runs, comma-separated
+    for part in args.set.split(","):
+        names += [n for n in SETS.get(part, [part]) if n not in names]
     for n in names:
         if n not in RUNS:
             sys.exit(f"scaling: no run '{n}' (see --list)")
-    mode = "variants" if args.set == "search" else "summary"
-    if mode == "variants" and args.report_only:
-        # every run there is a log of: the search, the baselines, the official variants
-        names = [n for n in RUNS if os.path.exists(os.path.join(args.runs, n, "log.csv"))]
+    # a run of search variants only reports on every run there is a log of
+    # (results/variants.md); anything else on the default set plus the
+    # official +3000 and replicate runs there are logs of (results/summary.md)
+    mode = "variants" if all(RUNS[n]["group"] in ("search", "control") for n in names) \
+        else "summary"
     t_all = time.time()
     wall = args.wall
     if not args.report_only:
@@ -544,9 +547,14 @@ def main():
         print(f"runs finished in {wall:.0f} s wall" + (f"; FAILED: {failed}" if failed else ""))
         if failed:
             sys.exit(1)
-    elif args.set == "default":
-        names += [n for n in RUNS if n.startswith("official-") and n.endswith("-3000") and
-                  os.path.exists(os.path.join(args.runs, n, "log.csv"))]
+        if args.set != "default":
+            wall = args.wall  # the summary's wall time is the default set's
+    logged = [n for n in RUNS if os.path.exists(os.path.join(args.runs, n, "log.csv"))]
+    if mode == "variants":
+        names = logged
+    else:
+        names = SETS["default"] + [n for n in logged if RUNS[n]["group"] == "replicate" or
+                                   (n.startswith("official-") and n.endswith("-3000"))]
     if "large" not in names:
         names = ["large"] + names
     report(needed(names), args, mode, wall)
