@@ -459,9 +459,10 @@ def report(names, args, mode, wall=None):
         r["csv"] = os.path.join(csv_dir, f"{r['name']}.csv")
     shown = [r for r in rows if r["group"] != "prefix"]
     if mode != "summary":
-        for r in shown:
+        for r in shown:  # the config the run ran with
+            src = os.path.join(args.runs, r["name"], "config.yml")
             with open(os.path.join(csv_dir, f"{r['name']}.yml"), "w") as f:
-                f.write(config_text(r["name"]))
+                f.write(open(src).read() if os.path.exists(src) else config_text(r["name"]))
     head = (f"(a)'s final validation loss: **{target:.4f}** nats/byte after {steps_a} steps, "
             f"{fa:.4g} training FLOPs (6N + 12LTd per token, N the weights entering a matmul, "
             f"the tied head once).  Validation: the first 20 batches (B=16, T=128) of the "
