@@ -42,6 +42,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 LARGE = {"qkv_slot_num": 128, "proj_slot_num": 128, "ffn_slot_num": 512}
 SMALL = {"qkv_slot_num": 64, "proj_slot_num": 64, "ffn_slot_num": 256}
+MID = {"qkv_slot_num": 96, "proj_slot_num": 96, "ffn_slot_num": 384}
 TINY = {"qkv_slot_num": 32, "proj_slot_num": 32, "ffn_slot_num": 128}
 
 
@@ -171,6 +172,12 @@ from_small("small-vs-ramp-lr1e-3-min1e-5", "from (b): zero keys, values 0.002, t
 from_small("small-vs-ramp-lr1e-3-w100-min1e-5", "from (b): zero keys, values 0.002, tau ramp, "
            "AdamW carried, lr warmed up again to 1e-3 over 100 steps, cosine to 1e-5",
            value_std=0.002, scale="ramp", sched="restart", lr=1e-3, min_lr=1e-5, warmup=100)
+add("small-to1000", "prefix", "small with the 3000-step schedule, first 1000 steps", SMALL,
+    3000, stop=1000)
+planned("grow-s1000-m2000-vs-ramp-lr1e-3-min1e-5", "two smaller growths: small -> 96/96/384 "
+        "at 1000 -> large at 2000, each with values 0.002 + tau ramp + lr back up to 1e-3, "
+        "cosine to 1e-5", [stage(1000, MID), stage(2000, LARGE)], SMALL, "small-to1000",
+        value_std=0.002, scale="ramp", sched="restart", lr=1e-3, min_lr=1e-5)
 add("large-min1e-5", "control", "control: (a) with its cosine ending at 1e-5 instead of 1e-4",
     LARGE, 3000, cfg={"min_lr": 1e-5})
 
