@@ -4,6 +4,7 @@
 #   after growth equals the one right before), takes the lr back to the
 #   peak and down to min_lr / 10, and ramps tau to the new size's default
 #   (read back from the checkpoints mid-ramp and after it);
+# - the logged training FLOPs follow 6N + 12LTd per token at each step's size;
 # - a run interrupted before, at and after the growth and resumed ends
 #   bit-identical to the uninterrupted run;
 # - examples/grow on a checkpoint, then `train --resume` at the grown size,
@@ -60,6 +61,19 @@ lr10=$(lr_at "$work/full/log.csv" 10)
 awk -v a="$lr4" -v b="$lr5" 'BEGIN { exit !(b > a) }' || die "lr did not go back up: $lr4 -> $lr5"
 close "$lr5" 0.003 3e-4 || die "lr after growth $lr5, not near the peak 0.003"
 close "$lr10" 3e-5 1e-10 || die "final lr $lr10, not min_lr / 10 = 3e-05"
+# training FLOPs (the experiment's measure): 6N + 12 L T d per token, N the
+# weights entering a matmul (every key and value token, the tied embedding
+# once), at the size of each step; B T = 128 tokens a step
+flops_per_step() {  # qkv proj ffn slots -> FLOPs of one step
+  echo $(( (6 * (2 * (2 * (3 * $1 + $2 + $3) * 32) + 256 * 32) + 12 * 2 * 32 * 32) * 128 ))
+}
+small_step=$(flops_per_step 16 16 32) large_step=$(flops_per_step 24 24 48)
+f4=$(awk -F, '$1 == 4 { print $6 }' "$work/full/log.csv")
+f10=$(awk -F, '$1 == 10 { print $6 }' "$work/full/log.csv")
+close "$f4" $((4 * small_step)) $((4 * small_step / 100000)) \
+  || die "FLOPs after 4 steps: $f4, not $((4 * small_step))"
+close "$f10" $((4 * small_step + 6 * large_step)) $((10 * large_step / 100000)) \
+  || die "FLOPs after 10 steps (grown at 4): $f10, not $((4 * small_step + 6 * large_step))"
 # tau: sqrt(16) at growth, ramped over 3 steps to sqrt(24), then kept
 tau_end=$(meta "$work/full/checkpoint.safetensors" "pattention.$q0.tau")
 close "$tau_end" "$(awk "BEGIN { printf \"%.17g\", sqrt(24) }")" 1e-12 || die "tau after the ramp: $tau_end"
