@@ -435,7 +435,7 @@ def plot(rows, args, target, fa, png, title):
                      f"title '{r['name']}'")
     curves = ", ".join(lines)
     xmax = 1.05 if max(r["flops"] for r in rows) <= 1.0 else 1.32
-    script = f"""set terminal pngcairo size 1900,760 font ',10'
+    script = f"""set terminal pngcairo size 1900,760 font ',10' noenhanced
 set output '{png}'
 set datafile separator ','
 set multiplot layout 1,2 title "{title}\\n(dashed: (a)'s final validation loss {target:.4f}; dotted: 0.8 x (a)'s FLOPs)"
