@@ -6,7 +6,7 @@
 #   (read back from the checkpoints mid-ramp and after it);
 # - the logged training FLOPs follow 6N + 12LTd per token at each step's size;
 # - a run interrupted before, at and after the growth and resumed ends
-#   bit-identical to the uninterrupted run;
+#   bit-identical to the uninterrupted run, with one growth and with two;
 # - examples/grow on a checkpoint, then `train --resume` at the grown size,
 #   is the same run as growing inside the trainer (schedule continued,
 #   pinned tau, AdamW carried): identical checkpoints;
@@ -96,6 +96,24 @@ for k in 2 4 6; do
     || die "interrupted at step $k and resumed: growth.csv differs"
 done
 
+# ---- two growths (grow_schedule), as the shipped recipe runs them -------------
+config "$work/two.yml" ', "grow_schedule": [{"step": 3, "qkv": 20, "proj": 20, "ffn": 40},
+  {"step": 6, "qkv": 24, "proj": 24, "ffn": 48}], "grow_tau_ramp": 2'
+"$bin/train" "$work/two.yml" --threads 1 --out "$work/two" > /dev/null
+[ "$(tail -n +2 "$work/two/growth.csv" | cut -d, -f1,5-7 | tr '\n' ' ')" = "3,20,20,40 6,24,24,48 " ] \
+  || die "two growths: growth.csv says $(cat "$work/two/growth.csv")"
+tail -n +2 "$work/two/growth.csv" | awk -F, '$8 != $9 { exit 1 }' \
+  || die "two growths: the validation loss changed at a growth: $(cat "$work/two/growth.csv")"
+tau_two=$(meta "$work/two/checkpoint.safetensors" "pattention.$q0.tau")
+close "$tau_two" "$(awk "BEGIN { printf \"%.17g\", sqrt(24) }")" 1e-12 \
+  || die "two growths: tau after the second ramp: $tau_two"
+for k in 4 7; do
+  "$bin/train" "$work/two.yml" --threads 1 --out "$work/two$k" --steps $k > /dev/null
+  "$bin/train" "$work/two.yml" --threads 1 --out "$work/two$k" --resume > /dev/null
+  cmp -s "$work/two/checkpoint.safetensors" "$work/two$k/checkpoint.safetensors" \
+    || die "two growths, interrupted at step $k and resumed: the checkpoint differs"
+done
+
 # ---- offline growth + resume == growth inside the trainer ---------------------
 # the trainer: pinned tau, schedule continued, AdamW carried; its new values
 # are seeded with seed + 7919 at the first growth
@@ -129,4 +147,4 @@ fi
 cmp -s "$work/full/checkpoint.safetensors" "$work/keep.safetensors" || die "a refused grow wrote OUT"
 
 echo "growth_tools_test: OK (val $before -> $after at growth; lr $lr4 -> $lr5 ... $lr10;" \
-     "tau $tau6 mid-ramp, $tau_end after; resume at 2/4/6 and grow+resume bit-identical)"
+     "tau $tau6 mid-ramp, $tau_end after; resume at 2/4/6, two growths and grow+resume bit-identical)"

@@ -99,18 +99,27 @@ for more in (1500, 3000):
 
 # ---- the shipped recipe --------------------------------------------------------
 # One schedule planned over the whole run (warmup + cosine over 3000 steps);
-# the small model grown in place at 1500 with the trainer's grow_* defaults:
+# the small model grown in place twice, to 96/96/384 slots at step 1000 and
+# to the large slots at 2000, each time with the trainer's grow_* defaults:
 # zero keys, new values at 1/20 of the init's std, tau pinned then ramped to
-# the large model's over 300 steps, AdamW carried, and the lr back at the
-# peak (no warmup) in a cosine that ends at min_lr / 10.
-add("small-to1500", "prefix", "small with the 3000-step schedule, first 1500 steps", SMALL,
-    3000, stop=1500)
-add("recipe", "recipe", "the shipped recipe: small -> large at 1500 of one 3000-step schedule, "
-    "grown with the trainer's defaults (zero keys, values 1/20 of init, tau ramped over 300 "
-    "steps, AdamW carried, lr back to the peak without warmup, cosine to min_lr/10)",
-    SMALL, 3000, base="small-to1500", cfg={"grow_schedule": [stage(1500, LARGE)]})
+# the new size's over 300 steps, AdamW carried, and the lr back at the peak
+# (no warmup) in a cosine that ends at min_lr / 10.
+TWO_GROWTHS = [stage(1000, MID), stage(2000, LARGE)]
+add("small-to1000", "prefix", "small with the 3000-step schedule, first 1000 steps", SMALL,
+    3000, stop=1000)
+add("recipe", "recipe", "the shipped recipe: small -> 96/96/384 at 1000 -> large at 2000 of "
+    "one 3000-step schedule, each growth with the trainer's defaults (zero keys, values 1/20 "
+    "of init, tau ramped over 300 steps, AdamW carried, lr back to the peak without warmup, "
+    "cosine to min_lr/10)", SMALL, 3000, base="small-to1000",
+    cfg={"grow_schedule": TWO_GROWTHS})
 
 # ---- the recipe search (every variant tried) -------------------------------------
+add("small-to1500", "prefix", "small with the 3000-step schedule, first 1500 steps", SMALL,
+    3000, stop=1500)
+add("recipe-1growth", "search", "the recipe with one growth: small -> large at 1500 of one "
+    "3000-step schedule, the trainer's defaults (the shipped recipe until the two-growth "
+    "variant beat it)", SMALL, 3000, base="small-to1500",
+    cfg={"grow_schedule": [stage(1500, LARGE)]})
 add("tiny-to750", "prefix", "tiny (qkv=proj=32, ffn=128) with the 3000-step schedule, first "
     "750 steps", TINY, 3000, stop=750)
 add("small-to1200", "prefix", "small with the 3000-step schedule, first 1200 steps", SMALL,
@@ -172,8 +181,6 @@ from_small("small-vs-ramp-lr1e-3-min1e-5", "from (b): zero keys, values 0.002, t
 from_small("small-vs-ramp-lr1e-3-w100-min1e-5", "from (b): zero keys, values 0.002, tau ramp, "
            "AdamW carried, lr warmed up again to 1e-3 over 100 steps, cosine to 1e-5",
            value_std=0.002, scale="ramp", sched="restart", lr=1e-3, min_lr=1e-5, warmup=100)
-add("small-to1000", "prefix", "small with the 3000-step schedule, first 1000 steps", SMALL,
-    3000, stop=1000)
 planned("grow-s1000-m2000-vs-ramp-lr1e-3-min1e-5", "two smaller growths: small -> 96/96/384 "
         "at 1000 -> large at 2000, each with values 0.002 + tau ramp + lr back up to 1e-3, "
         "cosine to 1e-5", [stage(1000, MID), stage(2000, LARGE)], SMALL, "small-to1000",
@@ -181,15 +188,21 @@ planned("grow-s1000-m2000-vs-ramp-lr1e-3-min1e-5", "two smaller growths: small -
 add("large-min1e-5", "control", "control: (a) with its cosine ending at 1e-5 instead of 1e-4",
     LARGE, 3000, cfg={"min_lr": 1e-5})
 
-# ---- a replicate with another seed (init and batch order) ----------------------
-# How much of the margin is noise: (a), the recipe's prefix and the recipe
-# again with seed 2, the recipe measured against seed 2's (a).
-add("large-seed2", "replicate", "(a) with seed 2", LARGE, 3000, cfg={"seed": 2},
-    baseline="large-seed2")
+# ---- replicates with other seeds (init and batch order) -------------------------
+# How much of the margin is noise: (a) and the recipe again with seeds 2 and
+# 3, each measured against (a) with the same seed.
+for seed in (2, 3):
+    add(f"large-seed{seed}", "replicate", f"(a) with seed {seed}", LARGE, 3000,
+        cfg={"seed": seed}, baseline=f"large-seed{seed}")
+    add(f"small-to1000-seed{seed}", "prefix", f"small-to1000 with seed {seed}", SMALL, 3000,
+        stop=1000, cfg={"seed": seed}, baseline=f"large-seed{seed}")
+    add(f"recipe-seed{seed}", "replicate", f"the shipped recipe with seed {seed} (measured "
+        f"against (a) with seed {seed})", SMALL, 3000, base=f"small-to1000-seed{seed}",
+        cfg={"seed": seed, "grow_schedule": TWO_GROWTHS}, baseline=f"large-seed{seed}")
 add("small-to1500-seed2", "prefix", "small-to1500 with seed 2", SMALL, 3000, stop=1500,
     cfg={"seed": 2}, baseline="large-seed2")
-add("recipe-seed2", "replicate", "the shipped recipe with seed 2 (measured against (a) with "
-    "seed 2)", SMALL, 3000, base="small-to1500-seed2",
+add("recipe-1growth-seed2", "replicate", "the one-growth recipe with seed 2 (measured against "
+    "(a) with seed 2)", SMALL, 3000, base="small-to1500-seed2",
     cfg={"seed": 2, "grow_schedule": [stage(1500, LARGE)]}, baseline="large-seed2")
 
 OFFICIAL_1500 = [n for n in RUNS if n.startswith("official-") and n.endswith("-1500")]
