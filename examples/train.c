@@ -488,36 +488,19 @@ static double flops_until(const trainer *t, const tf_model_params *base, int64_t
     return f;
 }
 
-/* The optimizer's warmup + cosine schedule (tokenformer.h, "Optimizer"). */
-static double schedule_lr(const tf_optimizer_params *p, int64_t t)
-{
-    if (t < 1)
-        return 0.0;
-    if (p->warmup_steps > 0 && t <= p->warmup_steps)
-        return p->lr * (double)t / (double)p->warmup_steps;
-    if (p->decay_steps > p->warmup_steps) {
-        if (t >= p->decay_steps)
-            return p->min_lr;
-        double progress =
-            (double)(t - p->warmup_steps) / (double)(p->decay_steps - p->warmup_steps);
-        return p->min_lr + (p->lr - p->min_lr) * 0.5 * (1.0 + cos(M_PI * progress));
-    }
-    return p->lr;
-}
-
 /* The learning rate of global step s after at least one growth (before the
  * first growth the optimizer's own schedule runs). */
 static double grown_lr(const trainer *t, const tf_optimizer_params *base, int64_t s)
 {
     int k = stage_of_step(t, s);
     if (k == 0)
-        return schedule_lr(base, s);
+        return tf_schedule_lr(base, s);
     int64_t g = t->stages[k - 1].step;
     if (!t->grow_restart) {
         double ramp = t->grow_warmup > 0 && s - g < t->grow_warmup
                           ? (double)(s - g) / (double)t->grow_warmup
                           : 1.0;
-        return schedule_lr(base, s) * t->grow_lr_factor * ramp;
+        return tf_schedule_lr(base, s) * t->grow_lr_factor * ramp;
     }
     tf_optimizer_params q = *base;
     q.lr = t->grow_lr > 0 ? t->grow_lr : base->lr;
@@ -526,7 +509,7 @@ static double grown_lr(const trainer *t, const tf_optimizer_params *base, int64_
         q.min_lr = q.lr;
     q.warmup_steps = t->grow_warmup;
     q.decay_steps = t->grow_decay > 0 ? t->grow_decay : t->sched_iters - g;
-    return schedule_lr(&q, s - g);
+    return tf_schedule_lr(&q, s - g);
 }
 
 /* The std of new values: grow_value_std, or by default 1/20 of the init's

@@ -519,6 +519,12 @@ TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm);
 
 /* The learning rate the schedule gives step t (t >= 1). */
 TF_API double tf_optimizer_lr_at(const tf_optimizer *opt, int64_t t);
+/* The same schedule for any params (lr, min_lr, warmup_steps, decay_steps),
+ * without an optimizer: for hosts that drive schedules of their own, e.g. a
+ * new warmup + cosine after a growth, fed to tf_optimizer_set_params.  0
+ * for t < 1; NaN (and tf_last_error()) for NULL or a struct without those
+ * fields. */
+TF_API double tf_schedule_lr(const tf_optimizer_params *params, int64_t t);
 /* Steps taken so far (restored by tf_model_load). */
 TF_API int64_t tf_optimizer_step_count(const tf_optimizer *opt);
 TF_API tf_status tf_optimizer_get_params(const tf_optimizer *opt, tf_optimizer_params *out);

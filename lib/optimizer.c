@@ -13,6 +13,7 @@
  * to run and for any number of threads.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -207,6 +208,17 @@ static double lr_at(const tf_optimizer_params *p, int64_t t)
 TF_API double tf_optimizer_lr_at(const tf_optimizer *opt, int64_t t)
 {
     return opt ? lr_at(&opt->p, t) : 0.0;
+}
+
+TF_API double tf_schedule_lr(const tf_optimizer_params *params, int64_t t)
+{
+    const size_t need = offsetof(tf_optimizer_params, decay_steps) + sizeof params->decay_steps;
+    if (!params || params->struct_size < need || params->struct_size > sizeof *params) {
+        tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_schedule_lr: params is NULL or its struct_size is "
+                                        "wrong: obtain it from tf_optimizer_default_params()");
+        return NAN;
+    }
+    return lr_at(params, t);
 }
 
 TF_API int64_t tf_optimizer_step_count(const tf_optimizer *opt)

@@ -3,6 +3,7 @@
  * growth, the config keys, misuse, and a model that must learn. */
 #include <check.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,6 +247,14 @@ START_TEST(test_schedule)
     /* t < 1 is not a step */
     ck_assert(tf_optimizer_lr_at(opt, 0) == 0.0);
     ck_assert(tf_optimizer_lr_at(NULL, 5) == 0.0);
+    /* the schedule without an optimizer is the same function, bit for bit */
+    for (int64_t t = 0; t <= 120; t++)
+        ck_assert(tf_schedule_lr(&p, t) == tf_optimizer_lr_at(opt, t));
+    ck_assert(isnan(tf_schedule_lr(NULL, 5)));
+    ck_assert_ptr_nonnull(strstr(tf_last_error(), "tf_schedule_lr"));
+    tf_optimizer_params bad = p;
+    bad.struct_size = offsetof(tf_optimizer_params, decay_steps); /* too short */
+    ck_assert(isnan(tf_schedule_lr(&bad, 5)));
 
     /* no decay: constant after warmup */
     p.decay_steps = 0;

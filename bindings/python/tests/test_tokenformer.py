@@ -650,7 +650,15 @@ class TestModel(unittest.TestCase):
     def test_optimizer_params(self):
         with small_model() as m, tf.Optimizer(m, lr=1e-3, warmup_steps=10) as opt:
             self.assertAlmostEqual(opt.lr_at(5), 5e-4)
-            opt.set_params(lr=2e-3)
+            # the schedule without an optimizer: the same numbers
+            q = tf.OptimizerParams(lr=1e-3, min_lr=1e-4, warmup_steps=10, decay_steps=50)
+            opt.params = q
+            for t in (0, 1, 10, 11, 30, 50, 60):
+                self.assertEqual(tf.schedule_lr(q, t), opt.lr_at(t))
+            self.assertEqual(tf.schedule_lr(q, 50), 1e-4)
+            with self.assertRaises(TypeError):
+                tf.schedule_lr({"lr": 1e-3}, 5)
+            opt.set_params(lr=2e-3, warmup_steps=10)
             self.assertEqual(opt.params.lr, 2e-3)
             self.assertEqual(opt.params.warmup_steps, 10)
             p = tf.OptimizerParams(lr=1.0)

@@ -68,7 +68,7 @@ from .errors import (ArgumentError, ClosedError, ConfigError, FormatError, IOErr
 from .inference import (Decoder, Sampler, bytes_to_tokens, sample, sampler_params,
                         tokens_to_bytes, tokens_to_text)
 from .model import ForwardResult, Model
-from .optimizer import Optimizer
+from .optimizer import Optimizer, schedule_lr
 from .params import GrowParams, ModelParams, OptimizerParams, PattentionParams, SamplerParams
 from .pattention import Pattention
 from .runtime import (get_info, get_num_threads, init, last_error, norm_type_name,
@@ -83,7 +83,7 @@ __all__ = [
     "get_info", "status_name", "last_error", "norm_type_name",
     "Status", "Norm", "ScalePolicy", "KeyInit", "SetKind", "DataFormat", "Split",
     "PattentionParams", "GrowParams", "ModelParams", "OptimizerParams", "SamplerParams",
-    "Pattention", "Config", "Model", "ForwardResult", "Optimizer", "Dataset",
+    "Pattention", "Config", "Model", "ForwardResult", "Optimizer", "schedule_lr", "Dataset",
     "Decoder", "Sampler", "sample", "sampler_params", "bytes_to_tokens", "tokens_to_bytes",
     "tokens_to_text",
     "TokenformerError", "ArgumentError", "ShapeError", "NoMemoryError",

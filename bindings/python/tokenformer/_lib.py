@@ -206,6 +206,7 @@ PROTOTYPES = {
     "tf_optimizer_errmsg": (c_char_p, [OptimizerP]),
     "tf_optimizer_step": (St, [OptimizerP, Pf]),
     "tf_optimizer_lr_at": (c_double, [OptimizerP, c_int64]),
+    "tf_schedule_lr": (c_double, [POINTER(OptimizerParams), c_int64]),
     "tf_optimizer_step_count": (c_int64, [OptimizerP]),
     "tf_optimizer_get_params": (St, [OptimizerP, POINTER(OptimizerParams)]),
     "tf_optimizer_set_params": (St, [OptimizerP, POINTER(OptimizerParams)]),

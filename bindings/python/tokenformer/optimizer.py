@@ -8,7 +8,15 @@ from . import _lib
 from ._lib import F
 from .params import OptimizerParams
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "schedule_lr"]
+
+
+def schedule_lr(params, t):
+    """The warmup + cosine learning rate an :class:`OptimizerParams` gives
+    step t (0 for t < 1), without an optimizer (``tf_schedule_lr``)."""
+    if not isinstance(params, OptimizerParams):
+        raise TypeError("params must be an OptimizerParams, not %s" % type(params).__name__)
+    return float(F.tf_schedule_lr(ctypes.byref(params), int(t)))
 
 
 class Optimizer(_lib.Handle):
