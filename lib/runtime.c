@@ -29,12 +29,12 @@ static char arch_source[160] = "";
 static atomic_int num_threads;
 
 typedef struct cpu_features {
-    int avx512, avx2, avx, sse3;
+    int avx512, avx2, avx, sse3, amd;
 } cpu_features;
 
 static cpu_features detect_cpu(void)
 {
-    cpu_features f = {0, 0, 0, 0};
+    cpu_features f = {0, 0, 0, 0, 0};
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     f.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
@@ -43,6 +43,7 @@ static cpu_features detect_cpu(void)
     f.avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     f.avx = __builtin_cpu_supports("avx");
     f.sse3 = __builtin_cpu_supports("sse3");
+    f.amd = __builtin_cpu_is("amd");
 #endif
     return f;
 }
@@ -127,6 +128,22 @@ static int default_threads(void)
     return n >= 1 ? (int)n : 1;
 }
 
+/* The kernel set "auto" exports, or -1 to leave BLIS's own choice.  BLIS
+ * 0.9 recognises the CPUs it was written for but takes AVX-512 ones it does
+ * not know (AMD Zen 4 among them) for `generic`, 5x slow.  On those:
+ * - AMD: `zen3`.  Zen 4 runs AVX-512 as two 256-bit halves, so the AVX2
+ *   kernels reach the same sgemm peak as `skx` (measured 103 vs 99
+ *   GFLOP/s), and only the AMD set has BLIS's small-matrix ("sup") kernels:
+ *   attention-sized products (128x32x128) run 1.6x faster, one-row decoding
+ *   products 7x, a d=128 training step 4-10%.
+ * - anyone else: `skx`. */
+static int auto_arch(const cpu_features *f)
+{
+    if (!f->avx512)
+        return -1;
+    return f->amd && f->avx2 ? (int)BLIS_ARCH_ZEN3 : (int)BLIS_ARCH_SKX;
+}
+
 static void runtime_startup(void)
 {
     cpu_features f = detect_cpu();
@@ -152,8 +169,9 @@ static void runtime_startup(void)
     } else if (user_env && *user_env) {
         snprintf(arch_source, sizeof arch_source, "BLIS_ARCH_TYPE");
     } else {
-        if (f.avx512)
-            export_arch((int)BLIS_ARCH_SKX);
+        int id_auto = auto_arch(&f);
+        if (id_auto >= 0)
+            export_arch(id_auto);
         if (!arch_source[0])
             snprintf(arch_source, sizeof arch_source, "auto");
     }

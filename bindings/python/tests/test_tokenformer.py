@@ -483,6 +483,37 @@ class TestRuntime(unittest.TestCase):
         self.assertIn("ImportError", out.stderr)
         self.assertIn("TOKENFORMER_LIBRARY", out.stderr)
 
+    def _info_in_child(self, **env_set):
+        """tf.get_info() of a fresh process (the kernel set is chosen once
+        per process), with env_set added and the arch switches removed."""
+        import json
+        import subprocess
+        import sys
+        env = dict(os.environ, PYTHONPATH=helpers.BINDINGS,
+                   TOKENFORMER_LIBRARY=os.path.realpath(tf.library_path))
+        for k in ("TF_BLIS_ARCH", "BLIS_ARCH_TYPE"):
+            env.pop(k, None)
+        env.update(env_set)
+        code = "import json, tokenformer as tf; print(json.dumps(tf.get_info()))"
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return json.loads(out.stdout)
+
+    def test_kernel_set_choice(self):
+        info = self._info_in_child()
+        self.assertEqual(info["blis_arch_source"], "auto")
+        if info["cpu_avx2"]:  # never the 5x slower generic kernels
+            self.assertFalse(info["blis_arch_generic"], info)
+        if info["cpu_avx512"]:  # BLIS 0.9 may not know the CPU: the library picks
+            with open("/proc/cpuinfo") as f:
+                amd = "AuthenticAMD" in f.read()
+            self.assertEqual(info["blis_arch"], "zen3" if amd else "skx")
+        if info["cpu_avx2"]:
+            forced = self._info_in_child(TF_BLIS_ARCH="haswell")
+            self.assertEqual((forced["blis_arch"], forced["blis_arch_source"]),
+                             ("haswell", "TF_BLIS_ARCH"))
+
     def test_info_and_threads(self):
         info = tf.get_info()
         self.assertEqual(info["version_string"], tf.version_string())
