@@ -57,6 +57,11 @@ void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                const float *A, int64_t lda, const float *B, int64_t ldb,
                float beta, float *C, int64_t ldc, int nthreads);
 
+/* dst [cols, rows] (row stride ldd) = src [rows, cols] (row stride lds)
+ * transposed (kernels/transpose.c: why GEMM callers copy B^T first). */
+void tfi_transpose(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
+                   int64_t cols);
+
 /* ---- memory ----------------------------------------------------------- */
 
 /* 64-byte aligned allocation (NULL on failure or bytes == 0 overflow). */

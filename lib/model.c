@@ -496,7 +496,9 @@ static tf_status reserve_set_workspaces(tf_model *m, int64_t BT)
         if (tfi_reserve(&s->ws_a, &s->cap_a, need) != TF_OK ||
             tfi_reserve(&s->ws_s, &s->cap_s, need) != TF_OK ||
             tfi_reserve(&s->ws_g, &s->cap_g, need) != TF_OK ||
-            tfi_reserve(&s->ws_r, &s->cap_r, (size_t)BT) != TF_OK)
+            tfi_reserve(&s->ws_r, &s->cap_r, (size_t)BT) != TF_OK ||
+            tfi_reserve(&s->ws_t, &s->cap_t,
+                        (size_t)s->n * (size_t)(s->d_in > s->d_out ? s->d_in : s->d_out)) != TF_OK)
             return tfi_fail(&m->err, TF_ERR_NOMEM,
                             "tf_model_forward: out of memory for Pattention workspaces");
     }

@@ -166,6 +166,7 @@ void tfi_pattention_release(tf_pattention *set)
     tfi_free(set->ws_a);
     tfi_free(set->ws_s);
     tfi_free(set->ws_g);
+    tfi_free(set->ws_t);
     tfi_free(set->ws_r);
     memset(set, 0, sizeof *set);
 }
@@ -292,6 +293,24 @@ TF_API tf_status tf_pattention_zero_grad(tf_pattention *set)
 
 /* ---- forward / backward ----------------------------------------------- */
 
+/* Below this many rows the copy of W^T would cost about what it saves. */
+#define TRANSPOSE_MIN_ROWS 64
+
+/* C [N, n] = A [N, w] W^T with W [n, w] (a set's keys or values): from a
+ * transposed copy of W in set->ws_t when N is large enough (transpose.c
+ * says why), else with BLIS reading W transposed.  ws_t must hold n*w. */
+static void times_transposed(tf_pattention *set, int64_t N, int64_t w, const float *A,
+                             int64_t lda, const float *W, float *C)
+{
+    const int64_t n = set->n;
+    if (N >= TRANSPOSE_MIN_ROWS) {
+        tfi_transpose(set->ws_t, n, W, w, n, w);
+        tfi_sgemm(0, 0, N, n, w, 1.0f, A, lda, set->ws_t, n, 0.0f, C, n, 0);
+    } else {
+        tfi_sgemm(0, 1, N, n, w, 1.0f, A, lda, W, w, 0.0f, C, n, 0);
+    }
+}
+
 tf_status tfi_pattention_forward(tf_pattention *set, int64_t N, const float *X,
                                  int64_t ldx, float *Y, int64_t ldy, float beta)
 {
@@ -301,12 +320,13 @@ tf_status tfi_pattention_forward(tf_pattention *set, int64_t N, const float *X,
         return tfi_fail(&set->err, TF_ERR_ARGUMENT, "Pattention forward: N*n overflows");
     if (tfi_reserve(&set->ws_a, &set->cap_a, rows_n) != TF_OK ||
         tfi_reserve(&set->ws_s, &set->cap_s, rows_n) != TF_OK ||
-        tfi_reserve(&set->ws_r, &set->cap_r, (size_t)N) != TF_OK)
+        tfi_reserve(&set->ws_r, &set->cap_r, (size_t)N) != TF_OK ||
+        tfi_reserve(&set->ws_t, &set->cap_t, (size_t)(n * set->d_in)) != TF_OK)
         return tfi_fail(&set->err, TF_ERR_NOMEM,
                         "Pattention forward: out of memory for the workspace of N=%lld",
                         (long long)N);
     /* A = X K^T, then S = Theta(A), then Y = beta Y + S V. */
-    tfi_sgemm(0, 1, N, n, set->d_in, 1.0f, X, ldx, set->keys, set->d_in, 0.0f, set->ws_a, n, 0);
+    times_transposed(set, N, set->d_in, X, ldx, set->keys, set->ws_a);
     tfi_theta_forward(set->norm, (float)set->tau, N, n, set->ws_a, set->ws_s, set->ws_r);
     tfi_sgemm(0, 0, N, set->d_out, n, 1.0f, set->ws_s, n, set->values, set->d_out, beta, Y, ldy, 0);
     set->fwd_rows = N;
@@ -323,7 +343,8 @@ tf_status tfi_pattention_backward(tf_pattention *set, int64_t N, const float *X,
                         "Pattention backward: needs a forward of the same N first "
                         "(last forward N=%lld, backward N=%lld)",
                         (long long)set->fwd_rows, (long long)N);
-    if (tfi_reserve(&set->ws_g, &set->cap_g, (size_t)N * (size_t)n) != TF_OK)
+    if (tfi_reserve(&set->ws_g, &set->cap_g, (size_t)N * (size_t)n) != TF_OK ||
+        tfi_reserve(&set->ws_t, &set->cap_t, (size_t)(n * set->d_out)) != TF_OK)
         return tfi_fail(&set->err, TF_ERR_NOMEM,
                         "Pattention backward: out of memory for the workspace of N=%lld",
                         (long long)N);
@@ -331,7 +352,7 @@ tf_status tfi_pattention_backward(tf_pattention *set, int64_t N, const float *X,
     /* dV += S^T dY;  dS = dY V^T;  dA = Theta'(dS);  dX = dA K;  dK += dA^T X */
     tfi_sgemm(1, 0, n, set->d_out, N, 1.0f, set->ws_s, n, dY, ldy, 1.0f, set->value_grad,
               set->d_out, 0);
-    tfi_sgemm(0, 1, N, n, set->d_out, 1.0f, dY, ldy, set->values, set->d_out, 0.0f, G, n, 0);
+    times_transposed(set, N, set->d_out, dY, ldy, set->values, G);
     tfi_theta_backward(set->norm, (float)set->tau, N, n, set->ws_a, set->ws_s, set->ws_r, G);
     if (dX)
         tfi_sgemm(0, 0, N, set->d_in, n, 1.0f, G, n, set->keys, set->d_in, beta_dx, dX, lddx, 0);

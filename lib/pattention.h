@@ -21,7 +21,8 @@ struct tf_pattention {
     float *key_grad, *value_grad; /* same shapes, accumulated */
     /* Workspace from the last forward (grow-only, see tfi_reserve). */
     float *ws_a, *ws_s, *ws_g, *ws_r;
-    size_t cap_a, cap_s, cap_g, cap_r;
+    float *ws_t; /* keys or values transposed, for the GEMMs (transpose.c) */
+    size_t cap_a, cap_s, cap_g, cap_r, cap_t;
     int64_t fwd_rows; /* N of the last forward (0: none since growth) */
 };
 

@@ -527,11 +527,13 @@ START_TEST(test_attention_backward_fd)
 }
 END_TEST
 
-/* T = 150 crosses the kernel's 64-row blocks (64 + 64 + 22): forward and
- * backward against the double references. */
+/* T = 150 crosses the kernel's 128-row blocks (128 + 22): forward and
+ * backward against the double references.  Loop 1: heads of T * hd above
+ * the kernel's bound for transposed copies (16384 floats), so BLIS reads K
+ * and V transposed instead. */
 START_TEST(test_attention_long)
 {
-    attn_case a = attn_case_new(1, 150, 2, 8, 33);
+    attn_case a = _i == 0 ? attn_case_new(1, 150, 2, 8, 33) : attn_case_new(1, 150, 1, 112, 34);
     double *qd = to_double(a.q, a.n), *kd = to_double(a.k, a.n), *vd = to_double(a.v, a.n);
     double *dod = to_double(a.dout, a.n);
     double *out = dvec(a.n), *P = dvec(a.np);
@@ -786,7 +788,7 @@ Suite *ops_suite(void)
     tcase_add_test(tc, test_rotary);
     tcase_add_test(tc, test_attention_forward);
     tcase_add_test(tc, test_attention_backward_fd);
-    tcase_add_test(tc, test_attention_long);
+    tcase_add_loop_test(tc, test_attention_long, 0, 2);
     tcase_add_test(tc, test_crossentropy);
     tcase_add_test(tc, test_crossentropy_large_logits);
     tcase_add_test(tc, test_threads_deterministic);

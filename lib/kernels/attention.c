@@ -27,9 +27,32 @@
 #include "kernels/ops.h"
 #include "kernels/vecmath.h"
 
-#define ATTN_BLOCK 64
+/* 128 rows: at the short T of small models (T <= 128) one block per head
+ * runs fewer, larger GEMMs (128x128x32 goes through BLIS at 1.3-2x the rate
+ * of two 64-row ones), which outweighs computing the masked half of the
+ * diagonal block; at long T the masked share is block/2T either way. */
+#define ATTN_BLOCK 128
+
+/* Heads of at most this many floats (T * hd) are multiplied through a
+ * transposed copy on the stack (64 KB): S = Q K^T and dP = dO V^T then read
+ * a plain right-hand operand, which BLIS's AMD kernels take at twice the
+ * rate (transpose.c).  Longer heads let BLIS read K and V transposed. */
+#define ATTN_COPY_MAX 16384
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* C[rows, cols] = alpha A B^T for the head slices A (row stride D) and B
+ * [cols, hd] (row stride D); bt, if not NULL, holds B^T [hd, T] (row
+ * stride T) for the first cols columns. */
+static void head_times_transposed(int64_t rows, int64_t cols, int64_t hd, float alpha,
+                                  const float *A, const float *B, const float *bt, int64_t D,
+                                  int64_t T, float *C, int64_t ldc)
+{
+    if (bt)
+        tfi_sgemm(0, 0, rows, cols, hd, alpha, A, D, bt, T, 0.0f, C, ldc, 1);
+    else
+        tfi_sgemm(0, 1, rows, cols, hd, alpha, A, D, B, D, 0.0f, C, ldc, 1);
+}
 
 /* Row i of S (columns [0, i] meaningful) -> row i of P, zeros after i. */
 void tfi_attention_forward(float *out, float *probs, const float *q,
@@ -46,12 +69,16 @@ void tfi_attention_forward(float *out, float *probs, const float *q,
         const float *qh = q + off, *kh = k + off, *vh = v + off;
         float *oh = out + off;
         float *P = probs + bh * T * T;
+        float kt_buf[ATTN_COPY_MAX], *kt = NULL;
+        if (T * hd <= ATTN_COPY_MAX) {
+            kt = kt_buf;
+            tfi_transpose(kt, T, kh, D, T, hd);
+        }
 
         for (int64_t i0 = 0; i0 < T; i0 += ATTN_BLOCK) {
             int64_t i1 = min64(i0 + ATTN_BLOCK, T), rows = i1 - i0;
             /* S[i0:i1, 0:i1] = Q[i0:i1] K[0:i1]^T * scale */
-            tfi_sgemm(0, 1, rows, i1, hd, scale, qh + i0 * D, D, kh, D,
-                      0.0f, P + i0 * T, T, 1);
+            head_times_transposed(rows, i1, hd, scale, qh + i0 * D, kh, kt, D, T, P + i0 * T, T);
             for (int64_t i = i0; i < i1; i++)
                 tfi_row_softmax_causal(P + i * T, i + 1, T);
             /* O[i0:i1] = P[i0:i1, 0:i1] V[0:i1] */
@@ -78,14 +105,18 @@ void tfi_attention_backward(float *dq, float *dk, float *dv, float *dprobs,
         float *dqh = dq + off, *dkh = dk + off, *dvh = dv + off;
         const float *P = probs + bh * T * T;
         float *dS = dprobs + bh * T * T;
+        float vt_buf[ATTN_COPY_MAX], *vt = NULL;
+        if (T * hd <= ATTN_COPY_MAX) {
+            vt = vt_buf;
+            tfi_transpose(vt, T, vh, D, T, hd);
+        }
 
         /* Row blocks: dP, then dS in place, then dQ -- all need only
          * columns [0, i1). */
         for (int64_t i0 = 0; i0 < T; i0 += ATTN_BLOCK) {
             int64_t i1 = min64(i0 + ATTN_BLOCK, T), rows = i1 - i0;
             /* dP[i0:i1, 0:i1] = dO[i0:i1] V[0:i1]^T */
-            tfi_sgemm(0, 1, rows, i1, hd, 1.0f, dOh + i0 * D, D, vh, D,
-                      0.0f, dS + i0 * T, T, 1);
+            head_times_transposed(rows, i1, hd, 1.0f, dOh + i0 * D, vh, vt, D, T, dS + i0 * T, T);
             /* Softmax backward per row: dS = P * (dP - <dP, P>).  Masked
              * entries have P = 0 and get dS = 0. */
             for (int64_t i = i0; i < i1; i++) {
