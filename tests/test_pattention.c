@@ -251,6 +251,9 @@ START_TEST(test_fast_theta_matches_plain)
         A[1 * n + j] = 0.0f;            /* zero row */
         A[2 * n + j] *= 200.0f;          /* large scores */
         A[3 * n + j] = -6.0f + 0.01f * (float)j; /* gelu's far negative tail */
+        /* around 0 (|z| from 0 to ~1e-3) on both sides of the cut-off where
+         * the fast backward stops dividing by z */
+        A[4 * n + j] = j == 0 ? 1.0f : 1e-6f * (float)(j - n / 2);
     }
     size_t sz = (size_t)(N * n);
     float *A1 = malloc(sz * 4), *A2 = malloc(sz * 4), *S1 = malloc(sz * 4), *S2 = malloc(sz * 4);
@@ -352,6 +355,39 @@ START_TEST(test_misuse)
 END_TEST
 
 /* A zero input row gives a zero output row, never NaN (the documented guard). */
+/* A row's output and gradients do not depend on the batch it comes in,
+ * though batches of >= 64 rows multiply through transposed copies of the
+ * keys and values (pattention.c) and smaller ones let BLIS read them
+ * transposed: 8 rows alone against the same 8 at the head of 80. */
+START_TEST(test_batch_paths_agree)
+{
+    const int64_t n = 37, d_in = 19, d_out = 23, big = 80, small = 8;
+    tf_pattention *a = make_set(fixture_norms[_i], n, d_in, d_out, 5);
+    tf_pattention *b = make_set(fixture_norms[_i], n, d_in, d_out, 5);
+    float *X = random_rows(big, d_in, 11), *dY = random_rows(big, d_out, 12);
+    float *Ya = malloc(big * d_out * 4), *Yb = malloc(small * d_out * 4);
+    float *dXa = malloc(big * d_in * 4), *dXb = malloc(small * d_in * 4);
+    ck_assert_int_eq(tf_pattention_forward(a, big, X, Ya), TF_OK);
+    ck_assert_int_eq(tf_pattention_forward(b, small, X, Yb), TF_OK);
+    ck_assert_msg(tt_rel_err(Ya, Yb, (size_t)(small * d_out)) < 1e-6, "Y err %g",
+                  tt_rel_err(Ya, Yb, (size_t)(small * d_out)));
+    /* the gradients of the first 8 rows only: dY zero on the other 72 */
+    memset(dY + small * d_out, 0, (size_t)((big - small) * d_out) * 4);
+    ck_assert_int_eq(tf_pattention_backward(a, big, X, dY, dXa), TF_OK);
+    ck_assert_int_eq(tf_pattention_backward(b, small, X, dY, dXb), TF_OK);
+    ck_assert_msg(tt_rel_err(dXa, dXb, (size_t)(small * d_in)) < 1e-5, "dX err %g",
+                  tt_rel_err(dXa, dXb, (size_t)(small * d_in)));
+    float *ga = malloc(n * d_in * 4), *gb = malloc(n * d_in * 4);
+    ck_assert_int_eq(tf_pattention_get_key_grad(a, ga, (size_t)(n * d_in)), TF_OK);
+    ck_assert_int_eq(tf_pattention_get_key_grad(b, gb, (size_t)(n * d_in)), TF_OK);
+    ck_assert_msg(tt_rel_err(ga, gb, (size_t)(n * d_in)) < 1e-5, "dK err %g",
+                  tt_rel_err(ga, gb, (size_t)(n * d_in)));
+    free(ga), free(gb), free(X), free(dY), free(Ya), free(Yb), free(dXa), free(dXb);
+    tf_pattention_free(a);
+    tf_pattention_free(b);
+}
+END_TEST
+
 START_TEST(test_zero_row_guard)
 {
     tf_pattention *set = make_set(fixture_norms[_i], 8, 4, 3, 2);
@@ -382,6 +418,7 @@ Suite *pattention_suite(void)
     tcase_add_test(tc, test_gelu_fast_accuracy);
     tcase_add_test(tc, test_misuse);
     tcase_add_loop_test(tc, test_zero_row_guard, 0, 3);
+    tcase_add_loop_test(tc, test_batch_paths_agree, 0, 3);
     suite_add_tcase(s, tc);
     return s;
 }

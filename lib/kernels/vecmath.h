@@ -13,7 +13,7 @@
 /* Hot row kernels are compiled for AVX-512, AVX2 and a baseline, picked at
  * load time (GCC's target_clones, through an ifunc). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define TF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define TF_CLONES
 #endif
