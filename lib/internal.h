@@ -61,6 +61,9 @@ void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
  * transposed (kernels/transpose.c: why GEMM callers copy B^T first). */
 void tfi_transpose(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
                    int64_t cols);
+/* The same with the plain loops only (the tests' reference). */
+void tfi_transpose_plain(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
+                         int64_t cols);
 
 /* ---- memory ----------------------------------------------------------- */
 

@@ -527,7 +527,7 @@ START_TEST(test_attention_backward_fd)
 }
 END_TEST
 
-/* T = 150 crosses the kernel's 128-row blocks (128 + 22): forward and
+/* T = 150 crosses the kernel's 64-row blocks (64 + 64 + 22): forward and
  * backward against the double references.  Loop 1: heads of T * hd above
  * the kernel's bound for transposed copies (16384 floats), so BLIS reads K
  * and V transposed instead. */
@@ -747,6 +747,39 @@ static void all_out_free(all_out *o)
     ck_assert_msg(memcmp((a).field, (b).field, (count) * sizeof(float)) == 0,      \
                   #field " differs between 1 and 4 threads")
 
+/* ---- transpose ---------------------------------------------------------- */
+
+/* Exact against the definition dst[c][r] = src[r][c], on shapes with and
+ * without whole 8x8 tiles and with padded strides (untouched padding). */
+START_TEST(test_transpose)
+{
+    static const int64_t shapes[][2] = {{1, 1}, {8, 8}, {16, 24}, {37, 53}, {128, 32}, {5, 70}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int64_t rows = shapes[s][0], cols = shapes[s][1], lds = cols + 3, ldd = rows + 5;
+        float *src = fvec((size_t)(rows * lds)), *dst = fvec((size_t)(cols * ldd));
+        float *ref = fvec((size_t)(cols * ldd));
+        for (int64_t i = 0; i < rows * lds; i++)
+            src[i] = (float)i * 0.5f - 7.0f;
+        fill_nan(dst, (size_t)(cols * ldd));
+        fill_nan(ref, (size_t)(cols * ldd));
+        tfi_transpose(dst, ldd, src, lds, rows, cols);
+        tfi_transpose_plain(ref, ldd, src, lds, rows, cols);
+        for (int64_t c = 0; c < cols; c++)
+            for (int64_t r = 0; r < ldd; r++) {
+                float got = dst[c * ldd + r];
+                if (r < rows)
+                    ck_assert_msg(got == src[r * lds + c] && ref[c * ldd + r] == got,
+                                  "%lldx%lld: [%lld][%lld]", (long long)rows, (long long)cols,
+                                  (long long)c, (long long)r);
+                else
+                    ck_assert_msg(isnan(got), "padding written at [%lld][%lld]", (long long)c,
+                                  (long long)r);
+            }
+        free(src), free(dst), free(ref);
+    }
+}
+END_TEST
+
 START_TEST(test_threads_deterministic)
 {
     ck_assert_int_eq(tf_set_num_threads(1), TF_OK);
@@ -792,6 +825,7 @@ Suite *ops_suite(void)
     tcase_add_test(tc, test_crossentropy);
     tcase_add_test(tc, test_crossentropy_large_logits);
     tcase_add_test(tc, test_threads_deterministic);
+    tcase_add_test(tc, test_transpose);
     suite_add_tcase(s, tc);
     return s;
 }

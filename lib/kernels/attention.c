@@ -27,11 +27,11 @@
 #include "kernels/ops.h"
 #include "kernels/vecmath.h"
 
-/* 128 rows: at the short T of small models (T <= 128) one block per head
- * runs fewer, larger GEMMs (128x128x32 goes through BLIS at 1.3-2x the rate
- * of two 64-row ones), which outweighs computing the masked half of the
- * diagonal block; at long T the masked share is block/2T either way. */
-#define ATTN_BLOCK 128
+/* 64 rows: at T = 128 that computes 3/4 of the full T x T products.  One
+ * 128-row block (fewer, larger GEMMs) was 1.5% faster while BLIS read K
+ * transposed; with plain copies (below) the smaller blocks win by 1-3%,
+ * and 32 rows lose again to the number of calls. */
+#define ATTN_BLOCK 64
 
 /* Heads of at most this many floats (T * hd) are multiplied through a
  * transposed copy on the stack (64 KB): S = Q K^T and dP = dO V^T then read
@@ -119,18 +119,8 @@ void tfi_attention_backward(float *dq, float *dk, float *dv, float *dprobs,
             head_times_transposed(rows, i1, hd, 1.0f, dOh + i0 * D, vh, vt, D, T, dS + i0 * T, T);
             /* Softmax backward per row: dS = P * (dP - <dP, P>).  Masked
              * entries have P = 0 and get dS = 0. */
-            for (int64_t i = i0; i < i1; i++) {
-                const float *Pi = P + i * T;
-                float *dSi = dS + i * T;
-                double dot = 0.0;
-                for (int64_t j = 0; j <= i; j++)
-                    dot += (double)dSi[j] * Pi[j];
-                float fdot = (float)dot;
-                for (int64_t j = 0; j <= i; j++)
-                    dSi[j] = Pi[j] * (dSi[j] - fdot);
-                for (int64_t j = i + 1; j < T; j++)
-                    dSi[j] = 0.0f;
-            }
+            for (int64_t i = i0; i < i1; i++)
+                tfi_row_softmax_causal_backward(dS + i * T, P + i * T, i + 1, T);
             /* dQ[i0:i1] = dS[i0:i1, 0:i1] K[0:i1] * scale */
             tfi_sgemm(0, 0, rows, hd, i1, scale, dS + i0 * T, T, kh, D,
                       0.0f, dqh + i0 * D, D, 1);

@@ -79,6 +79,10 @@ static inline float cdf_poly(float x)
  * row).  Max-shifted; the sum's order is fixed (16 lanes). */
 void tfi_row_softmax_causal(float *row, int64_t len, int64_t T);
 
+/* In place, softmax's backward on a causal row: ds[0..len) = p * (ds -
+ * <ds, p>) with ds holding dL/dp on entry, ds[len..T) = 0. */
+void tfi_row_softmax_causal_backward(float *ds, const float *p, int64_t len, int64_t T);
+
 /* One LayerNorm row: y = (x - mean) * rstd (* w + b if w), biased variance;
  * *mean and *rstd are kept for backward.  Two passes (mean, then centred
  * squares), 16 float lanes combined in double. */
