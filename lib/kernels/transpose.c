@@ -10,8 +10,10 @@
  * copy is n*k floats against m*n*k multiply-adds.
  *
  * The plain loop is the definition; on AVX2 CPUs whole 8x8 tiles go
- * through registers (the classic unpack / shuffle / permute sequence),
- * about 4x faster, and the tests hold the two to exact equality.
+ * through registers (the classic unpack / shuffle / permute sequence): in
+ * the d=128 training step the transposes went from 1.5% of the time to
+ * 1.0% (the rest is reading the operand).  The tests hold the two to exact
+ * equality.
  */
 #include "internal.h"
 
