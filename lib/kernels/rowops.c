@@ -8,7 +8,7 @@
 
 #include "kernels/vecmath.h"
 
-#define LANES 16
+#define LANES TF_LANES
 
 static inline double lanes_to_double(const float *lane)
 {
@@ -85,12 +85,7 @@ TF_CLONES void tfi_row_layernorm(float *y, float *mean, float *rstd, const float
 TF_CLONES void tfi_row_softmax_causal_backward(float *ds, const float *p, int64_t len, int64_t T)
 {
     float lane[LANES] = {0};
-    int64_t j = 0;
-    for (; j + LANES <= len; j += LANES)
-        for (int l = 0; l < LANES; l++)
-            lane[l] += ds[j + l] * p[j + l];
-    for (int l = 0; j + l < len; l++)
-        lane[l] += ds[j + l] * p[j + l];
+    lanes_add_products(lane, ds, p, len);
     const float dot = (float)lanes_to_double(lane);
 #pragma omp simd
     for (int64_t k = 0; k < len; k++)

@@ -135,7 +135,7 @@ static inline float gelu_grad_from_output(float z, float s)
  * lanes combined in a fixed tree.  Besides vectorising, this makes the sum
  * independent of zeros appended to the row: growth with zero keys and a
  * pinned tau then reproduces the old outputs bit for bit, whatever n. */
-#define LANES 16
+#define LANES TF_LANES
 static inline float lane_sum_finish(float *lane)
 {
     for (int w = LANES / 2; w >= 1; w /= 2)
@@ -144,29 +144,14 @@ static inline float lane_sum_finish(float *lane)
     return lane[0];
 }
 
-static inline float sum_squares(const float *a, int64_t n)
-{
-    float lane[LANES] = {0};
-    int64_t j = 0;
-    for (; j + LANES <= n; j += LANES)
-        for (int l = 0; l < LANES; l++)
-            lane[l] += a[j + l] * a[j + l];
-    for (int l = 0; j + l < n; l++)
-        lane[l] += a[j + l] * a[j + l];
-    return lane_sum_finish(lane);
-}
-
 static inline float dot(const float *a, const float *b, int64_t n)
 {
     float lane[LANES] = {0};
-    int64_t j = 0;
-    for (; j + LANES <= n; j += LANES)
-        for (int l = 0; l < LANES; l++)
-            lane[l] += a[j + l] * b[j + l];
-    for (int l = 0; j + l < n; l++)
-        lane[l] += a[j + l] * b[j + l];
+    lanes_add_products(lane, a, b, n);
     return lane_sum_finish(lane);
 }
+
+static inline float sum_squares(const float *a, int64_t n) { return dot(a, a, n); }
 
 
 TF_CLONES void tfi_gelu_fast(const float *x, float *y, int64_t count)

@@ -24,8 +24,8 @@
 
 #define TILE 16
 
-static void transpose_plain(float *dst, int64_t ldd, const float *src, int64_t lds,
-                            int64_t rows, int64_t cols)
+void tfi_transpose_plain(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
+                         int64_t cols)
 {
     for (int64_t r0 = 0; r0 < rows; r0 += TILE) {
         int64_t r1 = r0 + TILE < rows ? r0 + TILE : rows;
@@ -67,12 +67,6 @@ __attribute__((target("avx2"))) static void tile8(float *dst, int64_t ldd, const
 }
 #endif
 
-void tfi_transpose_plain(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
-                         int64_t cols)
-{
-    transpose_plain(dst, ldd, src, lds, rows, cols);
-}
-
 void tfi_transpose(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
                    int64_t cols)
 {
@@ -83,10 +77,10 @@ void tfi_transpose(float *dst, int64_t ldd, const float *src, int64_t lds, int64
             for (int64_t c = 0; c < C; c += 8)
                 tile8(dst + c * ldd + r, ldd, src + r * lds + c, lds);
         /* the ragged right columns, then the ragged bottom rows */
-        transpose_plain(dst + C * ldd, ldd, src + C, lds, R, cols - C);
-        transpose_plain(dst + R, ldd, src + R * lds, lds, rows - R, cols);
+        tfi_transpose_plain(dst + C * ldd, ldd, src + C, lds, R, cols - C);
+        tfi_transpose_plain(dst + R, ldd, src + R * lds, lds, rows - R, cols);
         return;
     }
 #endif
-    transpose_plain(dst, ldd, src, lds, rows, cols);
+    tfi_transpose_plain(dst, ldd, src, lds, rows, cols);
 }

@@ -73,6 +73,23 @@ static inline float cdf_poly(float x)
     return x >= 0.0f ? 1.0f - tail : tail;
 }
 
+/* The row kernels' sums go through 16 fixed lanes: element j always into
+ * lane j % 16.  That vectorises, and the order does not depend on the
+ * vector width of the clone that runs (nor, for theta.c, on zeros appended
+ * to a row).  Callers combine the lanes as they need. */
+#define TF_LANES 16
+
+/* lane[j % 16] += a[j] * b[j] for j in [0, n). */
+static inline void lanes_add_products(float *lane, const float *a, const float *b, int64_t n)
+{
+    int64_t j = 0;
+    for (; j + TF_LANES <= n; j += TF_LANES)
+        for (int l = 0; l < TF_LANES; l++)
+            lane[l] += a[j + l] * b[j + l];
+    for (int l = 0; j + l < n; l++)
+        lane[l] += a[j + l] * b[j + l];
+}
+
 /* Row kernels shared by the model's kernels (rowops.c). */
 
 /* In place: row[0..len) = softmax(row[0..len)), row[len..T) = 0 (a causal
