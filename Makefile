@@ -2,6 +2,7 @@
 #   make                 shared + static library, examples, tools
 #   make check           unit tests (Check), conformance on tests/data, ...
 #   make conformance FIXTURES=dir
+#   make fixtures [OUT=dir]   tests/data's fixtures from the reference (tests/reference)
 #   make install PREFIX=/usr/local DESTDIR=
 #   make bench
 
@@ -101,6 +102,7 @@ conformance: $(TOOLS)
 # all are there).  The C unit tests run last: their summary closes the output.
 check: deps all $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
 	$(B)/tools/tf-conformance tests/data
+	$(MAKE) --no-print-directory reference-check
 	$(PYTHON) -m unittest discover -s bindings/python/tests
 	tests/abi_check.sh $(SHARED)
 	$(B)/tests/cpp_smoke
@@ -152,6 +154,26 @@ demo: deps all
 deps:
 	tools/install-deps
 .PHONY: deps
+
+# ---- The project's float64 reference (tests/reference, numpy) -------------
+#   make fixtures            recomputes tests/data's fixtures into OUT (default
+#                            build/fixtures) from the inputs stored in INPUTS
+#                            (default tests/data); OUT=tests/data overwrites the
+#                            committed ones; INPUTS= draws inputs from the seeds
+#   make reference-check     the same into build/fixtures, compared with tests/data
+#                            (bit-identical inputs, outputs within one float32 ulp),
+#                            and the reference's self-checks (finite differences)
+OUT ?= $(B)/fixtures
+INPUTS ?= tests/data
+.PHONY: fixtures reference-check
+
+fixtures:
+	$(PYTHON) tests/reference/make_fixtures.py --out $(OUT) $(if $(INPUTS),--inputs $(INPUTS))
+
+reference-check:
+	$(PYTHON) tests/reference/make_fixtures.py --out $(B)/fixtures --inputs tests/data >/dev/null
+	$(PYTHON) tests/reference/compare.py $(B)/fixtures tests/data
+	$(PYTHON) tests/reference/selfcheck.py tests/data
 
 # ---- Python bindings, ABI, C++ and install checks --------------------------
 #   make python-test   the bindings' tests (bindings/python/tests)
