@@ -7,6 +7,7 @@
 #   make conformance FIXTURES=dir
 #   make install PREFIX=/usr/local DESTDIR=
 #   make bench
+#   make instr-count     callgrind instruction counts vs bench/callgrind_counts.txt
 
 # The version lives in the header only; the SONAME major follows it.
 HDR := include/tokenformer.h
@@ -125,7 +126,13 @@ sanitize: deps
 .PHONY: sanitize
 
 bench: $(BENCHES)
-	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+	@for b in $(BENCHES); do case $$b in */instr_step) continue;; esac; echo "== $$b"; $$b || exit 1; done
+
+# Instruction counts of a training step and a decode step under callgrind,
+# against bench/callgrind_counts.txt (a guard that load does not blur).
+instr-count: $(B)/bench/instr_step
+	bench/callgrind.sh
+.PHONY: instr-count
 
 install: lib $(EXAMPLES)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
