@@ -1,10 +1,14 @@
 # libtokenformer -- build, test, install.
 #   make                 shared + static library, examples, tools
-#   make check           unit tests (Check), conformance on tests/data, ...
+#   make check           unit tests (Check), conformance on tests/data, ...,
+#                        fuzz smoke, sanitizer build, kill -9 test
+#   make fuzz FUZZ_SECONDS=N   every libFuzzer target for N seconds (tests/fuzz)
+#   make sanitize        the unit tests under ASan + UBSan
 #   make conformance FIXTURES=dir
 #   make fixtures [OUT=dir]   tests/data's fixtures from the reference (tests/reference)
 #   make install PREFIX=/usr/local DESTDIR=
 #   make bench
+#   make instr-count     callgrind instruction counts vs bench/callgrind_counts.txt
 
 # The version lives in the header only; the SONAME major follows it.
 HDR := include/tokenformer.h
@@ -109,10 +113,28 @@ check: deps all $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
 	MAKE="$(MAKE)" PYTHON="$(PYTHON)" tests/install_test.sh
 	tests/trainer_test.sh $(B)/examples/train
 	PYTHON="$(PYTHON)" tests/growth_tools_test.sh $(B)/examples
+	PYTHON="$(PYTHON)" tests/kill9_test.sh $(B)/examples/train 30
+	$(MAKE) --no-print-directory fuzz-smoke
+	$(MAKE) --no-print-directory sanitize
 	$(B)/tests/check_tokenformer
 
+# The unit tests again, library included, under ASan + UBSan with every
+# finding fatal (make check runs it; its own build directory).
+SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+sanitize: deps
+	$(MAKE) --no-print-directory B=$(B)/san CFLAGS='$(SAN_CFLAGS)' $(B)/san/tests/check_tokenformer
+	$(SAN_ENV) $(B)/san/tests/check_tokenformer
+.PHONY: sanitize
+
 bench: $(BENCHES)
-	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+	@for b in $(BENCHES); do case $$b in */instr_step) continue;; esac; echo "== $$b"; $$b || exit 1; done
+
+# Instruction counts of a training step and a decode step under callgrind,
+# against bench/callgrind_counts.txt (a guard that load does not blur).
+instr-count: $(B)/bench/instr_step
+	bench/callgrind.sh
+.PHONY: instr-count
 
 install: lib $(EXAMPLES)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
@@ -224,6 +246,8 @@ $(B)/pc-vars: FORCE
 	  echo '$(PREFIX) $(LIBDIR) $(INCLUDEDIR) $(VERSION)' > $@
 FORCE:
 .PHONY: FORCE
+
+include tests/fuzz/fuzz.mk
 
 # The incremental-scaling experiment: trains (a) large, (b) small and the
 # grown variants on Debian's fortunes, writes experiments/scaling/results/

@@ -97,4 +97,18 @@ void tfi_rng_fill_normal(tfi_rng *r, float *dst, size_t count, double std);
 /* Safe size product a*b*c with overflow check (returns 0 on overflow). */
 size_t tfi_mul_size(size_t a, size_t b);
 
+/* ---- optimizer hyperparameters (optimizer.c; the config reader uses them) */
+
+/* Bounds: a step count beyond TFI_MAX_STEPS (2^53, where double stops
+ * counting exactly) is refused by the step and by loading; a peak learning
+ * rate above TFI_MAX_LR is refused as absurd for AdamW. */
+#define TFI_MAX_STEPS (INT64_C(1) << 53)
+#define TFI_MAX_LR 1.0
+
+/* NULL if every hyperparameter of p is in its meaningful range; otherwise
+ * the offending field's name ("lr", "beta1", ...) with the reason in msg.
+ * The one home of those ranges (tf_optimizer_create, set_params and the
+ * config reader). */
+const char *tfi_optimizer_params_invalid(const tf_optimizer_params *p, char *msg, size_t cap);
+
 #endif /* TF_INTERNAL_H */

@@ -12,6 +12,7 @@
  * added in chunk order, so the norm (and every update) is the same from run
  * to run and for any number of threads.
  */
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -83,36 +84,66 @@ static tf_status params_copy(tf_optimizer_params *dst, const tf_optimizer_params
     return TF_OK;
 }
 
-/* Every comparison is written so that NaN fails it. */
+/* The meaningful range of every hyperparameter, in one place (the config
+ * reader uses it too, to name the YAML key).  Every comparison is written
+ * so that NaN fails it.  The bounds refuse values no AdamW run wants but
+ * that would otherwise turn every weight into inf or flip its sign: a peak
+ * lr above 1, or a decoupled decay factor 1 - lr * weight_decay below 0. */
+const char *tfi_optimizer_params_invalid(const tf_optimizer_params *p, char *msg, size_t cap)
+{
+    if (!(p->lr > 0 && p->lr <= TFI_MAX_LR)) {
+        snprintf(msg, cap, "lr (%g) must be in (0, %g]", p->lr, TFI_MAX_LR);
+        return "lr";
+    }
+    if (!(p->min_lr >= 0 && p->min_lr <= p->lr)) {
+        snprintf(msg, cap, "min_lr (%g) must be in [0, lr = %g]", p->min_lr, p->lr);
+        return "min_lr";
+    }
+    if (!(p->beta1 >= 0 && p->beta1 < 1)) {
+        snprintf(msg, cap, "beta1 (%g) must be in [0, 1)", p->beta1);
+        return "beta1";
+    }
+    if (!(p->beta2 >= 0 && p->beta2 < 1)) {
+        snprintf(msg, cap, "beta2 (%g) must be in [0, 1)", p->beta2);
+        return "beta2";
+    }
+    if (!(p->eps > 0 && p->eps <= 1)) {
+        snprintf(msg, cap, "eps (%g) must be in (0, 1]", p->eps);
+        return "eps";
+    }
+    if (!(p->weight_decay >= 0 && p->weight_decay * p->lr <= 1)) {
+        snprintf(msg, cap, "weight_decay (%g) must be >= 0 with lr * weight_decay <= 1 "
+                 "(lr = %g): the decoupled decay multiplies weights by 1 - lr * weight_decay",
+                 p->weight_decay, p->lr);
+        return "weight_decay";
+    }
+    if (!(p->clip_grad >= 0 && isfinite(p->clip_grad))) {
+        snprintf(msg, cap, "clip_grad (%g) must be finite and >= 0 (0 disables clipping)",
+                 p->clip_grad);
+        return "clip_grad";
+    }
+    if (!(p->warmup_steps >= 0 && p->warmup_steps <= TFI_MAX_STEPS)) {
+        snprintf(msg, cap, "warmup_steps (%lld) must be in [0, %lld]",
+                 (long long)p->warmup_steps, (long long)TFI_MAX_STEPS);
+        return "warmup_steps";
+    }
+    if (!(p->decay_steps >= 0 && p->decay_steps <= TFI_MAX_STEPS)) {
+        snprintf(msg, cap, "decay_steps (%lld) must be in [0, %lld]", (long long)p->decay_steps,
+                 (long long)TFI_MAX_STEPS);
+        return "decay_steps";
+    }
+    if (p->grad_accum_steps < 1) {
+        snprintf(msg, cap, "grad_accum_steps (%d) must be >= 1", (int)p->grad_accum_steps);
+        return "grad_accum_steps";
+    }
+    return NULL;
+}
+
 static tf_status params_check(const tf_optimizer_params *p, tfi_errbuf *eb, const char *fn)
 {
-    if (!(p->lr > 0 && isfinite(p->lr)))
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: lr (%g) must be finite and > 0", fn, p->lr);
-    if (!(p->min_lr >= 0 && p->min_lr <= p->lr))
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: min_lr (%g) must be in [0, lr = %g]", fn,
-                        p->min_lr, p->lr);
-    if (!(p->beta1 >= 0 && p->beta1 < 1))
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: beta1 (%g) must be in [0, 1)", fn, p->beta1);
-    if (!(p->beta2 >= 0 && p->beta2 < 1))
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: beta2 (%g) must be in [0, 1)", fn, p->beta2);
-    if (!(p->eps > 0 && isfinite(p->eps)))
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: eps (%g) must be finite and > 0", fn, p->eps);
-    if (!(p->weight_decay >= 0 && isfinite(p->weight_decay)))
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: weight_decay (%g) must be finite and >= 0",
-                        fn, p->weight_decay);
-    if (!(p->clip_grad >= 0 && isfinite(p->clip_grad)))
-        return tfi_fail(eb, TF_ERR_ARGUMENT,
-                        "%s: clip_grad (%g) must be finite and >= 0 (0 disables clipping)", fn,
-                        p->clip_grad);
-    if (p->warmup_steps < 0)
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: warmup_steps (%lld) must be >= 0", fn,
-                        (long long)p->warmup_steps);
-    if (p->decay_steps < 0)
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: decay_steps (%lld) must be >= 0", fn,
-                        (long long)p->decay_steps);
-    if (p->grad_accum_steps < 1)
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: grad_accum_steps (%d) must be >= 1", fn,
-                        (int)p->grad_accum_steps);
+    char msg[TFI_ERRMSG_MAX / 2];
+    if (tfi_optimizer_params_invalid(p, msg, sizeof msg))
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: %s", fn, msg);
     return TF_OK;
 }
 
@@ -447,11 +478,40 @@ typedef struct step_consts {
 /* Elements per parallel work item of the update. */
 #define UPDATE_CHUNK 8192
 
+/* One element of AdamW, in double (the stored state is float): the one
+ * definition of the update, used by the check and by the apply pass. */
+#define ADAMW_ELEMENT(j)                                                   \
+    double gj = (double)g[j] * gscale;                                     \
+    double mj = b1 * (double)m[j] + (1.0 - b1) * gj;                       \
+    double vj = b2 * (double)v[j] + (1.0 - b2) * gj * gj;                  \
+    double pj = (double)p[j] * dec;                                        \
+    pj -= step_size * mj / (sqrt(vj) / sqrt_bc2 + eps)
+
+/* Whether AdamW on elements [lo, hi) would store a value that float cannot
+ * hold (or NaN): read only, so that a step can be refused whole.  Finite
+ * gradients and state do not guarantee a finite result: a huge step size,
+ * or moments near FLT_MAX, overflow in the conversion to float. */
+static int adamw_range_overflows(const float *restrict p, const float *restrict g,
+                                 const float *restrict m, const float *restrict v, int64_t lo,
+                                 int64_t hi, double dec, const step_consts *k)
+{
+    const double gscale = k->gscale, b1 = k->b1, b2 = k->b2, step_size = k->step_size;
+    const double sqrt_bc2 = k->sqrt_bc2, eps = k->eps;
+    int bad = 0;
+#pragma omp simd reduction(| : bad)
+    for (int64_t j = lo; j < hi; j++) {
+        ADAMW_ELEMENT(j);
+        /* written so that NaN counts as out of range */
+        bad |= !(fabs(pj) <= FLT_MAX) | !(fabs(mj) <= FLT_MAX) | !(vj <= FLT_MAX);
+    }
+    return bad;
+}
+
 /* AdamW on elements [lo, hi) of one tensor; zeroes their gradient.  The
- * arithmetic is double (the stored state is float).  The loop vectorises
- * once sqrt may be a plain instruction: GCC needs -fno-math-errno for that
- * (a function attribute does not reach the builtin); the results are the
- * same either way, sqrt being correctly rounded. */
+ * loop vectorises once sqrt may be a plain instruction: GCC needs
+ * -fno-math-errno for that (a function attribute does not reach the
+ * builtin); the results are the same either way, sqrt being correctly
+ * rounded. */
 static void adamw_range(float *restrict p, float *restrict g, float *restrict m,
                         float *restrict v, int64_t lo, int64_t hi, double dec,
                         const step_consts *k)
@@ -460,11 +520,7 @@ static void adamw_range(float *restrict p, float *restrict g, float *restrict m,
     const double sqrt_bc2 = k->sqrt_bc2, eps = k->eps;
 #pragma omp simd
     for (int64_t j = lo; j < hi; j++) {
-        double gj = (double)g[j] * gscale;
-        double mj = b1 * (double)m[j] + (1.0 - b1) * gj;
-        double vj = b2 * (double)v[j] + (1.0 - b2) * gj * gj;
-        double pj = (double)p[j] * dec;
-        pj -= step_size * mj / (sqrt(vj) / sqrt_bc2 + eps);
+        ADAMW_ELEMENT(j);
         m[j] = (float)mj;
         v[j] = (float)vj;
         p[j] = (float)pj;
@@ -472,16 +528,23 @@ static void adamw_range(float *restrict p, float *restrict g, float *restrict m,
     }
 }
 
-static void update_tensor(float *p, float *g, float *m, float *v, int64_t n, int decay,
-                          const step_consts *k, int nt)
+/* Runs AdamW over one tensor: check_only tests every element (returns 1 if
+ * any would overflow) and writes nothing; otherwise it applies the update. */
+static int update_tensor(float *p, float *g, float *m, float *v, int64_t n, int decay,
+                         const step_consts *k, int nt, int check_only)
 {
     const double dec = decay ? k->decay : 1.0;
     const int64_t nchunks = (n + UPDATE_CHUNK - 1) / UPDATE_CHUNK;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nchunks > 1)
+    int bad = 0;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nchunks > 1) reduction(| : bad)
     for (int64_t c = 0; c < nchunks; c++) {
         int64_t lo = c * UPDATE_CHUNK, hi = lo + UPDATE_CHUNK < n ? lo + UPDATE_CHUNK : n;
-        adamw_range(p, g, m, v, lo, hi, dec, k);
+        if (check_only)
+            bad |= adamw_range_overflows(p, g, m, v, lo, hi, dec, k);
+        else
+            adamw_range(p, g, m, v, lo, hi, dec, k);
     }
+    return bad;
 }
 
 TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm)
@@ -494,13 +557,18 @@ TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm)
     const tf_optimizer_params *p = &opt->p;
     const int nt = tfi_num_threads();
 
+    if (opt->step >= TFI_MAX_STEPS)
+        return tfi_fail(&opt->err, TF_ERR_RANGE,
+                        "tf_optimizer_step: the step count (%lld) is at its bound %lld",
+                        (long long)opt->step, (long long)TFI_MAX_STEPS);
+
     const double accum = (double)p->grad_accum_steps;
     double norm = sqrt(grad_sumsq(model->refs, model->nrefs, nt)) / accum;
-    if (!isfinite(norm))
+    if (!(norm <= FLT_MAX))
         return tfi_fail(&opt->err, TF_ERR_NONFINITE,
-                        "tf_optimizer_step: the gradient norm is not finite (%g): a NaN or "
-                        "infinity in the gradients; nothing was changed and the gradients "
-                        "are kept", norm);
+                        "tf_optimizer_step: the gradient norm is not finite in float (%g): "
+                        "a NaN, an infinity or an overflow in the gradients; nothing was "
+                        "changed and the gradients are kept", norm);
     double coef = 1.0;
     if (p->clip_grad > 0) {
         coef = p->clip_grad / (norm + 1e-6);
@@ -521,12 +589,21 @@ TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm)
         .sqrt_bc2 = sqrt(bc2),
         .eps = p->eps,
     };
-    for (int i = 0; i < model->nrefs; i++) {
-        const tfi_tensor_ref *r = &model->refs[i];
-        tfi_opt_slot *s = &opt->slots[i];
-        update_tensor(r->data, r->grad, s->m, s->v, (int64_t)slot_size(r->rows, r->cols),
-                      r->decay, &k, nt);
-    }
+    /* Two passes: the first only checks, so that an update that would
+     * leave a non-finite weight or moment is refused with nothing changed. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < model->nrefs; i++) {
+            const tfi_tensor_ref *r = &model->refs[i];
+            tfi_opt_slot *s = &opt->slots[i];
+            if (update_tensor(r->data, r->grad, s->m, s->v,
+                              (int64_t)slot_size(r->rows, r->cols), r->decay, &k, nt,
+                              pass == 0))
+                return tfi_fail(&opt->err, TF_ERR_NONFINITE,
+                                "tf_optimizer_step: step %lld would make '%s' (or its "
+                                "moments) non-finite (lr %g, gradient norm %g); nothing was "
+                                "changed and the gradients are kept",
+                                (long long)t, r->name, lr, norm);
+        }
     opt->step = t;
     if (grad_norm)
         *grad_norm = (float)norm;

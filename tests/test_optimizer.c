@@ -489,6 +489,71 @@ START_TEST(test_nonfinite_gradient)
 }
 END_TEST
 
+/* An update that overflows float is refused whole, even with finite
+ * gradients: here the second moments are near FLT_MAX, so v' = b2 v + ...
+ * does not fit; and a gradient norm beyond FLT_MAX is non-finite too. */
+START_TEST(test_nonfinite_update_refused)
+{
+    tf_model *m = small_model(32, 1, 16, 64, 8, 4);
+    int32_t tok[16], tgt[16];
+    random_tokens(tok, 16, 64, 1);
+    random_tokens(tgt, 16, 64, 2);
+    tf_optimizer *opt = NULL;
+    ck_assert_int_eq(tf_optimizer_create(m, NULL, &opt), TF_OK);
+    ck_assert_int_eq(tf_model_forward(m, 2, 8, tok, tgt, NULL, NULL), TF_OK);
+    ck_assert_int_eq(tf_model_backward(m), TF_OK);
+    /* the last tensor's moments, so that the refusal comes after earlier
+     * tensors were checked: nothing may have been written to them */
+    tfi_tensor_ref *last = &m->refs[m->nrefs - 1];
+    tfi_opt_slot *sl = &opt->slots[m->nrefs - 1];
+    last->grad[0] = 1e20f; /* finite; (1 - beta2) times its square is not a float */
+    size_t total;
+    float *before = snapshot(m, &total);
+    float *g0 = malloc(ref_count(&m->refs[0]) * sizeof(float));
+    memcpy(g0, m->refs[0].grad, ref_count(&m->refs[0]) * sizeof(float));
+    opt->p.clip_grad = 0; /* no clipping: the gradient reaches the moments as it is */
+    ck_assert_int_eq(tf_optimizer_step(opt, NULL), TF_ERR_NONFINITE);
+    ck_assert_msg(strstr(tf_optimizer_errmsg(opt), last->name) != NULL, "%s",
+                  tf_optimizer_errmsg(opt));
+    float *after = snapshot(m, NULL);
+    ck_assert(memcmp(before, after, total * sizeof(float)) == 0);
+    ck_assert(memcmp(g0, m->refs[0].grad, ref_count(&m->refs[0]) * sizeof(float)) == 0);
+    ck_assert_int_eq(tf_optimizer_step_count(opt), 0);
+    ck_assert(sl->v[0] == 0.0f && sl->m[0] == 0.0f);
+
+    /* a norm that is finite in double but not in float */
+    last->grad[0] = 3e38f;
+    last->grad[1] = 3e38f;
+    float norm = 5.0f;
+    ck_assert_int_eq(tf_optimizer_step(opt, &norm), TF_ERR_NONFINITE);
+    ck_assert(norm == 5.0f);
+    ck_assert_int_eq(tf_optimizer_step_count(opt), 0);
+    free(before);
+    free(after);
+    free(g0);
+    tf_optimizer_free(opt);
+    tf_model_free(m);
+}
+END_TEST
+
+/* The step count stops at its bound instead of overflowing. */
+START_TEST(test_step_count_bound)
+{
+    tf_model *m = small_model(16, 1, 8, 32, 8, 1);
+    tf_optimizer *opt = NULL;
+    ck_assert_int_eq(tf_optimizer_create(m, NULL, &opt), TF_OK);
+    opt->step = INT64_MAX;
+    ck_assert_int_eq(tf_optimizer_step(opt, NULL), TF_ERR_RANGE);
+    ck_assert_int_eq(tf_optimizer_step_count(opt), INT64_MAX);
+    opt->step = TFI_MAX_STEPS - 1;
+    ck_assert_int_eq(tf_optimizer_step(opt, NULL), TF_OK);
+    ck_assert_int_eq(tf_optimizer_step_count(opt), TFI_MAX_STEPS);
+    ck_assert_int_eq(tf_optimizer_step(opt, NULL), TF_ERR_RANGE);
+    tf_optimizer_free(opt);
+    tf_model_free(m);
+}
+END_TEST
+
 /* ---- (6) following growth ------------------------------------------------- */
 
 START_TEST(test_follow_model_growth)
@@ -756,6 +821,13 @@ static const struct bad_cfg {
     {"{\n\"train_iters\": -5}", "train_iters", "<string>:2:"},
     {"{\n\"lr_decay_iters\": \"many\"}", "lr_decay_iters", "<string>:2:"},
     {"{\n\"optimizer\": \"Adam\"}", "optimizer", "<string>:2:"},
+    /* absurd values, refused by the ranges the optimizer itself enforces */
+    {"{\"optimizer\":\n {\"params\": {\"lr\": 1.0e300}}}", "optimizer.params.lr", "<string>:2:"},
+    {"{\"optimizer\":\n {\"params\": {\"lr\": 2}}}", "optimizer.params.lr", "<string>:2:"},
+    {"{\"optimizer\":\n {\"params\": {\"eps\": 10}}}", "optimizer.params.eps", "<string>:2:"},
+    {"{\n\"weight_decay\": 1.0e6}", "weight_decay", "<string>:2:"},
+    {"{\"optimizer\": {\"params\": {\"lr\": 0.5}},\n\"weight_decay\": 3}", "weight_decay",
+     "<string>:2:"},
 };
 #define NUM_BAD_CFGS ((int)(sizeof bad_cfgs / sizeof bad_cfgs[0]))
 
@@ -814,7 +886,8 @@ START_TEST(test_null_and_bad_params)
     tf_optimizer_params q;
     const char *fields[] = {"lr", "lr", "lr", "min_lr", "min_lr", "beta1", "beta2",
                             "beta2", "eps", "weight_decay", "clip_grad", "warmup_steps",
-                            "decay_steps", "grad_accum_steps"};
+                            "decay_steps", "grad_accum_steps", "lr", "lr", "eps",
+                            "weight_decay", "weight_decay", "warmup_steps"};
     for (int k = 0; k < (int)(sizeof fields / sizeof fields[0]); k++) {
         q = tf_optimizer_default_params();
         switch (k) {
@@ -832,6 +905,12 @@ START_TEST(test_null_and_bad_params)
         case 11: q.warmup_steps = -1; break;
         case 12: q.decay_steps = -1; break;
         case 13: q.grad_accum_steps = 0; break;
+        case 14: q.lr = 1e300; break;
+        case 15: q.lr = 1.5; break;
+        case 16: q.eps = 2.0; break;
+        case 17: q.weight_decay = 1e6; break;
+        case 18: q.weight_decay = 1.0 / 0.0; break;
+        case 19: q.warmup_steps = INT64_MAX; break;
         }
         tf_optimizer *o = NULL;
         ck_assert_int_eq(tf_optimizer_create(m, &q, &o), TF_ERR_ARGUMENT);
@@ -927,6 +1006,8 @@ Suite *optimizer_suite(void)
     tcase_add_test(tc, test_grad_accumulation);
     tcase_add_test(tc, test_weight_decay_groups);
     tcase_add_test(tc, test_nonfinite_gradient);
+    tcase_add_test(tc, test_nonfinite_update_refused);
+    tcase_add_test(tc, test_step_count_bound);
     tcase_add_test(tc, test_overfit_one_batch);
     suite_add_tcase(s, tc);
 

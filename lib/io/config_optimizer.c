@@ -117,8 +117,6 @@ TF_API tf_status tf_config_optimizer_params(const tf_config *cfg, tf_optimizer_p
     const char *lr_key = "optimizer.params.lr";
     if ((st = opt_double(cfg, lr_key, &p.lr, &found)) != TF_OK)
         return st;
-    if (!(p.lr > 0))
-        return cfg_error(cfg, lr_key, "'lr' (%g) must be > 0", p.lr);
 
     const char *betas = "optimizer.params.betas";
     if (present(cfg, betas)) {
@@ -130,37 +128,22 @@ TF_API tf_status tf_config_optimizer_params(const tf_config *cfg, tf_optimizer_p
         if ((st = opt_double(cfg, "optimizer.params.betas.0", &p.beta1, &found)) != TF_OK ||
             (st = opt_double(cfg, "optimizer.params.betas.1", &p.beta2, &found)) != TF_OK)
             return st;
-        if (!(p.beta1 >= 0 && p.beta1 < 1) || !(p.beta2 >= 0 && p.beta2 < 1))
-            return cfg_error(cfg, betas, "'betas' ([%g, %g]) must both be in [0, 1)", p.beta1,
-                             p.beta2);
     }
 
     const char *eps_key = "optimizer.params.eps";
     if ((st = opt_double(cfg, eps_key, &p.eps, &found)) != TF_OK)
         return st;
-    if (!(p.eps > 0))
-        return cfg_error(cfg, eps_key, "'eps' (%g) must be > 0", p.eps);
 
     /* Top-level optimizer keys. */
     if ((st = opt_double(cfg, "weight_decay", &p.weight_decay, &found)) != TF_OK)
         return st;
-    if (!(p.weight_decay >= 0))
-        return cfg_error(cfg, "weight_decay", "'weight_decay' (%g) must be >= 0",
-                         p.weight_decay);
     if ((st = opt_double(cfg, "gradient_clipping", &p.clip_grad, &found)) != TF_OK)
         return st;
-    if (!(p.clip_grad >= 0))
-        return cfg_error(cfg, "gradient_clipping",
-                         "'gradient_clipping' (%g) must be >= 0 (0 disables clipping)",
-                         p.clip_grad);
-    if ((st = opt_double(cfg, "min_lr", &p.min_lr, &found)) != TF_OK)
+    int have_min_lr;
+    if ((st = opt_double(cfg, "min_lr", &p.min_lr, &have_min_lr)) != TF_OK)
         return st;
-    if (!found && p.min_lr > p.lr)
+    if (!have_min_lr && p.min_lr > p.lr)
         p.min_lr = p.lr; /* the default min_lr, below a small lr: no decay */
-    if (!(p.min_lr >= 0 && p.min_lr <= p.lr))
-        return cfg_error(cfg, found ? "min_lr" : lr_key,
-                         "'min_lr' (%g%s) must be in [0, lr = %g]", p.min_lr,
-                         found ? "" : ", the default", p.lr);
     int64_t accum = p.grad_accum_steps;
     if ((st = opt_int(cfg, "gradient_accumulation_steps", 1, INT32_MAX, &accum, &found)) != TF_OK)
         return st;
@@ -217,6 +200,22 @@ TF_API tf_status tf_config_optimizer_params(const tf_config *cfg, tf_optimizer_p
         p.warmup_steps = w <= 0 ? 0 : w >= (double)num_iters ? num_iters : (int64_t)w;
     }
 
+    /* The ranges themselves have one home, shared with tf_optimizer_create;
+     * here the failing field is named by its key in the file. */
+    char msg[TFI_ERRMSG_MAX / 2];
+    const char *field = tfi_optimizer_params_invalid(&p, msg, sizeof msg);
+    if (field) {
+        const char *key = strcmp(field, "lr") == 0                 ? lr_key
+                          : strncmp(field, "beta", 4) == 0         ? betas
+                          : strcmp(field, "eps") == 0              ? eps_key
+                          : strcmp(field, "weight_decay") == 0     ? "weight_decay"
+                          : strcmp(field, "clip_grad") == 0        ? "gradient_clipping"
+                          : strcmp(field, "min_lr") == 0           ? (have_min_lr ? "min_lr" : lr_key)
+                          : strcmp(field, "warmup_steps") == 0     ? (have_steps ? "warmup_steps" : "warmup")
+                          : strcmp(field, "decay_steps") == 0      ? num_key
+                                                                   : "gradient_accumulation_steps";
+        return cfg_error(cfg, key, "'%s': %s", key, msg);
+    }
     size_t size = out->struct_size;
     if (size < sizeof(size_t) || size > sizeof p)
         size = sizeof p; /* an uninitialised struct: assume the current layout */
