@@ -6,7 +6,6 @@ are refused before anything runs; bad checkpoints are refused with the
 tensor named and nothing written.  No torch needed."""
 
 import collections
-import glob
 import json
 import os
 import pickle

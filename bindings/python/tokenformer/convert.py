@@ -260,8 +260,8 @@ def _open_path(path: str) -> _Source:
                 raise
             return src
         if "latest" in names:
-            with open(os.path.join(path, "latest")) as f:
-                tag = f.read().strip()
+            with open(os.path.join(path, "latest")) as latest:
+                tag = latest.read().strip()
             if not tag or "/" in tag or tag in (".", ".."):
                 raise ConversionError("%s/latest names %r, not a checkpoint directory"
                                       % (path, tag))
@@ -504,13 +504,16 @@ def _check_inv_freq(tensors: Mapping[str, Any], inv_freq: Mapping[int, str],
     want = 1.0 / (p.rotary_emb_base ** (np.arange(0, rot, 2, dtype=np.float64) / rot))
     for name in inv_freq.values():
         t = tensors[name]
-        got = t.float32().astype(np.float64).reshape(-1)
-        if got.shape != want.shape or not np.allclose(got, want, rtol=1e-2, atol=0):
+        count = int(np.prod(t.shape, dtype=np.int64))
+        ok = len(t.shape) == 1 and count == want.size  # checked before reading it
+        if ok:
+            ok = np.allclose(t.float32().astype(np.float64), want, rtol=1e-2, atol=0)
+        if not ok:
             raise ConversionError(
                 "tensor %s (the rotary frequencies the model was trained with, %d of them) "
                 "does not match rotary_pct %g and rotary_emb_base %g of the configuration "
                 "(%d frequencies): is it the model's config?"
-                % (name, got.size, p.rotary_pct, p.rotary_emb_base, want.size))
+                % (name, count, p.rotary_pct, p.rotary_emb_base, want.size))
 
 
 # ---- writing -----------------------------------------------------------------------

@@ -14,18 +14,19 @@ import mmap
 import os
 import struct
 import tempfile
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import BinaryIO, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
 __all__ = ["SafetensorsFile", "write", "DTYPES"]
 
 #: safetensors dtype name -> numpy dtype ("BF16" is read as its uint16 bits).
-DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2"),
-          "F64": np.dtype("<f8"), "I64": np.dtype("<i8"), "I32": np.dtype("<i4"),
-          "I16": np.dtype("<i2"), "I8": np.dtype("i1"), "U8": np.dtype("u1"),
-          "U16": np.dtype("<u2"), "U32": np.dtype("<u4"), "U64": np.dtype("<u8"),
-          "BOOL": np.dtype("?")}
+DTYPES: Dict[str, np.dtype] = {
+    "F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2"),
+    "F64": np.dtype("<f8"), "I64": np.dtype("<i8"), "I32": np.dtype("<i4"),
+    "I16": np.dtype("<i2"), "I8": np.dtype("i1"), "U8": np.dtype("u1"),
+    "U16": np.dtype("<u2"), "U32": np.dtype("<u4"), "U64": np.dtype("<u8"),
+    "BOOL": np.dtype("?")}
 
 #: Same limit as the library's reader (a larger header is corruption).
 MAX_HEADER = 100 * 1000 * 1000
@@ -54,7 +55,10 @@ class SafetensorsTensor(object):
     def numpy(self) -> np.ndarray:
         """A copy in the file's dtype (BF16 as uint16 bit patterns)."""
         b, e = self._span
-        buf = memoryview(self._owner._map)[self._owner._data + b:self._owner._data + e]
+        mm = self._owner._map
+        if mm is None:
+            raise ValueError("%s is closed" % self._owner.path)
+        buf = memoryview(mm)[self._owner._data + b:self._owner._data + e]
         return np.frombuffer(buf, dtype=DTYPES[self.st_dtype]).reshape(self.shape).copy()
 
     def float32(self) -> np.ndarray:
@@ -75,18 +79,19 @@ class SafetensorsFile(object):
 
     def __init__(self, path: str):
         self.path = os.fspath(path)
-        self._fh = open(self.path, "rb")
+        self._fh: Optional[BinaryIO] = open(self.path, "rb")
+        self._map: Optional[mmap.mmap] = None
         try:
             size = os.fstat(self._fh.fileno()).st_size
             if size < 8:
                 raise ValueError("%s: shorter than a safetensors header" % self.path)
-            self._map = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
-            (n,) = struct.unpack("<Q", self._map[:8])
+            mm = self._map = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
+            (n,) = struct.unpack("<Q", mm[:8])
             if n > MAX_HEADER or 8 + n > size:
                 raise ValueError("%s: not a safetensors file (header length %d, file %d bytes)"
                                  % (self.path, n, size))
             try:
-                header = json.loads(self._map[8:8 + n].decode("utf-8"))
+                header = json.loads(mm[8:8 + n].decode("utf-8"))
             except (UnicodeDecodeError, ValueError) as e:
                 raise ValueError("%s: the safetensors header is not JSON: %s"
                                  % (self.path, e)) from None

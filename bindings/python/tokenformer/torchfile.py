@@ -36,7 +36,7 @@ import os
 import pickle
 import struct
 import zipfile
-from typing import Any, BinaryIO, Callable, Dict, List, Optional, Tuple
+from typing import Any, BinaryIO, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -45,6 +45,8 @@ __all__ = ["load", "TorchFile", "TensorRef", "TorchFileError", "UnsafePickleErro
 
 _LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 _LEGACY_PROTOCOL = 1001
+# A checkpoint's object pickle holds names and shapes, never tensor data.
+_MAX_PICKLE = 1 << 30
 
 
 class TorchFileError(ValueError):
@@ -59,7 +61,7 @@ class UnsafePickleError(TorchFileError):
 
 #: numpy dtype of each torch storage class ("bfloat16" is read as uint16 and
 #: widened exactly by :meth:`TensorRef.float32`).
-STORAGE_DTYPES = {
+STORAGE_DTYPES: Dict[str, np.dtype] = {
     "FloatStorage": np.dtype("<f4"), "HalfStorage": np.dtype("<f2"),
     "BFloat16Storage": np.dtype("<u2"), "DoubleStorage": np.dtype("<f8"),
     "LongStorage": np.dtype("<i8"), "IntStorage": np.dtype("<i4"),
@@ -82,6 +84,9 @@ class _StorageType(object):
     def __repr__(self):
         return "torch.%s" % self.name
 
+    def __setstate__(self, state):
+        raise TorchFileError("the pickle sets the state of a storage type")
+
 
 class _Storage(object):
     """A storage of a file: its type, key and (lazily) its bytes."""
@@ -91,6 +96,9 @@ class _Storage(object):
         self.key = key
         self._source = source
         self._array: Optional[np.ndarray] = None
+
+    def __setstate__(self, state):
+        raise TorchFileError("the pickle sets the state of a storage")
 
     def array(self) -> np.ndarray:
         """The storage's elements (a read-only view of the file's bytes)."""
@@ -119,6 +127,9 @@ class TensorRef(object):
         self._offset = offset
         self.shape = shape
         self._stride = stride
+
+    def __setstate__(self, state):
+        raise TorchFileError("the pickle sets the state of a tensor")
 
     @property
     def dtype(self) -> str:
@@ -334,6 +345,9 @@ class TorchFile(object):
             raise TorchFileError("%s: a zip archive without the one <name>/data.pkl of a "
                                  "torch.save file" % self.path)
         self._prefix = pkl[0][:-len("data.pkl")]
+        if self._zip.getinfo(pkl[0]).file_size > _MAX_PICKLE:
+            raise TorchFileError("%s: %s is larger than any checkpoint's pickle"
+                                 % (self.path, pkl[0]))
         order = self._prefix + "byteorder"
         if order in self._zip.namelist():
             self.big_endian = self._zip.read(order).strip() == b"big"
@@ -341,22 +355,28 @@ class TorchFile(object):
 
     def _zip_member(self, key: str) -> memoryview:
         name = self._prefix + "data/" + key
+        zf, mm = self._zip, self._map
+        assert zf is not None and mm is not None  # open (checked by _storage_bytes)
         try:
-            info = self._zip.getinfo(name)
+            info = zf.getinfo(name)
         except KeyError:
             raise TorchFileError("%s: the pickle refers to storage %s, but the archive has no "
                                  "%s" % (self.path, key, name)) from None
         if info.compress_type != zipfile.ZIP_STORED:
-            return memoryview(self._zip.read(name))  # re-zipped with compression: a copy
-        head = self._map[info.header_offset:info.header_offset + 30]
+            # torch.save stores storages uncompressed; inflating one could
+            # take any amount of memory
+            raise TorchFileError("%s: storage %s is compressed in the archive (torch.save "
+                                 "never does that): re-zip it without compression (zip -0)"
+                                 % (self.path, name))
+        head = mm[info.header_offset:info.header_offset + 30]
         if len(head) != 30 or head[:4] != b"PK\x03\x04":
             raise TorchFileError("%s: damaged zip entry %s" % (self.path, name))
         name_len, extra_len = struct.unpack("<HH", head[26:30])
         start = info.header_offset + 30 + name_len + extra_len
-        if start + info.file_size > len(self._map):
+        if start + info.file_size > len(mm):
             raise TorchFileError("%s: zip entry %s runs past the end of the file"
                                  % (self.path, name))
-        return memoryview(self._map)[start:start + info.file_size]
+        return memoryview(mm)[start:start + info.file_size]
 
     # -- legacy format
     def _open_legacy(self):
