@@ -482,10 +482,10 @@ def _resolve_params(tensors: Mapping[str, Any], to_lib: Mapping[str, str], num_l
                                       % (k, _value(p, k), sources[k], v, why))
             sources[k] += ", weights"
         else:
-            if k == "vocab_size" and config is not None and v != p.vocab_size:
-                sources[k] = "weights (the config has none; the default is %d)" % p.vocab_size
-            else:
-                sources[k] = "weights"
+            sources[k] = "weights"
+            if k == "vocab_size" and config is not None:
+                sources[k] += " (the config has none; the library's default %s %d)" % (
+                    "is the same," if v == p.vocab_size else "would be", p.vocab_size)
             _set(p, k, v)
     if config is None:
         missing = [k for k in REQUIRED_WITHOUT_CONFIG if sources[k] == _DEFAULT]

@@ -10,13 +10,14 @@ little-endian row-major data (offsets relative to its start).
 from __future__ import annotations
 
 import json
-import mmap
 import os
 import struct
 import tempfile
-from typing import BinaryIO, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
+
+from ._mapped import MappedFile
 
 __all__ = ["SafetensorsFile", "write", "DTYPES"]
 
@@ -72,20 +73,17 @@ class SafetensorsTensor(object):
         return a.astype(np.float32)
 
 
-class SafetensorsFile(object):
+class SafetensorsFile(MappedFile):
     """A safetensors file mapped read-only: ``tensors`` {name:
     :class:`SafetensorsTensor`} in header order, ``metadata`` {str: str}.
     Offsets and sizes are checked at open; a context manager."""
 
     def __init__(self, path: str):
-        self.path = os.fspath(path)
-        self._fh: Optional[BinaryIO] = open(self.path, "rb")
-        self._map: Optional[mmap.mmap] = None
+        super().__init__(path)
         try:
-            size = os.fstat(self._fh.fileno()).st_size
-            if size < 8:
+            size, mm = self.size, self._map
+            if size < 8 or mm is None:
                 raise ValueError("%s: shorter than a safetensors header" % self.path)
-            mm = self._map = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
             (n,) = struct.unpack("<Q", mm[:8])
             if n > MAX_HEADER or 8 + n > size:
                 raise ValueError("%s: not a safetensors file (header length %d, file %d bytes)"
@@ -119,21 +117,6 @@ class SafetensorsFile(object):
         if not ok:
             raise ValueError("%s: tensor '%s' has a bad header entry %r" % (self.path, name, info))
         return SafetensorsTensor(self, dt, shape, b, e)
-
-    def close(self) -> None:
-        m = getattr(self, "_map", None)
-        if m is not None:
-            m.close()
-            self._map = None
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-    def __enter__(self) -> "SafetensorsFile":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def _fsync_dir(path: str) -> None:

@@ -31,14 +31,14 @@ from __future__ import annotations
 import _compat_pickle
 import collections
 import io
-import mmap
-import os
 import pickle
 import struct
 import zipfile
 from typing import Any, BinaryIO, Dict, Optional, Tuple
 
 import numpy as np
+
+from ._mapped import MappedFile
 
 __all__ = ["load", "TorchFile", "TensorRef", "TorchFileError", "UnsafePickleError",
            "ALLOWED_GLOBALS", "PLACEHOLDER_GLOBALS", "Placeholder"]
@@ -300,28 +300,23 @@ class _Unpickler(pickle.Unpickler):
 # ---- the file ------------------------------------------------------------------------
 
 
-class TorchFile(object):
+class TorchFile(MappedFile):
     """An open PyTorch checkpoint: ``obj`` is the unpickled object (dicts,
     lists, :class:`TensorRef` ...).  The storages stay mapped until
     :meth:`close` (a context manager)."""
 
     def __init__(self, path: str):
-        self.path = os.fspath(path)
         self.big_endian = False
         self.format = "?"
-        self._fh: Optional[BinaryIO] = None
-        self._map: Optional[mmap.mmap] = None
         self._zip: Optional[zipfile.ZipFile] = None
         self._prefix = ""
         self._storages: Dict[str, _Storage] = {}
         self._legacy_spans: Dict[str, Tuple[int, int]] = {}
         self._legacy_kinds: Dict[str, _StorageType] = {}
+        super().__init__(path)
         try:
-            self._fh = open(self.path, "rb")
-            size = os.fstat(self._fh.fileno()).st_size
-            if size == 0:
+            if self._map is None:
                 raise TorchFileError("%s: the file is empty" % self.path)
-            self._map = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
             if self._map[:4] == b"PK\x03\x04":
                 self.obj = self._open_zip()
             elif self._map[:1] == b"\x80":
@@ -465,21 +460,7 @@ class TorchFile(object):
         if self._zip is not None:
             self._zip.close()
             self._zip = None
-        if self._map is not None:
-            try:
-                self._map.close()
-            except BufferError:
-                pass  # a view is still alive; the mapping goes with it
-            self._map = None
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-    def __enter__(self) -> "TorchFile":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        super().close()
 
 
 def load(path: str) -> TorchFile:
