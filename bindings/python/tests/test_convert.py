@@ -221,6 +221,20 @@ class ConvertTest(unittest.TestCase):
                 self.assertIn("bad.pt", str(cm.exception))
                 self.assert_nothing_written(out)
 
+    def test_model_parallel_shards_are_refused(self):
+        for names in (["mp_rank_00_model_states.pt", "mp_rank_01_model_states.pt"],
+                      ["layer_00-model_00-model_states.pt", "layer_00-model_01-model_states.pt"]):
+            with self.subTest(names=names):
+                d = tempfile.mkdtemp(dir=self.tmp)
+                for n in names:
+                    shutil.copy(os.path.join(DATA, "tiny_fp32.pt"), os.path.join(d, n))
+                out = self.out()
+                with self.assertRaises(tc.ConversionError) as cm:
+                    tc.convert(d, out, config=CONFIG)
+                self.assertIn(names[1], str(cm.exception))
+                self.assertIn("model_parallel_size 1", str(cm.exception))
+                self.assert_nothing_written(out)
+
     # -- names, shapes and the configuration -------------------------------------------
     def convert_error(self, sd, **kw):
         out = self.out("refused.safetensors")
@@ -309,6 +323,11 @@ class ConvertTest(unittest.TestCase):
         st1, st2 = SafeTensors(out), SafeTensors(out2)
         for n in st1.tensors:
             np.testing.assert_array_equal(st1[n], st2[n])
+        del lib_sd["layers.1.mlp.key_param_tokens"]
+        msg = self.convert_error(lib_sd)
+        self.assertIn("missing layers.1.mlp.key_param_tokens", msg)
+        self.assertNotIn("sequential", msg)
+        lib_sd["layers.1.mlp.key_param_tokens"] = st2["layers.1.mlp.key_param_tokens"]
         mixed = dict(lib_sd)
         mixed["sequential.0.word_embeddings.weight"] = mixed.pop("embed.weight")
         self.assertIn("mixes official names", self.convert_error(mixed))

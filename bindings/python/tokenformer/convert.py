@@ -373,6 +373,14 @@ def _official(lib_name: str, num_layers: int) -> str:
     return "sequential.%d.%s" % (int(i) + 2, rest)
 
 
+def _describe(lib_name: str, num_layers: int, official: bool) -> str:
+    """A tensor as a file of that naming calls it (official: with the
+    library's name in parentheses)."""
+    if not official:
+        return lib_name
+    return "%s (%s)" % (_official(lib_name, num_layers), lib_name)
+
+
 def tensor_shapes(params: ModelParams) -> "collections.OrderedDict[str, Tuple[int, ...]]":
     """{library tensor name: shape} of a model, in the library's order
     (that of ``Model.tensor_names()``; the SPEC's tensor names)."""
@@ -404,7 +412,7 @@ def _set(p: ModelParams, key: str, value: Any) -> None:
 
 
 def _from_weights(tensors: Mapping[str, Any], to_lib: Mapping[str, str],
-                  num_layers: int) -> Dict[str, Tuple[int, str]]:
+                  num_layers: int, official: bool) -> Dict[str, Tuple[int, str]]:
     """{key: (value, "tensor <name> [shape]")} for the keys the shapes tell."""
     out: Dict[str, Tuple[int, str]] = {}
 
@@ -428,8 +436,8 @@ def _from_weights(tensors: Mapping[str, Any], to_lib: Mapping[str, str],
                           ("ffn_slot_num", "layers.0.mlp.key_param_tokens", 0)):
         got = shape_of(lib, dim)
         if got is None:
-            raise ConversionError("cannot read %s off the weights: the checkpoint has no %s "
-                                  "(%s)" % (key, _official(lib, num_layers), lib))
+            raise ConversionError("cannot read %s off the weights: the checkpoint has no %s"
+                                  % (key, _describe(lib, num_layers, official)))
         out[key] = got
     return out
 
@@ -448,7 +456,7 @@ def _validated(p: ModelParams) -> ModelParams:
 
 
 def _resolve_params(tensors: Mapping[str, Any], to_lib: Mapping[str, str], num_layers: int,
-                    config: Optional[PathLike], overrides: Mapping[str, Any],
+                    official: bool, config: Optional[PathLike], overrides: Mapping[str, Any],
                     args: Mapping[str, Any]) -> Tuple[ModelParams, Dict[str, str]]:
     sources: Dict[str, str] = {}
     if config is not None:
@@ -475,7 +483,7 @@ def _resolve_params(tensors: Mapping[str, Any], to_lib: Mapping[str, str], num_l
             raise ConversionError("num_attention_heads is %d (%s), but the checkpoint's "
                                   "GPT-NeoX args say %d" % (p.num_attention_heads,
                                                             sources["num_attention_heads"], heads))
-    for k, (v, why) in _from_weights(tensors, to_lib, num_layers).items():
+    for k, (v, why) in _from_weights(tensors, to_lib, num_layers, official).items():
         if sources[k] in ("config", "command line"):
             if _value(p, k) != v:
                 raise ConversionError("%s is %s in the %s, but the checkpoint has %s (%s)"
@@ -586,13 +594,14 @@ def _convert(src: _Source, output: PathLike, config: Optional[PathLike],
                               "TokenFormer model: %s" % (
                                   len(unknown), "s" if len(unknown) > 1 else "",
                                   ", ".join(unknown[:8]) + (" ..." if len(unknown) > 8 else "")))
-    p, sources = _resolve_params(tensors, to_lib, L, config, overrides, src.args)
+    official = any("sequential." in n for n in to_lib.values())
+    p, sources = _resolve_params(tensors, to_lib, L, official, config, overrides, src.args)
     want = tensor_shapes(p)
     problems = []
     for lib, shape in want.items():
         name = to_lib.get(lib)
         if name is None:
-            problems.append("missing %s (%s)" % (_official(lib, L), lib))
+            problems.append("missing %s" % _describe(lib, L, official))
             continue
         got = tuple(tensors[name].shape)
         if got != shape:
