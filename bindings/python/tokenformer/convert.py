@@ -243,7 +243,10 @@ def _is_safetensors(path: str) -> bool:
 
 
 def _open_source(path: str) -> _Source:
-    src = _open_path(path)
+    try:
+        src = _open_path(path)
+    except OSError as e:  # unreadable files and directories
+        raise ConversionError("%s: %s" % (e.filename or path, e.strerror or e)) from None
     src.origin = os.path.basename(os.path.normpath(path))
     return src
 
