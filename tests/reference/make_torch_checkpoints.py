@@ -12,7 +12,7 @@ sequential.0.word_embeddings.weight, sequential.{i+2}.attention.{query,key,
 value,proj}.{key,value}_param_tokens, sequential.{i+2}.mlp.*,
 sequential.{L+3}.norm.{weight,bias}; sequential.1 and sequential.{L+2}
 hold no parameters (GPT-NeoX's pre/post-transformer lambdas).  Its forward
-follows the official code (../../../shared/SPEC.md): Pattention with the
+follows the official code (as the SPEC states it): Pattention with the
 official l2_norm_gelu (scores / ||scores|| * sqrt(n), then exact GELU),
 non-parametric LayerNorm before attention and FFN, GPT-NeoX partial rotary
 (rotate_half), causal softmax attention, final LayerNorm, tied output.
