@@ -111,6 +111,7 @@ check: deps all $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
 	tests/abi_check.sh $(SHARED)
 	$(B)/tests/cpp_smoke
 	MAKE="$(MAKE)" PYTHON="$(PYTHON)" tests/install_test.sh
+	PYTHON="$(PYTHON)" tests/python_package_test.sh
 	tests/trainer_test.sh $(B)/examples/train
 	PYTHON="$(PYTHON)" tests/growth_tools_test.sh $(B)/examples
 	PYTHON="$(PYTHON)" tests/kill9_test.sh $(B)/examples/train 30
@@ -198,7 +199,10 @@ reference-check:
 	$(PYTHON) tests/reference/selfcheck.py tests/data
 
 # ---- Python bindings, ABI, C++ and install checks --------------------------
-#   make python-test   the bindings' tests (bindings/python/tests)
+#   make python-test   the bindings' tests (bindings/python/tests), with the
+#                      checkpoint converter's on tests/data/torch
+#   make python-package-test  pip install of bindings/python into a venv, used
+#                      from elsewhere, type-checked with mypy, uninstalled
 #   make abi-check     exported symbols and abidiff against abi/ (tests/abi_check.sh)
 #   make abi-baseline  rewrites abi/symbols.txt and abi/libtokenformer.abi from the
 #                      built library: only for a deliberate ABI change (say so in
@@ -213,12 +217,15 @@ reference-check:
 # PYTHONPATH).  PYTHON runs the tests: Debian's, which has python3-numpy.
 PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
 PYTHON ?= /usr/bin/python3
-PY_PKG := $(sort $(wildcard bindings/python/tokenformer/*.py))
+PY_PKG := $(sort $(wildcard bindings/python/tokenformer/*.py)) bindings/python/tokenformer/py.typed
 
-.PHONY: python-test abi-check abi-baseline cpp-smoke install-test
+.PHONY: python-test python-package-test abi-check abi-baseline cpp-smoke install-test
 
 python-test: lib
 	$(PYTHON) -m unittest discover -s bindings/python/tests -v
+
+python-package-test: lib
+	PYTHON="$(PYTHON)" tests/python_package_test.sh
 
 abi-check: lib
 	tests/abi_check.sh $(SHARED)

@@ -92,7 +92,7 @@ __all__ = [
 ]
 
 
-def have(name):
+def have(name: str) -> bool:
     """True if the loaded library exports the C function ``name`` (e.g.
     ``"tf_decoder_create"``); bound functions it lacks raise
     NotImplementedError."""

@@ -19,9 +19,12 @@ Functions of the public header that the loaded library does not export
 their names are in :data:`missing_symbols`.
 """
 
+from __future__ import annotations
+
 import ctypes
 import ctypes.util
 import os
+from typing import Any, Optional, TypeVar, Union
 from ctypes import (CFUNCTYPE, POINTER, c_char, c_char_p, c_double, c_float, c_int, c_int32,
                     c_int64, c_size_t, c_uint64, c_void_p)
 
@@ -30,6 +33,9 @@ import numpy as np
 from . import errors
 from .params import (GrowParams, Info, ModelParams, OptimizerParams, PattentionParams,
                      SamplerParams)
+
+#: A filesystem path as the bindings take it.
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 ENV_VAR = "TOKENFORMER_LIBRARY"
 SONAME = "libtokenformer.so.0"
@@ -88,7 +94,7 @@ lib, library_path = _load()
 
 
 class _Opaque(ctypes.Structure):
-    _fields_ = []
+    _fields_: list = []
 
 
 class tf_pattention(_Opaque):
@@ -257,6 +263,11 @@ def _missing(name):
 class _Functions(object):
     """Attribute access to the bound C functions (``F.tf_model_create``)."""
 
+    def __getattr__(self, name: str) -> Any:
+        # only reached for names not bound below: says to type checkers that
+        # the bound functions are set dynamically
+        raise AttributeError("%s is not a function of include/tokenformer.h" % name)
+
 
 F = _Functions()
 for _name, (_res, _args) in PROTOTYPES.items():
@@ -271,7 +282,7 @@ for _name, (_res, _args) in PROTOTYPES.items():
     setattr(F, _name, _fn)
 
 
-def have(name):
+def have(name: str) -> bool:
     """True if the loaded library exports the C function ``name``."""
     return name not in missing_symbols
 
@@ -316,12 +327,12 @@ def _dec(b):
     return b.decode("utf-8", "replace") if b else ""
 
 
-def last_error():
+def last_error() -> str:
     """``tf_last_error()``: this thread's most recent failure message."""
     return _dec(F.tf_last_error())
 
 
-def status_name(status):
+def status_name(status: int) -> str:
     """``tf_status_name()``: e.g. ``"TF_ERR_SHAPE"``."""
     return _dec(F.tf_status_name(int(status)))
 
@@ -398,7 +409,7 @@ def iptr(a):
     return None if a is None else a.ctypes.data_as(Pi32)
 
 
-def path_arg(path):
+def path_arg(path: PathLike) -> bytes:
     """A filesystem path (str, bytes or os.PathLike) as bytes for C."""
     return os.fsencode(path)
 
@@ -411,6 +422,9 @@ def name_arg(name):
 # ---- handles ------------------------------------------------------------------------
 
 
+_H = TypeVar("_H", bound="Handle")
+
+
 class Handle(object):
     """Base of the handle classes: owns (or borrows) one C pointer.
 
@@ -419,8 +433,8 @@ class Handle(object):
     closed handle raises :class:`tokenformer.ClosedError` on use.
     """
 
-    _free_fn = None      # name of the C *_free function
-    _errmsg_fn = None    # name of the C *_errmsg function
+    _free_fn: Optional[str] = None    # name of the C *_free function
+    _errmsg_fn: Optional[str] = None  # name of the C *_errmsg function
 
     def __init__(self, ptr, owner=None, borrowed=False, keepalive=None):
         self._ptr = ptr if ptr else None
@@ -429,7 +443,7 @@ class Handle(object):
         self._keepalive = keepalive  # an object this handle points into
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         """True once closed (or once the owner of a borrowed handle closed)."""
         if self._ptr is None:
             return True
@@ -456,7 +470,7 @@ class Handle(object):
         """Hook run by close() before the pointer is freed (a model closes
         its dependents here)."""
 
-    def close(self):
+    def close(self) -> None:
         """Frees the handle (owned) or detaches it (borrowed).  Idempotent.
 
         Order: the pointer is taken first (so re-entrant or repeated calls
@@ -478,13 +492,12 @@ class Handle(object):
             self._owner = None
             self._keepalive = None
 
-    def __enter__(self):
+    def __enter__(self: _H) -> _H:
         self._h()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
-        return False
 
     def __del__(self):
         try:

@@ -1,12 +1,16 @@
 """Token datasets with a held-out validation tail (``tf_dataset``)."""
 
+from __future__ import annotations
+
 import ctypes
+from typing import Any, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _lib, errors
-from ._lib import F
-from .enums import DataFormat, Split
+from ._lib import F, PathLike
+from .enums import DataFormat, DataFormatLike, Split, SplitLike
 
 __all__ = ["Dataset"]
 
@@ -23,7 +27,7 @@ class Dataset(_lib.Handle):
     _free_fn = "tf_dataset_free"
     _errmsg_fn = "tf_dataset_errmsg"
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("use Dataset.open(), Dataset.from_tokens() or Dataset.from_bytes()")
 
     @classmethod
@@ -33,7 +37,8 @@ class Dataset(_lib.Handle):
         return self
 
     @classmethod
-    def open(cls, path, format="auto", vocab_size=256, val_fraction=0.0):
+    def open(cls, path: PathLike, format: DataFormatLike = "auto", vocab_size: int = 256,
+             val_fraction: float = 0.0) -> "Dataset":
         """``tf_dataset_open()``: reads a whole token file.  ``format``:
         "auto", "bytes", "u16" (nanoGPT .bin) or "llmc" (llm.c shards)."""
         out = _lib.DatasetP()
@@ -42,7 +47,8 @@ class Dataset(_lib.Handle):
         return cls._wrap(out)
 
     @classmethod
-    def from_tokens(cls, tokens, vocab_size, val_fraction=0.0):
+    def from_tokens(cls, tokens: ArrayLike, vocab_size: int,
+                    val_fraction: float = 0.0) -> "Dataset":
         """``tf_dataset_from_tokens()``: over ids in memory (copied by the
         library; a non-int32 array is converted first)."""
         tok = _lib.as_i32(tokens, "tokens").reshape(-1)
@@ -52,21 +58,22 @@ class Dataset(_lib.Handle):
         return cls._wrap(out)
 
     @classmethod
-    def from_bytes(cls, data, val_fraction=0.0):
+    def from_bytes(cls, data: Union[str, bytes, bytearray, memoryview],
+                   val_fraction: float = 0.0) -> "Dataset":
         """A byte-level dataset (vocab 256) over bytes, or over a str's UTF-8."""
         if isinstance(data, str):
             data = data.encode("utf-8")
         return cls.from_tokens(np.frombuffer(bytes(data), dtype=np.uint8), 256, val_fraction)
 
-    def errmsg(self):
+    def errmsg(self) -> str:
         """``tf_dataset_errmsg()``: the last error on this dataset."""
         return _lib._dec(F.tf_dataset_errmsg(self._h()))
 
-    def num_tokens(self, split="train"):
+    def num_tokens(self, split: SplitLike = "train") -> int:
         """Tokens in a split."""
         return int(F.tf_dataset_num_tokens(self._h(), int(Split.coerce(split))))
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.num_tokens(Split.TRAIN) + self.num_tokens(Split.VAL)
 
     @staticmethod
@@ -76,7 +83,8 @@ class Dataset(_lib.Handle):
             raise errors.ArgumentError(1, "B and T must be >= 1 (B=%d, T=%d)" % (B, T))
         return B, T
 
-    def sample(self, split, seed, index, B, T):
+    def sample(self, split: SplitLike, seed: int, index: int, B: int,
+               T: int) -> Tuple[np.ndarray, np.ndarray]:
         """Batch ``index`` of the seeded random-segment stream of a split
         (a pure function of (seed, index))."""
         h = self._h()
@@ -87,12 +95,12 @@ class Dataset(_lib.Handle):
                                         _lib.iptr(tok), _lib.iptr(tgt)))
         return tok, tgt
 
-    def num_batches(self, split, B, T):
+    def num_batches(self, split: SplitLike, B: int, T: int) -> int:
         """Whole non-overlapping [B, T+1] batches in a split."""
         B, T = self._bt(B, T)
         return int(F.tf_dataset_num_batches(self._h(), int(Split.coerce(split)), B, T))
 
-    def batch(self, split, i, B, T):
+    def batch(self, split: SplitLike, i: int, B: int, T: int) -> Tuple[np.ndarray, np.ndarray]:
         """Batch ``i`` of the split's non-overlapping batches, in order."""
         h = self._h()
         B, T = self._bt(B, T)

@@ -5,22 +5,27 @@ integer or the name as a string, case-insensitively (``"softmax"``,
 ``"SOFTMAX"``, ``Norm.SOFTMAX`` and ``2`` are the same norm).
 """
 
-import enum
+from __future__ import annotations
 
-__all__ = ["Status", "Norm", "ScalePolicy", "KeyInit", "SetKind", "DataFormat", "Split"]
+import enum
+from typing import Dict, Union
+
+__all__ = ["Status", "Norm", "ScalePolicy", "KeyInit", "SetKind", "DataFormat", "Split",
+           "NormLike", "ScalePolicyLike", "KeyInitLike", "SetKindLike", "DataFormatLike",
+           "SplitLike"]
 
 
 class _CEnum(enum.IntEnum):
     """An IntEnum that coerces ints and (case-insensitive) names."""
 
     @classmethod
-    def coerce(cls, value):
+    def coerce(cls, value: Union["_CEnum", int, str]) -> "_CEnum":
         """``cls`` member for a member, an int or a name; ValueError otherwise."""
         if isinstance(value, cls):
             return value
         if isinstance(value, str):
             key = value.strip().upper().replace("-", "_")
-            aliases = getattr(cls, "_aliases", lambda: {})()
+            aliases: Dict[str, str] = getattr(cls, "_aliases", dict)()
             key = aliases.get(key, key)
             try:
                 return cls[key]
@@ -100,3 +105,12 @@ class Split(_CEnum):
     @staticmethod
     def _aliases():
         return {"VALIDATION": "VAL"}
+
+
+# What the bindings accept wherever they take an enum: a member, its int or its name.
+NormLike = Union[Norm, int, str]
+ScalePolicyLike = Union[ScalePolicy, int, str]
+KeyInitLike = Union[KeyInit, int, str]
+SetKindLike = Union[SetKind, int, str]
+DataFormatLike = Union[DataFormat, int, str]
+SplitLike = Union[Split, int, str]

@@ -28,7 +28,10 @@ the built-in ``OSError``; it does not replace the built-in name unless you
 ``from tokenformer import *``.
 """
 
+from __future__ import annotations
+
 import builtins as _builtins
+from typing import Optional, Type
 
 __all__ = [
     "TokenformerError", "ArgumentError", "ShapeError", "NoMemoryError", "IOError",
@@ -53,7 +56,7 @@ class TokenformerError(Exception):
     ``str(error)`` is the message; ``error.status_name`` the constant's name.
     """
 
-    def __init__(self, status, message=None):
+    def __init__(self, status: int, message: Optional[str] = None) -> None:
         status = int(status)
         if message is None:
             message = _STATUS_NAMES.get(status, "TF_ERR_UNKNOWN")
@@ -65,7 +68,7 @@ class TokenformerError(Exception):
         self.message = message
 
     @property
-    def status_name(self):
+    def status_name(self) -> str:
         """The status constant's name, e.g. ``"TF_ERR_SHAPE"``."""
         return _STATUS_NAMES.get(self.status, "TF_ERR_UNKNOWN")
 
@@ -126,7 +129,7 @@ class ClosedError(StateError, ValueError):
     """A handle was used after ``close()`` (or after the object that owns it
     was closed).  Raised by the bindings before any library call."""
 
-    def __init__(self, message):
+    def __init__(self, message: str) -> None:
         super().__init__(8, message)
         self.args = (message,)
 
@@ -140,7 +143,7 @@ _BY_STATUS = {
 }
 
 
-def exception_for_status(status):
+def exception_for_status(status: int) -> Type[TokenformerError]:
     """The exception class for a ``tf_status`` code (TokenformerError for an
     unknown code)."""
     return _BY_STATUS.get(int(status), TokenformerError)

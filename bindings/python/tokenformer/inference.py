@@ -1,21 +1,31 @@
 """Inference: the KV-cache decoder, sampling, generation and the byte-level
 tokenizer (``tf_decoder``, ``tf_sample``, ``tf_bytes_to_tokens`` ...)."""
 
+from __future__ import annotations
+
 import ctypes
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _lib, errors
 from ._lib import F
-from .params import SamplerParams
+from .params import SamplerParams, given_fields
+
+if TYPE_CHECKING:
+    from .model import Model
 
 __all__ = ["Decoder", "Sampler", "sample", "sampler_params", "bytes_to_tokens",
            "tokens_to_bytes", "tokens_to_text"]
 
 
-def sampler_params(params=None, **fields):
+def sampler_params(params: Optional[SamplerParams] = None, *,
+                   temperature: Optional[float] = None, top_k: Optional[int] = None,
+                   top_p: Optional[float] = None, seed: Optional[int] = None) -> SamplerParams:
     """A :class:`SamplerParams` from the library defaults (or a copy of
-    ``params``) with ``fields`` set by name (temperature, top_k, top_p, seed)."""
+    ``params``) with the given fields set (None keeps a value)."""
+    fields = given_fields(SamplerParams, locals())
     if params is None:
         return SamplerParams(**fields)
     if not isinstance(params, SamplerParams):
@@ -23,7 +33,8 @@ def sampler_params(params=None, **fields):
     return params.copy().update(**fields) if fields else params
 
 
-def sample(logits, params=None, rng_state=None, **fields):
+def sample(logits: ArrayLike, params: Optional[SamplerParams] = None,
+           rng_state: Optional[int] = None, **fields: Any) -> Tuple[int, int]:
     """``tf_sample()``: one id from ``logits`` [V] (C-contiguous float32 is
     used in place, anything else converted).  ``rng_state`` defaults to the
     params' seed.  Returns ``(id, next_rng_state)``; pass the state back to
@@ -42,11 +53,14 @@ class Sampler(object):
     continue one reproducible stream.  ``Sampler(temperature=0.8, top_k=40,
     seed=7)``; ``temperature=0`` is greedy."""
 
-    def __init__(self, params=None, **fields):
-        self.params = sampler_params(params, **fields)
+    def __init__(self, params: Optional[SamplerParams] = None, *,
+                 temperature: Optional[float] = None, top_k: Optional[int] = None,
+                 top_p: Optional[float] = None, seed: Optional[int] = None) -> None:
+        self.params = sampler_params(params, temperature=temperature, top_k=top_k, top_p=top_p,
+                                     seed=seed)
         self.rng_state = int(self.params.seed)
 
-    def sample(self, logits):
+    def sample(self, logits: ArrayLike) -> int:
         """One id from ``logits`` [V]; advances the RNG state."""
         i, self.rng_state = sample(logits, self.params, self.rng_state)
         return i
@@ -65,7 +79,7 @@ class Decoder(_lib.Handle):
     _free_fn = "tf_decoder_free"
     _errmsg_fn = "tf_decoder_errmsg"
 
-    def __init__(self, model, batch=1):
+    def __init__(self, model: "Model", batch: int = 1) -> None:
         mh = model._h()
         out = _lib.DecoderP()
         _lib.check(F.tf_decoder_create(mh, int(batch), ctypes.byref(out)))
@@ -75,26 +89,26 @@ class Decoder(_lib.Handle):
         model._add_dependent(self)
 
     @property
-    def model(self):
+    def model(self) -> Optional["Model"]:
         """The :class:`Model` decoded from (None once closed)."""
         return getattr(self, "_keepalive", None)
 
     @property
-    def batch(self):
+    def batch(self) -> int:
         """Number of parallel sequences."""
         return self._batch
 
-    def errmsg(self):
+    def errmsg(self) -> str:
         """``tf_decoder_errmsg()``: the last error on this decoder."""
         return _lib._dec(F.tf_decoder_errmsg(self._h()))
 
-    def reset(self):
+    def reset(self) -> None:
         """Forgets every cached position."""
         h = self._h()
         self._check(F.tf_decoder_reset(h))
 
     @property
-    def position(self):
+    def position(self) -> int:
         """Positions cached so far."""
         return int(F.tf_decoder_position(self._h()))
 
@@ -104,7 +118,8 @@ class Decoder(_lib.Handle):
             tok = tok.reshape(1)
         return tok
 
-    def prefill(self, tokens, logits=True, out=None):
+    def prefill(self, tokens: ArrayLike, logits: bool = True,
+                out: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
         """Appends T tokens per sequence (``tokens`` [batch, T]; 1-D is
         [1, T] when batch is 1).  Returns the last position's logits
         [batch, V] (None if ``logits`` is false)."""
@@ -120,7 +135,8 @@ class Decoder(_lib.Handle):
         self._check(F.tf_decoder_prefill(h, tok.shape[1], _lib.iptr(tok), _lib.fptr(lg)))
         return lg
 
-    def step(self, tokens, logits=True, out=None):
+    def step(self, tokens: ArrayLike, logits: bool = True,
+             out: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
         """One token per sequence (``tokens`` [batch]; an int for batch 1).
         Returns the new logits [batch, V] (None if ``logits`` is false)."""
         h = self._h()
@@ -134,7 +150,7 @@ class Decoder(_lib.Handle):
         return lg
 
     @property
-    def logits(self):
+    def logits(self) -> Optional[np.ndarray]:
         """A copy of the last position's logits [batch, V]; None before the
         first prefill."""
         p = F.tf_decoder_logits(self._h())
@@ -142,7 +158,10 @@ class Decoder(_lib.Handle):
             return None
         return np.ctypeslib.as_array(p, shape=(self._batch, self._V)).copy()
 
-    def generate(self, max_new, params=None, stop_ids=(), callback=None, **fields):
+    def generate(self, max_new: int, params: Optional[SamplerParams] = None,
+                 stop_ids: Iterable[int] = (),
+                 callback: Optional[Callable[[np.ndarray], Any]] = None,
+                 **fields: Any) -> np.ndarray:
         """``tf_decoder_generate()``: up to ``max_new`` tokens per sequence
         after the cached positions, sampled per :class:`SamplerParams`
         (``params`` and/or fields, e.g. ``temperature=0.8, top_k=40``).
@@ -175,7 +194,7 @@ class Decoder(_lib.Handle):
                     return 1
             cb = _lib.TokenCallback(trampoline)
         else:
-            cb = _lib.TokenCallback()
+            cb = _lib.TokenCallback()  # type: ignore[call-overload]  # NULL: no callback
         st = F.tf_decoder_generate(h, max_new, ctypes.byref(p),
                                    _lib.iptr(stops) if stops.size else None, int(stops.size),
                                    _lib.iptr(out), ctypes.byref(produced), cb, None)
@@ -190,7 +209,7 @@ class Decoder(_lib.Handle):
         return "<Decoder batch=%d position=%d>" % (self._batch, self.position)
 
 
-def bytes_to_tokens(text):
+def bytes_to_tokens(text: Union[str, bytes, bytearray, memoryview]) -> np.ndarray:
     """``tf_bytes_to_tokens()``: one id per byte of ``text`` (bytes, or a
     str as UTF-8) as a new int32 array."""
     data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
@@ -201,7 +220,7 @@ def bytes_to_tokens(text):
     return out[:count.value]
 
 
-def tokens_to_bytes(ids):
+def tokens_to_bytes(ids: ArrayLike) -> bytes:
     """``tf_tokens_to_bytes()``: ids in [0, 256) back to bytes (RangeError
     naming the first id outside)."""
     tok = _lib.as_i32(ids, "ids").reshape(-1)
@@ -210,7 +229,7 @@ def tokens_to_bytes(ids):
     return buf.raw[:tok.size]
 
 
-def tokens_to_text(ids, errors="replace"):
+def tokens_to_text(ids: ArrayLike, errors: str = "replace") -> str:
     """:func:`tokens_to_bytes` decoded as UTF-8 (``errors`` as in
     ``bytes.decode``; ids < 0, e.g. generate's -1 padding, are dropped)."""
     tok = _lib.as_i32(ids, "ids").reshape(-1)

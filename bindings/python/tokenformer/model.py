@@ -1,30 +1,40 @@
 """The language model (``tf_model``): forward/backward, named tensors,
 borrowed Pattention sets, growth and checkpoints."""
 
-import collections
+from __future__ import annotations
+
 import ctypes
 import weakref
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _lib, errors
-from ._lib import F
-from .enums import SetKind
-from .params import ModelParams
+from ._lib import F, PathLike
+from .enums import NormLike, ScalePolicyLike, SetKind, SetKindLike
+from .params import GrowParams, ModelParams, given_fields
 from .pattention import Pattention, grow_params
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .optimizer import Optimizer
 
 __all__ = ["Model", "ForwardResult"]
 
 #: What :meth:`Model.forward` returns: ``logits`` [B, T, V] (None if not
 #: requested) and ``loss`` (a float, None without targets).
-ForwardResult = collections.namedtuple("ForwardResult", ["logits", "loss"])
+class ForwardResult(NamedTuple):
+    logits: Optional[np.ndarray]
+    loss: Optional[float]
 
 
 class Model(_lib.Handle):
     """A TokenFormer language model.
 
     ``Model(hidden_size=128, num_layers=4)`` creates one from the library's
-    default params with those fields (or pass ``params=ModelParams(...)``);
+    default params with those fields (None keeps a default; or pass
+    ``params=ModelParams(...)``, which the fields then override);
     ``Model.from_config(cfg_or_path)`` from a YAML config;
     ``Model.open(path)`` from a checkpoint.
 
@@ -38,7 +48,16 @@ class Model(_lib.Handle):
     _free_fn = "tf_model_free"
     _errmsg_fn = "tf_model_errmsg"
 
-    def __init__(self, params=None, **fields):
+    def __init__(self, params: Optional[ModelParams] = None, *,
+                 num_layers: Optional[int] = None, hidden_size: Optional[int] = None,
+                 num_attention_heads: Optional[int] = None, qkv_slot_num: Optional[int] = None,
+                 proj_slot_num: Optional[int] = None, ffn_slot_num: Optional[int] = None,
+                 rotary_pct: Optional[float] = None, rotary_emb_base: Optional[float] = None,
+                 norm: Optional[NormLike] = None, vocab_size: Optional[int] = None,
+                 seq_length: Optional[int] = None, layernorm_epsilon: Optional[float] = None,
+                 init_method_std: Optional[float] = None, seed: Optional[int] = None,
+                 scale_policy: Optional[ScalePolicyLike] = None) -> None:
+        fields = given_fields(ModelParams, locals())
         if params is None:
             params = ModelParams(**fields)
         elif not isinstance(params, ModelParams):
@@ -60,9 +79,9 @@ class Model(_lib.Handle):
         return self
 
     @classmethod
-    def from_config(cls, config, **fields):
-        """A fresh model from a :class:`Config` or a YAML path (``fields``
-        override the config's values)."""
+    def from_config(cls, config: Union["Config", PathLike], **fields: Any) -> "Model":
+        """A fresh model from a :class:`Config` or a YAML path (``fields``,
+        those of :class:`ModelParams`, override the config's values)."""
         from .config import Config
         if isinstance(config, Config):
             params = config.model_params()
@@ -72,7 +91,7 @@ class Model(_lib.Handle):
         return cls(params, **fields)
 
     @classmethod
-    def open(cls, path):
+    def open(cls, path: PathLike) -> "Model":
         """``tf_model_open()``: a model from a checkpoint's own configuration
         and parameters."""
         out = _lib.ModelP()
@@ -87,13 +106,13 @@ class Model(_lib.Handle):
             dep._closed_why = " (its Model was closed)"
             dep.close()
 
-    def errmsg(self):
+    def errmsg(self) -> str:
         """``tf_model_errmsg()``: the last error on this model."""
         return _lib._dec(F.tf_model_errmsg(self._h()))
 
     # -- configuration ---------------------------------------------------
     @property
-    def params(self):
+    def params(self) -> ModelParams:
         """``tf_model_get_params()``: the current :class:`ModelParams`
         (slot numbers after any growth).  A copy: changing it does nothing."""
         h = self._h()
@@ -102,27 +121,27 @@ class Model(_lib.Handle):
         return p
 
     @property
-    def num_params(self):
+    def num_params(self) -> int:
         """Number of trainable scalars."""
         return int(F.tf_model_num_params(self._h()))
 
     @property
-    def vocab_size(self):
+    def vocab_size(self) -> int:
         """V."""
         return int(self.params.vocab_size)
 
     @property
-    def seq_length(self):
+    def seq_length(self) -> int:
         """The longest T."""
         return int(self.params.seq_length)
 
     @property
-    def num_layers(self):
+    def num_layers(self) -> int:
         """L."""
         return int(self.params.num_layers)
 
     # -- Pattention sets -------------------------------------------------
-    def pattention(self, layer, kind):
+    def pattention(self, layer: int, kind: SetKindLike) -> Pattention:
         """Layer ``layer``'s Pattention set of ``kind`` (a :class:`SetKind`,
         int or name: "query", "key", "value", "proj", "ffn"/"mlp"), borrowed
         from the model.  RangeError for a bad layer."""
@@ -137,17 +156,17 @@ class Model(_lib.Handle):
         return s
 
     # -- named tensors ---------------------------------------------------
-    def tensor_names(self):
+    def tensor_names(self) -> List[str]:
         """The SPEC names of every parameter tensor, in canonical order."""
         h = self._h()
         return [_lib._dec(F.tf_model_tensor_name(h, i)) for i in range(F.tf_model_num_tensors(h))]
 
     @property
-    def num_tensors(self):
+    def num_tensors(self) -> int:
         """Number of named tensors."""
         return int(F.tf_model_num_tensors(self._h()))
 
-    def tensor_shape(self, name):
+    def tensor_shape(self, name: str) -> Tuple[int, ...]:
         """The shape of a named tensor as a tuple (NotFoundError if none)."""
         h = self._h()
         shape = (ctypes.c_int64 * 2)()
@@ -155,7 +174,7 @@ class Model(_lib.Handle):
         self._check(F.tf_model_tensor_shape(h, _lib.name_arg(name), shape, ctypes.byref(ndim)))
         return tuple(int(shape[i]) for i in range(ndim.value))
 
-    def get_tensor(self, name, out=None):
+    def get_tensor(self, name: str, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Copy of a named tensor (into ``out`` if given)."""
         shape = self.tensor_shape(name)
         arr = _lib.out_array(out, shape, np.float32)
@@ -163,7 +182,7 @@ class Model(_lib.Handle):
                                           arr.size))
         return arr
 
-    def set_tensor(self, name, value):
+    def set_tensor(self, name: str, value: ArrayLike) -> None:
         """Copies ``value`` into a named tensor; its size must match
         (ShapeError naming both otherwise).  Used in place if C-contiguous
         float32, else converted (a copy)."""
@@ -171,7 +190,7 @@ class Model(_lib.Handle):
         arr = _lib.as_f32(value)
         self._check(F.tf_model_set_tensor(h, _lib.name_arg(name), _lib.fptr(arr), arr.size))
 
-    def get_grad(self, name, out=None):
+    def get_grad(self, name: str, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Copy of a named tensor's accumulated gradient."""
         shape = self.tensor_shape(name)
         arr = _lib.out_array(out, shape, np.float32)
@@ -179,7 +198,7 @@ class Model(_lib.Handle):
                                         arr.size))
         return arr
 
-    def set_grad(self, name, value):
+    def set_grad(self, name: str, value: ArrayLike) -> None:
         """Replaces a named tensor's accumulated gradient with ``value``
         (``tf_model_set_grad``), e.g. to drive :meth:`Optimizer.step` with
         gradients computed elsewhere."""
@@ -187,21 +206,22 @@ class Model(_lib.Handle):
         arr = _lib.as_f32(value)
         self._check(F.tf_model_set_grad(h, _lib.name_arg(name), _lib.fptr(arr), arr.size))
 
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, np.ndarray]:
         """``{name: copy of the tensor}`` for every parameter."""
         return {n: self.get_tensor(n) for n in self.tensor_names()}
 
-    def load_state_dict(self, tensors):
+    def load_state_dict(self, tensors: Mapping[str, ArrayLike]) -> None:
         """Sets every tensor of a ``{name: array}`` mapping."""
         for n, v in tensors.items():
             self.set_tensor(n, v)
 
-    def grads(self):
+    def grads(self) -> Dict[str, np.ndarray]:
         """``{name: copy of the gradient}`` for every parameter."""
         return {n: self.get_grad(n) for n in self.tensor_names()}
 
     # -- compute ---------------------------------------------------------
-    def forward(self, tokens, targets=None, logits=True, out=None):
+    def forward(self, tokens: ArrayLike, targets: Optional[ArrayLike] = None,
+                logits: bool = True, out: Optional[np.ndarray] = None) -> ForwardResult:
         """``tf_model_forward()`` on ``tokens`` [B, T] (int32 ids; a 1-D array
         is one sequence; other integer arrays are converted, a copy).
 
@@ -232,28 +252,33 @@ class Model(_lib.Handle):
                                        ctypes.byref(loss) if tgt is not None else None))
         return ForwardResult(lg, float(loss.value) if tgt is not None else None)
 
-    def logits(self, tokens, out=None):
+    def logits(self, tokens: ArrayLike, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Just the logits [B, T, V] of ``tokens``."""
-        return self.forward(tokens, None, True, out).logits
+        lg = self.forward(tokens, None, True, out).logits
+        assert lg is not None
+        return lg
 
-    def loss(self, tokens, targets):
+    def loss(self, tokens: ArrayLike, targets: ArrayLike) -> float:
         """Just the mean cross-entropy (the logits are not copied out)."""
-        return self.forward(tokens, targets, logits=False).loss
+        loss = self.forward(tokens, targets, logits=False).loss
+        assert loss is not None
+        return loss
 
-    def backward(self):
+    def backward(self) -> None:
         """``tf_model_backward()``: gradients of the last forward's loss,
         accumulated (StateError without a forward with targets)."""
         h = self._h()
         self._check(F.tf_model_backward(h))
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Zeroes every accumulated gradient."""
         h = self._h()
         self._check(F.tf_model_zero_grad(h))
 
     # -- growth ------------------------------------------------------------
-    def grow(self, qkv_slot_num=None, proj_slot_num=None, ffn_slot_num=None, optimizer=None,
-             params=None, **fields):
+    def grow(self, qkv_slot_num: Optional[int] = None, proj_slot_num: Optional[int] = None,
+             ffn_slot_num: Optional[int] = None, optimizer: Optional["Optimizer"] = None,
+             params: Optional[GrowParams] = None, **fields: Any) -> None:
         """``tf_model_grow()``: grows every layer's sets to the given slot
         numbers (None keeps a kind's current number).  ``optimizer`` (bound
         to this model) has its moments grown too, so training continues.
@@ -273,14 +298,14 @@ class Model(_lib.Handle):
         self._check(F.tf_model_grow(h, opt, q, p, f, None if gp is None else ctypes.byref(gp)))
 
     # -- checkpoints -------------------------------------------------------
-    def save(self, path, optimizer=None):
+    def save(self, path: PathLike, optimizer: Optional["Optimizer"] = None) -> None:
         """``tf_model_save()``: an atomic safetensors checkpoint (with the
         optimizer's step and moments if ``optimizer`` is given)."""
         h = self._h()
         opt = optimizer._h() if optimizer is not None else None
         self._check(F.tf_model_save(h, opt, _lib.path_arg(path)))
 
-    def load(self, path, optimizer=None):
+    def load(self, path: PathLike, optimizer: Optional["Optimizer"] = None) -> None:
         """``tf_model_load()``: parameters of the same shapes (and the
         optimizer's state if given and present).  Unchanged on error."""
         h = self._h()
@@ -289,7 +314,8 @@ class Model(_lib.Handle):
             raise errors.ArgumentError(1, "Model.load: the optimizer is bound to another model")
         self._check(F.tf_model_load(h, opt, _lib.path_arg(path)))
 
-    def load_grown(self, path, params=None, **fields):
+    def load_grown(self, path: PathLike, params: Optional[GrowParams] = None,
+                   **fields: Any) -> None:
         """``tf_model_load_grown()``: loads a checkpoint with slot numbers at
         most the model's; the extra rows are initialised per GrowParams."""
         h = self._h()

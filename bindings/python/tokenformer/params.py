@@ -14,45 +14,58 @@ Setting a field that does not exist raises AttributeError (a typo is not
 silently ignored).  ``dict(p)``-style access: :meth:`_ParamsBase.as_dict`.
 """
 
+from __future__ import annotations
+
 import ctypes
 from ctypes import c_double, c_int, c_int32, c_int64, c_size_t, c_uint64, c_char_p
+from typing import Any, Dict, Optional, Type, TypeVar
 
-from .enums import KeyInit, Norm, ScalePolicy
+from .enums import KeyInit, KeyInitLike, Norm, NormLike, ScalePolicy, ScalePolicyLike
 
 __all__ = ["PattentionParams", "GrowParams", "ModelParams", "OptimizerParams",
            "SamplerParams", "Info"]
 
 _ENUM_FIELDS = {"norm": Norm, "scale_policy": ScalePolicy, "key_init": KeyInit}
 
+_P = TypeVar("_P", bound="_ParamsBase")
+
+
+def given_fields(cls: Type["_ParamsBase"], args: Dict[str, Any]) -> Dict[str, Any]:
+    """The fields of params struct ``cls`` that are not None in ``args``
+    (a ``locals()``): how the explicit keyword parameters of constructors
+    become field settings (None keeps the library's default)."""
+    names = [f[0] for f in cls._fields_ if f[0] != "struct_size"]
+    return {name: args[name] for name in names if args.get(name) is not None}
+
 
 class _ParamsBase(ctypes.Structure):
     """Common behaviour of the params mirrors (not instantiated itself)."""
 
     #: name of the C function filling the defaults (set by subclasses)
-    _init_fn = None
+    _init_fn = ""
 
-    def __init__(self, **fields):
+    def __init__(self, **fields: Any) -> None:
         from . import _lib  # late: _lib imports this module
         getattr(_lib.lib, self._init_fn)(ctypes.byref(self), ctypes.sizeof(self))
         self.update(**fields)
 
     @classmethod
-    def default(cls, **fields):
+    def default(cls: Type[_P], **fields: Any) -> _P:
         """The library's defaults, with ``fields`` set by name."""
         return cls(**fields)
 
-    def update(self, **fields):
+    def update(self: _P, **fields: Any) -> _P:
         """Sets fields by name (enum fields accept names); returns self."""
         for name, value in fields.items():
             setattr(self, name, value)
         return self
 
-    def copy(self):
+    def copy(self: _P) -> _P:
         """An independent copy of this struct."""
         c = type(self).from_buffer_copy(self)
         return c
 
-    def as_dict(self):
+    def as_dict(self) -> Dict[str, Any]:
         """The fields (without struct_size) as a dict; enums as IntEnum."""
         out = {}
         for name, _ in self._fields_:
@@ -83,7 +96,7 @@ class _ParamsBase(ctypes.Structure):
             return NotImplemented
         return self.as_dict() == other.as_dict()
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # mutable: not hashable
 
     def __repr__(self):
         parts = []
@@ -109,6 +122,13 @@ class PattentionParams(_ParamsBase):
         ("value_std", c_double),
     ]
 
+    def __init__(self, *, n: Optional[int] = None, d_in: Optional[int] = None,
+                 d_out: Optional[int] = None, norm: Optional[NormLike] = None,
+                 scale_policy: Optional[ScalePolicyLike] = None, tau: Optional[float] = None,
+                 seed: Optional[int] = None, key_std: Optional[float] = None,
+                 value_std: Optional[float] = None) -> None:
+        super().__init__(**given_fields(PattentionParams, locals()))
+
 
 class GrowParams(_ParamsBase):
     """``tf_grow_params``: key_init (zero/random), scale_policy (default
@@ -122,6 +142,11 @@ class GrowParams(_ParamsBase):
         ("value_std", c_double),
         ("seed", c_uint64),
     ]
+
+    def __init__(self, *, key_init: Optional[KeyInitLike] = None,
+                 scale_policy: Optional[ScalePolicyLike] = None, key_std: Optional[float] = None,
+                 value_std: Optional[float] = None, seed: Optional[int] = None) -> None:
+        super().__init__(**given_fields(GrowParams, locals()))
 
 
 class ModelParams(_ParamsBase):
@@ -148,6 +173,16 @@ class ModelParams(_ParamsBase):
         ("scale_policy", c_int),
     ]
 
+    def __init__(self, *, num_layers: Optional[int] = None, hidden_size: Optional[int] = None,
+                 num_attention_heads: Optional[int] = None, qkv_slot_num: Optional[int] = None,
+                 proj_slot_num: Optional[int] = None, ffn_slot_num: Optional[int] = None,
+                 rotary_pct: Optional[float] = None, rotary_emb_base: Optional[float] = None,
+                 norm: Optional[NormLike] = None, vocab_size: Optional[int] = None,
+                 seq_length: Optional[int] = None, layernorm_epsilon: Optional[float] = None,
+                 init_method_std: Optional[float] = None, seed: Optional[int] = None,
+                 scale_policy: Optional[ScalePolicyLike] = None) -> None:
+        super().__init__(**given_fields(ModelParams, locals()))
+
 
 class OptimizerParams(_ParamsBase):
     """``tf_optimizer_params`` (AdamW): lr, min_lr, beta1, beta2, eps,
@@ -168,6 +203,14 @@ class OptimizerParams(_ParamsBase):
         ("grad_accum_steps", c_int32),
     ]
 
+    def __init__(self, *, lr: Optional[float] = None, min_lr: Optional[float] = None,
+                 beta1: Optional[float] = None, beta2: Optional[float] = None,
+                 eps: Optional[float] = None, weight_decay: Optional[float] = None,
+                 clip_grad: Optional[float] = None, warmup_steps: Optional[int] = None,
+                 decay_steps: Optional[int] = None,
+                 grad_accum_steps: Optional[int] = None) -> None:
+        super().__init__(**given_fields(OptimizerParams, locals()))
+
 
 class SamplerParams(_ParamsBase):
     """``tf_sampler_params``: temperature (0: greedy), top_k (0: off),
@@ -180,6 +223,10 @@ class SamplerParams(_ParamsBase):
         ("top_p", c_double),
         ("seed", c_uint64),
     ]
+
+    def __init__(self, *, temperature: Optional[float] = None, top_k: Optional[int] = None,
+                 top_p: Optional[float] = None, seed: Optional[int] = None) -> None:
+        super().__init__(**given_fields(SamplerParams, locals()))
 
 
 class Info(ctypes.Structure):

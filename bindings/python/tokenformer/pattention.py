@@ -1,18 +1,27 @@
 """Pattention parameter sets (``tf_pattention``)."""
 
+from __future__ import annotations
+
 import ctypes
+from typing import TYPE_CHECKING, Any, Dict, Optional, Type, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _lib, errors
 from ._lib import F
-from .enums import Norm, ScalePolicy
-from .params import GrowParams, PattentionParams
+from .enums import KeyInitLike, Norm, NormLike, ScalePolicy, ScalePolicyLike
+from .params import GrowParams, PattentionParams, given_fields
+
+if TYPE_CHECKING:
+    from .model import Model
+
+_P = TypeVar("_P", PattentionParams, GrowParams)
 
 __all__ = ["Pattention", "grow_params"]
 
 
-def _params(cls, params, fields):
+def _params(cls: Type[_P], params: Optional[_P], fields: Dict[str, Any]) -> _P:
     if params is None:
         return cls(**fields)
     if not isinstance(params, cls):
@@ -22,9 +31,14 @@ def _params(cls, params, fields):
     return params
 
 
-def grow_params(params=None, **fields):
+def grow_params(params: Optional[GrowParams] = None, *,
+                key_init: Optional[KeyInitLike] = None,
+                scale_policy: Optional[ScalePolicyLike] = None, key_std: Optional[float] = None,
+                value_std: Optional[float] = None,
+                seed: Optional[int] = None) -> Optional[GrowParams]:
     """A :class:`GrowParams` from the library's defaults (or a copy of
-    ``params``) with ``fields`` set; None stays None when nothing is set."""
+    ``params``) with the given fields set; None stays None when nothing is set."""
+    fields = given_fields(GrowParams, locals())
     if params is None and not fields:
         return None
     return _params(GrowParams, params, fields)
@@ -35,8 +49,9 @@ class Pattention(_lib.Handle):
     ``Y = Theta(X K^T) V``.
 
     ``Pattention(n=13, d_in=24, d_out=20, norm="softmax")`` creates a set
-    from the library's default params with the given fields (or pass a
-    :class:`PattentionParams` as ``params``).  Sets obtained from
+    from the library's default params with the given fields (None keeps a
+    default; or pass a :class:`PattentionParams` as ``params``, which the
+    fields then override).  Sets obtained from
     :meth:`tokenformer.Model.pattention` are *borrowed*: the model owns them,
     they keep the model object alive, ``close()`` only detaches them, and
     they become unusable (ClosedError) once the model is closed.
@@ -49,8 +64,12 @@ class Pattention(_lib.Handle):
     _free_fn = "tf_pattention_free"
     _errmsg_fn = "tf_pattention_errmsg"
 
-    def __init__(self, params=None, **fields):
-        params = _params(PattentionParams, params, fields)
+    def __init__(self, params: Optional[PattentionParams] = None, *, n: Optional[int] = None,
+                 d_in: Optional[int] = None, d_out: Optional[int] = None,
+                 norm: Optional[NormLike] = None, scale_policy: Optional[ScalePolicyLike] = None,
+                 tau: Optional[float] = None, seed: Optional[int] = None,
+                 key_std: Optional[float] = None, value_std: Optional[float] = None) -> None:
+        params = _params(PattentionParams, params, given_fields(PattentionParams, locals()))
         out = _lib.PattentionP()
         _lib.check(F.tf_pattention_create(ctypes.byref(params), ctypes.byref(out)))
         super().__init__(out)
@@ -62,55 +81,55 @@ class Pattention(_lib.Handle):
         return self
 
     @property
-    def borrowed(self):
+    def borrowed(self) -> bool:
         """True for a set owned by a model."""
         return self._borrowed
 
     @property
-    def model(self):
+    def model(self) -> Optional["Model"]:
         """The owning :class:`Model` of a borrowed set (None otherwise)."""
         return self._owner
 
-    def errmsg(self):
+    def errmsg(self) -> str:
         """``tf_pattention_errmsg()``: the last error on this set ("" if none)."""
         return _lib._dec(F.tf_pattention_errmsg(self._h()))
 
     # -- shape and scale -------------------------------------------------
     @property
-    def n(self):
+    def n(self) -> int:
         """Number of parameter tokens."""
         return int(F.tf_pattention_n(self._h()))
 
     @property
-    def d_in(self):
+    def d_in(self) -> int:
         """Input width."""
         return int(F.tf_pattention_d_in(self._h()))
 
     @property
-    def d_out(self):
+    def d_out(self) -> int:
         """Output width."""
         return int(F.tf_pattention_d_out(self._h()))
 
     @property
-    def norm(self):
+    def norm(self) -> Norm:
         """The :class:`Norm` (Theta) of this set."""
         return Norm(F.tf_pattention_norm(self._h()))
 
     @property
-    def scale_policy(self):
+    def scale_policy(self) -> ScalePolicy:
         """The :class:`ScalePolicy` (follow_n or pinned)."""
         return ScalePolicy(F.tf_pattention_scale_policy(self._h()))
 
     @property
-    def tau(self):
+    def tau(self) -> float:
         """The scale tau.  Assigning sets it and pins it (tau > 0)."""
         return float(F.tf_pattention_tau(self._h()))
 
     @tau.setter
-    def tau(self, value):
+    def tau(self, value: float) -> None:
         self.set_tau(value)
 
-    def set_tau(self, tau):
+    def set_tau(self, tau: float) -> None:
         """``tf_pattention_set_tau()``: sets tau (> 0) and pins it."""
         h = self._h()
         self._check(F.tf_pattention_set_tau(h, float(tau)))
@@ -127,28 +146,28 @@ class Pattention(_lib.Handle):
         arr = _lib.as_f32(src)
         self._check(fn(h, _lib.fptr(arr), arr.size))
 
-    def get_keys(self, out=None):
+    def get_keys(self, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Copy of the keys [n, d_in] (into ``out`` if given)."""
         return self._get(F.tf_pattention_get_keys, self.n, self.d_in, out)
 
-    def set_keys(self, keys):
+    def set_keys(self, keys: ArrayLike) -> None:
         """Copies keys in; ``keys.size`` must be n * d_in (ShapeError
         naming both sizes otherwise)."""
         self._set(F.tf_pattention_set_keys, keys)
 
-    def get_values(self, out=None):
+    def get_values(self, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Copy of the values [n, d_out] (into ``out`` if given)."""
         return self._get(F.tf_pattention_get_values, self.n, self.d_out, out)
 
-    def set_values(self, values):
+    def set_values(self, values: ArrayLike) -> None:
         """Copies values in; ``values.size`` must be n * d_out."""
         self._set(F.tf_pattention_set_values, values)
 
-    def get_key_grad(self, out=None):
+    def get_key_grad(self, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Copy of the accumulated key gradient [n, d_in]."""
         return self._get(F.tf_pattention_get_key_grad, self.n, self.d_in, out)
 
-    def get_value_grad(self, out=None):
+    def get_value_grad(self, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Copy of the accumulated value gradient [n, d_out]."""
         return self._get(F.tf_pattention_get_value_grad, self.n, self.d_out, out)
 
@@ -158,51 +177,52 @@ class Pattention(_lib.Handle):
     value_grad = property(get_value_grad, doc="Accumulated value gradient [n, d_out] (a copy).")
 
     # -- compute ---------------------------------------------------------
-    def _rows(self, X, width, what):
-        X = _lib.as_f32(X)
-        if X.ndim == 1:
-            X = X.reshape(1, -1)
-        if X.ndim != 2 or X.shape[1] != width:
+    def _rows(self, X: ArrayLike, width: int, what: str) -> np.ndarray:
+        rows = _lib.as_f32(X)
+        if rows.ndim == 1:
+            rows = rows.reshape(1, -1)
+        if rows.ndim != 2 or rows.shape[1] != width:
             raise errors.ShapeError(2, "%s has shape %s; the set needs [N, %d]"
-                                    % (what, tuple(X.shape), width))
-        if X.shape[0] == 0:
+                                    % (what, tuple(rows.shape), width))
+        if rows.shape[0] == 0:
             raise errors.ShapeError(2, "%s has no rows" % what)
-        return X
+        return rows
 
-    def forward(self, X, out=None):
+    def forward(self, X: ArrayLike, out: Optional[np.ndarray] = None) -> np.ndarray:
         """``Y [N, d_out] = Pattention(X [N, d_in])`` (``tf_pattention_forward``).
         ``X`` is used in place if C-contiguous float32, else converted (a
         copy); a 1-D X is one row.  Keeps what backward needs."""
         h = self._h()
         d_in, d_out = self.d_in, self.d_out
-        X = self._rows(X, d_in, "X")
-        Y = _lib.out_array(out, (X.shape[0], d_out), np.float32)
-        self._check(F.tf_pattention_forward(h, X.shape[0], _lib.fptr(X), _lib.fptr(Y)))
+        x = self._rows(X, d_in, "X")
+        Y = _lib.out_array(out, (x.shape[0], d_out), np.float32)
+        self._check(F.tf_pattention_forward(h, x.shape[0], _lib.fptr(x), _lib.fptr(Y)))
         return Y
 
     __call__ = forward
 
-    def backward(self, X, dY, want_dX=True, out=None):
+    def backward(self, X: ArrayLike, dY: ArrayLike, want_dX: bool = True,
+                 out: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
         """Backward of the latest forward, which must have had this same X
         (``tf_pattention_backward``).  Accumulates dK, dV into the set and
         returns dX [N, d_in] (None if ``want_dX`` is false)."""
         h = self._h()
         d_in, d_out = self.d_in, self.d_out
-        X = self._rows(X, d_in, "X")
-        dY = self._rows(dY, d_out, "dY")
-        if dY.shape[0] != X.shape[0]:
-            raise errors.ShapeError(2, "dY has %d rows, X %d" % (dY.shape[0], X.shape[0]))
-        dX = _lib.out_array(out, X.shape, np.float32) if want_dX else None
-        self._check(F.tf_pattention_backward(h, X.shape[0], _lib.fptr(X), _lib.fptr(dY),
+        x = self._rows(X, d_in, "X")
+        dy = self._rows(dY, d_out, "dY")
+        if dy.shape[0] != x.shape[0]:
+            raise errors.ShapeError(2, "dY has %d rows, X %d" % (dy.shape[0], x.shape[0]))
+        dX = _lib.out_array(out, x.shape, np.float32) if want_dX else None
+        self._check(F.tf_pattention_backward(h, x.shape[0], _lib.fptr(x), _lib.fptr(dy),
                                              _lib.fptr(dX)))
         return dX
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Zeroes the accumulated gradients."""
         h = self._h()
         self._check(F.tf_pattention_zero_grad(h))
 
-    def grow(self, new_n, params=None, **fields):
+    def grow(self, new_n: int, params: Optional[GrowParams] = None, **fields: Any) -> None:
         """``tf_pattention_grow()``: appends ``new_n - n`` parameter tokens
         (new_n > n), initialised per :class:`GrowParams` (``params`` and/or
         fields such as ``key_init="random"``, ``scale_policy="follow_n"``).

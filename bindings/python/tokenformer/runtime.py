@@ -1,23 +1,26 @@
 """Versions, the runtime (BLIS kernel set, threads), status names, errors."""
 
+from __future__ import annotations
+
 import ctypes
+from typing import Any, Dict, Optional
 
 from . import _lib
 from ._lib import F, check
-from .enums import Norm
+from .enums import Norm, NormLike
 from .params import Info
 
 __all__ = ["version_number", "version_string", "status_name", "last_error", "init",
            "set_num_threads", "get_num_threads", "get_info", "norm_type_name"]
 
 
-def version_number():
+def version_number() -> int:
     """``tf_version_number()``: MAJOR * 1000000 + MINOR * 1000 + PATCH of the
     loaded library."""
     return int(F.tf_version_number())
 
 
-def version_string():
+def version_string() -> str:
     """``tf_version_string()``: the loaded library's version, e.g. ``"0.1.0"``."""
     return _lib._dec(F.tf_version_string())
 
@@ -26,7 +29,7 @@ status_name = _lib.status_name
 last_error = _lib.last_error
 
 
-def init(blis_arch=None):
+def init(blis_arch: Optional[str] = None) -> None:
     """``tf_init()``: sets up the runtime now, optionally choosing the BLIS
     kernel set (``"auto"``, ``"blis"`` or a configuration name such as
     ``"skx"``; None reads TF_BLIS_ARCH).  Calling it again with a different
@@ -34,18 +37,18 @@ def init(blis_arch=None):
     check(F.tf_init(None if blis_arch is None else str(blis_arch).encode()))
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """``tf_set_num_threads()``: threads for GEMMs and element-wise kernels,
     process-wide (n >= 1; ArgumentError otherwise)."""
     check(F.tf_set_num_threads(int(n)))
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """``tf_get_num_threads()``: the current process-wide thread count."""
     return int(F.tf_get_num_threads())
 
 
-def get_info():
+def get_info() -> Dict[str, Any]:
     """``tf_get_info()`` as a dict: version_number, version_string,
     blis_version, blis_arch (the kernel set that runs), blis_arch_source,
     cpu_avx512, cpu_avx2, blis_arch_generic (bools) and num_threads.
@@ -66,7 +69,7 @@ def get_info():
     return out
 
 
-def norm_type_name(norm):
+def norm_type_name(norm: NormLike) -> str:
     """``tf_norm_type_name()``: ``"l2_norm_gelu"`` etc. for a norm (an enum
     member, int or name)."""
     return _lib._dec(F.tf_norm_type_name(int(Norm.coerce(norm))))
