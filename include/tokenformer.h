@@ -31,6 +31,10 @@
  *   appended, so a program compiled against an older header keeps working.
  *   Calls that fill a struct (tf_config_model_params, tf_model_get_params,
  *   ...) write only the first out->struct_size bytes: initialise it first.
+ *   A struct_size smaller than the oldest layout of the struct (which ends
+ *   with the first field after struct_size) or larger than this library's
+ *   sizeof is TF_ERR_ARGUMENT, on the way in and on the way out; nothing is
+ *   read or written past a caller's struct_size.
  *
  * Process-wide state (documented, and the only global mutable state)
  * -------------------------------------------------------------------

@@ -25,21 +25,6 @@ static const char *const set_names[TFI_SETS_PER_LAYER] = {
             return tfi_fail(NULL, TF_ERR_ARGUMENT, fn ": the model is NULL"); \
     } while (0)
 
-tf_status tfi_model_params_copy(tf_model_params *dst, const tf_model_params *src)
-{
-    *dst = tf_model_default_params();
-    if (!src)
-        return TF_OK;
-    if (src->struct_size < offsetof(tf_model_params, num_layers) + sizeof(int32_t) ||
-        src->struct_size > sizeof *dst)
-        return tfi_fail(NULL, TF_ERR_ARGUMENT,
-                        "tf_model_params.struct_size is %zu: obtain the struct from "
-                        "tf_model_default_params()", src->struct_size);
-    memcpy(dst, src, src->struct_size);
-    dst->struct_size = sizeof *dst;
-    return TF_OK;
-}
-
 static int64_t slot_num(const tf_model_params *p, int kind)
 {
     return kind == TF_SET_FFN ? p->ffn_slot_num
@@ -134,8 +119,9 @@ TF_API tf_status tf_model_create(const tf_model_params *params, tf_model **out)
     if (!out)
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_create: out is NULL");
     *out = NULL;
-    tf_model_params p;
-    tf_status st = tfi_model_params_copy(&p, params);
+    tf_model_params p = tf_model_default_params();
+    tf_status st = tfi_params_in(&p, sizeof p, params, TFI_MODEL_PARAMS_MIN, "tf_model_create",
+                                 "tf_model_params", NULL);
     if (st != TF_OK)
         return st;
     if ((st = tfi_model_params_check(&p, NULL)) != TF_OK)
@@ -226,12 +212,8 @@ TF_API tf_status tf_model_get_params(const tf_model *model, tf_model_params *out
         return tfi_fail((tfi_errbuf *)&model->err, TF_ERR_ARGUMENT,
                         "tf_model_get_params: out is NULL");
     refresh_refs((tf_model *)model);
-    size_t size = out->struct_size;
-    if (size < sizeof(size_t) || size > sizeof *out)
-        size = sizeof *out; /* an uninitialised struct: assume the current layout */
-    memcpy(out, &model->p, size);
-    out->struct_size = size;
-    return TF_OK;
+    return tfi_params_out(out, &model->p, sizeof model->p, TFI_MODEL_PARAMS_MIN,
+                          "tf_model_get_params", "tf_model_params", (tfi_errbuf *)&model->err);
 }
 
 TF_API int64_t tf_model_num_params(const tf_model *model)

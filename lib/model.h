@@ -54,8 +54,8 @@ struct tf_model {
 
 int tfi_rotary_dims(const tf_model_params *p);
 tf_status tfi_model_params_check(const tf_model_params *p, tfi_errbuf *eb);
-/* Copies a caller's params struct, tolerating older (shorter) layouts. */
-tf_status tfi_model_params_copy(tf_model_params *dst, const tf_model_params *src);
+/* The oldest tf_model_params layout ends after num_layers (params.c). */
+#define TFI_MODEL_PARAMS_MIN TFI_PARAMS_MIN(tf_model_params, num_layers)
 
 /* Rebuilds the table of named tensors (after creation or growth). */
 tf_status tfi_model_build_refs(tf_model *m);

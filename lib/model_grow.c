@@ -123,9 +123,9 @@ TF_API tf_status tf_model_grow(tf_model *model, tf_optimizer *opt, int64_t qkv_s
         return tfi_fail(&m->err, TF_ERR_ARGUMENT,
                         "tf_model_grow: the optimizer belongs to another model");
     tf_grow_params g;
-    tf_status st = tfi_grow_params_copy(&g, params, &m->err);
+    tf_status st = tfi_grow_params_copy(&g, params, "tf_model_grow", &m->err);
     if (st != TF_OK)
-        return tfi_fail(&m->err, st, "tf_model_grow: %s", m->err.msg);
+        return st;
     const int64_t cur[3] = {m->p.qkv_slot_num, m->p.proj_slot_num, m->p.ffn_slot_num};
     const int64_t want[3] = {qkv_slot_num, proj_slot_num, ffn_slot_num};
     const char *names[3] = {"qkv_slot_num", "proj_slot_num", "ffn_slot_num"};
@@ -170,7 +170,7 @@ TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
     tf_model *m = model;
     tf_model_num_params(m);
     tf_grow_params g;
-    tf_status st = tfi_grow_params_copy(&g, params, &m->err);
+    tf_status st = tfi_grow_params_copy(&g, params, "tf_model_load_grown", &m->err);
     if (st != TF_OK)
         return st;
     /* Build the checkpoint's own model, grow it to our sizes, then copy:

@@ -29,12 +29,8 @@ static tf_model_params model_defaults(void)
 
 TF_API void tf_model_params_init(tf_model_params *p, size_t size)
 {
-    if (!p || size < sizeof(size_t))
-        return;
     tf_model_params d = model_defaults();
-    size_t n = size < sizeof d ? size : sizeof d;
-    memcpy(p, &d, n);
-    p->struct_size = n;
+    tfi_params_init(p, size, &d, sizeof d);
 }
 
 int tfi_rotary_dims(const tf_model_params *p)

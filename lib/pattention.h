@@ -52,7 +52,10 @@ typedef struct tfi_grow_plan {
     float *keys, *values, *key_grad, *value_grad;
 } tfi_grow_plan;
 
-tf_status tfi_grow_params_copy(tf_grow_params *dst, const tf_grow_params *src, tfi_errbuf *eb);
+/* Copy-in and validation of grow params (NULL: the defaults); TF_ERR_ARGUMENT
+ * with a message starting "fn: " on a bad struct_size or value. */
+tf_status tfi_grow_params_copy(tf_grow_params *dst, const tf_grow_params *src, const char *fn,
+                               tfi_errbuf *eb);
 tf_status tfi_pattention_grow_prepare(const tf_pattention *set, int64_t new_n,
                                       const tf_grow_params *g, tfi_grow_plan *plan,
                                       tfi_errbuf *eb);

@@ -40,9 +40,11 @@ static int is_ignored(const tf_config *cfg, const char *key)
 
 /* A tf_model_params filled with a recognisable pattern: a failing call must
  * leave it as it is. */
+/* Garbage in every field but struct_size, which says "the whole struct". */
 static void sentinel(tf_model_params *p)
 {
     memset(p, 0xA5, sizeof *p);
+    p->struct_size = sizeof *p;
 }
 
 static void assert_sentinel(const tf_model_params *p)

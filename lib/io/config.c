@@ -1029,10 +1029,6 @@ TF_API tf_status tf_config_model_params(const tf_config *cfg, tf_model_params *o
                         (long long)head_dim, (int)p.hidden_size, (int)p.num_attention_heads);
 
     /* write only what the caller's struct holds (an older, shorter layout) */
-    size_t size = out->struct_size;
-    if (size < sizeof(size_t) || size > sizeof p)
-        size = sizeof p; /* not initialised: assume the current layout */
-    p.struct_size = size;
-    memcpy(out, &p, size);
-    return TF_OK;
+    return tfi_params_out(out, &p, sizeof p, TFI_PARAMS_MIN(tf_model_params, num_layers),
+                          "tf_config_model_params", "tf_model_params", cfg_eb(cfg));
 }

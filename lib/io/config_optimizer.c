@@ -217,10 +217,6 @@ TF_API tf_status tf_config_optimizer_params(const tf_config *cfg, tf_optimizer_p
         p.warmup_steps = w <= 0 ? 0 : w >= (double)num_iters ? num_iters : (int64_t)w;
     }
 
-    size_t size = out->struct_size;
-    if (size < sizeof(size_t) || size > sizeof p)
-        size = sizeof p; /* an uninitialised struct: assume the current layout */
-    p.struct_size = size;
-    memcpy(out, &p, size);
-    return TF_OK;
+    return tfi_params_out(out, &p, sizeof p, TFI_PARAMS_MIN(tf_optimizer_params, lr),
+                          "tf_config_optimizer_params", "tf_optimizer_params", NULL);
 }
