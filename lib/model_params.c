@@ -33,6 +33,17 @@ TF_API void tf_model_params_init(tf_model_params *p, size_t size)
     tfi_params_init(p, size, &d, sizeof d);
 }
 
+int tfi_slot_class(int kind)
+{
+    return kind == TF_SET_FFN ? 2 : kind == TF_SET_PROJ ? 1 : 0;
+}
+
+int64_t *tfi_slot_field(tf_model_params *p, int kind)
+{
+    int64_t *const fields[3] = {&p->qkv_slot_num, &p->proj_slot_num, &p->ffn_slot_num};
+    return fields[tfi_slot_class(kind)];
+}
+
 int tfi_rotary_dims(const tf_model_params *p)
 {
     int head_dim = p->hidden_size / p->num_attention_heads;

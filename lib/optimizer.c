@@ -128,10 +128,6 @@ TF_API tf_status tf_optimizer_create(tf_model *model, const tf_optimizer_params 
     if (st != TF_OK || (st = params_check(&p, NULL, "tf_optimizer_create")) != TF_OK)
         return st;
 
-    /* The public call refreshes the model's tensor table (a set may have
-     * been grown through its own handle since the table was built). */
-    (void)tf_model_num_params(model);
-
     tf_optimizer *opt = tfi_calloc(1, sizeof *opt);
     tfi_opt_slot *slots = model->nrefs ? tfi_calloc((size_t)model->nrefs, sizeof *slots) : NULL;
     int ok = opt && (slots || !model->nrefs);
@@ -279,11 +275,10 @@ TF_API tf_status tf_optimizer_get_moment(const tf_optimizer *opt, const char *na
 }
 
 /* The model's tensors against the slots; TF_ERR_STATE naming the first
- * difference.  Refreshes the model's table first. */
+ * difference. */
 static tf_status check_layout(tf_optimizer *opt, const char *fn)
 {
-    tf_model *m = opt->model;
-    (void)tf_model_num_params(m);
+    const tf_model *m = opt->model;
     if (m->nrefs != opt->nslots)
         return tfi_fail(&opt->err, TF_ERR_STATE,
                         "%s: the model has %d tensors, the optimizer state %d", fn, m->nrefs,
@@ -313,8 +308,7 @@ tf_status tfi_optimizer_follow_model(tf_optimizer *opt)
     if (!opt)
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tfi_optimizer_follow_model: the optimizer is NULL");
     static const char fn[] = "tfi_optimizer_follow_model";
-    tf_model *m = opt->model;
-    (void)tf_model_num_params(m);
+    const tf_model *m = opt->model;
     if (m->nrefs != opt->nslots)
         return tfi_fail(&opt->err, TF_ERR_STATE,
                         "%s: the model has %d tensors, the optimizer state %d", fn, m->nrefs,

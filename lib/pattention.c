@@ -420,7 +420,9 @@ tf_status tfi_pattention_grow_prepare(const tf_pattention *set, int64_t new_n,
         return tfi_fail(eb, TF_ERR_NOMEM, "out of memory growing n=%lld to %lld",
                         (long long)set->n, (long long)new_n);
     }
-    plan->new_n = new_n;
+    plan->n = new_n;
+    plan->policy = g->scale_policy;
+    plan->tau = g->scale_policy == TF_SCALE_FOLLOW_N ? tfi_default_tau(set->norm, new_n) : set->tau;
     int64_t extra = new_n - set->n;
     tfi_rng rng;
     tfi_rng_seed(&rng, g->seed);
@@ -430,27 +432,26 @@ tf_status tfi_pattention_grow_prepare(const tf_pattention *set, int64_t new_n,
     double vstd = g->value_std > 0.0 ? g->value_std : set->value_std;
     tfi_rng_fill_normal(&rng, plan->values + set->n * set->d_out, (size_t)(extra * set->d_out),
                         vstd);
-    plan->policy = g->scale_policy;
     return TF_OK;
 }
 
-void tfi_pattention_grow_commit(tf_pattention *set, tfi_grow_plan *plan)
+#define SWAP(type, a, b) do { type t_ = (a); (a) = (b); (b) = t_; } while (0)
+
+void tfi_pattention_grow_swap(tf_pattention *set, tfi_grow_plan *plan)
 {
-    tfi_free(set->keys);
-    tfi_free(set->values);
-    tfi_free(set->key_grad);
-    tfi_free(set->value_grad);
-    set->keys = plan->keys;
-    set->values = plan->values;
-    set->key_grad = plan->key_grad;
-    set->value_grad = plan->value_grad;
-    set->n = plan->new_n;
-    set->scale_policy = plan->policy;
-    if (plan->policy == TF_SCALE_FOLLOW_N)
-        set->tau = tfi_default_tau(set->norm, set->n);
-    set->fwd_rows = 0; /* the cached forward belongs to the old size */
-    memset(plan, 0, sizeof *plan);
+    SWAP(float *, set->keys, plan->keys);
+    SWAP(float *, set->values, plan->values);
+    SWAP(float *, set->key_grad, plan->key_grad);
+    SWAP(float *, set->value_grad, plan->value_grad);
+    SWAP(int64_t, set->n, plan->n);
+    SWAP(tf_scale_policy, set->scale_policy, plan->policy);
+    SWAP(double, set->tau, plan->tau);
+    set->fwd_rows = 0; /* the cached forward belongs to the other size */
+    if (set->resized)
+        set->resized(set->owner, set->owner_index);
 }
+
+#undef SWAP
 
 TF_API tf_status tf_pattention_grow(tf_pattention *set, int64_t new_n, const tf_grow_params *params)
 {
@@ -463,6 +464,7 @@ TF_API tf_status tf_pattention_grow(tf_pattention *set, int64_t new_n, const tf_
     st = tfi_pattention_grow_prepare(set, new_n, &g, &plan, &set->err);
     if (st != TF_OK)
         return tfi_fail(&set->err, st, "tf_pattention_grow: %s", tf_last_error());
-    tfi_pattention_grow_commit(set, &plan);
+    tfi_pattention_grow_swap(set, &plan);
+    tfi_grow_plan_discard(&plan); /* the old tensors */
     return TF_OK;
 }

@@ -40,15 +40,6 @@ static void official_name(const tf_model *m, const char *name, char *out, size_t
         snprintf(out, len, "%s", name);
 }
 
-/* The prefix of a set, e.g. "layers.0.attention.query", from its key name. */
-static void set_prefix(const char *key_name, char *out, size_t len)
-{
-    snprintf(out, len, "%s", key_name);
-    char *dot = strstr(out, ".key_param_tokens");
-    if (dot)
-        *dot = '\0';
-}
-
 /* ---- saving ----------------------------------------------------------- */
 
 static tf_status meta_fmt(tfi_st_writer *w, const char *key, const char *fmt, ...)
@@ -92,7 +83,7 @@ static tf_status add_config(tfi_st_writer *w, const tf_model *m)
     st |= tfi_st_writer_meta(w, "scale_policy", policy_name(p->scale_policy));
     for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
         char prefix[96], key[128];
-        set_prefix(m->refs[1 + 2 * i].name, prefix, sizeof prefix);
+        tfi_set_prefix(i, prefix, sizeof prefix);
         snprintf(key, sizeof key, "pattention.%s.tau", prefix);
         st |= meta_fmt(w, key, "%.17g", m->sets[i].tau);
         snprintf(key, sizeof key, "pattention.%s.scale_policy", prefix);
@@ -114,7 +105,6 @@ TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt, const c
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_save: the model is NULL");
     if (!path)
         return tfi_fail(&model->err, TF_ERR_ARGUMENT, "tf_model_save: path is NULL");
-    tf_model_num_params(model); /* refreshes the tensor table after any growth */
     if (opt && opt->model != model)
         return tfi_fail(&model->err, TF_ERR_ARGUMENT,
                         "tf_model_save: the optimizer belongs to another model");
@@ -239,7 +229,7 @@ static tf_status read_scales(const tf_model *m, const tfi_st_file *f, set_scale 
 {
     for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
         char prefix[96], key[128];
-        set_prefix(m->refs[1 + 2 * i].name, prefix, sizeof prefix);
+        tfi_set_prefix(i, prefix, sizeof prefix);
         snprintf(key, sizeof key, "pattention.%s.tau", prefix);
         const char *tau = tfi_st_meta(f, key);
         out[i].present = tau != NULL;
@@ -333,7 +323,6 @@ TF_API tf_status tf_model_load(tf_model *model, tf_optimizer *opt, const char *p
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_load: the model is NULL");
     if (!path)
         return tfi_fail(&model->err, TF_ERR_ARGUMENT, "tf_model_load: path is NULL");
-    tf_model_num_params(model);
     if (opt && opt->model != model)
         return tfi_fail(&model->err, TF_ERR_ARGUMENT,
                         "tf_model_load: the optimizer belongs to another model");
@@ -433,25 +422,21 @@ tf_status tfi_params_from_metadata(const tfi_st_file *f, tf_model_params *p)
  * the recorded tau and policy replace the ones set here. */
 static void min_slots(const tfi_st_file *f, tf_model_params *p)
 {
-    static const char *const kinds[TFI_SETS_PER_LAYER] = {
-        "attention.query", "attention.key", "attention.value", "attention.proj", "mlp"};
-    for (int l = 0; l < p->num_layers; l++)
-        for (int s = 0; s < TFI_SETS_PER_LAYER; s++) {
-            char name[96];
-            snprintf(name, sizeof name, "layers.%d.%s.key_param_tokens", l, kinds[s]);
-            const tfi_st_tensor *t = tfi_st_find(f, name);
-            int64_t *slot = s == TF_SET_FFN    ? &p->ffn_slot_num
-                            : s == TF_SET_PROJ ? &p->proj_slot_num
-                                               : &p->qkv_slot_num;
-            if (t && t->ndim == 2 && t->shape[0] >= 1 && t->shape[0] < *slot)
-                *slot = t->shape[0];
-        }
+    for (int i = 0; i < p->num_layers * TFI_SETS_PER_LAYER; i++) {
+        char prefix[64], name[96];
+        tfi_set_prefix(i, prefix, sizeof prefix);
+        snprintf(name, sizeof name, "%s.key_param_tokens", prefix);
+        const tfi_st_tensor *t = tfi_st_find(f, name);
+        int64_t *slot = tfi_slot_field(p, i % TFI_SETS_PER_LAYER);
+        if (t && t->ndim == 2 && t->shape[0] >= 1 && t->shape[0] < *slot)
+            *slot = t->shape[0];
+    }
 }
 
 static tf_status fit_sets(tf_model *m, const tfi_st_file *f)
 {
     for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
-        const tfi_st_tensor *t = tfi_st_find(f, m->refs[1 + 2 * i].name);
+        const tfi_st_tensor *t = tfi_st_find(f, tfi_model_set_ref(m, i)->name);
         tf_pattention *set = &m->sets[i];
         if (!t || t->ndim != 2 || t->shape[0] <= set->n)
             continue; /* absent or not larger: load_into judges it */
@@ -461,10 +446,10 @@ static tf_status fit_sets(tf_model *m, const tfi_st_file *f)
         tf_status st = tfi_pattention_grow_prepare(set, t->shape[0], &g, &plan, &m->err);
         if (st != TF_OK)
             return st;
-        tfi_pattention_grow_commit(set, &plan);
+        tfi_pattention_grow_swap(set, &plan);
+        tfi_grow_plan_discard(&plan); /* the old tensors */
         set->scale_policy = m->p.scale_policy;
     }
-    tf_model_num_params(m); /* refreshes the tensor table */
     return TF_OK;
 }
 
