@@ -86,6 +86,8 @@ typedef struct tfi_rng {
     double spare;
 } tfi_rng;
 
+/* One SplitMix64 step: advances *state, returns the next output. */
+uint64_t tfi_splitmix64(uint64_t *state);
 void tfi_rng_seed(tfi_rng *r, uint64_t seed);
 uint64_t tfi_rng_next(tfi_rng *r);
 double tfi_rng_uniform(tfi_rng *r);         /* [0, 1) */

@@ -42,14 +42,6 @@ TF_API void tf_sampler_params_init(tf_sampler_params *p, size_t size)
     tfi_params_init(p, size, &d, sizeof d);
 }
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* Order-preserving key: a > b  <=>  key(a) > key(b); -0 and +0 are one. */
 static inline uint32_t fkey(float f)
 {
@@ -213,7 +205,7 @@ TF_API tf_status tf_sample(const float *logits, int64_t V, const tf_sampler_para
     for (int64_t i = 0; i < V; i++)
         if (!filtered || kept(&keep, fkey(logits[i]), i))
             total += weight(&D, logits[i]);
-    double r = (double)(splitmix64(rng_state) >> 11) * 0x1.0p-53 * total;
+    double r = (double)(tfi_splitmix64(rng_state) >> 11) * 0x1.0p-53 * total;
     double cum = 0.0;
     int64_t pick = -1;
     for (int64_t i = 0; i < V; i++) {
