@@ -18,6 +18,7 @@
 
 #include "io/config.h"
 #include "io/config_tree.h"
+#include "io/file.h"
 
 static tf_status config_from_text(const char *name, const unsigned char *text, size_t len,
                                   tf_config **out)
@@ -58,40 +59,27 @@ TF_API tf_status tf_config_load(const char *path, tf_config **out)
     if (!path || !out)
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_config_load: %s is NULL",
                         !path ? "path" : "out");
-    char ebuf[128];
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        errno_text(errno, ebuf, sizeof ebuf);
-        return tfi_fail(NULL, TF_ERR_IO, "%s: cannot open: %s", path, ebuf);
+    FILE *f;
+    int64_t size;
+    tf_status st = tfi_fopen_regular(path, &f, &size, NULL);
+    if (st != TF_OK)
+        return st;
+    if ((uint64_t)size > TFC_MAX_FILE_BYTES) {
+        fclose(f);
+        return tfi_fail(NULL, TF_ERR_CONFIG, "%s: larger than %zu MiB; not a configuration",
+                        path, TFC_MAX_FILE_BYTES >> 20);
     }
-    unsigned char *buf = NULL;
-    size_t len = 0, cap = 0;
-    tf_status st = TF_OK;
-    for (;;) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16384;
-            unsigned char *p = ncap <= TFC_MAX_FILE_BYTES ? realloc(buf, ncap) : NULL;
-            if (!p) {
-                st = ncap > TFC_MAX_FILE_BYTES
-                         ? tfi_fail(NULL, TF_ERR_CONFIG,
-                                    "%s: larger than %zu MiB; not a configuration", path,
-                                    TFC_MAX_FILE_BYTES >> 20)
-                         : tfi_fail(NULL, TF_ERR_NOMEM, "%s: out of memory", path);
-                break;
-            }
-            buf = p;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0 || len < cap) {
-            if (ferror(f)) {
-                errno_text(errno, ebuf, sizeof ebuf);
-                st = tfi_fail(NULL, TF_ERR_IO, "%s: read error: %s", path, ebuf);
-            }
-            if (st != TF_OK || feof(f))
-                break;
-        }
+    unsigned char *buf = malloc((size_t)size + 1);
+    size_t len = 0;
+    if (!buf) {
+        fclose(f);
+        return tfi_fail(NULL, TF_ERR_NOMEM, "%s: out of memory", path);
+    }
+    len = fread(buf, 1, (size_t)size, f);
+    if (ferror(f)) {
+        char ebuf[128];
+        errno_text(errno, ebuf, sizeof ebuf);
+        st = tfi_fail(NULL, TF_ERR_IO, "%s: read error: %s", path, ebuf);
     }
     fclose(f);
     if (st == TF_OK)

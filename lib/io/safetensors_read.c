@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/file.h"
 #include "io/safetensors_parse.h"
 
 /* Tensor data is used in place (memcpy), so the host must be little-endian
@@ -235,24 +236,16 @@ tf_status tfi_st_open(const char *path, tfi_st_file *f, tfi_errbuf *eb)
     memset(f, 0, sizeof *f);
     if (!path)
         return tfi_fail(eb, TF_ERR_ARGUMENT, "tfi_st_open: NULL path");
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return tfi_fail(eb, TF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(fp), &sb) != 0) {
-        int e = errno;
-        fclose(fp);
-        return tfi_fail(eb, TF_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        fclose(fp);
-        return tfi_fail(eb, TF_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((uintmax_t)sb.st_size > SIZE_MAX) {
+    FILE *fp;
+    int64_t fsize;
+    tf_status st = tfi_fopen_regular(path, &fp, &fsize, eb);
+    if (st != TF_OK)
+        return st;
+    if ((uint64_t)fsize > SIZE_MAX) {
         fclose(fp);
         return tfi_fail(eb, TF_ERR_IO, "%s: too large to read into memory", path);
     }
-    tf_status st = start_open(f, path, (size_t)sb.st_size, eb);
+    st = start_open(f, path, (size_t)fsize, eb);
     if (st != TF_OK) {
         fclose(fp);
         return st;
@@ -268,7 +261,7 @@ tf_status tfi_st_open(const char *path, tfi_st_file *f, tfi_errbuf *eb)
             return tfi_fail(eb, TF_ERR_IO, "%s: read failed: %s", path,
                             strerror(e ? e : EIO));
         return tfi_fail(eb, TF_ERR_IO, "%s: file shrank while reading (%zu of %zu bytes)",
-                        path, got, (size_t)sb.st_size);
+                        path, got, (size_t)fsize);
     }
     return finish_open(f, eb);
 }
