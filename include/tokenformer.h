@@ -31,6 +31,10 @@
  *   appended, so a program compiled against an older header keeps working.
  *   Calls that fill a struct (tf_config_model_params, tf_model_get_params,
  *   ...) write only the first out->struct_size bytes: initialise it first.
+ *   A struct_size smaller than the oldest layout of the struct (which ends
+ *   with the first field after struct_size) or larger than this library's
+ *   sizeof is TF_ERR_ARGUMENT, on the way in and on the way out; nothing is
+ *   read or written past a caller's struct_size.
  *
  * Process-wide state (documented, and the only global mutable state)
  * -------------------------------------------------------------------
@@ -285,8 +289,9 @@ TF_API tf_status tf_pattention_grow(tf_pattention *set, int64_t new_n,
  *
  * Reads the official TokenFormer configs as they are (JSON-style YAML with
  * '#' comments, quoted keys, Python-style True/False).  Keys the model or
- * optimizer use are validated; any other key is kept and reported by
- * tf_config_ignored_key().  Official configs carry no vocab_size: it
+ * optimizer use are validated; any other key is kept, and reported by
+ * tf_config_ignored_key() unless the program declared it with
+ * tf_config_use_keys().  Official configs carry no vocab_size: it
  * defaults to 50304 (the GPT-NeoX-20B tokenizer padded to 128).
  * ---------------------------------------------------------------------- */
 typedef struct tf_config tf_config;
@@ -299,9 +304,30 @@ TF_API tf_status tf_config_parse(const char *text, size_t len, tf_config **out);
 TF_API void tf_config_free(tf_config *cfg);
 TF_API const char *tf_config_errmsg(const tf_config *cfg);
 
-/* Top-level keys the model and optimizer did not use, in file order. */
+/* Declares the top-level keys a program reads itself (a trainer's data
+ * path, batch size, ...), so that they are not reported as ignored.  The
+ * library's own keys (the model keys of tf_config_model_params, the
+ * optimizer keys of tf_config_optimizer_params, train_iters among them) need
+ * no declaring.  keys[0..count) are copied; '-' and '_' match each other;
+ * calls add up.  TF_ERR_ARGUMENT for a NULL cfg, count < 0, or a NULL or
+ * empty key; TF_ERR_NOMEM.  Either way nothing changed. */
+TF_API tf_status tf_config_use_keys(tf_config *cfg, const char *const *keys, int count);
+
+/* Top-level keys that neither the library nor the program (through
+ * tf_config_use_keys) uses, in file order: misspellings, or settings of
+ * other tools.  Borrowed from cfg. */
 TF_API int tf_config_num_ignored(const tf_config *cfg);
 TF_API const char *tf_config_ignored_key(const tf_config *cfg, int i); /* borrowed */
+
+/* "Did you mean": the used key (the library's or a declared one) closest
+ * to key, counting edits (a character inserted, deleted, replaced, or two
+ * neighbours swapped; case and '-'/'_' do not count), if it is within 1
+ * edit for keys of up to 4 characters, 2 up to 10, else 3; ties go to the
+ * library's keys, then the declared ones in order.  NULL if none is that
+ * close, if key itself is used, or for NULL arguments.  For messages such
+ * as "unknown key 'train_iter' (did you mean 'train_iters'?)"; the string
+ * is static or borrowed from cfg. */
+TF_API const char *tf_config_suggest_key(const tf_config *cfg, const char *key);
 
 /* Scalar look-ups, for programs with keys of their own (a trainer's data
  * path, say).  key is a top-level key or a dotted path into nested mappings

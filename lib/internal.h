@@ -86,11 +86,40 @@ typedef struct tfi_rng {
     double spare;
 } tfi_rng;
 
+/* One SplitMix64 step: advances *state, returns the next output. */
+uint64_t tfi_splitmix64(uint64_t *state);
 void tfi_rng_seed(tfi_rng *r, uint64_t seed);
 uint64_t tfi_rng_next(tfi_rng *r);
 double tfi_rng_uniform(tfi_rng *r);         /* [0, 1) */
 double tfi_rng_normal(tfi_rng *r);          /* N(0, 1), Box-Muller */
 void tfi_rng_fill_normal(tfi_rng *r, float *dst, size_t count, double std);
+
+/* ---- parameter structs (params.c) -------------------------------------- */
+
+/* The smallest struct_size a library accepts for a params struct: through
+ * the first field after struct_size. */
+#define TFI_PARAMS_MIN(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* The body of every *_params_init(p, size): the first min(size, dsize)
+ * bytes of defaults, with that size stored in p->struct_size; nothing for
+ * p NULL or size < sizeof(size_t). */
+void tfi_params_init(void *p, size_t size, const void *defaults, size_t dsize);
+
+/* Copy-in of a caller's params struct: dst (this library's struct, dsize
+ * bytes) holds the defaults; src (NULL: keep them) must have a struct_size
+ * in [min_size, dsize], and its first struct_size bytes replace the
+ * defaults (fields an older caller lacks keep them); dst->struct_size
+ * becomes dsize.  Otherwise TF_ERR_ARGUMENT "fn: type.struct_size ..." in
+ * eb and tf_last_error(), and dst is unchanged. */
+tf_status tfi_params_in(void *dst, size_t dsize, const void *src, size_t min_size,
+                        const char *fn, const char *type, tfi_errbuf *eb);
+
+/* Copy-out into a caller's struct dst, whose struct_size must be in
+ * [min_size, ssize] (ssize: this library's sizeof): exactly that many bytes
+ * of src are written, dst->struct_size keeps its value.  Otherwise
+ * TF_ERR_ARGUMENT as above and nothing is written. */
+tf_status tfi_params_out(void *dst, const void *src, size_t ssize, size_t min_size,
+                         const char *fn, const char *type, tfi_errbuf *eb);
 
 /* ---- misc ------------------------------------------------------------- */
 

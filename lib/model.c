@@ -1,6 +1,7 @@
 /*
- * model.c -- the TokenFormer language model: construction, named tensors,
- * and the forward and backward passes that wire the kernels together.
+ * model.c -- the TokenFormer language model: construction, and the forward
+ * and backward passes that wire the kernels together (its table of named
+ * tensors is model_tensors.c).
  *
  * Data flow of one layer (rows are the B*T tokens, width d):
  *   x_in -> LN -> ln1 -> Pq, Pk, Pv -> rotary -> q, k, v -> attention -> attn
@@ -15,98 +16,6 @@
 
 #include "kernels/ops.h"
 #include "model.h"
-
-static const char *const set_names[TFI_SETS_PER_LAYER] = {
-    "attention.query", "attention.key", "attention.value", "attention.proj", "mlp"};
-
-#define CHECK_MODEL(m, fn)                                                     \
-    do {                                                                       \
-        if (!(m))                                                              \
-            return tfi_fail(NULL, TF_ERR_ARGUMENT, fn ": the model is NULL"); \
-    } while (0)
-
-tf_status tfi_model_params_copy(tf_model_params *dst, const tf_model_params *src)
-{
-    *dst = tf_model_default_params();
-    if (!src)
-        return TF_OK;
-    if (src->struct_size < offsetof(tf_model_params, num_layers) + sizeof(int32_t) ||
-        src->struct_size > sizeof *dst)
-        return tfi_fail(NULL, TF_ERR_ARGUMENT,
-                        "tf_model_params.struct_size is %zu: obtain the struct from "
-                        "tf_model_default_params()", src->struct_size);
-    memcpy(dst, src, src->struct_size);
-    dst->struct_size = sizeof *dst;
-    return TF_OK;
-}
-
-static int64_t slot_num(const tf_model_params *p, int kind)
-{
-    return kind == TF_SET_FFN ? p->ffn_slot_num
-         : kind == TF_SET_PROJ ? p->proj_slot_num : p->qkv_slot_num;
-}
-
-tf_status tfi_model_build_refs(tf_model *m)
-{
-    const int L = m->p.num_layers, d = m->p.hidden_size;
-    int count = 1 + L * TFI_SETS_PER_LAYER * 2 + 2;
-    tfi_tensor_ref *refs = tfi_calloc((size_t)count, sizeof *refs);
-    if (!refs)
-        return tfi_fail(&m->err, TF_ERR_NOMEM, "out of memory for the tensor table");
-    int r = 0;
-    refs[r++] = (tfi_tensor_ref){"embed.weight", m->embed, m->embed_grad,
-                                 m->p.vocab_size, d, 1};
-    for (int l = 0; l < L; l++)
-        for (int s = 0; s < TFI_SETS_PER_LAYER; s++) {
-            tf_pattention *set = &m->sets[l * TFI_SETS_PER_LAYER + s];
-            tfi_tensor_ref *k = &refs[r++], *v = &refs[r++];
-            snprintf(k->name, sizeof k->name, "layers.%d.%s.key_param_tokens", l, set_names[s]);
-            snprintf(v->name, sizeof v->name, "layers.%d.%s.value_param_tokens", l, set_names[s]);
-            k->data = set->keys;
-            k->grad = set->key_grad;
-            k->rows = set->n;
-            k->cols = set->d_in;
-            v->data = set->values;
-            v->grad = set->value_grad;
-            v->rows = set->n;
-            v->cols = set->d_out;
-            k->decay = v->decay = 1;
-        }
-    refs[r++] = (tfi_tensor_ref){"final_norm.weight", m->norm_w, m->norm_w_grad, d, 0, 0};
-    refs[r++] = (tfi_tensor_ref){"final_norm.bias", m->norm_b, m->norm_b_grad, d, 0, 0};
-    tfi_free(m->refs);
-    m->refs = refs;
-    m->nrefs = r;
-    /* Growth through a set handle changes its n: the model's slot numbers
-     * follow the layer-0 sets (all layers grow together through the model). */
-    m->p.qkv_slot_num = m->sets[TF_SET_QUERY].n;
-    m->p.proj_slot_num = m->sets[TF_SET_PROJ].n;
-    m->p.ffn_slot_num = m->sets[TF_SET_FFN].n;
-    return TF_OK;
-}
-
-const tfi_tensor_ref *tfi_model_find(const tf_model *m, const char *name)
-{
-    for (int i = 0; i < m->nrefs; i++)
-        if (strcmp(m->refs[i].name, name) == 0)
-            return &m->refs[i];
-    return NULL;
-}
-
-/* The tables of named tensors point into the sets; a set grown through its
- * own handle reallocates, so refresh the table whenever sizes moved. */
-static void refresh_refs(tf_model *m)
-{
-    for (int l = 0; l < m->p.num_layers; l++)
-        for (int s = 0; s < TFI_SETS_PER_LAYER; s++) {
-            const tfi_tensor_ref *k = &m->refs[1 + 2 * (l * TFI_SETS_PER_LAYER + s)];
-            const tf_pattention *set = &m->sets[l * TFI_SETS_PER_LAYER + s];
-            if (k->data != set->keys || k->rows != set->n) {
-                tfi_model_build_refs(m);
-                return;
-            }
-        }
-}
 
 static void release(tf_model *m)
 {
@@ -134,8 +43,9 @@ TF_API tf_status tf_model_create(const tf_model_params *params, tf_model **out)
     if (!out)
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_create: out is NULL");
     *out = NULL;
-    tf_model_params p;
-    tf_status st = tfi_model_params_copy(&p, params);
+    tf_model_params p = tf_model_default_params();
+    tf_status st = tfi_params_in(&p, sizeof p, params, TFI_MODEL_PARAMS_MIN, "tf_model_create",
+                                 "tf_model_params", NULL);
     if (st != TF_OK)
         return st;
     if ((st = tfi_model_params_check(&p, NULL)) != TF_OK)
@@ -179,7 +89,7 @@ TF_API tf_status tf_model_create(const tf_model_params *params, tf_model **out)
     for (int l = 0; l < L; l++)
         for (int s = 0; s < TFI_SETS_PER_LAYER; s++) {
             tf_pattention_params sp = tf_pattention_default_params();
-            sp.n = slot_num(&p, s);
+            sp.n = *tfi_slot_field(&p, s);
             sp.d_in = d;
             sp.d_out = d;
             sp.norm = p.norm;
@@ -225,24 +135,8 @@ TF_API tf_status tf_model_get_params(const tf_model *model, tf_model_params *out
     if (!out)
         return tfi_fail((tfi_errbuf *)&model->err, TF_ERR_ARGUMENT,
                         "tf_model_get_params: out is NULL");
-    refresh_refs((tf_model *)model);
-    size_t size = out->struct_size;
-    if (size < sizeof(size_t) || size > sizeof *out)
-        size = sizeof *out; /* an uninitialised struct: assume the current layout */
-    memcpy(out, &model->p, size);
-    out->struct_size = size;
-    return TF_OK;
-}
-
-TF_API int64_t tf_model_num_params(const tf_model *model)
-{
-    if (!model)
-        return 0;
-    refresh_refs((tf_model *)model);
-    int64_t total = 0;
-    for (int i = 0; i < model->nrefs; i++)
-        total += model->refs[i].rows * (model->refs[i].cols ? model->refs[i].cols : 1);
-    return total;
+    return tfi_params_out(out, &model->p, sizeof model->p, TFI_MODEL_PARAMS_MIN,
+                          "tf_model_get_params", "tf_model_params", (tfi_errbuf *)&model->err);
 }
 
 TF_API tf_pattention *tf_model_pattention(tf_model *model, int layer, tf_set_kind kind)
@@ -259,119 +153,6 @@ TF_API tf_pattention *tf_model_pattention(tf_model *model, int layer, tf_set_kin
         return NULL;
     }
     return &model->sets[layer * TFI_SETS_PER_LAYER + (int)kind];
-}
-
-TF_API int tf_model_num_tensors(const tf_model *model)
-{
-    return model ? model->nrefs : 0;
-}
-
-TF_API const char *tf_model_tensor_name(const tf_model *model, int i)
-{
-    if (!model || i < 0 || i >= model->nrefs)
-        return NULL;
-    return model->refs[i].name;
-}
-
-static const tfi_tensor_ref *lookup(const tf_model *m, const char *fn, const char *name,
-                                    tf_status *st)
-{
-    refresh_refs((tf_model *)m);
-    *st = TF_OK;
-    if (!name) {
-        *st = tfi_fail((tfi_errbuf *)&m->err, TF_ERR_ARGUMENT, "%s: name is NULL", fn);
-        return NULL;
-    }
-    const tfi_tensor_ref *r = tfi_model_find(m, name);
-    if (!r)
-        *st = tfi_fail((tfi_errbuf *)&m->err, TF_ERR_NOT_FOUND, "%s: no tensor named '%s'", fn,
-                       name);
-    return r;
-}
-
-static size_t ref_size(const tfi_tensor_ref *r)
-{
-    return (size_t)r->rows * (size_t)(r->cols ? r->cols : 1);
-}
-
-TF_API tf_status tf_model_tensor_shape(const tf_model *model, const char *name,
-                                       int64_t shape[2], int *ndim)
-{
-    CHECK_MODEL(model, "tf_model_tensor_shape");
-    tf_status st;
-    const tfi_tensor_ref *r = lookup(model, "tf_model_tensor_shape", name, &st);
-    if (!r)
-        return st;
-    if (!shape || !ndim)
-        return tfi_fail((tfi_errbuf *)&model->err, TF_ERR_ARGUMENT,
-                        "tf_model_tensor_shape: shape or ndim is NULL");
-    shape[0] = r->rows;
-    shape[1] = r->cols;
-    *ndim = r->cols ? 2 : 1;
-    return TF_OK;
-}
-
-/* Shared body of get/set tensor and get grad. */
-static tf_status copy_named(const tf_model *m, const char *fn, const char *name, float *dst,
-                            const float *src, size_t count, int which)
-{
-    tf_status st;
-    const tfi_tensor_ref *r = lookup(m, fn, name, &st);
-    if (!r)
-        return st;
-    if (!(which == 1 || which == 3 ? src : dst))
-        return tfi_fail((tfi_errbuf *)&m->err, TF_ERR_ARGUMENT, "%s: the array is NULL", fn);
-    if (count != ref_size(r))
-        return tfi_fail((tfi_errbuf *)&m->err, TF_ERR_SHAPE,
-                        "%s: '%s' has %zu elements, the array %zu", fn, name, ref_size(r), count);
-    if (which == 0)
-        memcpy(dst, r->data, count * sizeof(float));
-    else if (which == 1) {
-        memcpy(r->data, src, count * sizeof(float));
-        ((tf_model *)m)->have_targets = 0; /* the kept activations are stale */
-    }
-    else if (which == 2)
-        memcpy(dst, r->grad, count * sizeof(float));
-    else
-        memcpy(r->grad, src, count * sizeof(float));
-    return TF_OK;
-}
-
-TF_API tf_status tf_model_get_tensor(const tf_model *model, const char *name, float *dst,
-                                     size_t count)
-{
-    CHECK_MODEL(model, "tf_model_get_tensor");
-    return copy_named(model, "tf_model_get_tensor", name, dst, NULL, count, 0);
-}
-
-TF_API tf_status tf_model_set_tensor(tf_model *model, const char *name, const float *src,
-                                     size_t count)
-{
-    CHECK_MODEL(model, "tf_model_set_tensor");
-    return copy_named(model, "tf_model_set_tensor", name, NULL, src, count, 1);
-}
-
-TF_API tf_status tf_model_get_grad(const tf_model *model, const char *name, float *dst,
-                                   size_t count)
-{
-    CHECK_MODEL(model, "tf_model_get_grad");
-    return copy_named(model, "tf_model_get_grad", name, dst, NULL, count, 2);
-}
-
-TF_API tf_status tf_model_set_grad(tf_model *model, const char *name, const float *src,
-                                   size_t count)
-{
-    CHECK_MODEL(model, "tf_model_set_grad");
-    return copy_named(model, "tf_model_set_grad", name, NULL, src, count, 3);
-}
-
-TF_API tf_status tf_model_zero_grad(tf_model *model)
-{
-    CHECK_MODEL(model, "tf_model_zero_grad");
-    refresh_refs(model);
-    for (int i = 0; i < model->nrefs; i++)
-        memset(model->refs[i].grad, 0, ref_size(&model->refs[i]) * sizeof(float));
-    return TF_OK;
 }
 
 /* ---- activations ------------------------------------------------------ */
@@ -525,7 +306,6 @@ TF_API tf_status tf_model_forward(tf_model *model, int B, int T, const int32_t *
         return st;
     if (targets && (st = check_ids(m, "targets", targets, BT)) != TF_OK)
         return st;
-    refresh_refs(m);
     if ((st = layout_arena(m, B, T)) != TF_OK || (st = reserve_set_workspaces(m, (int64_t)BT)))
         return st;
     m->have_targets = 0;
@@ -598,7 +378,6 @@ TF_API tf_status tf_model_backward(tf_model *model)
         return tfi_fail(&m->err, TF_ERR_STATE,
                         "tf_model_backward: needs a tf_model_forward with targets first "
                         "(each forward allows one backward)");
-    refresh_refs(m);
     for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++)
         if (m->sets[i].fwd_rows != (int64_t)m->fwd_B * m->fwd_T)
             return tfi_fail(&m->err, TF_ERR_STATE,

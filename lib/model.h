@@ -54,11 +54,34 @@ struct tf_model {
 
 int tfi_rotary_dims(const tf_model_params *p);
 tf_status tfi_model_params_check(const tf_model_params *p, tfi_errbuf *eb);
-/* Copies a caller's params struct, tolerating older (shorter) layouts. */
-tf_status tfi_model_params_copy(tf_model_params *dst, const tf_model_params *src);
+/* The oldest tf_model_params layout ends after num_layers (params.c). */
+#define TFI_MODEL_PARAMS_MIN TFI_PARAMS_MIN(tf_model_params, num_layers)
 
-/* Rebuilds the table of named tensors (after creation or growth). */
+/* Set kinds share three slot numbers: class 0 is qkv_slot_num (query, key,
+ * value), 1 proj_slot_num, 2 ffn_slot_num.  tfi_slot_field is the field of
+ * p that sizes sets of that kind. */
+int tfi_slot_class(int kind);
+int64_t *tfi_slot_field(tf_model_params *p, int kind);
+
+/* ---- the table of named tensors (model_tensors.c) ---- */
+
+/* Builds the table at creation and hooks every set to it, so that it stays
+ * right through any growth (tf_model_grow, or tf_pattention_grow on a set
+ * borrowed with tf_model_pattention): then the model's slot numbers follow
+ * the layer-0 sets.  TF_ERR_NOMEM (message on m). */
 tf_status tfi_model_build_refs(tf_model *m);
 const tfi_tensor_ref *tfi_model_find(const tf_model *m, const char *name);
+/* The table entry of set i's keys; its values are the next entry. */
+tfi_tensor_ref *tfi_model_set_ref(const tf_model *m, int set);
+/* "layers.{l}.{attention.query|...|mlp}" of set i, layer-major. */
+void tfi_set_prefix(int set, char *out, size_t len);
+/* Elements of a tensor. */
+size_t tfi_ref_size(const tfi_tensor_ref *r);
+
+#define CHECK_MODEL(m, fn)                                                     \
+    do {                                                                       \
+        if (!(m))                                                              \
+            return tfi_fail(NULL, TF_ERR_ARGUMENT, fn ": the model is NULL"); \
+    } while (0)
 
 #endif /* TF_MODEL_H */

@@ -6,108 +6,42 @@
  */
 #include <string.h>
 
-#include "io/checkpoint.h"
 #include "optimizer.h"
 
-/* What a set was before growth, to undo it. */
-typedef struct set_undo {
-    int grew;
-    int64_t n;
-    tf_scale_policy policy;
-    double tau;
-    float *keys, *values, *key_grad, *value_grad;
-} set_undo;
-
-static int64_t target_n(int kind, int64_t qkv, int64_t proj, int64_t ffn)
-{
-    return kind == TF_SET_FFN ? ffn : kind == TF_SET_PROJ ? proj : qkv;
-}
-
-static void swap_in(tf_pattention *set, tfi_grow_plan *plan, set_undo *undo)
-{
-    *undo = (set_undo){1, set->n, set->scale_policy, set->tau, set->keys, set->values,
-                       set->key_grad, set->value_grad};
-    set->keys = plan->keys;
-    set->values = plan->values;
-    set->key_grad = plan->key_grad;
-    set->value_grad = plan->value_grad;
-    set->n = plan->new_n;
-    set->scale_policy = plan->policy;
-    if (plan->policy == TF_SCALE_FOLLOW_N)
-        set->tau = tfi_default_tau(set->norm, set->n);
-    set->fwd_rows = 0;
-    memset(plan, 0, sizeof *plan);
-}
-
-static void swap_back(tf_pattention *set, set_undo *undo)
-{
-    tfi_free(set->keys);
-    tfi_free(set->values);
-    tfi_free(set->key_grad);
-    tfi_free(set->value_grad);
-    set->keys = undo->keys;
-    set->values = undo->values;
-    set->key_grad = undo->key_grad;
-    set->value_grad = undo->value_grad;
-    set->n = undo->n;
-    set->scale_policy = undo->policy;
-    set->tau = undo->tau;
-    set->fwd_rows = 0;
-}
-
-static void free_undo(set_undo *undo)
-{
-    tfi_free(undo->keys);
-    tfi_free(undo->values);
-    tfi_free(undo->key_grad);
-    tfi_free(undo->value_grad);
-}
-
-/* Grows model (and opt) to the given slot numbers with validated g; per_set
- * (if not NULL) gives each set's size instead, layer-major. */
-static tf_status grow_model(tf_model *m, tf_optimizer *opt, int64_t qkv, int64_t proj,
-                            int64_t ffn, const int64_t *per_set, const tf_grow_params *g)
+/* Grows model (and opt) to the given slot numbers (want[class], see
+ * tfi_slot_class) with validated g; per_set (if not NULL) gives each set's
+ * size instead, layer-major.  Every grown set is prepared first, then all
+ * are swapped in; if the optimizer cannot follow, swapping again puts the
+ * old tensors back.  The sets' resize hook keeps the tensor table right. */
+static tf_status grow_model(tf_model *m, tf_optimizer *opt, const int64_t want[3],
+                            const int64_t *per_set, const tf_grow_params *g)
 {
     const int nsets = m->p.num_layers * TFI_SETS_PER_LAYER;
     tfi_grow_plan *plans = tfi_calloc((size_t)nsets, sizeof *plans);
-    set_undo *undo = tfi_calloc((size_t)nsets, sizeof *undo);
-    if (!plans || !undo) {
-        tfi_free(plans);
-        tfi_free(undo);
+    if (!plans)
         return tfi_fail(&m->err, TF_ERR_NOMEM, "tf_model_grow: out of memory");
-    }
     tf_status st = TF_OK;
     tfi_rng seeds;
     tfi_rng_seed(&seeds, g->seed);
     for (int i = 0; i < nsets && st == TF_OK; i++) {
         tf_grow_params gi = *g;
         gi.seed = tfi_rng_next(&seeds); /* every set its own stream */
-        int64_t want = per_set ? per_set[i] : target_n(i % TFI_SETS_PER_LAYER, qkv, proj, ffn);
-        if (want != m->sets[i].n)
-            st = tfi_pattention_grow_prepare(&m->sets[i], want, &gi, &plans[i], &m->err);
+        int64_t n = per_set ? per_set[i] : want[tfi_slot_class(i % TFI_SETS_PER_LAYER)];
+        if (n != m->sets[i].n)
+            st = tfi_pattention_grow_prepare(&m->sets[i], n, &gi, &plans[i], &m->err);
     }
     if (st == TF_OK) {
         for (int i = 0; i < nsets; i++)
             if (plans[i].keys)
-                swap_in(&m->sets[i], &plans[i], &undo[i]);
-        st = tfi_model_build_refs(m);
-        if (st == TF_OK && opt)
-            st = tfi_optimizer_follow_model(opt);
-        for (int i = 0; i < nsets; i++) {
-            if (!undo[i].grew)
-                continue;
-            if (st == TF_OK)
-                free_undo(&undo[i]);
-            else
-                swap_back(&m->sets[i], &undo[i]);
-        }
-        if (st != TF_OK)
-            tfi_model_build_refs(m); /* the old table fits in the old allocation */
+                tfi_pattention_grow_swap(&m->sets[i], &plans[i]);
+        if (opt && (st = tfi_optimizer_follow_model(opt)) != TF_OK)
+            for (int i = 0; i < nsets; i++)
+                if (plans[i].keys)
+                    tfi_pattention_grow_swap(&m->sets[i], &plans[i]);
     }
     for (int i = 0; i < nsets; i++)
         tfi_grow_plan_discard(&plans[i]);
     tfi_free(plans);
-    tfi_free(undo);
     return st;
 }
 
@@ -118,14 +52,13 @@ TF_API tf_status tf_model_grow(tf_model *model, tf_optimizer *opt, int64_t qkv_s
     if (!model)
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_grow: the model is NULL");
     tf_model *m = model;
-    tf_model_num_params(m); /* refresh after any growth through set handles */
     if (opt && opt->model != m)
         return tfi_fail(&m->err, TF_ERR_ARGUMENT,
                         "tf_model_grow: the optimizer belongs to another model");
     tf_grow_params g;
-    tf_status st = tfi_grow_params_copy(&g, params, &m->err);
+    tf_status st = tfi_grow_params_copy(&g, params, "tf_model_grow", &m->err);
     if (st != TF_OK)
-        return tfi_fail(&m->err, st, "tf_model_grow: %s", m->err.msg);
+        return st;
     const int64_t cur[3] = {m->p.qkv_slot_num, m->p.proj_slot_num, m->p.ffn_slot_num};
     const int64_t want[3] = {qkv_slot_num, proj_slot_num, ffn_slot_num};
     const char *names[3] = {"qkv_slot_num", "proj_slot_num", "ffn_slot_num"};
@@ -140,11 +73,11 @@ TF_API tf_status tf_model_grow(tf_model *model, tf_optimizer *opt, int64_t qkv_s
     }
     /* sets grown one by one through their handles may differ per layer */
     for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
-        int64_t w = target_n(i % TFI_SETS_PER_LAYER, want[0], want[1], want[2]);
+        int64_t w = want[tfi_slot_class(i % TFI_SETS_PER_LAYER)];
         if (w < m->sets[i].n)
             return tfi_fail(&m->err, TF_ERR_ARGUMENT,
                             "tf_model_grow: set %s has %lld tokens, more than the %lld asked",
-                            m->refs[1 + 2 * i].name, (long long)m->sets[i].n, (long long)w);
+                            tfi_model_set_ref(m, i)->name, (long long)m->sets[i].n, (long long)w);
         grows |= w > m->sets[i].n;
     }
     if (!grows)
@@ -154,12 +87,10 @@ TF_API tf_status tf_model_grow(tf_model *model, tf_optimizer *opt, int64_t qkv_s
     if (opt && opt->nslots != m->nrefs)
         return tfi_fail(&m->err, TF_ERR_STATE,
                         "tf_model_grow: the optimizer does not match the model's tensors");
-    return grow_model(m, opt, want[0], want[1], want[2], NULL, &g);
+    return grow_model(m, opt, want, NULL, &g);
 }
 
 /* ---- growth-aware loading --------------------------------------------- */
-
-
 TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
                                      const tf_grow_params *params)
 {
@@ -168,9 +99,8 @@ TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
     if (!path)
         return tfi_fail(&model->err, TF_ERR_ARGUMENT, "tf_model_load_grown: path is NULL");
     tf_model *m = model;
-    tf_model_num_params(m);
     tf_grow_params g;
-    tf_status st = tfi_grow_params_copy(&g, params, &m->err);
+    tf_status st = tfi_grow_params_copy(&g, params, "tf_model_load_grown", &m->err);
     if (st != TF_OK)
         return st;
     /* Build the checkpoint's own model, grow it to our sizes, then copy:
@@ -209,7 +139,7 @@ TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
             st = tfi_fail(&m->err, TF_ERR_SHAPE,
                           "tf_model_load_grown: %s: '%s' has %lld tokens, more than the "
                           "model's %lld (a checkpoint loads only into a model at least its "
-                          "size)", path, m->refs[1 + 2 * i].name, (long long)small->sets[i].n,
+                          "size)", path, tfi_model_set_ref(m, i)->name, (long long)small->sets[i].n,
                           (long long)want[i]);
             tfi_free(want);
             tf_model_free(small);
@@ -218,18 +148,16 @@ TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
         differ |= want[i] != small->sets[i].n;
     }
     if (differ)
-        st = grow_model(small, NULL, 0, 0, 0, want, &g);
+        st = grow_model(small, NULL, NULL, want, &g);
     tfi_free(want);
     if (st != TF_OK) {
         tfi_fail(&m->err, st, "tf_model_load_grown: %s", small->err.msg);
         tf_model_free(small);
         return st;
     }
-    tf_model_num_params(small);
     for (int i = 0; i < m->nrefs; i++) {
         const tfi_tensor_ref *src = tfi_model_find(small, m->refs[i].name);
-        size_t count = (size_t)m->refs[i].rows * (size_t)(m->refs[i].cols ? m->refs[i].cols : 1);
-        memcpy(m->refs[i].data, src->data, count * sizeof(float));
+        memcpy(m->refs[i].data, src->data, tfi_ref_size(&m->refs[i]) * sizeof(float));
     }
     for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
         m->sets[i].tau = small->sets[i].tau;

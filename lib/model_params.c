@@ -29,12 +29,19 @@ static tf_model_params model_defaults(void)
 
 TF_API void tf_model_params_init(tf_model_params *p, size_t size)
 {
-    if (!p || size < sizeof(size_t))
-        return;
     tf_model_params d = model_defaults();
-    size_t n = size < sizeof d ? size : sizeof d;
-    memcpy(p, &d, n);
-    p->struct_size = n;
+    tfi_params_init(p, size, &d, sizeof d);
+}
+
+int tfi_slot_class(int kind)
+{
+    return kind == TF_SET_FFN ? 2 : kind == TF_SET_PROJ ? 1 : 0;
+}
+
+int64_t *tfi_slot_field(tf_model_params *p, int kind)
+{
+    int64_t *const fields[3] = {&p->qkv_slot_num, &p->proj_slot_num, &p->ffn_slot_num};
+    return fields[tfi_slot_class(kind)];
 }
 
 int tfi_rotary_dims(const tf_model_params *p)

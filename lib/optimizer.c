@@ -58,30 +58,18 @@ static tf_optimizer_params optimizer_defaults(void)
 
 TF_API void tf_optimizer_params_init(tf_optimizer_params *p, size_t size)
 {
-    if (!p || size < sizeof(size_t))
-        return;
     tf_optimizer_params d = optimizer_defaults();
-    size_t n = size < sizeof d ? size : sizeof d;
-    memcpy(p, &d, n);
-    p->struct_size = n;
+    tfi_params_init(p, size, &d, sizeof d);
 }
 
-/* Copies a caller's params struct, tolerating older (shorter) layouts: the
- * fields it lacks keep their defaults. */
+/* Copies a caller's params struct: the fields an older one lacks keep
+ * their defaults. */
 static tf_status params_copy(tf_optimizer_params *dst, const tf_optimizer_params *src,
                              tfi_errbuf *eb, const char *fn)
 {
     *dst = tf_optimizer_default_params();
-    if (!src)
-        return TF_OK;
-    if (src->struct_size < offsetof(tf_optimizer_params, lr) + sizeof(double) ||
-        src->struct_size > sizeof *dst)
-        return tfi_fail(eb, TF_ERR_ARGUMENT,
-                        "%s: tf_optimizer_params.struct_size is %zu: obtain the struct from "
-                        "tf_optimizer_default_params()", fn, src->struct_size);
-    memcpy(dst, src, src->struct_size);
-    dst->struct_size = sizeof *dst;
-    return TF_OK;
+    return tfi_params_in(dst, sizeof *dst, src, TFI_PARAMS_MIN(tf_optimizer_params, lr), fn,
+                         "tf_optimizer_params", eb);
 }
 
 /* The meaningful range of every hyperparameter, in one place (the config
@@ -171,10 +159,6 @@ TF_API tf_status tf_optimizer_create(tf_model *model, const tf_optimizer_params 
     if (st != TF_OK || (st = params_check(&p, NULL, "tf_optimizer_create")) != TF_OK)
         return st;
 
-    /* The public call refreshes the model's tensor table (a set may have
-     * been grown through its own handle since the table was built). */
-    (void)tf_model_num_params(model);
-
     tf_optimizer *opt = tfi_calloc(1, sizeof *opt);
     tfi_opt_slot *slots = model->nrefs ? tfi_calloc((size_t)model->nrefs, sizeof *slots) : NULL;
     int ok = opt && (slots || !model->nrefs);
@@ -243,13 +227,16 @@ TF_API double tf_optimizer_lr_at(const tf_optimizer *opt, int64_t t)
 
 TF_API double tf_schedule_lr(const tf_optimizer_params *params, int64_t t)
 {
-    const size_t need = offsetof(tf_optimizer_params, decay_steps) + sizeof params->decay_steps;
-    if (!params || params->struct_size < need || params->struct_size > sizeof *params) {
-        tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_schedule_lr: params is NULL or its struct_size is "
-                                        "wrong: obtain it from tf_optimizer_default_params()");
+    if (!params) {
+        tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_schedule_lr: params is NULL");
         return NAN;
     }
-    return lr_at(params, t);
+    /* the schedule's fields end with decay_steps: a struct must hold them */
+    tf_optimizer_params p = tf_optimizer_default_params();
+    if (tfi_params_in(&p, sizeof p, params, TFI_PARAMS_MIN(tf_optimizer_params, decay_steps),
+                      "tf_schedule_lr", "tf_optimizer_params", NULL) != TF_OK)
+        return NAN;
+    return lr_at(&p, t);
 }
 
 TF_API int64_t tf_optimizer_step_count(const tf_optimizer *opt)
@@ -263,12 +250,9 @@ TF_API tf_status tf_optimizer_get_params(const tf_optimizer *opt, tf_optimizer_p
     if (!out)
         return tfi_fail((tfi_errbuf *)&opt->err, TF_ERR_ARGUMENT,
                         "tf_optimizer_get_params: out is NULL");
-    size_t size = out->struct_size;
-    if (size < sizeof(size_t) || size > sizeof *out)
-        size = sizeof *out; /* an uninitialised struct: assume the current layout */
-    memcpy(out, &opt->p, size);
-    out->struct_size = size;
-    return TF_OK;
+    return tfi_params_out(out, &opt->p, sizeof opt->p, TFI_PARAMS_MIN(tf_optimizer_params, lr),
+                          "tf_optimizer_get_params", "tf_optimizer_params",
+                          (tfi_errbuf *)&opt->err);
 }
 
 TF_API tf_status tf_optimizer_set_params(tf_optimizer *opt, const tf_optimizer_params *params)
@@ -322,11 +306,10 @@ TF_API tf_status tf_optimizer_get_moment(const tf_optimizer *opt, const char *na
 }
 
 /* The model's tensors against the slots; TF_ERR_STATE naming the first
- * difference.  Refreshes the model's table first. */
+ * difference. */
 static tf_status check_layout(tf_optimizer *opt, const char *fn)
 {
-    tf_model *m = opt->model;
-    (void)tf_model_num_params(m);
+    const tf_model *m = opt->model;
     if (m->nrefs != opt->nslots)
         return tfi_fail(&opt->err, TF_ERR_STATE,
                         "%s: the model has %d tensors, the optimizer state %d", fn, m->nrefs,
@@ -356,8 +339,7 @@ tf_status tfi_optimizer_follow_model(tf_optimizer *opt)
     if (!opt)
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tfi_optimizer_follow_model: the optimizer is NULL");
     static const char fn[] = "tfi_optimizer_follow_model";
-    tf_model *m = opt->model;
-    (void)tf_model_num_params(m);
+    const tf_model *m = opt->model;
     if (m->nrefs != opt->nslots)
         return tfi_fail(&opt->err, TF_ERR_STATE,
                         "%s: the model has %d tensors, the optimizer state %d", fn, m->nrefs,

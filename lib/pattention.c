@@ -48,12 +48,8 @@ static tf_pattention_params pattention_defaults(void)
 
 TF_API void tf_pattention_params_init(tf_pattention_params *p, size_t size)
 {
-    if (!p || size < sizeof(size_t))
-        return;
     tf_pattention_params d = pattention_defaults();
-    size_t n = size < sizeof d ? size : sizeof d;
-    memcpy(p, &d, n);
-    p->struct_size = n;
+    tfi_params_init(p, size, &d, sizeof d);
 }
 
 static tf_grow_params grow_defaults(void)
@@ -71,28 +67,8 @@ static tf_grow_params grow_defaults(void)
 
 TF_API void tf_grow_params_init(tf_grow_params *p, size_t size)
 {
-    if (!p || size < sizeof(size_t))
-        return;
     tf_grow_params d = grow_defaults();
-    size_t n = size < sizeof d ? size : sizeof d;
-    memcpy(p, &d, n);
-    p->struct_size = n;
-}
-
-/* Copies a caller's params struct, tolerating older (shorter) layouts. */
-static tf_status copy_params(tf_pattention_params *dst, const tf_pattention_params *src)
-{
-    *dst = tf_pattention_default_params();
-    if (!src)
-        return TF_OK;
-    if (src->struct_size < offsetof(tf_pattention_params, n) + sizeof(int64_t) ||
-        src->struct_size > sizeof *dst)
-        return tfi_fail(NULL, TF_ERR_ARGUMENT,
-                        "tf_pattention_params.struct_size is %zu: obtain the struct "
-                        "from tf_pattention_default_params()", src->struct_size);
-    memcpy(dst, src, src->struct_size);
-    dst->struct_size = sizeof *dst;
-    return TF_OK;
+    tfi_params_init(p, size, &d, sizeof d);
 }
 
 static int valid_norm(tf_norm_type t)
@@ -176,8 +152,9 @@ TF_API tf_status tf_pattention_create(const tf_pattention_params *params, tf_pat
     if (!out)
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_pattention_create: out is NULL");
     *out = NULL;
-    tf_pattention_params p;
-    tf_status st = copy_params(&p, params);
+    tf_pattention_params p = tf_pattention_default_params();
+    tf_status st = tfi_params_in(&p, sizeof p, params, TFI_PARAMS_MIN(tf_pattention_params, n),
+                                 "tf_pattention_create", "tf_pattention_params", NULL);
     if (st != TF_OK)
         return st;
     tf_pattention *set = tfi_alloc(sizeof *set);
@@ -394,23 +371,22 @@ static float *grown_copy(const float *old, int64_t n, int64_t new_n, int64_t wid
     return fresh;
 }
 
-tf_status tfi_grow_params_copy(tf_grow_params *dst, const tf_grow_params *src, tfi_errbuf *eb)
+tf_status tfi_grow_params_copy(tf_grow_params *dst, const tf_grow_params *src, const char *fn,
+                               tfi_errbuf *eb)
 {
-    *dst = tf_grow_default_params();
-    if (src) {
-        if (src->struct_size < sizeof(size_t) + sizeof(int) || src->struct_size > sizeof *dst)
-            return tfi_fail(eb, TF_ERR_ARGUMENT,
-                            "bad tf_grow_params.struct_size %zu: obtain the params from "
-                            "tf_grow_default_params()", src->struct_size);
-        memcpy(dst, src, src->struct_size);
-        dst->struct_size = sizeof *dst;
-    }
-    if (dst->key_init != TF_KEYS_ZERO && dst->key_init != TF_KEYS_RANDOM)
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "unknown key_init %d", (int)dst->key_init);
-    if (!valid_policy(dst->scale_policy))
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "unknown scale policy %d", (int)dst->scale_policy);
-    if (!(dst->key_std >= 0.0) || !isfinite(dst->key_std) || !isfinite(dst->value_std))
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "key_std must be >= 0 and value_std finite");
+    tf_grow_params g = tf_grow_default_params();
+    tf_status st = tfi_params_in(&g, sizeof g, src, TFI_PARAMS_MIN(tf_grow_params, key_init), fn,
+                                 "tf_grow_params", eb);
+    if (st != TF_OK)
+        return st;
+    if (g.key_init != TF_KEYS_ZERO && g.key_init != TF_KEYS_RANDOM)
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: unknown key_init %d", fn, (int)g.key_init);
+    if (!valid_policy(g.scale_policy))
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: unknown scale policy %d", fn,
+                        (int)g.scale_policy);
+    if (!(g.key_std >= 0.0) || !isfinite(g.key_std) || !isfinite(g.value_std))
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: key_std must be >= 0 and value_std finite", fn);
+    *dst = g;
     return TF_OK;
 }
 
@@ -444,7 +420,9 @@ tf_status tfi_pattention_grow_prepare(const tf_pattention *set, int64_t new_n,
         return tfi_fail(eb, TF_ERR_NOMEM, "out of memory growing n=%lld to %lld",
                         (long long)set->n, (long long)new_n);
     }
-    plan->new_n = new_n;
+    plan->n = new_n;
+    plan->policy = g->scale_policy;
+    plan->tau = g->scale_policy == TF_SCALE_FOLLOW_N ? tfi_default_tau(set->norm, new_n) : set->tau;
     int64_t extra = new_n - set->n;
     tfi_rng rng;
     tfi_rng_seed(&rng, g->seed);
@@ -454,38 +432,39 @@ tf_status tfi_pattention_grow_prepare(const tf_pattention *set, int64_t new_n,
     double vstd = g->value_std > 0.0 ? g->value_std : set->value_std;
     tfi_rng_fill_normal(&rng, plan->values + set->n * set->d_out, (size_t)(extra * set->d_out),
                         vstd);
-    plan->policy = g->scale_policy;
     return TF_OK;
 }
 
-void tfi_pattention_grow_commit(tf_pattention *set, tfi_grow_plan *plan)
+#define SWAP(type, a, b) do { type t_ = (a); (a) = (b); (b) = t_; } while (0)
+
+void tfi_pattention_grow_swap(tf_pattention *set, tfi_grow_plan *plan)
 {
-    tfi_free(set->keys);
-    tfi_free(set->values);
-    tfi_free(set->key_grad);
-    tfi_free(set->value_grad);
-    set->keys = plan->keys;
-    set->values = plan->values;
-    set->key_grad = plan->key_grad;
-    set->value_grad = plan->value_grad;
-    set->n = plan->new_n;
-    set->scale_policy = plan->policy;
-    if (plan->policy == TF_SCALE_FOLLOW_N)
-        set->tau = tfi_default_tau(set->norm, set->n);
-    set->fwd_rows = 0; /* the cached forward belongs to the old size */
-    memset(plan, 0, sizeof *plan);
+    SWAP(float *, set->keys, plan->keys);
+    SWAP(float *, set->values, plan->values);
+    SWAP(float *, set->key_grad, plan->key_grad);
+    SWAP(float *, set->value_grad, plan->value_grad);
+    SWAP(int64_t, set->n, plan->n);
+    SWAP(tf_scale_policy, set->scale_policy, plan->policy);
+    SWAP(double, set->tau, plan->tau);
+    set->fwd_rows = 0; /* the cached forward belongs to the other size */
+    if (set->resized)
+        set->resized(set->owner, set->owner_index);
 }
+
+#undef SWAP
 
 TF_API tf_status tf_pattention_grow(tf_pattention *set, int64_t new_n, const tf_grow_params *params)
 {
     CHECK_SET(set, "tf_pattention_grow");
     tf_grow_params g;
     tfi_grow_plan plan;
-    tf_status st = tfi_grow_params_copy(&g, params, &set->err);
-    if (st == TF_OK)
-        st = tfi_pattention_grow_prepare(set, new_n, &g, &plan, &set->err);
+    tf_status st = tfi_grow_params_copy(&g, params, "tf_pattention_grow", &set->err);
+    if (st != TF_OK)
+        return st;
+    st = tfi_pattention_grow_prepare(set, new_n, &g, &plan, &set->err);
     if (st != TF_OK)
         return tfi_fail(&set->err, st, "tf_pattention_grow: %s", tf_last_error());
-    tfi_pattention_grow_commit(set, &plan);
+    tfi_pattention_grow_swap(set, &plan);
+    tfi_grow_plan_discard(&plan); /* the old tensors */
     return TF_OK;
 }

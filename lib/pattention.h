@@ -24,6 +24,13 @@ struct tf_pattention {
     float *ws_t; /* keys or values transposed, for the GEMMs (transpose.c) */
     size_t cap_a, cap_s, cap_g, cap_r, cap_t;
     int64_t fwd_rows; /* N of the last forward (0: none since growth) */
+    /* A set owned by a model (or other object) tells its owner whenever its
+     * tensors move, so that the owner's tables never go stale: resized(owner,
+     * index) runs after every growth, cannot fail and allocates nothing.
+     * NULL for a set created on its own. */
+    void (*resized)(void *owner, int index);
+    void *owner;
+    int owner_index;
 };
 
 /* Default tau for a norm and n: sqrt(n), or n for softmax. */
@@ -44,19 +51,25 @@ tf_status tfi_pattention_backward(tf_pattention *set, int64_t N, const float *X,
                                   float *dX, int64_t lddx, float beta_dx);
 
 /* Growth in two phases, so that a model can grow many sets atomically:
- * prepare allocates and initialises the grown tensors (the set unchanged),
- * commit swaps them in and cannot fail; discard drops a prepared plan. */
+ * prepare allocates and initialises the grown tensors (the set unchanged);
+ * swap exchanges the set's tensors, size and scale with the plan's and
+ * cannot fail, so that afterwards the plan holds the set as it was: discard
+ * it to finish the growth, or swap again to undo it. */
 typedef struct tfi_grow_plan {
-    int64_t new_n;
+    int64_t n;
     tf_scale_policy policy;
+    double tau;
     float *keys, *values, *key_grad, *value_grad;
 } tfi_grow_plan;
 
-tf_status tfi_grow_params_copy(tf_grow_params *dst, const tf_grow_params *src, tfi_errbuf *eb);
+/* Copy-in and validation of grow params (NULL: the defaults); TF_ERR_ARGUMENT
+ * with a message starting "fn: " on a bad struct_size or value. */
+tf_status tfi_grow_params_copy(tf_grow_params *dst, const tf_grow_params *src, const char *fn,
+                               tfi_errbuf *eb);
 tf_status tfi_pattention_grow_prepare(const tf_pattention *set, int64_t new_n,
                                       const tf_grow_params *g, tfi_grow_plan *plan,
                                       tfi_errbuf *eb);
-void tfi_pattention_grow_commit(tf_pattention *set, tfi_grow_plan *plan);
+void tfi_pattention_grow_swap(tf_pattention *set, tfi_grow_plan *plan);
 void tfi_grow_plan_discard(tfi_grow_plan *plan);
 
 #endif /* TF_PATTENTION_H */

@@ -253,14 +253,11 @@ TF_API tf_status tf_get_info(tf_info *info)
 {
     if (!info)
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_get_info: info is NULL");
-    if (info->struct_size < sizeof(size_t))
-        return tfi_fail(NULL, TF_ERR_ARGUMENT,
-                        "tf_get_info: set info->struct_size = sizeof(tf_info)");
     tfi_runtime_ensure();
     cpu_features f = detect_cpu();
     tf_info full;
     memset(&full, 0, sizeof full);
-    full.struct_size = info->struct_size < sizeof full ? info->struct_size : sizeof full;
+    full.struct_size = sizeof full;
     full.version_number = TF_VERSION_NUMBER;
     full.version_string = TF_VERSION_STRING;
     full.blis_version = bli_info_get_version_str();
@@ -271,8 +268,8 @@ TF_API tf_status tf_get_info(tf_info *info)
     full.cpu_avx2 = f.avx2;
     full.blis_arch_generic = id == BLIS_ARCH_GENERIC;
     full.num_threads = tfi_num_threads();
-    memcpy(info, &full, full.struct_size);
-    return TF_OK;
+    return tfi_params_out(info, &full, sizeof full, TFI_PARAMS_MIN(tf_info, version_number),
+                          "tf_get_info", "tf_info", NULL);
 }
 
 void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,

@@ -38,20 +38,8 @@ static tf_sampler_params sampler_defaults(void)
 
 TF_API void tf_sampler_params_init(tf_sampler_params *p, size_t size)
 {
-    if (!p || size < sizeof(size_t))
-        return;
     tf_sampler_params d = sampler_defaults();
-    size_t n = size < sizeof d ? size : sizeof d;
-    memcpy(p, &d, n);
-    p->struct_size = n;
-}
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    tfi_params_init(p, size, &d, sizeof d);
 }
 
 /* Order-preserving key: a > b  <=>  key(a) > key(b); -0 and +0 are one. */
@@ -165,14 +153,11 @@ TF_API tf_status tf_sample(const float *logits, int64_t V, const tf_sampler_para
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "%s: V must be in [1, 2^31] (got %lld)", fn,
                         (long long)V);
     tf_sampler_params p = tf_sampler_default_params();
-    if (params) {
-        if (params->struct_size < offsetof(tf_sampler_params, temperature) + sizeof(double) ||
-            params->struct_size > sizeof p)
-            return tfi_fail(NULL, TF_ERR_ARGUMENT,
-                            "%s: tf_sampler_params.struct_size is %zu: obtain the struct "
-                            "from tf_sampler_default_params()", fn, params->struct_size);
-        memcpy(&p, params, params->struct_size);
-    }
+    tf_status st = tfi_params_in(&p, sizeof p, params,
+                                 TFI_PARAMS_MIN(tf_sampler_params, temperature), fn,
+                                 "tf_sampler_params", NULL);
+    if (st != TF_OK)
+        return st;
     if (!(p.temperature >= 0.0) || !isfinite(p.temperature))
         return tfi_fail(NULL, TF_ERR_ARGUMENT,
                         "%s: temperature must be a finite number >= 0 (got %g)", fn,
@@ -220,7 +205,7 @@ TF_API tf_status tf_sample(const float *logits, int64_t V, const tf_sampler_para
     for (int64_t i = 0; i < V; i++)
         if (!filtered || kept(&keep, fkey(logits[i]), i))
             total += weight(&D, logits[i]);
-    double r = (double)(splitmix64(rng_state) >> 11) * 0x1.0p-53 * total;
+    double r = (double)(tfi_splitmix64(rng_state) >> 11) * 0x1.0p-53 * total;
     double cum = 0.0;
     int64_t pick = -1;
     for (int64_t i = 0; i < V; i++) {

@@ -54,7 +54,7 @@ tf_status tfi_reserve(float **buf, size_t *cap, size_t count)
 
 /* SplitMix64 expands the seed; xoshiro256** generates.  Both are public
  * domain algorithms by Vigna; small, fast and reproducible everywhere. */
-static uint64_t splitmix64(uint64_t *x)
+uint64_t tfi_splitmix64(uint64_t *x)
 {
     uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -66,7 +66,7 @@ void tfi_rng_seed(tfi_rng *r, uint64_t seed)
 {
     uint64_t x = seed;
     for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
+        r->s[i] = tfi_splitmix64(&x);
     r->has_spare = 0;
     r->spare = 0.0;
 }

@@ -40,9 +40,11 @@ static int is_ignored(const tf_config *cfg, const char *key)
 
 /* A tf_model_params filled with a recognisable pattern: a failing call must
  * leave it as it is. */
+/* Garbage in every field but struct_size, which says "the whole struct". */
 static void sentinel(tf_model_params *p)
 {
     memset(p, 0xA5, sizeof *p);
+    p->struct_size = sizeof *p;
 }
 
 static void assert_sentinel(const tf_model_params *p)
@@ -111,13 +113,22 @@ START_TEST(test_official_dims)
         "num_layers", "hidden_size", "num_attention_heads", "qkv_slot_num",
         "proj_slot_num", "ffn_slot_num", "seq_length", "rotary_pct",
         "norm_activation_type", "pos_emb", "norm", "final_norm", "no_weight_tying",
-        "hidden_dropout", "attention_dropout", "max_position_embeddings",
+        "hidden_dropout", "attention_dropout",
         "optimizer", "min_lr", "weight_decay", "gradient_clipping",
-        "train_micro_batch_size_per_gpu", "gradient_accumulation_steps",
-        "train_iters", "lr_decay_iters", "lr_decay_style", "warmup"};
+        "gradient_accumulation_steps", "train_iters", "lr_decay_iters", "lr_decay_style",
+        "warmup"};
     for (size_t i = 0; i < sizeof used / sizeof used[0]; i++)
         ck_assert_msg(!is_ignored(cfg, used[i]), "%s: '%s' reported as ignored", path,
                       used[i]);
+    /* keys the library does not read are ignored until a program declares
+     * them (a trainer's batch size) */
+    ck_assert(is_ignored(cfg, "train_micro_batch_size_per_gpu"));
+    ck_assert(is_ignored(cfg, "max_position_embeddings"));
+    const int before = tf_config_num_ignored(cfg);
+    static const char *const trainer[] = {"train-micro-batch-size-per-gpu"};
+    ck_assert_int_eq(tf_config_use_keys(cfg, trainer, 1), TF_OK);
+    ck_assert(!is_ignored(cfg, "train_micro_batch_size_per_gpu"));
+    ck_assert_int_eq(tf_config_num_ignored(cfg), before - 1);
     /* File order: the first two keys of every official config. */
     ck_assert_str_eq(tf_config_ignored_key(cfg, 0), "pipe_parallel_size");
     ck_assert_str_eq(tf_config_ignored_key(cfg, 1), "model_parallel_size");
@@ -557,7 +568,9 @@ START_TEST(test_model_params_base)
     ck_assert_int_eq(p.vocab_size, 300);
     ck_assert_double_eq(p.init_method_std, 0.01);
     ck_assert_uint_eq(p.seed, 7);
-    ck_assert_int_eq(tf_config_num_ignored(cfg), 0);
+    /* the one key the library does not read */
+    ck_assert_int_eq(tf_config_num_ignored(cfg), 1);
+    ck_assert_str_eq(tf_config_ignored_key(cfg, 0), "max_position_embeddings");
     tf_config_free(cfg);
 
     /* Optional keys dropped, or null: the defaults (vocab 50304). */
@@ -810,6 +823,48 @@ START_TEST(test_load_errors)
 }
 END_TEST
 
+/* A program declares its own keys; the rest are ignored, with a "did you
+ * mean" among the library's and the declared keys. */
+START_TEST(test_use_keys_and_suggest)
+{
+    tf_config *cfg = parse_ok("{train_iter: 5, data_fromat: x, num_layers: 2,\n"
+                              " data_path: y, foo: 1, Seq-Lenght: 3}\n");
+    ck_assert_int_eq(tf_config_num_ignored(cfg), 5);
+    ck_assert(is_ignored(cfg, "data_path"));
+    ck_assert_str_eq(tf_config_suggest_key(cfg, "train_iter"), "train_iters");
+    ck_assert_str_eq(tf_config_suggest_key(cfg, "Seq-Lenght"), "seq_length");
+    ck_assert_ptr_null(tf_config_suggest_key(cfg, "data_fromat"));
+    static const char *const mine[] = {"data_format", "data-path"};
+    ck_assert_int_eq(tf_config_use_keys(cfg, mine, 2), TF_OK);
+    ck_assert_int_eq(tf_config_num_ignored(cfg), 4);
+    ck_assert(!is_ignored(cfg, "data_path"));
+    ck_assert_str_eq(tf_config_ignored_key(cfg, 0), "train_iter");
+    ck_assert_str_eq(tf_config_ignored_key(cfg, 1), "data_fromat");
+    ck_assert_str_eq(tf_config_ignored_key(cfg, 2), "foo");
+    ck_assert_str_eq(tf_config_suggest_key(cfg, "data_fromat"), "data_format");
+    ck_assert_ptr_null(tf_config_suggest_key(cfg, "foo"));
+    ck_assert_ptr_null(tf_config_suggest_key(cfg, "num_layers")); /* used */
+    ck_assert_ptr_null(tf_config_suggest_key(cfg, "seeds_of_doubt"));
+    ck_assert_ptr_null(tf_config_suggest_key(cfg, NULL));
+    ck_assert_ptr_null(tf_config_suggest_key(NULL, "foo"));
+
+    /* refusals change nothing */
+    static const char *const bad[] = {"foo", NULL};
+    static const char *const empty[] = {""};
+    ck_assert_int_eq(tf_config_use_keys(NULL, mine, 2), TF_ERR_ARGUMENT);
+    ck_assert_int_eq(tf_config_use_keys(cfg, mine, -1), TF_ERR_ARGUMENT);
+    ck_assert_int_eq(tf_config_use_keys(cfg, NULL, 1), TF_ERR_ARGUMENT);
+    ck_assert_int_eq(tf_config_use_keys(cfg, bad, 2), TF_ERR_ARGUMENT);
+    ck_assert_int_eq(tf_config_use_keys(cfg, empty, 1), TF_ERR_ARGUMENT);
+    ck_assert_int_eq(tf_config_num_ignored(cfg), 4);
+    ck_assert(is_ignored(cfg, "foo"));
+    ck_assert_int_eq(tf_config_use_keys(cfg, NULL, 0), TF_OK);
+    ck_assert_int_eq(tf_config_use_keys(cfg, bad, 1), TF_OK);
+    ck_assert_int_eq(tf_config_num_ignored(cfg), 3);
+    tf_config_free(cfg);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -824,6 +879,7 @@ Suite *config_suite(void)
     tc = tcase_create("lookups");
     tcase_add_test(tc, test_typing);
     tcase_add_test(tc, test_null_arguments);
+    tcase_add_test(tc, test_use_keys_and_suggest);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("model_params");

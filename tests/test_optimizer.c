@@ -61,7 +61,6 @@ static tf_model *fixture_model(tfi_st_file *f)
                                                   : TF_NORM_L2_NORM_GELU;
     tf_model *m = NULL;
     ck_assert_msg(tf_model_create(&mp, &m) == TF_OK, "%s", tf_last_error());
-    (void)tf_model_num_params(m); /* refreshes the tensor table */
     char gname[128];
     for (int i = 0; i < m->nrefs; i++) {
         const tfi_tensor_ref *r = &m->refs[i];
@@ -105,7 +104,6 @@ static tf_model *small_model(int d, int L, int64_t slots, int64_t vocab, int64_t
     mp.seed = seed;
     tf_model *m = NULL;
     ck_assert_msg(tf_model_create(&mp, &m) == TF_OK, "%s", tf_last_error());
-    (void)tf_model_num_params(m);
     return m;
 }
 
@@ -120,7 +118,6 @@ static void random_tokens(int32_t *x, size_t n, int64_t vocab, uint64_t seed)
 /* All parameters of a model, concatenated in table order. */
 static float *snapshot(tf_model *m, size_t *total)
 {
-    (void)tf_model_num_params(m);
     size_t n = 0;
     for (int i = 0; i < m->nrefs; i++)
         n += ref_count(&m->refs[i]);
@@ -555,6 +552,37 @@ START_TEST(test_step_count_bound)
 END_TEST
 
 /* ---- (6) following growth ------------------------------------------------- */
+
+/* The model's table of named tensors is right at the moment a borrowed set
+ * grows, before any call on the model: nothing refreshes it later. */
+START_TEST(test_table_follows_set_growth)
+{
+    tf_model *m = small_model(16, 2, 8, 32, 8, 3);
+    const tfi_tensor_ref before = *tfi_model_set_ref(m, 1 * TFI_SETS_PER_LAYER + TF_SET_PROJ);
+    for (int l = 0; l < 2; l++)
+        for (int k = 0; k < TFI_SETS_PER_LAYER; k++) {
+            tf_pattention *set = tf_model_pattention(m, l, (tf_set_kind)k);
+            ck_assert_int_eq(tf_pattention_grow(set, tf_pattention_n(set) + 1 + k + l, NULL),
+                             TF_OK);
+            const int i = l * TFI_SETS_PER_LAYER + k;
+            const tfi_tensor_ref *kr = tfi_model_set_ref(m, i), *vr = kr + 1;
+            ck_assert_ptr_eq(kr->data, set->keys);
+            ck_assert_ptr_eq(kr->grad, set->key_grad);
+            ck_assert_ptr_eq(vr->data, set->values);
+            ck_assert_ptr_eq(vr->grad, set->value_grad);
+            ck_assert_int_eq(kr->rows, set->n);
+            ck_assert_int_eq(vr->rows, set->n);
+            ck_assert_ptr_nonnull(strstr(kr->name, ".key_param_tokens"));
+            ck_assert_ptr_nonnull(strstr(vr->name, ".value_param_tokens"));
+        }
+    ck_assert(tfi_model_set_ref(m, TFI_SETS_PER_LAYER + TF_SET_PROJ)->data != before.data);
+    /* the slot numbers follow the layer-0 sets */
+    ck_assert_int_eq(m->p.qkv_slot_num, 8 + 1);
+    ck_assert_int_eq(m->p.proj_slot_num, 8 + 1 + TF_SET_PROJ);
+    ck_assert_int_eq(m->p.ffn_slot_num, 16 + 1 + TF_SET_FFN);
+    tf_model_free(m);
+}
+END_TEST
 
 START_TEST(test_follow_model_growth)
 {
@@ -1013,6 +1041,7 @@ Suite *optimizer_suite(void)
 
     tc = tcase_create("state");
     tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_table_follows_set_growth);
     tcase_add_test(tc, test_follow_model_growth);
     tcase_add_test(tc, test_follow_model_mismatch);
     tcase_add_test(tc, test_model_grow_with_optimizer);

@@ -18,9 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/checkpoint.h"
-#include "model.h"
-#include "optimizer.h"
+#include "io/safetensors.h"
 
 #define TOL_OUT 2e-5
 #define TOL_GRAD 2e-4
@@ -268,13 +266,17 @@ static void check_model(const char *path, const tfi_st_file *f, report *r)
         fail(r, "%s", tf_last_error());
         goto done;
     }
-    tf_model_num_params(m);
-    for (int i = 0; i < m->nrefs; i++) {
+    for (int i = 0; i < tf_model_num_tensors(m); i++) {
         char gname[160];
-        snprintf(gname, sizeof gname, "grad.%s", m->refs[i].name);
-        size_t n = (size_t)m->refs[i].rows * (size_t)(m->refs[i].cols ? m->refs[i].cols : 1);
-        if (tfi_st_read_f32(f, gname, m->refs[i].grad, n, NULL) != TF_OK) {
-            fail(r, "%s", tf_last_error());
+        const char *tn = tf_model_tensor_name(m, i);
+        snprintf(gname, sizeof gname, "grad.%s", tn);
+        size_t n = 0;
+        float *g = tensor(f, gname, &n);
+        tf_status st = g ? tf_model_set_grad(m, tn, g, n) : TF_ERR_NOT_FOUND;
+        free(g);
+        if (st != TF_OK) {
+            fail(r, "%s", st == TF_ERR_NOT_FOUND ? "fixture lacks a grad.* tensor"
+                                                 : tf_model_errmsg(m));
             goto done;
         }
     }

@@ -15,9 +15,11 @@
  * string, never a number or bool.  Any non-null scalar can be read as a
  * string (its text as written).
  *
- * The top-level keys that the library and its trainer use are listed in ONE
- * table, tfc_used_keys in config.c; every other top-level key is reported
- * by tf_config_ignored_key().  Extend that table when a new key is read.
+ * The top-level keys the library reads are listed next to their readers
+ * (tfi_config_model_keys in config_model.c, tfi_config_optimizer_keys in
+ * config_optimizer.c); a program declares its own with tf_config_use_keys;
+ * every other top-level key is reported by tf_config_ignored_key()
+ * (config_keys.c).  Extend a reader's table when it reads a new key.
  */
 #ifndef TF_IO_CONFIG_H
 #define TF_IO_CONFIG_H
@@ -38,5 +40,28 @@ int tfi_config_line(const tf_config *cfg, const char *key);
 /* 1 if the key is present and its value is null (empty, "~", "null");
  * GPT-NeoX reads such a key as "use the default". */
 int tfi_config_is_null(const tf_config *cfg, const char *key);
+
+/* The config's message buffer.  Look-ups take a const tf_config (they do
+ * not change the configuration) but record their failure on it, like
+ * errno; every tf_config is allocated non-const, so writing through the
+ * cast is well defined. */
+tfi_errbuf *tfi_config_eb(const tf_config *cfg);
+
+/* Fails with "name:line: message" (or "name: message" for line 0), on the
+ * config's message buffer and tf_last_error(). */
+tf_status tfi_config_fail(const tf_config *cfg, tf_status st, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* An optional key: absent or null sets *found = 0 (*val untouched, NULL
+ * for a string); otherwise *found = 1 and the getter's conversion, whose
+ * wrong-type error names file, line and key.  A number must be finite. */
+tf_status tfi_config_opt_int(const tf_config *cfg, const char *key, int64_t *val, int *found);
+tf_status tfi_config_opt_double(const tf_config *cfg, const char *key, double *val, int *found);
+tf_status tfi_config_opt_string(const tf_config *cfg, const char *key, const char **val,
+                                int *found);
+
+/* The top-level keys the library's readers use (NULL-terminated). */
+extern const char *const tfi_config_model_keys[];
+extern const char *const tfi_config_optimizer_keys[];
 
 #endif /* TF_IO_CONFIG_H */

@@ -3,7 +3,7 @@
  * (GPT-NeoX) configs: tf_config_optimizer_params().
  *
  * Only the public look-ups (tf_config_get_*) and the line helpers of
- * io/config.h are used: the tree stays private to config.c.  GPT-NeoX
+ * io/config.h are used: the tree stays private to the config files.  GPT-NeoX
  * semantics:
  *   optimizer.type          "Adam" (its Adam is AdamW) or "AdamW"
  *   optimizer.params.lr, .betas [b1, b2], .eps
@@ -27,53 +27,31 @@
 #include "internal.h"
 #include "io/config.h"
 
-/* "file:line: message" (or "file: message" when the key is absent).  The
- * config handle is opaque here, so the message goes to tf_last_error(). */
-__attribute__((format(printf, 3, 4)))
-static tf_status cfg_error(const tf_config *cfg, const char *key, const char *fmt, ...)
-{
-    char msg[TFI_ERRMSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    int line = tfi_config_line(cfg, key);
-    if (line > 0)
-        return tfi_fail(NULL, TF_ERR_CONFIG, "%s:%d: %s", tfi_config_name(cfg), line, msg);
-    return tfi_fail(NULL, TF_ERR_CONFIG, "%s: %s", tfi_config_name(cfg), msg);
-}
+/* The top-level keys read here (config_keys.c: the library's used keys).
+ * train_iters is the default schedule length (lr_decay_iters), so it is
+ * the library's key too, although a trainer reads it as well. */
+const char *const tfi_config_optimizer_keys[] = {
+    "optimizer", "min_lr", "weight_decay", "gradient_clipping",
+    "gradient_accumulation_steps", "train_iters", "lr_decay_iters", "lr_decay_style",
+    "warmup", "warmup_steps", NULL,
+};
+
+/* "file:line: message" (or "file: message" when the key is absent). */
+#define cfg_error(cfg, key, ...) \
+    tfi_config_fail(cfg, TF_ERR_CONFIG, tfi_config_line(cfg, key), __VA_ARGS__)
 
 static int present(const tf_config *cfg, const char *key)
 {
     return tf_config_has(cfg, key) && !tfi_config_is_null(cfg, key);
 }
 
-/* An optional number; absent or null leaves *val and sets *found = 0.  A
- * wrong type is the getter's TF_ERR_CONFIG (file, line and key). */
-static tf_status opt_double(const tf_config *cfg, const char *key, double *val, int *found)
-{
-    *found = present(cfg, key);
-    if (!*found)
-        return TF_OK;
-    double v = 0;
-    tf_status st = tf_config_get_double(cfg, key, &v);
-    if (st != TF_OK)
-        return st;
-    if (!isfinite(v))
-        return cfg_error(cfg, key, "'%s' (%g) must be finite", key, v);
-    *val = v;
-    return TF_OK;
-}
-
+/* An optional integer in [lo, hi]. */
 static tf_status opt_int(const tf_config *cfg, const char *key, int64_t lo, int64_t hi,
                          int64_t *val, int *found)
 {
-    *found = present(cfg, key);
-    if (!*found)
-        return TF_OK;
     int64_t v = 0;
-    tf_status st = tf_config_get_int(cfg, key, &v);
-    if (st != TF_OK)
+    tf_status st = tfi_config_opt_int(cfg, key, &v, found);
+    if (st != TF_OK || !*found)
         return st;
     if (v < lo || v > hi)
         return cfg_error(cfg, key, "'%s' (%lld) must be in [%lld, %lld]", key, (long long)v,
@@ -84,10 +62,8 @@ static tf_status opt_int(const tf_config *cfg, const char *key, int64_t lo, int6
 
 static tf_status opt_string(const tf_config *cfg, const char *key, const char **val)
 {
-    *val = NULL;
-    if (!present(cfg, key))
-        return TF_OK;
-    return tf_config_get_string(cfg, key, val);
+    int found;
+    return tfi_config_opt_string(cfg, key, val, &found);
 }
 
 TF_API tf_status tf_config_optimizer_params(const tf_config *cfg, tf_optimizer_params *out)
@@ -115,7 +91,7 @@ TF_API tf_status tf_config_optimizer_params(const tf_config *cfg, tf_optimizer_p
                          "(\"Adam\" or \"AdamW\")", s);
 
     const char *lr_key = "optimizer.params.lr";
-    if ((st = opt_double(cfg, lr_key, &p.lr, &found)) != TF_OK)
+    if ((st = tfi_config_opt_double(cfg, lr_key, &p.lr, &found)) != TF_OK)
         return st;
 
     const char *betas = "optimizer.params.betas";
@@ -125,22 +101,22 @@ TF_API tf_status tf_config_optimizer_params(const tf_config *cfg, tf_optimizer_p
             tf_config_has(cfg, "optimizer.params.betas.2"))
             return cfg_error(cfg, betas,
                              "'betas' must be a sequence of two numbers [beta1, beta2]");
-        if ((st = opt_double(cfg, "optimizer.params.betas.0", &p.beta1, &found)) != TF_OK ||
-            (st = opt_double(cfg, "optimizer.params.betas.1", &p.beta2, &found)) != TF_OK)
+        if ((st = tfi_config_opt_double(cfg, "optimizer.params.betas.0", &p.beta1, &found)) != TF_OK ||
+            (st = tfi_config_opt_double(cfg, "optimizer.params.betas.1", &p.beta2, &found)) != TF_OK)
             return st;
     }
 
     const char *eps_key = "optimizer.params.eps";
-    if ((st = opt_double(cfg, eps_key, &p.eps, &found)) != TF_OK)
+    if ((st = tfi_config_opt_double(cfg, eps_key, &p.eps, &found)) != TF_OK)
         return st;
 
     /* Top-level optimizer keys. */
-    if ((st = opt_double(cfg, "weight_decay", &p.weight_decay, &found)) != TF_OK)
+    if ((st = tfi_config_opt_double(cfg, "weight_decay", &p.weight_decay, &found)) != TF_OK)
         return st;
-    if ((st = opt_double(cfg, "gradient_clipping", &p.clip_grad, &found)) != TF_OK)
+    if ((st = tfi_config_opt_double(cfg, "gradient_clipping", &p.clip_grad, &found)) != TF_OK)
         return st;
     int have_min_lr;
-    if ((st = opt_double(cfg, "min_lr", &p.min_lr, &have_min_lr)) != TF_OK)
+    if ((st = tfi_config_opt_double(cfg, "min_lr", &p.min_lr, &have_min_lr)) != TF_OK)
         return st;
     if (!have_min_lr && p.min_lr > p.lr)
         p.min_lr = p.lr; /* the default min_lr, below a small lr: no decay */
@@ -184,7 +160,7 @@ TF_API tf_status tf_config_optimizer_params(const tf_config *cfg, tf_optimizer_p
         p.warmup_steps = warmup_steps;
     } else {
         double warmup = 0;
-        if ((st = opt_double(cfg, "warmup", &warmup, &found)) != TF_OK)
+        if ((st = tfi_config_opt_double(cfg, "warmup", &warmup, &found)) != TF_OK)
             return st;
         if (!(warmup >= 0 && warmup <= 1))
             return cfg_error(cfg, "warmup",
@@ -216,10 +192,6 @@ TF_API tf_status tf_config_optimizer_params(const tf_config *cfg, tf_optimizer_p
                                                                    : "gradient_accumulation_steps";
         return cfg_error(cfg, key, "'%s': %s", key, msg);
     }
-    size_t size = out->struct_size;
-    if (size < sizeof(size_t) || size > sizeof p)
-        size = sizeof p; /* an uninitialised struct: assume the current layout */
-    p.struct_size = size;
-    memcpy(out, &p, size);
-    return TF_OK;
+    return tfi_params_out(out, &p, sizeof p, TFI_PARAMS_MIN(tf_optimizer_params, lr),
+                          "tf_config_optimizer_params", "tf_optimizer_params", tfi_config_eb(cfg));
 }

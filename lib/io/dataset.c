@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 
 #include "internal.h"
+#include "io/file.h"
 
 /* The formats are little-endian and ids are copied in place from the chunk
  * buffer with memcpy, so the host must be little-endian too. */
@@ -288,21 +289,10 @@ TF_API tf_status tf_dataset_open(const char *path, tf_data_format format, int64_
     if (st != TF_OK)
         return st;
 
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return tfi_fail(NULL, TF_ERR_IO, "%s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(fp), &sb) != 0) {
-        int e = errno;
-        fclose(fp);
-        return tfi_fail(NULL, TF_ERR_IO, "%s: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        fclose(fp);
-        return tfi_fail(NULL, TF_ERR_IO, "%s: %s", path,
-                        S_ISDIR(sb.st_mode) ? strerror(EISDIR) : "not a regular file");
-    }
-    int64_t size = (int64_t)sb.st_size;
+    FILE *fp;
+    int64_t size;
+    if ((st = tfi_fopen_regular(path, &fp, &size, NULL)) != TF_OK)
+        return st;
     if (size == 0) {
         fclose(fp);
         return tfi_fail(NULL, TF_ERR_FORMAT, "%s: the file is empty", path);

@@ -25,6 +25,7 @@
 #include "internal.h"
 
 #define TFI_ST_MAX_DIMS 8
+#define TFI_ST_METADATA_KEY "__metadata__"
 
 typedef enum tfi_st_dtype {
     TFI_ST_F32 = 0,
@@ -78,6 +79,15 @@ const void *tfi_st_data(const tfi_st_file *f, const tfi_st_tensor *t);
 const char *tfi_st_meta(const tfi_st_file *f, const char *key);
 const char *tfi_st_dtype_name(tfi_st_dtype d);
 size_t tfi_st_dtype_size(tfi_st_dtype d);
+
+/* The F32 tensor `name` of exactly shape [rows, cols] ([rows] for cols ==
+ * 0): *found is NULL (TF_OK) if there is none; another dtype is
+ * TF_ERR_FORMAT, another shape TF_ERR_SHAPE, naming file, tensor and both
+ * shapes. */
+tf_status tfi_st_find_f32(const tfi_st_file *f, const char *name, int64_t rows, int64_t cols,
+                          const tfi_st_tensor **found, tfi_errbuf *eb);
+/* "[10, 4]" (always NUL-terminated, truncated if cap is too small). */
+void tfi_st_format_shape(char *out, size_t cap, const int64_t *shape, int ndim);
 
 /* Copies a tensor that must be F32 with exactly count elements into dst;
  * TF_ERR_FORMAT naming the tensor otherwise. */

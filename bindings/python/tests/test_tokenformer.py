@@ -718,6 +718,10 @@ class TestConfigDataset(unittest.TestCase):
             self.assertAlmostEqual(c.optimizer_params().lr, 1e-3)
             self.assertEqual(c.get_double("optimizer.params.betas.1"), 0.95)  # dotted path
             self.assertIn("init_method", c.ignored_keys)
+            c.use_keys(["init_method"])
+            self.assertNotIn("init_method", c.ignored_keys)
+            self.assertEqual(c.suggest_key("train_iter"), "train_iters")
+            self.assertIsNone(c.suggest_key("zzz"))
 
     def test_dataset(self):
         data = bytes(range(256)) * 8

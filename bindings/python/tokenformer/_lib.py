@@ -176,6 +176,8 @@ PROTOTYPES = {
     "tf_config_parse": (St, [c_char_p, c_size_t, POINTER(ConfigP)]),
     "tf_config_free": (None, [ConfigP]),
     "tf_config_errmsg": (c_char_p, [ConfigP]),
+    "tf_config_use_keys": (St, [ConfigP, POINTER(c_char_p), c_int]),
+    "tf_config_suggest_key": (c_char_p, [ConfigP, c_char_p]),
     "tf_config_num_ignored": (c_int, [ConfigP]),
     "tf_config_ignored_key": (c_char_p, [ConfigP, c_int]),
     "tf_config_has": (c_int, [ConfigP, c_char_p]),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-from typing import Any, List, Union
+from typing import Any, Iterable, List, Optional, Union
 
 from . import _lib
 from ._lib import F, PathLike
@@ -53,9 +53,23 @@ class Config(_lib.Handle):
         """``tf_config_errmsg()``: the last error on this config."""
         return _lib._dec(F.tf_config_errmsg(self._h()))
 
+    def use_keys(self, keys: Iterable[str]) -> None:
+        """``tf_config_use_keys()``: declares the top-level keys the program
+        reads itself, so that :attr:`ignored_keys` leaves them out."""
+        names = [_lib.name_arg(k) for k in keys]
+        arr = (ctypes.c_char_p * max(len(names), 1))(*names)
+        self._check(F.tf_config_use_keys(self._h(), arr, len(names)))
+
+    def suggest_key(self, key: str) -> Optional[str]:
+        """``tf_config_suggest_key()``: the used key closest to a misspelt
+        one ("did you mean"), or None."""
+        s = F.tf_config_suggest_key(self._h(), _lib.name_arg(key))
+        return _lib._dec(s) if s else None
+
     @property
     def ignored_keys(self) -> List[str]:
-        """Top-level keys the model and optimizer did not use, in file order."""
+        """Top-level keys neither the library nor :meth:`use_keys` declared,
+        in file order."""
         h = self._h()
         return [_lib._dec(F.tf_config_ignored_key(h, i))
                 for i in range(F.tf_config_num_ignored(h))]

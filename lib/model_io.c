@@ -1,0 +1,212 @@
+/*
+ * model_io.c -- a model (and optionally its optimizer) to and from a
+ * checkpoint: tf_model_save, tf_model_load, tf_model_open.  The layout is
+ * in model_io.h; the metadata is model_meta.c's, the optimizer's tensors
+ * optimizer_io.c's.
+ *
+ * Loading validates the whole file against the model before it copies a
+ * single value, so a failed load leaves model and optimizer unchanged.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_io.h"
+
+/* ---- saving ------------------------------------------------------------- */
+
+TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt, const char *path)
+{
+    if (!model)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_save: the model is NULL");
+    if (!path)
+        return tfi_fail(&model->err, TF_ERR_ARGUMENT, "tf_model_save: path is NULL");
+    if (opt && opt->model != model)
+        return tfi_fail(&model->err, TF_ERR_ARGUMENT,
+                        "tf_model_save: the optimizer belongs to another model");
+    if (opt && opt->nslots != model->nrefs)
+        return tfi_fail(&model->err, TF_ERR_STATE,
+                        "tf_model_save: the optimizer does not match the model's tensors");
+    tfi_st_writer *w = tfi_st_writer_new();
+    if (!w)
+        return tfi_fail(&model->err, TF_ERR_NOMEM, "tf_model_save: out of memory");
+    tf_status st = tfi_model_meta_write(w, model);
+    for (int i = 0; i < model->nrefs && st == TF_OK; i++) {
+        const tfi_tensor_ref *r = &model->refs[i];
+        int64_t shape[2] = {r->rows, r->cols};
+        st = tfi_st_writer_add(w, r->name, TFI_ST_F32, r->cols ? 2 : 1, shape, r->data);
+    }
+    if (opt && st == TF_OK)
+        st = tfi_optimizer_write(w, opt);
+    if (st != TF_OK) {
+        tfi_st_writer_free(w);
+        return tfi_fail(&model->err, st, "tf_model_save: %s", tf_last_error());
+    }
+    st = tfi_st_writer_write(w, path, &model->err);
+    tfi_st_writer_free(w);
+    return st;
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+/* The official GPT-NeoX name of a SPEC tensor name (sequential.N...). */
+static void official_name(const tf_model *m, const char *name, char *out, size_t len)
+{
+    int layer;
+    int consumed = 0;
+    if (strcmp(name, "embed.weight") == 0)
+        snprintf(out, len, "sequential.0.word_embeddings.weight");
+    else if (strncmp(name, "final_norm.", 11) == 0)
+        snprintf(out, len, "sequential.%d.norm.%s", m->p.num_layers + 3, name + 11);
+    else if (sscanf(name, "layers.%d.%n", &layer, &consumed) == 1 && consumed > 0)
+        snprintf(out, len, "sequential.%d.%s", layer + 2, name + consumed);
+    else
+        snprintf(out, len, "%s", name);
+}
+
+/* A model tensor in the file under its SPEC or its official name, F32 of
+ * the tensor's shape; *found NULL if absent (then an error). */
+static tf_status find_tensor(const tf_model *m, const tfi_st_file *f, const tfi_tensor_ref *r,
+                             const tfi_st_tensor **found, tfi_errbuf *eb)
+{
+    tf_status st = tfi_st_find_f32(f, r->name, r->rows, r->cols, found, eb);
+    if (st == TF_OK && !*found) {
+        char off[160];
+        official_name(m, r->name, off, sizeof off);
+        st = tfi_st_find_f32(f, off, r->rows, r->cols, found, eb);
+    }
+    if (st == TF_OK && !*found)
+        st = tfi_fail(eb, TF_ERR_FORMAT, "%s: the checkpoint has no tensor '%s'", f->name,
+                      r->name);
+    return st;
+}
+
+static tf_status load_into(tf_model *m, tf_optimizer *opt, const tfi_st_file *f)
+{
+    tfi_errbuf *eb = &m->err;
+    const int n = m->nrefs, nsets = m->p.num_layers * TFI_SETS_PER_LAYER;
+    const tfi_st_tensor **src = calloc((size_t)n, sizeof *src);
+    const tfi_st_tensor **moments = opt ? calloc((size_t)opt->nslots * 2, sizeof *moments) : NULL;
+    tfi_set_scale *scales = calloc((size_t)nsets, sizeof *scales);
+    tf_status st = TF_OK;
+    if (!src || !scales || (opt && !moments)) {
+        st = tfi_fail(eb, TF_ERR_NOMEM, "tf_model_load: out of memory");
+        goto done;
+    }
+    /* 1. validate everything */
+    for (int i = 0; i < n && st == TF_OK; i++)
+        st = find_tensor(m, f, &m->refs[i], &src[i], eb);
+    int64_t step = 0;
+    int with_opt = 0;
+    if (st == TF_OK && opt)
+        st = tfi_optimizer_state_check(opt, f, moments, &step, &with_opt, eb);
+    if (st == TF_OK)
+        st = tfi_model_meta_scales(m, f, scales, eb);
+    if (st != TF_OK)
+        goto done;
+    /* 2. copy; the activations of the last forward no longer match */
+    m->have_targets = 0;
+    for (int i = 0; i < n; i++)
+        memcpy(m->refs[i].data, tfi_st_data(f, src[i]), (size_t)src[i]->numel * sizeof(float));
+    if (with_opt)
+        tfi_optimizer_state_read(opt, f, moments, step);
+    for (int i = 0; i < nsets; i++)
+        if (scales[i].present) {
+            m->sets[i].tau = scales[i].tau;
+            m->sets[i].scale_policy = scales[i].policy;
+        }
+done:
+    free(src);
+    free(moments);
+    free(scales);
+    return st;
+}
+
+TF_API tf_status tf_model_load(tf_model *model, tf_optimizer *opt, const char *path)
+{
+    if (!model)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_load: the model is NULL");
+    if (!path)
+        return tfi_fail(&model->err, TF_ERR_ARGUMENT, "tf_model_load: path is NULL");
+    if (opt && opt->model != model)
+        return tfi_fail(&model->err, TF_ERR_ARGUMENT,
+                        "tf_model_load: the optimizer belongs to another model");
+    if (opt && opt->nslots != model->nrefs)
+        return tfi_fail(&model->err, TF_ERR_STATE,
+                        "tf_model_load: the optimizer does not match the model's tensors");
+    tfi_st_file f;
+    tf_status st = tfi_st_open(path, &f, &model->err);
+    if (st != TF_OK)
+        return st;
+    st = load_into(model, opt, &f);
+    tfi_st_close(&f);
+    return st;
+}
+
+/* ---- a model from a checkpoint's own configuration ---------------------- */
+
+/* Sets grown one by one through their handles may differ from the slot
+ * numbers in the metadata (those of layer 0).  The model is created with
+ * the smallest size of each kind in the file (min_slots), then each larger
+ * set grows to the file's size (fit_sets); load_into checks every shape, and
+ * the recorded tau and policy replace the ones set here. */
+static void min_slots(const tfi_st_file *f, tf_model_params *p)
+{
+    for (int i = 0; i < p->num_layers * TFI_SETS_PER_LAYER; i++) {
+        char prefix[64], name[96];
+        tfi_set_prefix(i, prefix, sizeof prefix);
+        snprintf(name, sizeof name, "%s.key_param_tokens", prefix);
+        const tfi_st_tensor *t = tfi_st_find(f, name);
+        int64_t *slot = tfi_slot_field(p, i % TFI_SETS_PER_LAYER);
+        if (t && t->ndim == 2 && t->shape[0] >= 1 && t->shape[0] < *slot)
+            *slot = t->shape[0];
+    }
+}
+
+static tf_status fit_sets(tf_model *m, const tfi_st_file *f)
+{
+    for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
+        const tfi_st_tensor *t = tfi_st_find(f, tfi_model_set_ref(m, i)->name);
+        tf_pattention *set = &m->sets[i];
+        if (!t || t->ndim != 2 || t->shape[0] <= set->n)
+            continue; /* absent or not larger: load_into judges it */
+        tf_grow_params g = tf_grow_default_params();
+        g.scale_policy = TF_SCALE_FOLLOW_N; /* as if created at that size */
+        tfi_grow_plan plan;
+        tf_status st = tfi_pattention_grow_prepare(set, t->shape[0], &g, &plan, &m->err);
+        if (st != TF_OK)
+            return st;
+        tfi_pattention_grow_swap(set, &plan);
+        tfi_grow_plan_discard(&plan); /* the old tensors */
+        set->scale_policy = m->p.scale_policy;
+    }
+    return TF_OK;
+}
+
+TF_API tf_status tf_model_open(const char *path, tf_model **out)
+{
+    if (!out || !path)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_open: path or out is NULL");
+    *out = NULL;
+    tfi_st_file f;
+    tf_status st = tfi_st_open(path, &f, NULL);
+    if (st != TF_OK)
+        return st;
+    tf_model_params p;
+    tf_model *m = NULL;
+    if ((st = tfi_params_from_metadata(&f, &p)) == TF_OK)
+        min_slots(&f, &p);
+    if (st == TF_OK && (st = tf_model_create(&p, &m)) == TF_OK) {
+        st = fit_sets(m, &f);
+        if (st == TF_OK)
+            st = load_into(m, NULL, &f);
+        if (st != TF_OK) {
+            tfi_fail(NULL, st, "%s", m->err.msg);
+            tf_model_free(m);
+            m = NULL;
+        }
+    }
+    tfi_st_close(&f);
+    *out = m;
+    return st;
+}

@@ -1,0 +1,65 @@
+/*
+ * model_io.h -- checkpoints, as the files that write and read them share
+ * them (internal): model_io.c drives saving, loading and opening;
+ * model_meta.c knows the configuration in the metadata; optimizer_io.c the
+ * optimizer's step and moments.  The bytes are io/safetensors' business.
+ *
+ * Layout of a checkpoint:
+ *   tensors   every model tensor under its SPEC name (F32);
+ *             optimizer.exp_avg.<name>, optimizer.exp_avg_sq.<name> when
+ *             an optimizer is saved with the model
+ *   metadata  format = tokenformer-checkpoint-1, the configuration under
+ *             the official YAML key names, each set's tau and scale policy
+ *             (pattention.<prefix>.tau / .scale_policy), optimizer.step
+ */
+#ifndef TF_MODEL_IO_H
+#define TF_MODEL_IO_H
+
+#include "io/safetensors.h"
+#include "optimizer.h"
+
+#define TFI_CHECKPOINT_FORMAT "tokenformer-checkpoint-1"
+
+/* ---- model_meta.c ---- */
+
+/* Adds the format tag, the configuration and every set's scale to w.
+ * TF_ERR_NOMEM. */
+tf_status tfi_model_meta_write(tfi_st_writer *w, const tf_model *m);
+
+/* Model configuration from a file's metadata (checkpoints and the
+ * fixtures use the official YAML key names).  TF_ERR_FORMAT naming the file
+ * and the key if one is missing or malformed. */
+tf_status tfi_params_from_metadata(const tfi_st_file *f, tf_model_params *p);
+
+/* A set's tau and scale policy as recorded in a file (absent in fixtures
+ * and official files: then the model's own stay). */
+typedef struct tfi_set_scale {
+    int present;
+    double tau;
+    tf_scale_policy policy;
+} tfi_set_scale;
+
+/* out[i] for each of the model's sets; TF_ERR_FORMAT naming the key. */
+tf_status tfi_model_meta_scales(const tf_model *m, const tfi_st_file *f, tfi_set_scale *out,
+                                tfi_errbuf *eb);
+
+/* A whole decimal int64 (1) or not (0). */
+int tfi_parse_i64(const char *s, int64_t *out);
+
+/* ---- optimizer_io.c ---- */
+
+/* Adds opt's step and moments to w (they must stay valid until written). */
+tf_status tfi_optimizer_write(tfi_st_writer *w, const tf_optimizer *opt);
+
+/* Finds opt's state in f and checks it, changing nothing: *found = 0 if
+ * the file has none (no optimizer.step); else src[2i], src[2i + 1] (the
+ * caller's array of 2 * opt->nslots) are slot i's moments and *step the
+ * step count.  TF_ERR_FORMAT / TF_ERR_SHAPE naming the file and tensor. */
+tf_status tfi_optimizer_state_check(const tf_optimizer *opt, const tfi_st_file *f,
+                                    const tfi_st_tensor **src, int64_t *step, int *found,
+                                    tfi_errbuf *eb);
+/* Copies a checked state into opt; cannot fail. */
+void tfi_optimizer_state_read(tf_optimizer *opt, const tfi_st_file *f,
+                              const tfi_st_tensor *const *src, int64_t step);
+
+#endif /* TF_MODEL_IO_H */

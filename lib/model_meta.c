@@ -1,0 +1,195 @@
+/*
+ * model_meta.c -- a model's configuration in a checkpoint's metadata: the
+ * format tag, the official YAML key names, each set's tau and scale policy;
+ * written on save, read and validated on load and open (model_io.h).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_io.h"
+
+/* ---- writing ------------------------------------------------------------ */
+
+static tf_status meta_fmt(tfi_st_writer *w, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static tf_status meta_fmt(tfi_st_writer *w, const char *key, const char *fmt, ...)
+{
+    char buf[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return tfi_st_writer_meta(w, key, buf);
+}
+
+static const char *policy_name(tf_scale_policy p)
+{
+    return p == TF_SCALE_PINNED ? "pinned" : "follow_n";
+}
+
+tf_status tfi_model_meta_write(tfi_st_writer *w, const tf_model *m)
+{
+    const tf_model_params *p = &m->p;
+    tf_status st = TF_OK;
+    st |= tfi_st_writer_meta(w, "format", TFI_CHECKPOINT_FORMAT);
+    st |= tfi_st_writer_meta(w, "library_version", TF_VERSION_STRING);
+    st |= meta_fmt(w, "num_layers", "%d", p->num_layers);
+    st |= meta_fmt(w, "hidden_size", "%d", p->hidden_size);
+    st |= meta_fmt(w, "num_attention_heads", "%d", p->num_attention_heads);
+    st |= meta_fmt(w, "qkv_slot_num", "%lld", (long long)p->qkv_slot_num);
+    st |= meta_fmt(w, "proj_slot_num", "%lld", (long long)p->proj_slot_num);
+    st |= meta_fmt(w, "ffn_slot_num", "%lld", (long long)p->ffn_slot_num);
+    st |= meta_fmt(w, "rotary_pct", "%.17g", p->rotary_pct);
+    st |= meta_fmt(w, "rotary_emb_base", "%.17g", p->rotary_emb_base);
+    st |= tfi_st_writer_meta(w, "norm_activation_type", tf_norm_type_name(p->norm));
+    st |= meta_fmt(w, "vocab_size", "%lld", (long long)p->vocab_size);
+    st |= meta_fmt(w, "seq_length", "%lld", (long long)p->seq_length);
+    st |= meta_fmt(w, "layernorm_epsilon", "%.17g", p->layernorm_epsilon);
+    st |= meta_fmt(w, "init_method_std", "%.17g", p->init_method_std);
+    st |= meta_fmt(w, "seed", "%llu", (unsigned long long)p->seed);
+    st |= tfi_st_writer_meta(w, "scale_policy", policy_name(p->scale_policy));
+    for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
+        char prefix[96], key[128];
+        tfi_set_prefix(i, prefix, sizeof prefix);
+        snprintf(key, sizeof key, "pattention.%s.tau", prefix);
+        st |= meta_fmt(w, key, "%.17g", m->sets[i].tau);
+        snprintf(key, sizeof key, "pattention.%s.scale_policy", prefix);
+        st |= tfi_st_writer_meta(w, key, policy_name(m->sets[i].scale_policy));
+    }
+    return st == TF_OK ? TF_OK : TF_ERR_NOMEM;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static int parse_double(const char *s, double *out)
+{
+    if (!s || !*s)
+        return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end || errno || !isfinite(v))
+        return 0;
+    *out = v;
+    return 1;
+}
+
+int tfi_parse_i64(const char *s, int64_t *out)
+{
+    if (!s || !*s)
+        return 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*end || errno)
+        return 0;
+    *out = v;
+    return 1;
+}
+
+tf_status tfi_model_meta_scales(const tf_model *m, const tfi_st_file *f, tfi_set_scale *out,
+                                tfi_errbuf *eb)
+{
+    for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
+        char prefix[96], key[128];
+        tfi_set_prefix(i, prefix, sizeof prefix);
+        snprintf(key, sizeof key, "pattention.%s.tau", prefix);
+        const char *tau = tfi_st_meta(f, key);
+        out[i].present = tau != NULL;
+        if (!tau)
+            continue;
+        if (!parse_double(tau, &out[i].tau) || !(out[i].tau > 0.0))
+            return tfi_fail(eb, TF_ERR_FORMAT, "%s: metadata '%s' = '%s' is not a positive number",
+                            f->name, key, tau);
+        snprintf(key, sizeof key, "pattention.%s.scale_policy", prefix);
+        const char *pol = tfi_st_meta(f, key);
+        if (pol && strcmp(pol, "pinned") == 0)
+            out[i].policy = TF_SCALE_PINNED;
+        else if (!pol || strcmp(pol, "follow_n") == 0)
+            out[i].policy = TF_SCALE_FOLLOW_N;
+        else
+            return tfi_fail(eb, TF_ERR_FORMAT, "%s: metadata '%s' = '%s' is not follow_n or pinned",
+                            f->name, key, pol);
+    }
+    return TF_OK;
+}
+
+static tf_status meta_int(const tfi_st_file *f, const char *key, int required, int64_t *out)
+{
+    const char *s = tfi_st_meta(f, key);
+    if (!s)
+        return required ? tfi_fail(NULL, TF_ERR_FORMAT,
+                                   "%s: no '%s' in the metadata: not a libtokenformer "
+                                   "checkpoint (create the model from its config and use "
+                                   "tf_model_load)", f->name, key)
+                        : TF_OK;
+    if (!tfi_parse_i64(s, out))
+        return tfi_fail(NULL, TF_ERR_FORMAT, "%s: metadata '%s' = '%s' is not an integer",
+                        f->name, key, s);
+    return TF_OK;
+}
+
+static tf_status meta_double(const tfi_st_file *f, const char *key, double *out)
+{
+    const char *s = tfi_st_meta(f, key);
+    if (s && !parse_double(s, out))
+        return tfi_fail(NULL, TF_ERR_FORMAT, "%s: metadata '%s' = '%s' is not a number", f->name,
+                        key, s);
+    return TF_OK;
+}
+
+tf_status tfi_params_from_metadata(const tfi_st_file *f, tf_model_params *p)
+{
+    *p = tf_model_default_params();
+    int64_t v[8] = {0};
+    const char *req[] = {"num_layers", "hidden_size", "num_attention_heads", "qkv_slot_num",
+                         "proj_slot_num", "ffn_slot_num", "vocab_size", "seq_length"};
+    for (int i = 0; i < 8; i++) {
+        tf_status st = meta_int(f, req[i], 1, &v[i]);
+        if (st != TF_OK)
+            return st;
+        if (v[i] < 1 || v[i] > INT32_MAX)
+            return tfi_fail(NULL, TF_ERR_FORMAT, "%s: metadata '%s' = %lld is out of range",
+                            f->name, req[i], (long long)v[i]);
+    }
+    p->num_layers = (int32_t)v[0];
+    p->hidden_size = (int32_t)v[1];
+    p->num_attention_heads = (int32_t)v[2];
+    p->qkv_slot_num = v[3];
+    p->proj_slot_num = v[4];
+    p->ffn_slot_num = v[5];
+    p->vocab_size = v[6];
+    p->seq_length = v[7];
+    tf_status st;
+    if ((st = meta_double(f, "rotary_pct", &p->rotary_pct)) ||
+        (st = meta_double(f, "rotary_emb_base", &p->rotary_emb_base)) ||
+        (st = meta_double(f, "layernorm_epsilon", &p->layernorm_epsilon)) ||
+        (st = meta_double(f, "init_method_std", &p->init_method_std)))
+        return st;
+    int64_t seed = (int64_t)p->seed;
+    if ((st = meta_int(f, "seed", 0, &seed)) != TF_OK)
+        return st;
+    p->seed = (uint64_t)seed;
+    const char *norm = tfi_st_meta(f, "norm_activation_type");
+    if (norm) {
+        int found = 0;
+        for (int t = 0; t < 3; t++)
+            if (strcmp(norm, tf_norm_type_name((tf_norm_type)t)) == 0) {
+                p->norm = (tf_norm_type)t;
+                found = 1;
+            }
+        if (!found)
+            return tfi_fail(NULL, TF_ERR_FORMAT,
+                            "%s: metadata norm_activation_type '%s' is not l2_norm_gelu, "
+                            "gelu_l2_norm or softmax", f->name, norm);
+    }
+    const char *pol = tfi_st_meta(f, "scale_policy");
+    if (pol)
+        p->scale_policy = strcmp(pol, "pinned") == 0 ? TF_SCALE_PINNED : TF_SCALE_FOLLOW_N;
+    return tfi_model_params_check(p, NULL);
+}
