@@ -36,9 +36,10 @@ tf_status tfi_optimizer_state_check(const tf_optimizer *opt, const tfi_st_file *
     *found = step_text != NULL;
     if (!*found)
         return TF_OK;
-    if (!tfi_parse_i64(step_text, step) || *step < 0)
-        return tfi_fail(eb, TF_ERR_FORMAT, "%s: metadata optimizer.step is not a step count",
-                        f->name);
+    if (!tfi_parse_i64(step_text, step) || *step < 0 || *step > TFI_MAX_STEPS)
+        return tfi_fail(eb, TF_ERR_FORMAT,
+                        "%s: metadata optimizer.step ('%.32s') is not a step count in [0, %lld]",
+                        f->name, step_text, (long long)TFI_MAX_STEPS);
     for (int i = 0; i < opt->nslots; i++) {
         const tfi_opt_slot *s = &opt->slots[i];
         for (int which = 0; which < 2; which++) {

@@ -761,6 +761,11 @@ START_TEST(test_bad_checkpoints)
     sp.meta_value = "-3";
     rewrite(good, bad, &sp);
     expect_load_refused(m, opt, bad, TF_ERR_FORMAT, "optimizer.step", NULL, NULL);
+    /* a step count the next step would overflow */
+    sp.meta_value = "9223372036854775807";
+    rewrite(good, bad, &sp);
+    expect_load_refused(m, opt, bad, TF_ERR_FORMAT, "optimizer.step", "9223372036854775807",
+                        NULL);
 
     /* a malformed per-set scale */
     sp = (rewrite_spec){0};
