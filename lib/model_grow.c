@@ -64,7 +64,9 @@ static void free_undo(set_undo *undo)
 }
 
 /* Grows model (and opt) to the given slot numbers with validated g; per_set
- * (if not NULL) gives each set's size instead, layer-major. */
+ * (if not NULL) gives each set's size instead, layer-major.  Every grown
+ * set starts g's tau ramp (none if g has none), counted from opt's step
+ * count. */
 static tf_status grow_model(tf_model *m, tf_optimizer *opt, int64_t qkv, int64_t proj,
                             int64_t ffn, const int64_t *per_set, const tf_grow_params *g)
 {
@@ -96,10 +98,13 @@ static tf_status grow_model(tf_model *m, tf_optimizer *opt, int64_t qkv, int64_t
         for (int i = 0; i < nsets; i++) {
             if (!undo[i].grew)
                 continue;
-            if (st == TF_OK)
+            if (st == TF_OK) {
                 free_undo(&undo[i]);
-            else
+                tfi_pattention_ramp_begin(&m->sets[i], opt ? g->tau_ramp_steps : 0,
+                                          opt ? opt->step : 0);
+            } else {
                 swap_back(&m->sets[i], &undo[i]);
+            }
         }
         if (st != TF_OK)
             tfi_model_build_refs(m); /* the old table fits in the old allocation */
@@ -154,7 +159,18 @@ TF_API tf_status tf_model_grow(tf_model *model, tf_optimizer *opt, int64_t qkv_s
     if (opt && opt->nslots != m->nrefs)
         return tfi_fail(&m->err, TF_ERR_STATE,
                         "tf_model_grow: the optimizer does not match the model's tensors");
-    return grow_model(m, opt, want[0], want[1], want[2], NULL, &g);
+    if (!opt && tfi_grow_params_train(&g))
+        return tfi_fail(&m->err, TF_ERR_ARGUMENT,
+                        "tf_model_grow: a tau ramp, a reset of the moments or a schedule "
+                        "restart needs the optimizer (opt is NULL)");
+    tf_optimizer_params after;
+    if (opt && (st = tfi_optimizer_restart_prepare(opt, &g, &after, &m->err)) != TF_OK)
+        return tfi_fail(&m->err, st, "tf_model_grow: %s", m->err.msg);
+    if ((st = grow_model(m, opt, want[0], want[1], want[2], NULL, &g)) != TF_OK)
+        return st;
+    if (opt)
+        tfi_optimizer_restart_commit(opt, &after, g.reset_optimizer);
+    return TF_OK;
 }
 
 /* ---- growth-aware loading --------------------------------------------- */
@@ -173,6 +189,8 @@ TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
     tf_status st = tfi_grow_params_copy(&g, params, &m->err);
     if (st != TF_OK)
         return st;
+    /* a loaded model starts a new run: what growth does to training does
+     * not apply (grow_model without an optimizer starts no ramp) */
     /* Build the checkpoint's own model, grow it to our sizes, then copy:
      * the same code path as tf_model_grow, so both give the same model. */
     tf_model *small = NULL;
@@ -234,6 +252,7 @@ TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
     for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
         m->sets[i].tau = small->sets[i].tau;
         m->sets[i].scale_policy = small->sets[i].scale_policy;
+        tfi_pattention_ramp_begin(&m->sets[i], 0, 0);
     }
     tf_model_free(small);
     return TF_OK;

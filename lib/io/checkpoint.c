@@ -7,7 +7,8 @@
  *             an optimizer is saved with the model
  *   metadata  format = tokenformer-checkpoint-1, the configuration under
  *             the official YAML key names, each set's tau and scale policy
- *             (pattention.<prefix>.tau / .scale_policy), optimizer.step
+ *             (pattention.<prefix>.tau / .scale_policy), optimizer.step;
+ *             growth state where there is some (see "growth state" below)
  *
  * Loading validates the whole file against the model before it copies a
  * single value, so a failed load leaves model and optimizer unchanged.
@@ -101,6 +102,56 @@ static tf_status add_config(tfi_st_writer *w, const tf_model *m)
     return st == TF_OK ? TF_OK : TF_ERR_NOMEM;
 }
 
+/* ---- growth state ------------------------------------------------------
+ * What a growth leaves running, so that a resumed run continues it exactly.
+ * Written only where there is some (a checkpoint without growth state is
+ * the file it was before):
+ *   pattention.<prefix>.tau_ramp_{from,to,start,steps}   a set's tau ramp
+ *   optimizer.moments_origin     step count of the last reset of the moments
+ *   optimizer.lr_restart         restart | continue, with
+ *   optimizer.lr_restart_{step,lr,min_lr,warmup_steps,decay_steps,factor}
+ */
+
+static const char *restart_name(tf_lr_restart r)
+{
+    return r == TF_LR_RESTART ? "restart" : r == TF_LR_CONTINUE ? "continue" : "keep";
+}
+
+static tf_status add_growth_state(tfi_st_writer *w, const tf_model *m, const tf_optimizer *opt)
+{
+    tf_status st = TF_OK;
+    for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
+        const tfi_tau_ramp *r = &m->sets[i].ramp;
+        if (r->steps == 0)
+            continue;
+        char prefix[96], key[160];
+        set_prefix(m->refs[1 + 2 * i].name, prefix, sizeof prefix);
+        snprintf(key, sizeof key, "pattention.%s.tau_ramp_from", prefix);
+        st |= meta_fmt(w, key, "%.17g", r->from);
+        snprintf(key, sizeof key, "pattention.%s.tau_ramp_to", prefix);
+        st |= meta_fmt(w, key, "%.17g", r->to);
+        snprintf(key, sizeof key, "pattention.%s.tau_ramp_start", prefix);
+        st |= meta_fmt(w, key, "%lld", (long long)r->start);
+        snprintf(key, sizeof key, "pattention.%s.tau_ramp_steps", prefix);
+        st |= meta_fmt(w, key, "%lld", (long long)r->steps);
+    }
+    if (opt && opt->moments_origin != 0)
+        st |= meta_fmt(w, "optimizer.moments_origin", "%lld", (long long)opt->moments_origin);
+    if (opt && opt->p.lr_restart != TF_LR_KEEP) {
+        const tf_optimizer_params *p = &opt->p;
+        st |= tfi_st_writer_meta(w, "optimizer.lr_restart", restart_name(p->lr_restart));
+        st |= meta_fmt(w, "optimizer.lr_restart_step", "%lld", (long long)p->lr_restart_step);
+        st |= meta_fmt(w, "optimizer.lr_restart_lr", "%.17g", p->lr_restart_lr);
+        st |= meta_fmt(w, "optimizer.lr_restart_min_lr", "%.17g", p->lr_restart_min_lr);
+        st |= meta_fmt(w, "optimizer.lr_restart_warmup_steps", "%lld",
+                       (long long)p->lr_restart_warmup_steps);
+        st |= meta_fmt(w, "optimizer.lr_restart_decay_steps", "%lld",
+                       (long long)p->lr_restart_decay_steps);
+        st |= meta_fmt(w, "optimizer.lr_restart_factor", "%.17g", p->lr_restart_factor);
+    }
+    return st == TF_OK ? TF_OK : TF_ERR_NOMEM;
+}
+
 static int64_t shape_of(const tfi_tensor_ref *r, int64_t shape[2])
 {
     shape[0] = r->rows;
@@ -125,6 +176,8 @@ TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt, const c
     if (!w)
         return tfi_fail(&model->err, TF_ERR_NOMEM, "tf_model_save: out of memory");
     tf_status st = add_config(w, model);
+    if (st == TF_OK)
+        st = add_growth_state(w, model, opt);
     char name[160];
     for (int i = 0; i < model->nrefs && st == TF_OK; i++) {
         int64_t shape[2];
@@ -232,6 +285,7 @@ typedef struct set_scale {
     int present;
     double tau;
     tf_scale_policy policy;
+    tfi_tau_ramp ramp; /* none unless the file records one */
 } set_scale;
 
 static tf_status read_scales(const tf_model *m, const tfi_st_file *f, set_scale *out,
@@ -261,6 +315,119 @@ static tf_status read_scales(const tf_model *m, const tfi_st_file *f, set_scale 
     return TF_OK;
 }
 
+/* ---- growth state: reading (the keys are listed above add_growth_state) */
+
+/* A metadata number that may be absent (then *out keeps its value). */
+static tf_status meta_opt_i64(const tfi_st_file *f, const char *key, int64_t *out,
+                              tfi_errbuf *eb)
+{
+    const char *v = tfi_st_meta(f, key);
+    if (v && !parse_i64(v, out))
+        return tfi_fail(eb, TF_ERR_FORMAT, "%s: metadata '%s' = '%s' is not an integer",
+                        f->name, key, v);
+    return TF_OK;
+}
+
+static tf_status meta_opt_f64(const tfi_st_file *f, const char *key, double *out,
+                              tfi_errbuf *eb)
+{
+    const char *v = tfi_st_meta(f, key);
+    if (v && !parse_double(v, out))
+        return tfi_fail(eb, TF_ERR_FORMAT, "%s: metadata '%s' = '%s' is not a number", f->name,
+                        key, v);
+    return TF_OK;
+}
+
+/* The tau ramps of the sets whose scale the file records. */
+static tf_status read_ramps(const tf_model *m, const tfi_st_file *f, set_scale *out,
+                            tfi_errbuf *eb)
+{
+    for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
+        char prefix[96], key[160];
+        set_prefix(m->refs[1 + 2 * i].name, prefix, sizeof prefix);
+        snprintf(key, sizeof key, "pattention.%s.tau_ramp_steps", prefix);
+        tfi_tau_ramp r = {0};
+        if (!out[i].present || !tfi_st_meta(f, key))
+            continue;
+        tf_status st = meta_opt_i64(f, key, &r.steps, eb);
+        snprintf(key, sizeof key, "pattention.%s.tau_ramp_start", prefix);
+        if (st == TF_OK)
+            st = meta_opt_i64(f, key, &r.start, eb);
+        snprintf(key, sizeof key, "pattention.%s.tau_ramp_from", prefix);
+        if (st == TF_OK)
+            st = meta_opt_f64(f, key, &r.from, eb);
+        snprintf(key, sizeof key, "pattention.%s.tau_ramp_to", prefix);
+        if (st == TF_OK)
+            st = meta_opt_f64(f, key, &r.to, eb);
+        if (st != TF_OK)
+            return st;
+        if (r.steps == 0 || !tfi_tau_ramp_valid(&r))
+            return tfi_fail(eb, TF_ERR_FORMAT,
+                            "%s: the tau ramp of '%s' (from %g to %g over %lld steps from step "
+                            "%lld) is incomplete or invalid", f->name, prefix, r.from, r.to,
+                            (long long)r.steps, (long long)r.start);
+        out[i].ramp = r;
+    }
+    return TF_OK;
+}
+
+/* opt's params with the file's schedule restart (none if it records none)
+ * into *p, and the step count of the last reset of the moments. */
+static tf_status read_restart(const tfi_st_file *f, const tf_optimizer *opt, int64_t step,
+                              tf_optimizer_params *p, int64_t *moments_origin, tfi_errbuf *eb)
+{
+    const tf_optimizer_params none = tf_optimizer_default_params();
+    *p = opt->p;
+    p->lr_restart = none.lr_restart;
+    p->lr_restart_step = none.lr_restart_step;
+    p->lr_restart_lr = none.lr_restart_lr;
+    p->lr_restart_min_lr = none.lr_restart_min_lr;
+    p->lr_restart_warmup_steps = none.lr_restart_warmup_steps;
+    p->lr_restart_decay_steps = none.lr_restart_decay_steps;
+    p->lr_restart_factor = none.lr_restart_factor;
+    *moments_origin = 0;
+    tf_status st = meta_opt_i64(f, "optimizer.moments_origin", moments_origin, eb);
+    if (st == TF_OK && (*moments_origin < 0 || *moments_origin > step))
+        st = tfi_fail(eb, TF_ERR_FORMAT, "%s: metadata optimizer.moments_origin (%lld) is not "
+                      "in [0, optimizer.step = %lld]", f->name, (long long)*moments_origin,
+                      (long long)step);
+    const char *kind = tfi_st_meta(f, "optimizer.lr_restart");
+    if (st != TF_OK || !kind)
+        return st;
+    if (strcmp(kind, "restart") == 0)
+        p->lr_restart = TF_LR_RESTART;
+    else if (strcmp(kind, "continue") == 0)
+        p->lr_restart = TF_LR_CONTINUE;
+    else
+        return tfi_fail(eb, TF_ERR_FORMAT,
+                        "%s: metadata optimizer.lr_restart = '%s' is not restart or continue",
+                        f->name, kind);
+    if ((st = meta_opt_i64(f, "optimizer.lr_restart_step", &p->lr_restart_step, eb)) ||
+        (st = meta_opt_f64(f, "optimizer.lr_restart_lr", &p->lr_restart_lr, eb)) ||
+        (st = meta_opt_f64(f, "optimizer.lr_restart_min_lr", &p->lr_restart_min_lr, eb)) ||
+        (st = meta_opt_i64(f, "optimizer.lr_restart_warmup_steps", &p->lr_restart_warmup_steps,
+                           eb)) ||
+        (st = meta_opt_i64(f, "optimizer.lr_restart_decay_steps", &p->lr_restart_decay_steps,
+                           eb)) ||
+        (st = meta_opt_f64(f, "optimizer.lr_restart_factor", &p->lr_restart_factor, eb)))
+        return st;
+    if ((st = tfi_optimizer_params_check(p, eb, "the checkpoint's schedule restart")) != TF_OK)
+        return tfi_fail(eb, TF_ERR_FORMAT, "%s: %s", f->name, eb ? eb->msg : tf_last_error());
+    return TF_OK;
+}
+
+/* optimizer.step: the optimizer's step count, or -1 if the file has no
+ * optimizer state. */
+static tf_status meta_optimizer_step(const tfi_st_file *f, int64_t *step, tfi_errbuf *eb)
+{
+    const char *v = tfi_st_meta(f, "optimizer.step");
+    *step = -1;
+    if (v && (!parse_i64(v, step) || *step < 0))
+        return tfi_fail(eb, TF_ERR_FORMAT, "%s: metadata optimizer.step is not a step count",
+                        f->name);
+    return TF_OK;
+}
+
 static tf_status load_into(tf_model *m, tf_optimizer *opt, const tfi_st_file *f)
 {
     tfi_errbuf *eb = &m->err;
@@ -280,12 +447,13 @@ static tf_status load_into(tf_model *m, tf_optimizer *opt, const tfi_st_file *f)
             st = tfi_fail(eb, TF_ERR_FORMAT, "%s: the checkpoint has no tensor '%s'", f->name,
                           r->name);
     }
-    int64_t step = 0;
+    int64_t step = 0, moments_origin = 0;
+    tf_optimizer_params opt_params;
     int with_opt = opt && tfi_st_meta(f, "optimizer.step") != NULL;
     if (st == TF_OK && with_opt) {
-        if (!parse_i64(tfi_st_meta(f, "optimizer.step"), &step) || step < 0)
-            st = tfi_fail(eb, TF_ERR_FORMAT, "%s: metadata optimizer.step is not a step count",
-                          f->name);
+        st = meta_optimizer_step(f, &step, eb);
+        if (st == TF_OK)
+            st = read_restart(f, opt, step, &opt_params, &moments_origin, eb);
         for (int i = 0; i < n && st == TF_OK; i++) {
             const tfi_tensor_ref *r = &m->refs[i];
             char name[160];
@@ -301,6 +469,8 @@ static tf_status load_into(tf_model *m, tf_optimizer *opt, const tfi_st_file *f)
     }
     if (st == TF_OK)
         st = read_scales(m, f, scales, eb);
+    if (st == TF_OK)
+        st = read_ramps(m, f, scales, eb);
     if (st != TF_OK)
         goto done;
     /* 2. copy; the activations of the last forward no longer match */
@@ -315,11 +485,14 @@ static tf_status load_into(tf_model *m, tf_optimizer *opt, const tfi_st_file *f)
                    (size_t)src[n + 2 * i + 1]->numel * sizeof(float));
         }
         opt->step = step;
+        opt->moments_origin = moments_origin;
+        opt->p = opt_params;
     }
     for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++)
         if (scales[i].present) {
             m->sets[i].tau = scales[i].tau;
             m->sets[i].scale_policy = scales[i].policy;
+            m->sets[i].ramp = scales[i].ramp;
         }
 done:
     free(src);
@@ -494,4 +667,37 @@ TF_API tf_status tf_model_open(const char *path, tf_model **out)
     tfi_st_close(&f);
     *out = m;
     return st;
+}
+
+/* ---- what a checkpoint holds, without a model ---------------------------- */
+
+TF_API tf_status tf_checkpoint_info(const char *path, tf_model_params *params,
+                                    int64_t *optimizer_step)
+{
+    if (!path)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_checkpoint_info: path is NULL");
+    if (params && (params->struct_size < sizeof(size_t) || params->struct_size > sizeof *params))
+        return tfi_fail(NULL, TF_ERR_ARGUMENT,
+                        "tf_checkpoint_info: params->struct_size is %zu: initialise the struct "
+                        "with tf_model_default_params()", params->struct_size);
+    tfi_st_file f;
+    tf_status st = tfi_st_open(path, &f, NULL);
+    if (st != TF_OK)
+        return st;
+    tf_model_params p;
+    int64_t step = -1;
+    st = tfi_params_from_metadata(&f, &p);
+    if (st == TF_OK)
+        st = meta_optimizer_step(&f, &step, NULL);
+    tfi_st_close(&f);
+    if (st != TF_OK)
+        return st;
+    if (params) {
+        size_t size = params->struct_size;
+        memcpy(params, &p, size);
+        params->struct_size = size;
+    }
+    if (optimizer_step)
+        *optimizer_step = step;
+    return TF_OK;
 }
