@@ -7,7 +7,8 @@ integer or the name as a string, case-insensitively (``"softmax"``,
 
 import enum
 
-__all__ = ["Status", "Norm", "ScalePolicy", "KeyInit", "SetKind", "DataFormat", "Split"]
+__all__ = ["Status", "Norm", "ScalePolicy", "KeyInit", "LrRestart", "SetKind", "DataFormat",
+           "Split"]
 
 
 class _CEnum(enum.IntEnum):
@@ -69,6 +70,15 @@ class KeyInit(_CEnum):
     """``tf_key_init``: initialisation of the keys of grown parameter tokens."""
     ZERO = 0
     RANDOM = 1
+
+
+class LrRestart(_CEnum):
+    """``tf_lr_restart``: what a growth does to the learning-rate schedule
+    (``GrowParams.lr_schedule``) and the restart an optimizer's schedule is
+    in (``OptimizerParams.lr_restart``)."""
+    KEEP = 0
+    RESTART = 1
+    CONTINUE = 2
 
 
 class SetKind(_CEnum):
