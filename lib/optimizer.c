@@ -270,12 +270,25 @@ TF_API double tf_schedule_lr(const tf_optimizer_params *params, int64_t t)
 
 /* ---- restart at a growth ------------------------------------------------ */
 
+void tfi_optimizer_params_no_restart(tf_optimizer_params *p)
+{
+    const tf_optimizer_params none = optimizer_defaults();
+    p->lr_restart = none.lr_restart;
+    p->lr_restart_step = none.lr_restart_step;
+    p->lr_restart_lr = none.lr_restart_lr;
+    p->lr_restart_min_lr = none.lr_restart_min_lr;
+    p->lr_restart_warmup_steps = none.lr_restart_warmup_steps;
+    p->lr_restart_decay_steps = none.lr_restart_decay_steps;
+    p->lr_restart_factor = none.lr_restart_factor;
+}
+
 tf_status tfi_optimizer_restart_prepare(const tf_optimizer *opt, const tf_grow_params *g,
                                         tf_optimizer_params *out, tfi_errbuf *eb)
 {
     const tf_optimizer_params *base = &opt->p;
     tf_optimizer_params q = *base;
-    const tf_optimizer_params none = optimizer_defaults();
+    if (g->lr_schedule != TF_LR_KEEP)
+        tfi_optimizer_params_no_restart(&q);
     if (g->lr_schedule == TF_LR_RESTART) {
         /* the recipe's defaults: the optimizer's peak, a tenth of its end,
          * ending where its own schedule ends */
@@ -290,20 +303,12 @@ tf_status tfi_optimizer_restart_prepare(const tf_optimizer *opt, const tf_grow_p
         q.lr_restart_warmup_steps = g->warmup_steps;
         /* a cosine that would end before it starts: the peak throughout */
         q.lr_restart_decay_steps = decay > 0 ? decay : 0;
-        q.lr_restart_factor = none.lr_restart_factor;
-    } else if (g->lr_schedule == TF_LR_CONTINUE) {
+    } else if (g->lr_schedule == TF_LR_CONTINUE && (g->lr_factor != 1.0 || g->warmup_steps)) {
+        /* (factor 1 without warmup is the identity: no restart) */
         q.lr_restart = TF_LR_CONTINUE;
         q.lr_restart_step = opt->step;
-        q.lr_restart_lr = none.lr_restart_lr;
-        q.lr_restart_min_lr = none.lr_restart_min_lr;
         q.lr_restart_warmup_steps = g->warmup_steps;
-        q.lr_restart_decay_steps = none.lr_restart_decay_steps;
         q.lr_restart_factor = g->lr_factor;
-        if (g->lr_factor == 1.0 && g->warmup_steps == 0) {
-            /* the identity: the optimizer's own schedule, no restart */
-            q.lr_restart = TF_LR_KEEP;
-            q.lr_restart_step = none.lr_restart_step;
-        }
     }
     tf_status st = tfi_optimizer_params_check(&q, eb, "the schedule restart");
     if (st == TF_OK)

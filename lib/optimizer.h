@@ -37,6 +37,9 @@ tf_status tfi_optimizer_follow_model(tf_optimizer *opt);
 tf_status tfi_optimizer_params_check(const tf_optimizer_params *p, tfi_errbuf *eb,
                                      const char *fn);
 
+/* Sets p's restart fields to "no restart" (TF_LR_KEEP and the defaults). */
+void tfi_optimizer_params_no_restart(tf_optimizer_params *p);
+
 /* The params the optimizer will have after a growth per g at its current
  * step count (the schedule restart resolved against its hyperparameters),
  * checked; the optimizer is unchanged.  Then tfi_optimizer_restart_commit

@@ -317,26 +317,10 @@ static tf_status read_scales(const tf_model *m, const tfi_st_file *f, set_scale 
 
 /* ---- growth state: reading (the keys are listed above add_growth_state) */
 
-/* A metadata number that may be absent (then *out keeps its value). */
-static tf_status meta_opt_i64(const tfi_st_file *f, const char *key, int64_t *out,
-                              tfi_errbuf *eb)
-{
-    const char *v = tfi_st_meta(f, key);
-    if (v && !parse_i64(v, out))
-        return tfi_fail(eb, TF_ERR_FORMAT, "%s: metadata '%s' = '%s' is not an integer",
-                        f->name, key, v);
-    return TF_OK;
-}
-
-static tf_status meta_opt_f64(const tfi_st_file *f, const char *key, double *out,
-                              tfi_errbuf *eb)
-{
-    const char *v = tfi_st_meta(f, key);
-    if (v && !parse_double(v, out))
-        return tfi_fail(eb, TF_ERR_FORMAT, "%s: metadata '%s' = '%s' is not a number", f->name,
-                        key, v);
-    return TF_OK;
-}
+/* Optional metadata numbers (below, with the configuration's keys); they
+ * report to the thread's last error only. */
+static tf_status meta_int(const tfi_st_file *f, const char *key, int required, int64_t *out);
+static tf_status meta_double(const tfi_st_file *f, const char *key, double *out);
 
 /* The tau ramps of the sets whose scale the file records. */
 static tf_status read_ramps(const tf_model *m, const tfi_st_file *f, set_scale *out,
@@ -349,18 +333,18 @@ static tf_status read_ramps(const tf_model *m, const tfi_st_file *f, set_scale *
         tfi_tau_ramp r = {0};
         if (!out[i].present || !tfi_st_meta(f, key))
             continue;
-        tf_status st = meta_opt_i64(f, key, &r.steps, eb);
+        tf_status st = meta_int(f, key, 0, &r.steps);
         snprintf(key, sizeof key, "pattention.%s.tau_ramp_start", prefix);
         if (st == TF_OK)
-            st = meta_opt_i64(f, key, &r.start, eb);
+            st = meta_int(f, key, 0, &r.start);
         snprintf(key, sizeof key, "pattention.%s.tau_ramp_from", prefix);
         if (st == TF_OK)
-            st = meta_opt_f64(f, key, &r.from, eb);
+            st = meta_double(f, key, &r.from);
         snprintf(key, sizeof key, "pattention.%s.tau_ramp_to", prefix);
         if (st == TF_OK)
-            st = meta_opt_f64(f, key, &r.to, eb);
+            st = meta_double(f, key, &r.to);
         if (st != TF_OK)
-            return st;
+            return tfi_fail(eb, st, "%s", tf_last_error());
         if (r.steps == 0 || !tfi_tau_ramp_valid(&r))
             return tfi_fail(eb, TF_ERR_FORMAT,
                             "%s: the tau ramp of '%s' (from %g to %g over %lld steps from step "
@@ -376,18 +360,13 @@ static tf_status read_ramps(const tf_model *m, const tfi_st_file *f, set_scale *
 static tf_status read_restart(const tfi_st_file *f, const tf_optimizer *opt, int64_t step,
                               tf_optimizer_params *p, int64_t *moments_origin, tfi_errbuf *eb)
 {
-    const tf_optimizer_params none = tf_optimizer_default_params();
     *p = opt->p;
-    p->lr_restart = none.lr_restart;
-    p->lr_restart_step = none.lr_restart_step;
-    p->lr_restart_lr = none.lr_restart_lr;
-    p->lr_restart_min_lr = none.lr_restart_min_lr;
-    p->lr_restart_warmup_steps = none.lr_restart_warmup_steps;
-    p->lr_restart_decay_steps = none.lr_restart_decay_steps;
-    p->lr_restart_factor = none.lr_restart_factor;
+    tfi_optimizer_params_no_restart(p);
     *moments_origin = 0;
-    tf_status st = meta_opt_i64(f, "optimizer.moments_origin", moments_origin, eb);
-    if (st == TF_OK && (*moments_origin < 0 || *moments_origin > step))
+    tf_status st = meta_int(f, "optimizer.moments_origin", 0, moments_origin);
+    if (st != TF_OK)
+        return tfi_fail(eb, st, "%s", tf_last_error());
+    if (*moments_origin < 0 || *moments_origin > step)
         st = tfi_fail(eb, TF_ERR_FORMAT, "%s: metadata optimizer.moments_origin (%lld) is not "
                       "in [0, optimizer.step = %lld]", f->name, (long long)*moments_origin,
                       (long long)step);
@@ -402,15 +381,14 @@ static tf_status read_restart(const tfi_st_file *f, const tf_optimizer *opt, int
         return tfi_fail(eb, TF_ERR_FORMAT,
                         "%s: metadata optimizer.lr_restart = '%s' is not restart or continue",
                         f->name, kind);
-    if ((st = meta_opt_i64(f, "optimizer.lr_restart_step", &p->lr_restart_step, eb)) ||
-        (st = meta_opt_f64(f, "optimizer.lr_restart_lr", &p->lr_restart_lr, eb)) ||
-        (st = meta_opt_f64(f, "optimizer.lr_restart_min_lr", &p->lr_restart_min_lr, eb)) ||
-        (st = meta_opt_i64(f, "optimizer.lr_restart_warmup_steps", &p->lr_restart_warmup_steps,
-                           eb)) ||
-        (st = meta_opt_i64(f, "optimizer.lr_restart_decay_steps", &p->lr_restart_decay_steps,
-                           eb)) ||
-        (st = meta_opt_f64(f, "optimizer.lr_restart_factor", &p->lr_restart_factor, eb)))
-        return st;
+    if ((st = meta_int(f, "optimizer.lr_restart_step", 0, &p->lr_restart_step)) ||
+        (st = meta_double(f, "optimizer.lr_restart_lr", &p->lr_restart_lr)) ||
+        (st = meta_double(f, "optimizer.lr_restart_min_lr", &p->lr_restart_min_lr)) ||
+        (st = meta_int(f, "optimizer.lr_restart_warmup_steps", 0,
+                       &p->lr_restart_warmup_steps)) ||
+        (st = meta_int(f, "optimizer.lr_restart_decay_steps", 0, &p->lr_restart_decay_steps)) ||
+        (st = meta_double(f, "optimizer.lr_restart_factor", &p->lr_restart_factor)))
+        return tfi_fail(eb, st, "%s", tf_last_error());
     if ((st = tfi_optimizer_params_check(p, eb, "the checkpoint's schedule restart")) != TF_OK)
         return tfi_fail(eb, TF_ERR_FORMAT, "%s: %s", f->name, eb ? eb->msg : tf_last_error());
     return TF_OK;
