@@ -613,8 +613,8 @@ TF_API const char *tf_optimizer_errmsg(const tf_optimizer *opt);
  * tf_model_grow(model, opt, ...) so that the moments follow. */
 TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm);
 
-/* The learning rate the schedule, restart included, gives step t (t >= 1;
- * 0 for t < 1 and for the steps of a restart's warmup that start at 0). */
+/* The learning rate the schedule, restart included, gives step t (0 for
+ * t < 1). */
 TF_API double tf_optimizer_lr_at(const tf_optimizer *opt, int64_t t);
 /* The same schedule for any params, without an optimizer.  0 for t < 1;
  * NaN (and tf_last_error()) for NULL or a struct without the fields up to
