@@ -279,8 +279,46 @@ static int parse_i64(const char *s, int64_t *out)
     return 1;
 }
 
-/* Per-set tau and policy recorded in the file (absent in fixtures and
- * official files: then the model's own values stay). */
+/* ---- growth state: reading (the keys are listed above add_growth_state) */
+
+/* Optional metadata numbers (below, with the configuration's keys); they
+ * report to the thread's last error only. */
+static tf_status meta_int(const tfi_st_file *f, const char *key, int required, int64_t *out);
+static tf_status meta_double(const tfi_st_file *f, const char *key, double *out);
+
+/* The tau ramp of the set `prefix` if the file records one (else none). */
+static tf_status read_ramp(const tfi_st_file *f, const char *prefix, tfi_tau_ramp *out,
+                           tfi_errbuf *eb)
+{
+    char key[160];
+    tfi_tau_ramp r = {0};
+    *out = r;
+    snprintf(key, sizeof key, "pattention.%s.tau_ramp_steps", prefix);
+    if (!tfi_st_meta(f, key))
+        return TF_OK;
+    tf_status st = meta_int(f, key, 0, &r.steps);
+    snprintf(key, sizeof key, "pattention.%s.tau_ramp_start", prefix);
+    if (st == TF_OK)
+        st = meta_int(f, key, 0, &r.start);
+    snprintf(key, sizeof key, "pattention.%s.tau_ramp_from", prefix);
+    if (st == TF_OK)
+        st = meta_double(f, key, &r.from);
+    snprintf(key, sizeof key, "pattention.%s.tau_ramp_to", prefix);
+    if (st == TF_OK)
+        st = meta_double(f, key, &r.to);
+    if (st != TF_OK)
+        return tfi_fail(eb, st, "%s", tf_last_error());
+    if (r.steps == 0 || !tfi_tau_ramp_valid(&r))
+        return tfi_fail(eb, TF_ERR_FORMAT,
+                        "%s: the tau ramp of '%s' (from %g to %g over %lld steps from step "
+                        "%lld) is incomplete or invalid", f->name, prefix, r.from, r.to,
+                        (long long)r.steps, (long long)r.start);
+    *out = r;
+    return TF_OK;
+}
+
+/* Per-set tau, policy and tau ramp recorded in the file (absent in fixtures
+ * and official files: then the model's own values stay). */
 typedef struct set_scale {
     int present;
     double tau;
@@ -311,46 +349,9 @@ static tf_status read_scales(const tf_model *m, const tfi_st_file *f, set_scale 
         else
             return tfi_fail(eb, TF_ERR_FORMAT, "%s: metadata '%s' = '%s' is not follow_n or pinned",
                             f->name, key, pol);
-    }
-    return TF_OK;
-}
-
-/* ---- growth state: reading (the keys are listed above add_growth_state) */
-
-/* Optional metadata numbers (below, with the configuration's keys); they
- * report to the thread's last error only. */
-static tf_status meta_int(const tfi_st_file *f, const char *key, int required, int64_t *out);
-static tf_status meta_double(const tfi_st_file *f, const char *key, double *out);
-
-/* The tau ramps of the sets whose scale the file records. */
-static tf_status read_ramps(const tf_model *m, const tfi_st_file *f, set_scale *out,
-                            tfi_errbuf *eb)
-{
-    for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
-        char prefix[96], key[160];
-        set_prefix(m->refs[1 + 2 * i].name, prefix, sizeof prefix);
-        snprintf(key, sizeof key, "pattention.%s.tau_ramp_steps", prefix);
-        tfi_tau_ramp r = {0};
-        if (!out[i].present || !tfi_st_meta(f, key))
-            continue;
-        tf_status st = meta_int(f, key, 0, &r.steps);
-        snprintf(key, sizeof key, "pattention.%s.tau_ramp_start", prefix);
-        if (st == TF_OK)
-            st = meta_int(f, key, 0, &r.start);
-        snprintf(key, sizeof key, "pattention.%s.tau_ramp_from", prefix);
-        if (st == TF_OK)
-            st = meta_double(f, key, &r.from);
-        snprintf(key, sizeof key, "pattention.%s.tau_ramp_to", prefix);
-        if (st == TF_OK)
-            st = meta_double(f, key, &r.to);
+        tf_status st = read_ramp(f, prefix, &out[i].ramp, eb);
         if (st != TF_OK)
-            return tfi_fail(eb, st, "%s", tf_last_error());
-        if (r.steps == 0 || !tfi_tau_ramp_valid(&r))
-            return tfi_fail(eb, TF_ERR_FORMAT,
-                            "%s: the tau ramp of '%s' (from %g to %g over %lld steps from step "
-                            "%lld) is incomplete or invalid", f->name, prefix, r.from, r.to,
-                            (long long)r.steps, (long long)r.start);
-        out[i].ramp = r;
+            return st;
     }
     return TF_OK;
 }
@@ -447,8 +448,6 @@ static tf_status load_into(tf_model *m, tf_optimizer *opt, const tfi_st_file *f)
     }
     if (st == TF_OK)
         st = read_scales(m, f, scales, eb);
-    if (st == TF_OK)
-        st = read_ramps(m, f, scales, eb);
     if (st != TF_OK)
         goto done;
     /* 2. copy; the activations of the last forward no longer match */
