@@ -11,15 +11,15 @@
  * config (whose other model keys must match the checkpoint's, or be ones a
  * checkpoint may change: seq_length, rotary base, ...).
  *
- * The defaults are the recipe of experiments/scaling: zero keys and pinned
- * tau (the grown model computes exactly the function of before), new values
- * drawn at 1/20 of the init's std (2 / L / sqrt(d); --value-std 0 gives the
- * init's own), and the checkpoint's AdamW state carried through growth (the
- * moments of the new rows start at zero, the step count is kept), so that
- * `train --resume` on the grown checkpoint continues the run.  The rest of
- * the recipe happens in training: the trainer's grow_scale ramp moves tau to
- * the new size's default over 300 steps, and its restart schedule takes the
- * lr back to the peak and down to min_lr / 10 (see examples/train.c);
+ * The defaults are the library's growth recipe (tf_grow_recipe_params, the
+ * recipe of experiments/scaling) as far as it applies offline: zero keys and
+ * pinned tau (the grown model computes exactly the function of before), new
+ * values drawn at 1/20 of the init's std (2 / L / sqrt(d); --value-std 0
+ * gives the init's own), and the checkpoint's AdamW state carried through
+ * growth (the moments of the new rows start at zero, the step count is
+ * kept), so that `train --resume` on the grown checkpoint continues the run
+ * with the config's schedule.  The recipe's tau ramp and learning-rate
+ * restart belong to a growth during training (the trainer's grow_* keys);
  * offline, --scale follow_n sets the new size's tau at once.
  * --drop-optimizer writes the parameters only (a fresh optimizer, as the
  * official recipe).
@@ -28,7 +28,6 @@
  * allowed.  Exit status 0 on success, 1 on an error, 2 on bad usage.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,10 +103,10 @@ int main(int argc, char **argv)
     const char *in = NULL, *out = NULL, *config = NULL;
     int64_t qkv = 0, proj = 0, ffn = 0;
     int drop_opt = 0;
-    double value_std = -1.0; /* default: 1/20 of the init's */
-    tf_grow_params g = tf_grow_default_params();
-    g.key_init = TF_KEYS_ZERO;
-    g.scale_policy = TF_SCALE_PINNED;
+    /* the recipe without what only training does */
+    tf_grow_params g = tf_grow_recipe_params();
+    g.tau_ramp_steps = 0;
+    g.lr_schedule = TF_LR_KEEP;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
@@ -145,11 +144,12 @@ int main(int argc, char **argv)
             }
         } else if (strcmp(a, "--value-std") == 0 && has_val) {
             char *end;
-            value_std = strtod(argv[++i], &end);
-            if (*end || !(value_std >= 0)) {
+            g.value_std = strtod(argv[++i], &end);
+            if (*end || !(g.value_std >= 0)) {
                 fprintf(stderr, "grow: --value-std needs a number >= 0, not '%s'\n", argv[i]);
                 return 2;
             }
+            g.value_std_scale = 1.0; /* an explicit std; 0 asks for the init's own */
         } else if (strcmp(a, "--seed") == 0 && has_val) {
             char *end;
             errno = 0;
@@ -233,22 +233,18 @@ int main(int argc, char **argv)
         goto done;
     }
 
-    /* 0 asks the library for the set's own std (the init's) */
-    g.value_std = value_std >= 0 ? value_std
-                                 : 0.05 * 2.0 / old.num_layers / sqrt((double)old.hidden_size);
-    int64_t step = 0;
-    if (!drop_opt) {
+    int64_t step = -1;
+    if (tf_checkpoint_info(in, NULL, &step) != TF_OK) {
+        fprintf(stderr, "grow: %s\n", tf_last_error());
+        goto done;
+    }
+    if (!drop_opt && step >= 0) {
         /* the optimizer's hyperparameters are not in the file (the trainer
          * sets them from its config); the moments and step count are */
         tf_optimizer_params op = tf_optimizer_default_params();
         if (tf_optimizer_create(m, &op, &opt) != TF_OK || tf_model_load(m, opt, in) != TF_OK) {
             fprintf(stderr, "grow: %s\n", tf_last_error());
             goto done;
-        }
-        step = tf_optimizer_step_count(opt);
-        if (step == 0) { /* no optimizer state in the file */
-            tf_optimizer_free(opt);
-            opt = NULL;
         }
     }
     print_sizes("old", m);
@@ -285,10 +281,14 @@ int main(int argc, char **argv)
         fail(out, tf_model_errmsg(m));
         goto done;
     }
-    printf("%s (%s keys, %s tau, new values N(0, %.4g), seed %llu); %s; wrote %s\n", how,
+    char values[64];
+    if (g.value_std > 0)
+        snprintf(values, sizeof values, "N(0, %.4g)", g.value_std);
+    else
+        snprintf(values, sizeof values, "N(0, %.4g x the init's std)", g.value_std_scale);
+    printf("%s (%s keys, %s tau, new values %s, seed %llu); %s; wrote %s\n", how,
            g.key_init == TF_KEYS_RANDOM ? "random" : "zero",
-           g.scale_policy == TF_SCALE_FOLLOW_N ? "follow_n" : "pinned",
-           g.value_std > 0 ? g.value_std : 2.0 / old.num_layers / sqrt((double)old.hidden_size),
+           g.scale_policy == TF_SCALE_FOLLOW_N ? "follow_n" : "pinned", values,
            (unsigned long long)g.seed,
            opt ? "optimizer state carried (step kept, new rows zero)" : "no optimizer state",
            out);

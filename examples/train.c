@@ -28,48 +28,55 @@
  * or several, as a sequence (slot numbers left out keep their value):
  *   grow_schedule: [ {step: 500, qkv: 64, proj: 64, ffn: 256},
  *                    {step: 1000, qkv: 128, proj: 128, ffn: 512} ]
- * and, for every stage, how (the defaults are the recipe that
- * experiments/scaling found best; the official TokenFormer recipe is
- * grow_scale follow_n, grow_key_init random or zero, grow_value_std 0,
- * grow_reset_optimizer true, grow_lr_schedule restart, grow_lr = lr,
- * grow_min_lr = min_lr, grow_warmup > 0):
- *   grow_key_init     zero | random new keys              (default zero)
- *   grow_key_std      std of random new keys              (default 0.02)
+ * and, for every stage, how: each key sets a field of the library's
+ * tf_grow_params, starting from tf_grow_recipe_params(), the recipe that
+ * experiments/scaling found best (tokenformer.h has the exact meaning of
+ * every field).  The official TokenFormer recipe is grow_scale follow_n,
+ * grow_key_init random or zero, grow_value_std 0, grow_reset_optimizer
+ * true, grow_lr_schedule restart, grow_lr = lr, grow_min_lr = min_lr,
+ * grow_warmup > 0.
+ *   grow_key_init     zero | random new keys   (key_init; default zero)
+ *   grow_key_std      std of random new keys   (key_std; default 0.02)
  *   grow_value_std    std of the new values; 0: the init's 2 / L / sqrt(d)
- *                     (default 1/20 of that: new tokens add little noise)
+ *                     (value_std; default 1/20 of the init's:
+ *                     value_std_scale 0.05)
  *   grow_scale        pinned: tau stays (with zero keys the function is
  *                     the same after growth); follow_n: tau = default(new
  *                     n) at once (the official code: outputs jump by
  *                     sqrt(n'/n)); ramp: pinned at growth, then moved
- *                     linearly to default(new n) over grow_tau_ramp steps
- *                     (assumes the sets had the default tau of their size)
- *                                                         (default ramp)
- *   grow_tau_ramp     steps of the ramp                   (default 300)
- *   grow_reset_optimizer  false: the AdamW moments and step count carry
- *                     through growth (new rows start at zero); true: a
- *                     fresh optimizer after each growth   (default false)
+ *                     linearly to default(new n), a step of the way at
+ *                     every optimizer step, over grow_tau_ramp steps
+ *                     (scale_policy, tau_ramp_steps; default ramp)
+ *   grow_tau_ramp     steps of the ramp        (default 300)
+ *   grow_reset_optimizer  false: the AdamW moments carry through growth
+ *                     (new rows start at zero); true: they restart from
+ *                     zero as a fresh optimizer's (reset_optimizer;
+ *                     default false).  The step count goes on either way.
  *   grow_lr_schedule  restart: after each growth a new cosine from grow_lr
  *                     (after grow_warmup steps of linear warmup from 0) to
  *                     grow_min_lr, ending grow_decay_steps after the growth;
  *                     continue: the config's schedule goes on over the
  *                     global step count, times grow_lr_factor (and ramped
- *                     up over grow_warmup steps)          (default restart)
- *   grow_lr           restart: the peak   (default: the config's lr)
- *   grow_min_lr       restart: the end    (default min_lr / 10)
- *   grow_decay_steps  restart: the length (default: to train_iters)
- *   grow_warmup       warmup steps after a growth          (default 0)
- *   grow_lr_factor    continue: lr scale after growth      (default 1)
+ *                     up over grow_warmup steps)
+ *                     (lr_schedule; default restart)
+ *   grow_lr           restart: the peak   (lr; default: the config's lr)
+ *   grow_min_lr       restart: the end    (min_lr; default min_lr / 10)
+ *   grow_decay_steps  restart: the length (decay_steps; default: to
+ *                     train_iters, which the trainer passes as end_step)
+ *   grow_warmup       warmup steps after a growth (warmup_steps; default 0)
+ *   grow_lr_factor    continue: lr scale after growth (lr_factor; default 1)
  *   grow_eval         validate right before and right after every growth,
  *                     printed and logged to SAVE/growth.csv (default true)
- * Writes SAVE/checkpoint.safetensors (atomically, with optimizer state) and
- * SAVE/log.csv (step, loss, lr, tokens/s, val loss, cumulative training
- * FLOPs at the model's size of each step; validation is not counted).
+ * Writes SAVE/checkpoint.safetensors (atomically, with optimizer state and
+ * the growth state: tau ramps, schedule restart) and SAVE/log.csv (step,
+ * loss, lr, tokens/s, val loss, cumulative training FLOPs at the model's
+ * size of each step; validation is not counted).
  * Validation is the mean loss over the first eval_iters whole batches of
  * the validation split, the same batches every time.  --resume
  * continues from the checkpoint and reproduces the uninterrupted run
  * exactly: the batch of every step is a pure function of (seed, step);
- * a checkpoint from after a growth is recognised by its shape (each stage
- * of the schedule is applied until it fits).
+ * the checkpoint's slot numbers (tf_checkpoint_info) say which growth
+ * stages it is past, and the model is built at that size.
  * Ctrl-C saves a checkpoint and exits; a non-finite loss stops without
  * overwriting the last good checkpoint.
  */
@@ -119,14 +126,11 @@ typedef struct grow_stage {
 typedef struct trainer {
     const char *data_path, *data_format, *save, *init_from;
     double val_fraction;
-    int64_t B, accum, iters, sched_iters, eval_interval, eval_iters, ckpt_every, log_every, seed;
+    int64_t B, accum, iters, eval_interval, eval_iters, ckpt_every, log_every, seed;
     int nstages;
     grow_stage stages[MAX_STAGES];
-    int grow_reset, grow_restart, grow_eval, grow_ramp;
-    int64_t grow_warmup, grow_decay, grow_tau_ramp;
-    double grow_lr, grow_min_lr, grow_lr_factor, grow_key_std, grow_value_std;
-    tf_key_init grow_keys;
-    tf_scale_policy grow_scale;
+    tf_grow_params grow; /* how every stage grows */
+    int grow_eval;
 } trainer;
 
 static int get_int(const tf_config *c, const char *key, int64_t def, int64_t *out)
@@ -244,10 +248,59 @@ static int check_stages(trainer *t, const tf_model_params *mp)
     return 0;
 }
 
+/* The grow_* keys, over the library's recipe. */
+static int read_growth(const tf_config *c, tf_grow_params *g)
+{
+    *g = tf_grow_recipe_params();
+    const char *keys = NULL, *scale = NULL, *sched = NULL;
+    int64_t ramp = g->tau_ramp_steps;
+    double value_std = -1.0;
+    int reset = g->reset_optimizer;
+    if (get_string(c, "grow_key_init", NULL, &keys) ||
+        get_string(c, "grow_scale", NULL, &scale) ||
+        get_string(c, "grow_lr_schedule", NULL, &sched) ||
+        get_int(c, "grow_tau_ramp", ramp, &ramp) ||
+        get_int(c, "grow_warmup", g->warmup_steps, &g->warmup_steps) ||
+        get_int(c, "grow_decay_steps", g->decay_steps, &g->decay_steps) ||
+        get_double(c, "grow_lr", g->lr, &g->lr) ||
+        get_double(c, "grow_min_lr", g->min_lr, &g->min_lr) ||
+        get_double(c, "grow_lr_factor", g->lr_factor, &g->lr_factor) ||
+        get_double(c, "grow_key_std", g->key_std, &g->key_std) ||
+        get_double(c, "grow_value_std", value_std, &value_std) ||
+        get_bool(c, "grow_reset_optimizer", reset, &reset))
+        return 1;
+    if (keys && strcmp(keys, "zero") && strcmp(keys, "random"))
+        return die("config", "'grow_key_init' must be zero or random");
+    if (scale && strcmp(scale, "pinned") && strcmp(scale, "follow_n") && strcmp(scale, "ramp"))
+        return die("config", "'grow_scale' must be pinned, follow_n or ramp");
+    if (ramp < 1)
+        return die("config", "'grow_tau_ramp' must be >= 1");
+    if (sched && strcmp(sched, "continue") && strcmp(sched, "restart"))
+        return die("config", "'grow_lr_schedule' must be continue or restart");
+    if (g->warmup_steps < 0 || g->decay_steps < 0 || g->lr < 0 || !(g->lr_factor > 0) ||
+        !(g->key_std >= 0) || !(value_std >= 0 || value_std == -1.0))
+        return die("config", "grow_warmup, grow_decay_steps, grow_lr, grow_key_std and "
+                             "grow_value_std must be >= 0, grow_lr_factor > 0");
+    if (keys)
+        g->key_init = strcmp(keys, "random") == 0 ? TF_KEYS_RANDOM : TF_KEYS_ZERO;
+    if (scale) {
+        g->scale_policy = strcmp(scale, "follow_n") == 0 ? TF_SCALE_FOLLOW_N : TF_SCALE_PINNED;
+        g->tau_ramp_steps = strcmp(scale, "ramp") == 0 ? ramp : 0;
+    } else if (g->tau_ramp_steps > 0) {
+        g->tau_ramp_steps = ramp;
+    }
+    if (value_std >= 0) { /* an explicit std; 0 asks for the init's own */
+        g->value_std = value_std;
+        g->value_std_scale = 1.0;
+    }
+    if (sched)
+        g->lr_schedule = strcmp(sched, "restart") == 0 ? TF_LR_RESTART : TF_LR_CONTINUE;
+    g->reset_optimizer = reset;
+    return 0;
+}
+
 static int read_trainer(const tf_config *c, trainer *t)
 {
-    /* the defaults are the recipe of experiments/scaling */
-    const char *keys = "zero", *scale = "ramp", *sched = "restart";
     if (get_string(c, "data_path", NULL, &t->data_path) ||
         get_string(c, "data_format", "auto", &t->data_format) ||
         get_string(c, "save", "run", &t->save) ||
@@ -260,17 +313,7 @@ static int read_trainer(const tf_config *c, trainer *t)
         get_int(c, "eval_iters", 20, &t->eval_iters) ||
         get_int(c, "checkpoint_factor", 500, &t->ckpt_every) ||
         get_int(c, "log_interval", 10, &t->log_every) || get_int(c, "seed", 1, &t->seed) ||
-        read_stages(c, t) || get_int(c, "grow_warmup", 0, &t->grow_warmup) ||
-        get_int(c, "grow_decay_steps", 0, &t->grow_decay) ||
-        get_int(c, "grow_tau_ramp", 300, &t->grow_tau_ramp) ||
-        get_double(c, "grow_lr", 0.0, &t->grow_lr) ||
-        get_double(c, "grow_min_lr", -1.0, &t->grow_min_lr) ||
-        get_double(c, "grow_lr_factor", 1.0, &t->grow_lr_factor) ||
-        get_double(c, "grow_key_std", 0.02, &t->grow_key_std) ||
-        get_double(c, "grow_value_std", -1.0, &t->grow_value_std) ||
-        get_string(c, "grow_key_init", keys, &keys) || get_string(c, "grow_scale", scale, &scale) ||
-        get_string(c, "grow_lr_schedule", sched, &sched) ||
-        get_bool(c, "grow_reset_optimizer", 0, &t->grow_reset) ||
+        read_stages(c, t) || read_growth(c, &t->grow) ||
         get_bool(c, "grow_eval", 1, &t->grow_eval))
         return 1;
     if (!t->data_path)
@@ -280,23 +323,6 @@ static int read_trainer(const tf_config *c, trainer *t)
     if (t->B < 1 || t->accum < 1 || t->eval_interval < 1 || t->eval_iters < 1 ||
         t->ckpt_every < 1 || t->log_every < 1)
         return die("config", "batch size, accumulation, intervals and eval_iters must be >= 1");
-    if (strcmp(keys, "zero") && strcmp(keys, "random"))
-        return die("config", "'grow_key_init' must be zero or random");
-    if (strcmp(scale, "pinned") && strcmp(scale, "follow_n") && strcmp(scale, "ramp"))
-        return die("config", "'grow_scale' must be pinned, follow_n or ramp");
-    if (t->grow_tau_ramp < 1)
-        return die("config", "'grow_tau_ramp' must be >= 1");
-    if (strcmp(sched, "continue") && strcmp(sched, "restart"))
-        return die("config", "'grow_lr_schedule' must be continue or restart");
-    if (t->grow_warmup < 0 || t->grow_decay < 0 || t->grow_lr < 0 || !(t->grow_lr_factor > 0) ||
-        !(t->grow_key_std >= 0) || !(t->grow_value_std >= 0 || t->grow_value_std == -1.0))
-        return die("config", "grow_warmup, grow_decay_steps, grow_lr, grow_key_std and "
-                             "grow_value_std must be >= 0, grow_lr_factor > 0");
-    t->grow_keys = strcmp(keys, "random") == 0 ? TF_KEYS_RANDOM : TF_KEYS_ZERO;
-    /* ramp: grown pinned (the same function), then the trainer moves tau */
-    t->grow_scale = strcmp(scale, "follow_n") == 0 ? TF_SCALE_FOLLOW_N : TF_SCALE_PINNED;
-    t->grow_ramp = strcmp(scale, "ramp") == 0;
-    t->grow_restart = strcmp(sched, "restart") == 0;
     return 0;
 }
 
@@ -450,7 +476,7 @@ static int trim_log(const char *path, int64_t max_step)
     return 0;
 }
 
-/* ---- growth and the learning rate around it ----------------------------- */
+/* ---- growth stages -------------------------------------------------------- */
 
 /* The model's configuration after the first k growth stages. */
 static tf_model_params stage_params(const trainer *t, const tf_model_params *base, int k)
@@ -464,13 +490,17 @@ static tf_model_params stage_params(const trainer *t, const tf_model_params *bas
     return p;
 }
 
-/* Growth stages applied before step s (1, 2, ...) is taken. */
-static int stage_of_step(const trainer *t, int64_t s)
+/* The number of growth stages after which the model has the slot numbers
+ * of p, or -1 if no stage gives them. */
+static int stage_of_size(const trainer *t, const tf_model_params *base, const tf_model_params *p)
 {
-    int k = 0;
-    while (k < t->nstages && t->stages[k].step < s)
-        k++;
-    return k;
+    for (int k = 0; k <= t->nstages; k++) {
+        tf_model_params s = stage_params(t, base, k);
+        if (s.qkv_slot_num == p->qkv_slot_num && s.proj_slot_num == p->proj_slot_num &&
+            s.ffn_slot_num == p->ffn_slot_num)
+            return k;
+    }
+    return -1;
 }
 
 /* Training FLOPs of the first `steps` steps, each at the size it ran at. */
@@ -488,110 +518,22 @@ static double flops_until(const trainer *t, const tf_model_params *base, int64_t
     return f;
 }
 
-/* The learning rate of global step s after at least one growth (before the
- * first growth the optimizer's own schedule runs). */
-static double grown_lr(const trainer *t, const tf_optimizer_params *base, int64_t s)
+/* The seed of the new tokens of growth stage k (init_from grows with stage
+ * 0's). */
+static uint64_t stage_seed(const trainer *t, int k)
 {
-    int k = stage_of_step(t, s);
-    if (k == 0)
-        return tf_schedule_lr(base, s);
-    int64_t g = t->stages[k - 1].step;
-    if (!t->grow_restart) {
-        double ramp = t->grow_warmup > 0 && s - g < t->grow_warmup
-                          ? (double)(s - g) / (double)t->grow_warmup
-                          : 1.0;
-        return tf_schedule_lr(base, s) * t->grow_lr_factor * ramp;
-    }
-    tf_optimizer_params q = *base;
-    q.lr = t->grow_lr > 0 ? t->grow_lr : base->lr;
-    q.min_lr = t->grow_min_lr >= 0 ? t->grow_min_lr : base->min_lr / 10.0;
-    if (q.min_lr > q.lr)
-        q.min_lr = q.lr;
-    q.warmup_steps = t->grow_warmup;
-    q.decay_steps = t->grow_decay > 0 ? t->grow_decay : t->sched_iters - g;
-    return tf_schedule_lr(&q, s - g);
+    return (uint64_t)t->seed + 7919u * (uint64_t)(k + 1);
 }
 
-/* The std of new values: grow_value_std, or by default 1/20 of the init's
- * (values start at N(0, 2 / L / sqrt(d)); 0 asks for the set's own). */
-static double new_value_std(const trainer *t, const tf_model_params *p)
-{
-    if (t->grow_value_std >= 0)
-        return t->grow_value_std;
-    return 0.05 * 2.0 / p->num_layers / sqrt((double)p->hidden_size);
-}
-
-/* Grows the model to stage k.  The optimizer either follows (moments grow,
- * new rows zero, step count kept) or is replaced by a fresh one. */
-static int grow_to_stage(tf_model *m, tf_optimizer **opt, const trainer *t, int k,
-                         const tf_optimizer_params *op)
+/* Grows the model, and the optimizer with it, to stage k by the recipe. */
+static int grow_to_stage(tf_model *m, tf_optimizer *opt, const trainer *t, int k)
 {
     const grow_stage *s = &t->stages[k];
-    tf_grow_params g = tf_grow_default_params();
-    g.key_init = t->grow_keys;
-    g.scale_policy = t->grow_scale;
-    g.key_std = t->grow_key_std;
-    tf_model_params p = tf_model_default_params();
-    tf_model_get_params(m, &p);
-    g.value_std = new_value_std(t, &p);
-    g.seed = (uint64_t)t->seed + 7919u * (uint64_t)(k + 1);
-    if (t->grow_reset) {
-        tf_optimizer_free(*opt);
-        *opt = NULL;
-    }
-    if (tf_model_grow(m, *opt, s->qkv, s->proj, s->ffn, &g) != TF_OK)
+    tf_grow_params g = t->grow;
+    g.seed = stage_seed(t, k);
+    if (tf_model_grow(m, opt, s->qkv, s->proj, s->ffn, &g) != TF_OK)
         return die("grow", tf_model_errmsg(m));
-    if (t->grow_reset && tf_optimizer_create(m, op, opt) != TF_OK)
-        return die("optimizer", tf_last_error());
     return 0;
-}
-
-/* grow_scale ramp: before step s, every set of a kind that grew at the
- * last stage gets tau = default(old n) + (default(new n) - default(old n))
- * * min(1, (s - growth step) / grow_tau_ramp).  A pure function of s, so a
- * resumed run sets the same values. */
-static double default_tau(tf_norm_type norm, int64_t n)
-{
-    return norm == TF_NORM_SOFTMAX ? (double)n : sqrt((double)n);
-}
-
-static int ramp_tau(tf_model *m, const trainer *t, const tf_model_params *base, int64_t s)
-{
-    int k = stage_of_step(t, s);
-    if (!t->grow_ramp || k == 0)
-        return 0;
-    int64_t g = t->stages[k - 1].step;
-    if (s - g > t->grow_tau_ramp + 1)
-        return 0; /* done: the last value stays (pinned) */
-    double f = s - g >= t->grow_tau_ramp ? 1.0 : (double)(s - g) / (double)t->grow_tau_ramp;
-    tf_model_params before = stage_params(t, base, k - 1), after = stage_params(t, base, k);
-    const int64_t n0[3] = {before.qkv_slot_num, before.proj_slot_num, before.ffn_slot_num};
-    const int64_t n1[3] = {after.qkv_slot_num, after.proj_slot_num, after.ffn_slot_num};
-    for (int layer = 0; layer < base->num_layers; layer++)
-        for (int kind = TF_SET_QUERY; kind <= TF_SET_FFN; kind++) {
-            int i = kind == TF_SET_FFN ? 2 : kind == TF_SET_PROJ ? 1 : 0;
-            if (n0[i] == n1[i])
-                continue;
-            double a = default_tau(base->norm, n0[i]), b = default_tau(base->norm, n1[i]);
-            tf_pattention *set = tf_model_pattention(m, layer, (tf_set_kind)kind);
-            if (!set || tf_pattention_set_tau(set, a + (b - a) * f) != TF_OK)
-                return die("tau", tf_last_error());
-        }
-    return 0;
-}
-
-/* Fixes the learning rate of the next step (after growth the trainer owns
- * the schedule: the optimizer's step count may have restarted). */
-static int set_lr(tf_optimizer *opt, const tf_optimizer_params *base, double lr)
-{
-    tf_optimizer_params q = *base;
-    if (!(lr > 1e-30))
-        lr = 1e-30; /* a cosine to 0 ends there; the optimizer wants lr > 0 */
-    q.lr = lr;
-    q.min_lr = lr;
-    q.warmup_steps = 0;
-    q.decay_steps = 0;
-    return tf_optimizer_set_params(opt, &q) == TF_OK ? 0 : die("lr", tf_optimizer_errmsg(opt));
 }
 
 int main(int argc, char **argv)
@@ -635,7 +577,9 @@ int main(int argc, char **argv)
         return die("config", tf_last_error());
     if (check_stages(&t, &mp))
         return 1;
-    t.sched_iters = t.iters; /* --steps stops early; it does not change the schedule */
+    /* a restarted cosine ends where the run's schedule ends; --steps stops
+     * early without changing either */
+    t.grow.end_step = t.iters;
     if (steps_override > 0)
         t.iters = steps_override;
     if (out_dir)
@@ -654,30 +598,26 @@ int main(int argc, char **argv)
     tf_model *m = NULL;
     tf_optimizer *opt = NULL;
     mp.seed = (uint64_t)t.seed;
-    if (tf_model_create(&mp, &m) != TF_OK)
-        return die("model", tf_last_error());
     const tf_model_params mp0 = mp; /* the size before any growth */
-    op.grad_accum_steps = (int32_t)t.accum;
-    if (tf_optimizer_create(m, &op, &opt) != TF_OK)
-        return die("optimizer", tf_last_error());
     int64_t step = 0;
     int applied = 0; /* growth stages applied to the model */
     if (resume) {
+        /* the checkpoint's slot numbers say which stages it is past */
+        tf_model_params have = tf_model_default_params();
+        int64_t opt_step = -1;
         if (access(ckpt, R_OK) != 0)
             return die("resume", "no checkpoint to resume from");
-        /* a checkpoint from after growth has the shape of a later stage */
-        tf_status st = tf_model_load(m, opt, ckpt);
-        while (st == TF_ERR_SHAPE && applied < t.nstages) {
-            if (grow_to_stage(m, &opt, &t, applied, &op))
-                return 1;
-            applied++;
-            st = tf_model_load(m, opt, ckpt);
+        if (tf_checkpoint_info(ckpt, &have, &opt_step) != TF_OK)
+            return die("resume", tf_last_error());
+        applied = stage_of_size(&t, &mp0, &have);
+        if (applied < 0) {
+            fprintf(stderr, "train: resume: %s has qkv %lld, proj %lld, ffn %lld slots: neither "
+                            "the config's model nor one of its growth stages\n", ckpt,
+                    (long long)have.qkv_slot_num, (long long)have.proj_slot_num,
+                    (long long)have.ffn_slot_num);
+            return 1;
         }
-        if (st != TF_OK)
-            return die("resume", tf_model_errmsg(m));
-        step = tf_optimizer_step_count(opt);
-        if (t.grow_reset && applied > 0) /* the optimizer restarted at that growth */
-            step += t.stages[applied - 1].step;
+        step = opt_step > 0 ? opt_step : 0;
         if ((applied > 0 && step < t.stages[applied - 1].step) ||
             (applied < t.nstages && step > t.stages[applied].step)) {
             fprintf(stderr, "train: resume: %s is at step %lld with the size of growth stage "
@@ -685,18 +625,24 @@ int main(int argc, char **argv)
                     ckpt, (long long)step, applied);
             return 1;
         }
+        mp = stage_params(&t, &mp0, applied);
+    }
+    if (tf_model_create(&mp, &m) != TF_OK)
+        return die("model", tf_last_error());
+    op.grad_accum_steps = (int32_t)t.accum;
+    if (tf_optimizer_create(m, &op, &opt) != TF_OK)
+        return die("optimizer", tf_last_error());
+    if (resume) {
+        if (tf_model_load(m, opt, ckpt) != TF_OK)
+            return die("resume", tf_model_errmsg(m));
         /* rows a crash left after the checkpoint are written again; a
          * growth at the checkpoint's step happens again */
         if (trim_log(csv_path, step) || trim_log(grow_path, step - 1))
             return 1;
         printf("resumed from %s at step %lld\n", ckpt, (long long)step);
     } else if (t.init_from) {
-        tf_grow_params g = tf_grow_default_params();
-        g.key_init = t.grow_keys;
-        g.scale_policy = t.grow_scale;
-        g.key_std = t.grow_key_std;
-        g.value_std = new_value_std(&t, &mp);
-        g.seed = (uint64_t)t.seed + 7919u;
+        tf_grow_params g = t.grow;
+        g.seed = stage_seed(&t, 0);
         if (tf_model_load_grown(m, t.init_from, &g) != TF_OK)
             return die("init_from", tf_model_errmsg(m));
         printf("initialised from %s\n", t.init_from);
@@ -723,14 +669,18 @@ int main(int argc, char **argv)
            mp.num_layers, mp.hidden_size, mp.num_attention_heads, (long long)mp.qkv_slot_num,
            (long long)mp.proj_slot_num, (long long)mp.ffn_slot_num,
            (long long)tf_model_num_params(m));
+    const tf_grow_params *g = &t.grow;
     for (int k = 0; k < t.nstages; k++)
         printf("growth %d: at step %lld to qkv=%lld proj=%lld ffn=%lld (%s keys, %s tau, %s "
                "optimizer, %s lr)\n",
                k + 1, (long long)t.stages[k].step, (long long)t.stages[k].qkv,
                (long long)t.stages[k].proj, (long long)t.stages[k].ffn,
-               t.grow_keys == TF_KEYS_RANDOM ? "random" : "zero",
-               t.grow_ramp ? "ramped" : t.grow_scale == TF_SCALE_FOLLOW_N ? "follow_n" : "pinned",
-               t.grow_reset ? "fresh" : "carried", t.grow_restart ? "restarted" : "continued");
+               g->key_init == TF_KEYS_RANDOM ? "random" : "zero",
+               g->tau_ramp_steps > 0                   ? "ramped"
+               : g->scale_policy == TF_SCALE_FOLLOW_N ? "follow_n"
+                                                       : "pinned",
+               g->reset_optimizer ? "fresh" : "carried",
+               g->lr_schedule == TF_LR_RESTART ? "restarted" : "continued");
     printf("data: %lld train / %lld validation tokens; B=%d T=%d x %lld micro-batches; "
            "BLIS '%s', %d threads\n",
            (long long)tf_dataset_num_tokens(ds, TF_SPLIT_TRAIN),
@@ -750,7 +700,7 @@ int main(int argc, char **argv)
                 before = last_val_step == step ? last_val
                                                : validate(m, ds, B, T, t.eval_iters, tok, tgt);
             int64_t n_before = tf_model_num_params(m);
-            if (grow_to_stage(m, &opt, &t, applied, &op)) {
+            if (grow_to_stage(m, opt, &t, applied)) {
                 rc = 1;
                 break;
             }
@@ -774,11 +724,6 @@ int main(int argc, char **argv)
         }
         if (rc)
             break;
-        if (applied > 0 && (set_lr(opt, &op, grown_lr(&t, &op, step + 1)) ||
-                            ramp_tau(m, &t, &mp0, step + 1))) {
-            rc = 1;
-            break;
-        }
         double t0 = now(), loss_sum = 0.0;
         tf_status st = TF_OK;
         for (int64_t k = 0; k < t.accum && st == TF_OK; k++) {
@@ -812,8 +757,7 @@ int main(int argc, char **argv)
             last_val = val;
             last_val_step = step;
         }
-        double lr = applied > 0 ? grown_lr(&t, &op, step)
-                                : tf_optimizer_lr_at(opt, tf_optimizer_step_count(opt));
+        double lr = tf_optimizer_lr_at(opt, step);
         char val_field[32] = "";
         if (!isnan(val))
             snprintf(val_field, sizeof val_field, "%.6f", val);

@@ -229,7 +229,8 @@ TF_API int64_t tf_pattention_d_out(const tf_pattention *set);
 TF_API tf_norm_type tf_pattention_norm(const tf_pattention *set);
 TF_API double tf_pattention_tau(const tf_pattention *set);    /* 0 if NULL */
 TF_API tf_scale_policy tf_pattention_scale_policy(const tf_pattention *set);
-/* Sets tau explicitly and pins it (TF_SCALE_PINNED).  tau must be > 0. */
+/* Sets tau explicitly and pins it (TF_SCALE_PINNED), ending any tau ramp
+ * of the set (tf_grow_params.tau_ramp_steps).  tau must be > 0. */
 TF_API tf_status tf_pattention_set_tau(tf_pattention *set, double tau);
 
 /* Copy keys [n, d_in] / values [n, d_out] out or in; count must equal the
@@ -254,14 +255,69 @@ TF_API tf_status tf_pattention_backward(tf_pattention *set, int64_t N,
                                         float *dX);
 TF_API tf_status tf_pattention_zero_grad(tf_pattention *set);
 
+/* How growth treats the learning-rate schedule (tf_grow_params.lr_schedule)
+ * and which restart an optimizer's schedule is in (tf_optimizer_params.
+ * lr_restart; see "Optimizer" for the formulas). */
+typedef enum tf_lr_restart {
+    TF_LR_KEEP = 0,    /* no restart: the schedule goes on as it is */
+    TF_LR_RESTART = 1, /* a new warmup + cosine, counted from the restart */
+    TF_LR_CONTINUE = 2 /* the optimizer's own schedule goes on over the step
+                          count, times a factor, warmed up again */
+} tf_lr_restart;
+
+/* How to grow: the initialisation of the new parameter tokens and the
+ * scale, and (from reset_optimizer on) what the growth does to training.
+ * The defaults grow and change nothing else; tf_grow_recipe_params() gives
+ * the recipe of experiments/scaling.  The training fields (tau_ramp_steps
+ * > 0, reset_optimizer, lr_schedule other than TF_LR_KEEP) need an
+ * optimizer: tf_model_grow with opt applies them, tf_model_grow without
+ * one and tf_pattention_grow refuse them (TF_ERR_ARGUMENT), and
+ * tf_model_load_grown ignores them (a loaded model starts a new run). */
 typedef struct tf_grow_params {
     size_t struct_size;
     tf_key_init key_init;         /* default TF_KEYS_ZERO */
     tf_scale_policy scale_policy; /* default TF_SCALE_PINNED */
     double key_std;               /* for TF_KEYS_RANDOM (default 0.02) */
-    double value_std;             /* new values ~ N(0, value_std); <= 0:
-                                     the set's own value_std */
+    double value_std;             /* > 0: new values ~ N(0, value_std);
+                                     <= 0 (default): N(0, value_std_scale x
+                                     the set's own init std, value_std of
+                                     tf_pattention_params; a model's sets
+                                     have 2 / L / sqrt(d)) */
     uint64_t seed;                /* default 1 */
+    /* -- appended in 0.2 -- */
+    double value_std_scale;       /* see value_std; >= 0 (default 1) */
+    int64_t tau_ramp_steps;       /* > 0, with TF_SCALE_PINNED: tau stays at
+                                     the growth (the function is kept), then
+                                     every tf_optimizer_step moves it by
+                                     1/tau_ramp_steps of the way to the
+                                     default tau of the new size, which it
+                                     holds after tau_ramp_steps steps (the
+                                     set stays pinned).  Only grown sets
+                                     ramp.  0 (default): no ramp */
+    int32_t reset_optimizer;      /* 1: the AdamW moments restart from zero,
+                                     bias correction included, as a new
+                                     optimizer's would; the step count and
+                                     the hyperparameters go on.  0 (default):
+                                     the moments are carried (new rows 0) */
+    tf_lr_restart lr_schedule;    /* default TF_LR_KEEP */
+    double lr;                    /* TF_LR_RESTART: the peak; <= 0 (default):
+                                     the optimizer's lr */
+    double min_lr;                /* TF_LR_RESTART: the end of the cosine,
+                                     at most the peak (larger: the peak);
+                                     < 0 (default -1): the optimizer's
+                                     min_lr / 10 */
+    int64_t warmup_steps;         /* TF_LR_RESTART and TF_LR_CONTINUE: linear
+                                     warmup from 0 over this many steps
+                                     after the growth (default 0) */
+    int64_t decay_steps;          /* TF_LR_RESTART: the cosine ends this many
+                                     steps after the growth; 0 (default): at
+                                     end_step */
+    int64_t end_step;             /* TF_LR_RESTART with decay_steps 0: the
+                                     step count where the cosine ends; 0
+                                     (default): the optimizer's decay_steps
+                                     (the end of its own schedule) */
+    double lr_factor;             /* TF_LR_CONTINUE: multiplies the
+                                     schedule, > 0 (default 1) */
 } tf_grow_params;
 
 /* Fills *p with the defaults: the first `size` bytes (pass sizeof *p), at
@@ -277,10 +333,26 @@ static inline tf_grow_params tf_grow_default_params(void)
     return p;
 }
 
+/* The same with the growth recipe of experiments/scaling, which the
+ * example programs start from: zero new keys, values N(0, init std / 20)
+ * (value_std_scale 0.05), tau pinned at the growth and ramped to the new
+ * size's default over 300 optimizer steps, the AdamW moments carried, and
+ * the learning rate restarted at the optimizer's peak without warmup, in a
+ * cosine to a tenth of its min_lr that ends where its schedule ends
+ * (TF_LR_RESTART). */
+TF_API void tf_grow_recipe_init(tf_grow_params *p, size_t size);
+static inline tf_grow_params tf_grow_recipe_params(void)
+{
+    tf_grow_params p;
+    tf_grow_recipe_init(&p, sizeof p);
+    return p;
+}
+
 /* Appends new_n - n parameter tokens (new_n > n), initialised per params
  * (NULL: defaults), and applies the scale policy.  Old rows and their
- * gradients are kept; new gradient rows are zero.  On failure the set is
- * unchanged. */
+ * gradients are kept; new gradient rows are zero.  The training fields of
+ * params are refused (a set has no optimizer: grow through tf_model_grow).
+ * On failure the set is unchanged. */
 TF_API tf_status tf_pattention_grow(tf_pattention *set, int64_t new_n,
                                     const tf_grow_params *params);
 
@@ -471,9 +543,15 @@ TF_API tf_status tf_model_zero_grad(tf_model *model);
  * N(0, the model's value std), pinned tau); each set draws from its own
  * seed derived from params->seed.  If opt is not NULL it must be bound to
  * this model: its moments grow with the tensors (new rows zero, the step
- * count kept), so training continues.  All or nothing: on failure model
- * and optimizer are unchanged.  With zero keys and pinned tau the GELU
- * norms compute exactly the function of before. */
+ * count kept), so training continues; then the training fields of params
+ * apply as of the optimizer's current step count: the tau ramp of the
+ * grown sets (advanced by every later tf_optimizer_step), the reset of the
+ * moments, and the schedule restart, resolved against the optimizer's
+ * hyperparameters into its lr_restart fields (tf_optimizer_get_params
+ * shows them).  A program grows with the recipe by calling this with
+ * tf_grow_recipe_params(), between two optimizer steps.  All or nothing:
+ * on failure model and optimizer are unchanged.  With zero keys and pinned
+ * tau the GELU norms compute exactly the function of before. */
 TF_API tf_status tf_model_grow(tf_model *model, tf_optimizer *opt, int64_t qkv_slot_num,
                                int64_t proj_slot_num, int64_t ffn_slot_num,
                                const tf_grow_params *params);
@@ -488,10 +566,19 @@ TF_API tf_status tf_model_grow(tf_model *model, tf_optimizer *opt, int64_t qkv_s
  *   m = beta1 m + (1 - beta1) c g;   v = beta2 v + (1 - beta2) (c g)^2
  *   p = p (1 - lr_t weight_decay)    (embedding and parameter tokens only,
  *                                     never final_norm.weight / .bias)
- *   p = p - lr_t / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
- * Schedule: lr_t = lr * t / warmup_steps for t <= warmup_steps; then, if
+ *   p = p - lr_t / (1 - beta1^k) * m / (sqrt(v) / sqrt(1 - beta2^k) + eps)
+ * where k = t, or t - r if the moments were reset (growth with
+ * reset_optimizer) when r steps were done.
+ * Schedule: S(t) = lr * t / warmup_steps for t <= warmup_steps; then, if
  * decay_steps > warmup_steps, cosine from lr to min_lr over steps
  * (warmup_steps, decay_steps] and min_lr after; otherwise lr.
+ * A restart at step count g (lr_restart_step; growth sets it) changes the
+ * steps t > g, with u = t - g:
+ *   TF_LR_RESTART   lr_t = the same formula with lr_restart_lr,
+ *                   lr_restart_min_lr, lr_restart_warmup_steps and
+ *                   lr_restart_decay_steps, at step u
+ *   TF_LR_CONTINUE  lr_t = S(t) * lr_restart_factor * w, where w =
+ *                   u / lr_restart_warmup_steps while u is smaller, else 1
  * ---------------------------------------------------------------------- */
 typedef struct tf_optimizer_params {
     size_t struct_size;
@@ -504,6 +591,14 @@ typedef struct tf_optimizer_params {
     int64_t warmup_steps;    /* default 0 */
     int64_t decay_steps;     /* lr_decay_iters; 0: no decay (default 0) */
     int32_t grad_accum_steps;/* micro-batches per step (default 1) */
+    /* -- appended in 0.2: the schedule's restart (see above) -- */
+    tf_lr_restart lr_restart;       /* TF_LR_KEEP (default): none */
+    int64_t lr_restart_step;        /* g: steps done at the restart (>= 0) */
+    double lr_restart_lr;           /* TF_LR_RESTART: the peak, > 0 */
+    double lr_restart_min_lr;       /* TF_LR_RESTART: the end, in [0, peak] */
+    int64_t lr_restart_warmup_steps;/* >= 0 */
+    int64_t lr_restart_decay_steps; /* TF_LR_RESTART: >= 0 */
+    double lr_restart_factor;       /* TF_LR_CONTINUE: > 0 (default 1) */
 } tf_optimizer_params;
 
 /* Fills *p with the defaults: the first `size` bytes (pass sizeof *p), at
@@ -536,26 +631,27 @@ TF_API void tf_optimizer_free(tf_optimizer *opt);
 TF_API const char *tf_optimizer_errmsg(const tf_optimizer *opt);
 
 /* Applies one step with the model's accumulated gradients, then zeroes
- * them.  *grad_norm (if not NULL) receives the global norm before clipping.
- * A non-finite gradient norm is TF_ERR_NONFINITE and changes nothing (the
- * gradients are kept for inspection).  TF_ERR_STATE if a set was grown
- * through its own handle since: grow through tf_model_grow(model, opt, ...)
- * so that the moments follow. */
+ * them, and advances the tau ramps of the model's sets (tf_grow_params.
+ * tau_ramp_steps).  *grad_norm (if not NULL) receives the global norm
+ * before clipping.  A non-finite gradient norm is TF_ERR_NONFINITE and
+ * changes nothing (the gradients are kept for inspection).  TF_ERR_STATE
+ * if a set was grown through its own handle since: grow through
+ * tf_model_grow(model, opt, ...) so that the moments follow. */
 TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm);
 
-/* The learning rate the schedule gives step t (t >= 1). */
+/* The learning rate the schedule, restart included, gives step t (0 for
+ * t < 1). */
 TF_API double tf_optimizer_lr_at(const tf_optimizer *opt, int64_t t);
-/* The same schedule for any params (lr, min_lr, warmup_steps, decay_steps),
- * without an optimizer: for hosts that drive schedules of their own, e.g. a
- * new warmup + cosine after a growth, fed to tf_optimizer_set_params.  0
- * for t < 1; NaN (and tf_last_error()) for NULL or a struct without those
- * fields. */
+/* The same schedule for any params, without an optimizer.  0 for t < 1;
+ * NaN (and tf_last_error()) for NULL or a struct without the fields up to
+ * decay_steps (an older struct has no restart). */
 TF_API double tf_schedule_lr(const tf_optimizer_params *params, int64_t t);
-/* Steps taken so far (restored by tf_model_load). */
+/* Steps taken so far (restored by tf_model_load; a reset of the moments at
+ * a growth does not restart it). */
 TF_API int64_t tf_optimizer_step_count(const tf_optimizer *opt);
 TF_API tf_status tf_optimizer_get_params(const tf_optimizer *opt, tf_optimizer_params *out);
-/* Replaces the hyperparameters (e.g. a new schedule after growth); the
- * moments and step count are kept. */
+/* Replaces the hyperparameters, the restart fields included; the moments
+ * and the step count are kept. */
 TF_API tf_status tf_optimizer_set_params(tf_optimizer *opt, const tf_optimizer_params *params);
 /* Copies a tensor's first (which = 0) or second (which = 1) moment. */
 TF_API tf_status tf_optimizer_get_moment(const tf_optimizer *opt, const char *name, int which,
@@ -615,12 +711,16 @@ TF_API tf_status tf_dataset_batch(const tf_dataset *ds, tf_split split, int64_t 
  * before changing anything: on error the model is unchanged.  Files with
  * the official GPT-NeoX names (sequential.N....) load too.
  * ---------------------------------------------------------------------- */
-/* Saves model (and, if opt is not NULL, the optimizer's step and moments). */
+/* Saves model, with each set's tau and tau ramp, and, if opt is not NULL,
+ * the optimizer's state: step count, moments and schedule restart (its
+ * other hyperparameters are the program's and are not saved). */
 TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt,
                                const char *path);
-/* Loads parameters of the same shape into model (and opt's state if opt is
- * not NULL and the file has it).  A shape mismatch names the tensor and
- * both shapes. */
+/* Loads parameters of the same shape into model, with the recorded taus
+ * and tau ramps, and opt's state if opt is not NULL and the file has it
+ * (the restart fields of its params come from the file too; a file
+ * without a restart clears them).  A shape mismatch names the tensor and
+ * both shapes: read a checkpoint's sizes first with tf_checkpoint_info(). */
 TF_API tf_status tf_model_load(tf_model *model, tf_optimizer *opt,
                                const char *path);
 /* Creates a model from a checkpoint's own configuration and parameters. */
@@ -634,6 +734,17 @@ TF_API tf_status tf_model_open(const char *path, tf_model **out);
  * loading a checkpoint into a model of its own size is tf_model_load. */
 TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
                                      const tf_grow_params *params);
+
+/* What a checkpoint holds, from its metadata, without building a model:
+ * its configuration (slot numbers included) into *params, filled up to
+ * params->struct_size (initialise it with tf_model_default_params()), and
+ * the optimizer's step count into *optimizer_step, or -1 if the file has
+ * no optimizer state.  Either pointer may be NULL.  A file that is not a
+ * valid libtokenformer checkpoint is TF_ERR_FORMAT (TF_ERR_IO if it cannot
+ * be read); on failure *params and *optimizer_step are unchanged.  The file
+ * is read and validated whole, as tf_model_load would. */
+TF_API tf_status tf_checkpoint_info(const char *path, tf_model_params *params,
+                                    int64_t *optimizer_step);
 
 /* ------------------------------------------------------------------------
  * Inference: incremental decoding with a key/value cache, and sampling

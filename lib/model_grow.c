@@ -12,7 +12,9 @@
  * tfi_slot_class) with validated g; per_set (if not NULL) gives each set's
  * size instead, layer-major.  Every grown set is prepared first, then all
  * are swapped in; if the optimizer cannot follow, swapping again puts the
- * old tensors back.  The sets' resize hook keeps the tensor table right. */
+ * old tensors back.  The sets' resize hook keeps the tensor table right.
+ * Every grown set starts g's tau ramp (none if g has none), counted from
+ * opt's step count. */
 static tf_status grow_model(tf_model *m, tf_optimizer *opt, const int64_t want[3],
                             const int64_t *per_set, const tf_grow_params *g)
 {
@@ -38,6 +40,10 @@ static tf_status grow_model(tf_model *m, tf_optimizer *opt, const int64_t want[3
             for (int i = 0; i < nsets; i++)
                 if (plans[i].keys)
                     tfi_pattention_grow_swap(&m->sets[i], &plans[i]);
+        for (int i = 0; st == TF_OK && i < nsets; i++)
+            if (plans[i].keys) /* grown: the plan now holds the old tensors */
+                tfi_pattention_ramp_begin(&m->sets[i], opt ? g->tau_ramp_steps : 0,
+                                          opt ? opt->step : 0);
     }
     for (int i = 0; i < nsets; i++)
         tfi_grow_plan_discard(&plans[i]);
@@ -87,7 +93,18 @@ TF_API tf_status tf_model_grow(tf_model *model, tf_optimizer *opt, int64_t qkv_s
     if (opt && opt->nslots != m->nrefs)
         return tfi_fail(&m->err, TF_ERR_STATE,
                         "tf_model_grow: the optimizer does not match the model's tensors");
-    return grow_model(m, opt, want, NULL, &g);
+    if (!opt && tfi_grow_params_train(&g))
+        return tfi_fail(&m->err, TF_ERR_ARGUMENT,
+                        "tf_model_grow: a tau ramp, a reset of the moments or a schedule "
+                        "restart needs the optimizer (opt is NULL)");
+    tf_optimizer_params after;
+    if (opt && (st = tfi_optimizer_restart_prepare(opt, &g, &after, &m->err)) != TF_OK)
+        return tfi_fail(&m->err, st, "tf_model_grow: %s", m->err.msg);
+    if ((st = grow_model(m, opt, want, NULL, &g)) != TF_OK)
+        return st;
+    if (opt)
+        tfi_optimizer_restart_commit(opt, &after, g.reset_optimizer);
+    return TF_OK;
 }
 
 /* ---- growth-aware loading --------------------------------------------- */
@@ -103,6 +120,8 @@ TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
     tf_status st = tfi_grow_params_copy(&g, params, "tf_model_load_grown", &m->err);
     if (st != TF_OK)
         return st;
+    /* a loaded model starts a new run: what growth does to training does
+     * not apply (grow_model without an optimizer starts no ramp) */
     /* Build the checkpoint's own model, grow it to our sizes, then copy:
      * the same code path as tf_model_grow, so both give the same model. */
     tf_model *small = NULL;
@@ -162,6 +181,7 @@ TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
     for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
         m->sets[i].tau = small->sets[i].tau;
         m->sets[i].scale_policy = small->sets[i].scale_policy;
+        tfi_pattention_ramp_begin(&m->sets[i], 0, 0);
     }
     tf_model_free(small);
     return TF_OK;

@@ -31,6 +31,8 @@ TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt, const c
     if (!w)
         return tfi_fail(&model->err, TF_ERR_NOMEM, "tf_model_save: out of memory");
     tf_status st = tfi_model_meta_write(w, model);
+    if (st == TF_OK)
+        st = tfi_growth_meta_write(w, model, opt);
     for (int i = 0; i < model->nrefs && st == TF_OK; i++) {
         const tfi_tensor_ref *r = &model->refs[i];
         int64_t shape[2] = {r->rows, r->cols};
@@ -88,35 +90,46 @@ static tf_status load_into(tf_model *m, tf_optimizer *opt, const tfi_st_file *f)
     const tfi_st_tensor **src = calloc((size_t)n, sizeof *src);
     const tfi_st_tensor **moments = opt ? calloc((size_t)opt->nslots * 2, sizeof *moments) : NULL;
     tfi_set_scale *scales = calloc((size_t)nsets, sizeof *scales);
+    tfi_tau_ramp *ramps = calloc((size_t)nsets, sizeof *ramps);
     tf_status st = TF_OK;
-    if (!src || !scales || (opt && !moments)) {
+    if (!src || !scales || !ramps || (opt && !moments)) {
         st = tfi_fail(eb, TF_ERR_NOMEM, "tf_model_load: out of memory");
         goto done;
     }
     /* 1. validate everything */
     for (int i = 0; i < n && st == TF_OK; i++)
         st = find_tensor(m, f, &m->refs[i], &src[i], eb);
-    int64_t step = 0;
+    int64_t step = 0, moments_origin = 0;
     int with_opt = 0;
+    tf_optimizer_params opt_params;
     if (st == TF_OK && opt)
         st = tfi_optimizer_state_check(opt, f, moments, &step, &with_opt, eb);
+    if (st == TF_OK && with_opt)
+        st = tfi_growth_meta_restart(f, opt, step, &opt_params, &moments_origin, eb);
     if (st == TF_OK)
         st = tfi_model_meta_scales(m, f, scales, eb);
+    if (st == TF_OK)
+        st = tfi_growth_meta_ramps(m, f, ramps, eb);
     if (st != TF_OK)
         goto done;
     /* 2. copy; the activations of the last forward no longer match */
     m->have_targets = 0;
     for (int i = 0; i < n; i++)
         memcpy(m->refs[i].data, tfi_st_data(f, src[i]), (size_t)src[i]->numel * sizeof(float));
-    if (with_opt)
+    if (with_opt) {
         tfi_optimizer_state_read(opt, f, moments, step);
+        opt->moments_origin = moments_origin;
+        opt->p = opt_params;
+    }
     for (int i = 0; i < nsets; i++)
         if (scales[i].present) {
             m->sets[i].tau = scales[i].tau;
             m->sets[i].scale_policy = scales[i].policy;
+            m->sets[i].ramp = ramps[i];
         }
 done:
     free(src);
+    free(ramps);
     free(moments);
     free(scales);
     return st;
@@ -208,5 +221,30 @@ TF_API tf_status tf_model_open(const char *path, tf_model **out)
     }
     tfi_st_close(&f);
     *out = m;
+    return st;
+}
+
+/* ---- what a checkpoint holds, without a model ---------------------------- */
+
+TF_API tf_status tf_checkpoint_info(const char *path, tf_model_params *params,
+                                    int64_t *optimizer_step)
+{
+    if (!path)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_checkpoint_info: path is NULL");
+    tfi_st_file f;
+    tf_status st = tfi_st_open(path, &f, NULL);
+    if (st != TF_OK)
+        return st;
+    tf_model_params p;
+    int64_t step = -1;
+    st = tfi_params_from_metadata(&f, &p);
+    if (st == TF_OK)
+        st = tfi_optimizer_meta_step(&f, &step, NULL);
+    tfi_st_close(&f);
+    if (st == TF_OK && params)
+        st = tfi_params_out(params, &p, sizeof p, TFI_MODEL_PARAMS_MIN, "tf_checkpoint_info",
+                            "tf_model_params", NULL);
+    if (st == TF_OK && optimizer_step)
+        *optimizer_step = step;
     return st;
 }

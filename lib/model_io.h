@@ -10,7 +10,9 @@
  *             an optimizer is saved with the model
  *   metadata  format = tokenformer-checkpoint-1, the configuration under
  *             the official YAML key names, each set's tau and scale policy
- *             (pattention.<prefix>.tau / .scale_policy), optimizer.step
+ *             (pattention.<prefix>.tau / .scale_policy), optimizer.step;
+ *             the state a growth left running, where there is some
+ *             (growth_io.c)
  */
 #ifndef TF_MODEL_IO_H
 #define TF_MODEL_IO_H
@@ -46,10 +48,41 @@ tf_status tfi_model_meta_scales(const tf_model *m, const tfi_st_file *f, tfi_set
 /* A whole decimal int64 (1) or not (0). */
 int tfi_parse_i64(const char *s, int64_t *out);
 
+/* Metadata values: a formatted one added to w (TF_ERR_NOMEM); an integer
+ * or a number read from f, absent leaving *out as it is (unless required:
+ * then TF_ERR_FORMAT saying the file is no checkpoint).  The readers
+ * report to the thread's last error only. */
+tf_status tfi_meta_fmt(tfi_st_writer *w, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+tf_status tfi_meta_int(const tfi_st_file *f, const char *key, int required, int64_t *out);
+tf_status tfi_meta_double(const tfi_st_file *f, const char *key, double *out);
+
+/* ---- growth_io.c ---- */
+
+/* Adds the tau ramps of m's sets and opt's schedule restart and moments
+ * origin (opt may be NULL) to w, only where there are some. */
+tf_status tfi_growth_meta_write(tfi_st_writer *w, const tf_model *m, const tf_optimizer *opt);
+
+/* out[i], the tau ramp recorded for each of m's sets (none where the file
+ * records none).  TF_ERR_FORMAT naming the set. */
+tf_status tfi_growth_meta_ramps(const tf_model *m, const tfi_st_file *f, tfi_tau_ramp *out,
+                                tfi_errbuf *eb);
+
+/* opt's params with the file's schedule restart (none if it records none)
+ * into *p, and in *moments_origin the step count of the last reset of the
+ * moments, checked against the file's step count `step`. */
+tf_status tfi_growth_meta_restart(const tfi_st_file *f, const tf_optimizer *opt, int64_t step,
+                                  tf_optimizer_params *p, int64_t *moments_origin,
+                                  tfi_errbuf *eb);
+
 /* ---- optimizer_io.c ---- */
 
 /* Adds opt's step and moments to w (they must stay valid until written). */
 tf_status tfi_optimizer_write(tfi_st_writer *w, const tf_optimizer *opt);
+
+/* The file's optimizer.step in *step, -1 if it has none; TF_ERR_FORMAT if
+ * it is not a step count in [0, TFI_MAX_STEPS]. */
+tf_status tfi_optimizer_meta_step(const tfi_st_file *f, int64_t *step, tfi_errbuf *eb);
 
 /* Finds opt's state in f and checks it, changing nothing: *found = 0 if
  * the file has none (no optimizer.step); else src[2i], src[2i + 1] (the

@@ -14,10 +14,7 @@
 
 /* ---- writing ------------------------------------------------------------ */
 
-static tf_status meta_fmt(tfi_st_writer *w, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static tf_status meta_fmt(tfi_st_writer *w, const char *key, const char *fmt, ...)
+tf_status tfi_meta_fmt(tfi_st_writer *w, const char *key, const char *fmt, ...)
 {
     char buf[128];
     va_list ap;
@@ -38,26 +35,26 @@ tf_status tfi_model_meta_write(tfi_st_writer *w, const tf_model *m)
     tf_status st = TF_OK;
     st |= tfi_st_writer_meta(w, "format", TFI_CHECKPOINT_FORMAT);
     st |= tfi_st_writer_meta(w, "library_version", TF_VERSION_STRING);
-    st |= meta_fmt(w, "num_layers", "%d", p->num_layers);
-    st |= meta_fmt(w, "hidden_size", "%d", p->hidden_size);
-    st |= meta_fmt(w, "num_attention_heads", "%d", p->num_attention_heads);
-    st |= meta_fmt(w, "qkv_slot_num", "%lld", (long long)p->qkv_slot_num);
-    st |= meta_fmt(w, "proj_slot_num", "%lld", (long long)p->proj_slot_num);
-    st |= meta_fmt(w, "ffn_slot_num", "%lld", (long long)p->ffn_slot_num);
-    st |= meta_fmt(w, "rotary_pct", "%.17g", p->rotary_pct);
-    st |= meta_fmt(w, "rotary_emb_base", "%.17g", p->rotary_emb_base);
+    st |= tfi_meta_fmt(w, "num_layers", "%d", p->num_layers);
+    st |= tfi_meta_fmt(w, "hidden_size", "%d", p->hidden_size);
+    st |= tfi_meta_fmt(w, "num_attention_heads", "%d", p->num_attention_heads);
+    st |= tfi_meta_fmt(w, "qkv_slot_num", "%lld", (long long)p->qkv_slot_num);
+    st |= tfi_meta_fmt(w, "proj_slot_num", "%lld", (long long)p->proj_slot_num);
+    st |= tfi_meta_fmt(w, "ffn_slot_num", "%lld", (long long)p->ffn_slot_num);
+    st |= tfi_meta_fmt(w, "rotary_pct", "%.17g", p->rotary_pct);
+    st |= tfi_meta_fmt(w, "rotary_emb_base", "%.17g", p->rotary_emb_base);
     st |= tfi_st_writer_meta(w, "norm_activation_type", tf_norm_type_name(p->norm));
-    st |= meta_fmt(w, "vocab_size", "%lld", (long long)p->vocab_size);
-    st |= meta_fmt(w, "seq_length", "%lld", (long long)p->seq_length);
-    st |= meta_fmt(w, "layernorm_epsilon", "%.17g", p->layernorm_epsilon);
-    st |= meta_fmt(w, "init_method_std", "%.17g", p->init_method_std);
-    st |= meta_fmt(w, "seed", "%llu", (unsigned long long)p->seed);
+    st |= tfi_meta_fmt(w, "vocab_size", "%lld", (long long)p->vocab_size);
+    st |= tfi_meta_fmt(w, "seq_length", "%lld", (long long)p->seq_length);
+    st |= tfi_meta_fmt(w, "layernorm_epsilon", "%.17g", p->layernorm_epsilon);
+    st |= tfi_meta_fmt(w, "init_method_std", "%.17g", p->init_method_std);
+    st |= tfi_meta_fmt(w, "seed", "%llu", (unsigned long long)p->seed);
     st |= tfi_st_writer_meta(w, "scale_policy", policy_name(p->scale_policy));
     for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
         char prefix[96], key[128];
         tfi_set_prefix(i, prefix, sizeof prefix);
         snprintf(key, sizeof key, "pattention.%s.tau", prefix);
-        st |= meta_fmt(w, key, "%.17g", m->sets[i].tau);
+        st |= tfi_meta_fmt(w, key, "%.17g", m->sets[i].tau);
         snprintf(key, sizeof key, "pattention.%s.scale_policy", prefix);
         st |= tfi_st_writer_meta(w, key, policy_name(m->sets[i].scale_policy));
     }
@@ -119,7 +116,7 @@ tf_status tfi_model_meta_scales(const tf_model *m, const tfi_st_file *f, tfi_set
     return TF_OK;
 }
 
-static tf_status meta_int(const tfi_st_file *f, const char *key, int required, int64_t *out)
+tf_status tfi_meta_int(const tfi_st_file *f, const char *key, int required, int64_t *out)
 {
     const char *s = tfi_st_meta(f, key);
     if (!s)
@@ -134,7 +131,7 @@ static tf_status meta_int(const tfi_st_file *f, const char *key, int required, i
     return TF_OK;
 }
 
-static tf_status meta_double(const tfi_st_file *f, const char *key, double *out)
+tf_status tfi_meta_double(const tfi_st_file *f, const char *key, double *out)
 {
     const char *s = tfi_st_meta(f, key);
     if (s && !parse_double(s, out))
@@ -150,7 +147,7 @@ tf_status tfi_params_from_metadata(const tfi_st_file *f, tf_model_params *p)
     const char *req[] = {"num_layers", "hidden_size", "num_attention_heads", "qkv_slot_num",
                          "proj_slot_num", "ffn_slot_num", "vocab_size", "seq_length"};
     for (int i = 0; i < 8; i++) {
-        tf_status st = meta_int(f, req[i], 1, &v[i]);
+        tf_status st = tfi_meta_int(f, req[i], 1, &v[i]);
         if (st != TF_OK)
             return st;
         if (v[i] < 1 || v[i] > INT32_MAX)
@@ -166,13 +163,13 @@ tf_status tfi_params_from_metadata(const tfi_st_file *f, tf_model_params *p)
     p->vocab_size = v[6];
     p->seq_length = v[7];
     tf_status st;
-    if ((st = meta_double(f, "rotary_pct", &p->rotary_pct)) ||
-        (st = meta_double(f, "rotary_emb_base", &p->rotary_emb_base)) ||
-        (st = meta_double(f, "layernorm_epsilon", &p->layernorm_epsilon)) ||
-        (st = meta_double(f, "init_method_std", &p->init_method_std)))
+    if ((st = tfi_meta_double(f, "rotary_pct", &p->rotary_pct)) ||
+        (st = tfi_meta_double(f, "rotary_emb_base", &p->rotary_emb_base)) ||
+        (st = tfi_meta_double(f, "layernorm_epsilon", &p->layernorm_epsilon)) ||
+        (st = tfi_meta_double(f, "init_method_std", &p->init_method_std)))
         return st;
     int64_t seed = (int64_t)p->seed;
-    if ((st = meta_int(f, "seed", 0, &seed)) != TF_OK)
+    if ((st = tfi_meta_int(f, "seed", 0, &seed)) != TF_OK)
         return st;
     p->seed = (uint64_t)seed;
     const char *norm = tfi_st_meta(f, "norm_activation_type");

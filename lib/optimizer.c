@@ -1,6 +1,7 @@
 /*
  * optimizer.c -- AdamW with global-norm clipping, the warmup + cosine
- * schedule, gradient accumulation, and the moments' growth.
+ * schedule and its restart at a growth, gradient accumulation, and the
+ * moments' growth and reset.
  *
  * The math is in tokenformer.h ("Optimizer"); it is torch.optim.AdamW after
  * torch.nn.utils.clip_grad_norm_, as shared/reference/tokenformer_ref.py
@@ -53,6 +54,8 @@ static tf_optimizer_params optimizer_defaults(void)
     p.warmup_steps = 0;
     p.decay_steps = 0;
     p.grad_accum_steps = 1;
+    p.lr_restart = TF_LR_KEEP;
+    p.lr_restart_factor = 1.0;
     return p;
 }
 
@@ -127,12 +130,42 @@ const char *tfi_optimizer_params_invalid(const tf_optimizer_params *p, char *msg
     return NULL;
 }
 
-static tf_status params_check(const tf_optimizer_params *p, tfi_errbuf *eb, const char *fn)
+/* The restart fields (tf_optimizer_params.lr_restart*). */
+static tf_status restart_check(const tf_optimizer_params *p, tfi_errbuf *eb, const char *fn)
+{
+    if (p->lr_restart != TF_LR_KEEP && p->lr_restart != TF_LR_RESTART &&
+        p->lr_restart != TF_LR_CONTINUE)
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: unknown lr_restart %d", fn,
+                        (int)p->lr_restart);
+    if (p->lr_restart_step < 0 || p->lr_restart_warmup_steps < 0 ||
+        p->lr_restart_decay_steps < 0)
+        return tfi_fail(eb, TF_ERR_ARGUMENT,
+                        "%s: lr_restart_step, lr_restart_warmup_steps and "
+                        "lr_restart_decay_steps must be >= 0", fn);
+    if (p->lr_restart == TF_LR_RESTART &&
+        !(p->lr_restart_lr > 0 && p->lr_restart_lr <= TFI_MAX_LR && p->lr_restart_min_lr >= 0 &&
+          p->lr_restart_min_lr <= p->lr_restart_lr &&
+          p->weight_decay * p->lr_restart_lr <= 1))
+        return tfi_fail(eb, TF_ERR_ARGUMENT,
+                        "%s: the restart's peak lr_restart_lr (%g) must be in (0, %g] with "
+                        "lr_restart_lr * weight_decay <= 1, its end lr_restart_min_lr (%g) in "
+                        "[0, peak]", fn, p->lr_restart_lr, TFI_MAX_LR, p->lr_restart_min_lr);
+    if (p->lr_restart == TF_LR_CONTINUE &&
+        !(p->lr_restart_factor > 0 && p->lr_restart_factor * p->lr <= TFI_MAX_LR &&
+          p->weight_decay * p->lr_restart_factor * p->lr <= 1))
+        return tfi_fail(eb, TF_ERR_ARGUMENT,
+                        "%s: lr_restart_factor (%g) must be > 0 with lr * factor in (0, %g] and "
+                        "lr * factor * weight_decay <= 1", fn, p->lr_restart_factor, TFI_MAX_LR);
+    return TF_OK;
+}
+
+tf_status tfi_optimizer_params_check(const tf_optimizer_params *p, tfi_errbuf *eb,
+                                     const char *fn)
 {
     char msg[TFI_ERRMSG_MAX / 2];
     if (tfi_optimizer_params_invalid(p, msg, sizeof msg))
         return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: %s", fn, msg);
-    return TF_OK;
+    return restart_check(p, eb, fn);
 }
 
 /* ---- create / free ------------------------------------------------------ */
@@ -156,7 +189,9 @@ TF_API tf_status tf_optimizer_create(tf_model *model, const tf_optimizer_params 
                         !model ? "model" : "out");
     tf_optimizer_params p;
     tf_status st = params_copy(&p, params, NULL, "tf_optimizer_create");
-    if (st != TF_OK || (st = params_check(&p, NULL, "tf_optimizer_create")) != TF_OK)
+    if (st == TF_OK)
+        st = tfi_optimizer_params_check(&p, NULL, "tf_optimizer_create");
+    if (st != TF_OK)
         return st;
 
     tf_optimizer *opt = tfi_calloc(1, sizeof *opt);
@@ -204,20 +239,35 @@ TF_API const char *tf_optimizer_errmsg(const tf_optimizer *opt)
 
 /* ---- schedule ----------------------------------------------------------- */
 
-static double lr_at(const tf_optimizer_params *p, int64_t t)
+/* Linear warmup to lr over `warmup` steps, then a cosine to min_lr ending
+ * at step `decay` (if decay > warmup), then min_lr; 0 before step 1. */
+static double warmup_cosine(double lr, double min_lr, int64_t warmup, int64_t decay, int64_t t)
 {
     if (t < 1)
         return 0.0;
-    if (p->warmup_steps > 0 && t <= p->warmup_steps)
-        return p->lr * (double)t / (double)p->warmup_steps;
-    if (p->decay_steps > p->warmup_steps) {
-        if (t >= p->decay_steps)
-            return p->min_lr;
-        double progress = (double)(t - p->warmup_steps) /
-                          (double)(p->decay_steps - p->warmup_steps);
-        return p->min_lr + (p->lr - p->min_lr) * 0.5 * (1.0 + cos(M_PI * progress));
+    if (warmup > 0 && t <= warmup)
+        return lr * (double)t / (double)warmup;
+    if (decay > warmup) {
+        if (t >= decay)
+            return min_lr;
+        double progress = (double)(t - warmup) / (double)(decay - warmup);
+        return min_lr + (lr - min_lr) * 0.5 * (1.0 + cos(M_PI * progress));
     }
-    return p->lr;
+    return lr;
+}
+
+/* The schedule with its restart (the formulas are in tokenformer.h). */
+static double lr_at(const tf_optimizer_params *p, int64_t t)
+{
+    if (p->lr_restart == TF_LR_KEEP || t <= p->lr_restart_step)
+        return warmup_cosine(p->lr, p->min_lr, p->warmup_steps, p->decay_steps, t);
+    const int64_t u = t - p->lr_restart_step, w = p->lr_restart_warmup_steps;
+    if (p->lr_restart == TF_LR_RESTART)
+        return warmup_cosine(p->lr_restart_lr, p->lr_restart_min_lr, w,
+                             p->lr_restart_decay_steps, u);
+    double warm = w > 0 && u < w ? (double)u / (double)w : 1.0;
+    return warmup_cosine(p->lr, p->min_lr, p->warmup_steps, p->decay_steps, t) *
+           p->lr_restart_factor * warm;
 }
 
 TF_API double tf_optimizer_lr_at(const tf_optimizer *opt, int64_t t)
@@ -237,6 +287,67 @@ TF_API double tf_schedule_lr(const tf_optimizer_params *params, int64_t t)
                       "tf_schedule_lr", "tf_optimizer_params", NULL) != TF_OK)
         return NAN;
     return lr_at(&p, t);
+}
+
+/* ---- restart at a growth ------------------------------------------------ */
+
+void tfi_optimizer_params_no_restart(tf_optimizer_params *p)
+{
+    const tf_optimizer_params none = optimizer_defaults();
+    p->lr_restart = none.lr_restart;
+    p->lr_restart_step = none.lr_restart_step;
+    p->lr_restart_lr = none.lr_restart_lr;
+    p->lr_restart_min_lr = none.lr_restart_min_lr;
+    p->lr_restart_warmup_steps = none.lr_restart_warmup_steps;
+    p->lr_restart_decay_steps = none.lr_restart_decay_steps;
+    p->lr_restart_factor = none.lr_restart_factor;
+}
+
+tf_status tfi_optimizer_restart_prepare(const tf_optimizer *opt, const tf_grow_params *g,
+                                        tf_optimizer_params *out, tfi_errbuf *eb)
+{
+    const tf_optimizer_params *base = &opt->p;
+    tf_optimizer_params q = *base;
+    if (g->lr_schedule != TF_LR_KEEP)
+        tfi_optimizer_params_no_restart(&q);
+    if (g->lr_schedule == TF_LR_RESTART) {
+        /* the recipe's defaults: the optimizer's peak, a tenth of its end,
+         * ending where its own schedule ends */
+        double peak = g->lr > 0 ? g->lr : base->lr;
+        double end = g->min_lr >= 0 ? g->min_lr : base->min_lr / 10.0;
+        int64_t stop = g->end_step > 0 ? g->end_step : base->decay_steps;
+        int64_t decay = g->decay_steps > 0 ? g->decay_steps : stop - opt->step;
+        q.lr_restart = TF_LR_RESTART;
+        q.lr_restart_step = opt->step;
+        q.lr_restart_lr = peak;
+        q.lr_restart_min_lr = end > peak ? peak : end;
+        q.lr_restart_warmup_steps = g->warmup_steps;
+        /* a cosine that would end before it starts: the peak throughout */
+        q.lr_restart_decay_steps = decay > 0 ? decay : 0;
+    } else if (g->lr_schedule == TF_LR_CONTINUE && (g->lr_factor != 1.0 || g->warmup_steps)) {
+        /* (factor 1 without warmup is the identity: no restart) */
+        q.lr_restart = TF_LR_CONTINUE;
+        q.lr_restart_step = opt->step;
+        q.lr_restart_warmup_steps = g->warmup_steps;
+        q.lr_restart_factor = g->lr_factor;
+    }
+    tf_status st = tfi_optimizer_params_check(&q, eb, "the schedule restart");
+    if (st == TF_OK)
+        *out = q;
+    return st;
+}
+
+void tfi_optimizer_restart_commit(tf_optimizer *opt, const tf_optimizer_params *p, int reset)
+{
+    opt->p = *p;
+    if (!reset)
+        return;
+    for (int i = 0; i < opt->nslots; i++) {
+        size_t n = slot_size(opt->slots[i].rows, opt->slots[i].cols);
+        memset(opt->slots[i].m, 0, n * sizeof(float));
+        memset(opt->slots[i].v, 0, n * sizeof(float));
+    }
+    opt->moments_origin = opt->step;
 }
 
 TF_API int64_t tf_optimizer_step_count(const tf_optimizer *opt)
@@ -262,7 +373,9 @@ TF_API tf_status tf_optimizer_set_params(tf_optimizer *opt, const tf_optimizer_p
         return tfi_fail(&opt->err, TF_ERR_ARGUMENT, "tf_optimizer_set_params: params is NULL");
     tf_optimizer_params p;
     tf_status st = params_copy(&p, params, &opt->err, "tf_optimizer_set_params");
-    if (st != TF_OK || (st = params_check(&p, &opt->err, "tf_optimizer_set_params")) != TF_OK)
+    if (st == TF_OK)
+        st = tfi_optimizer_params_check(&p, &opt->err, "tf_optimizer_set_params");
+    if (st != TF_OK)
         return st;
     opt->p = p;
     return TF_OK;
@@ -558,10 +671,10 @@ TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm)
             coef = 1.0;
     }
 
-    const int64_t t = opt->step + 1;
+    const int64_t t = opt->step + 1, k_bc = t - opt->moments_origin;
     const double lr = lr_at(p, t);
-    const double bc1 = 1.0 - pow(p->beta1, (double)t);
-    const double bc2 = 1.0 - pow(p->beta2, (double)t);
+    const double bc1 = 1.0 - pow(p->beta1, (double)k_bc);
+    const double bc2 = 1.0 - pow(p->beta2, (double)k_bc);
     step_consts k = {
         .gscale = coef / accum,
         .b1 = p->beta1,
@@ -587,6 +700,8 @@ TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm)
                                 (long long)t, r->name, lr, norm);
         }
     opt->step = t;
+    for (int i = 0; i < opt->model->p.num_layers * TFI_SETS_PER_LAYER; i++)
+        tfi_pattention_ramp_advance(&opt->model->sets[i], t);
     if (grad_norm)
         *grad_norm = (float)norm;
     return TF_OK;

@@ -20,6 +20,9 @@ struct tf_optimizer {
     tf_model *model; /* bound model (borrowed) */
     tf_optimizer_params p;
     int64_t step;    /* completed steps */
+    int64_t moments_origin; /* the step count when the moments were last
+                               reset (0: never): bias correction counts
+                               from there */
     tfi_opt_slot *slots;
     int nslots;
 };
@@ -29,6 +32,22 @@ struct tf_optimizer {
  * kept.  All allocation happens before anything is replaced, so a failure
  * (TF_ERR_NOMEM) leaves the optimizer as it was. */
 tf_status tfi_optimizer_follow_model(tf_optimizer *opt);
+
+/* Checks a params struct (the restart fields included). */
+tf_status tfi_optimizer_params_check(const tf_optimizer_params *p, tfi_errbuf *eb,
+                                     const char *fn);
+
+/* Sets p's restart fields to "no restart" (TF_LR_KEEP and the defaults). */
+void tfi_optimizer_params_no_restart(tf_optimizer_params *p);
+
+/* The params the optimizer will have after a growth per g at its current
+ * step count (the schedule restart resolved against its hyperparameters),
+ * checked; the optimizer is unchanged.  Then tfi_optimizer_restart_commit
+ * installs them and resets the moments if g asks: it cannot fail, so a
+ * growth can call it after its own last fallible step. */
+tf_status tfi_optimizer_restart_prepare(const tf_optimizer *opt, const tf_grow_params *g,
+                                        tf_optimizer_params *out, tfi_errbuf *eb);
+void tfi_optimizer_restart_commit(tf_optimizer *opt, const tf_optimizer_params *p, int reset);
 
 /* The slot of a tensor name, or NULL. */
 tfi_opt_slot *tfi_optimizer_find(const tf_optimizer *opt, const char *name);

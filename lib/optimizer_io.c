@@ -28,25 +28,36 @@ tf_status tfi_optimizer_write(tfi_st_writer *w, const tf_optimizer *opt)
     return st;
 }
 
+tf_status tfi_optimizer_meta_step(const tfi_st_file *f, int64_t *step, tfi_errbuf *eb)
+{
+    const char *text = tfi_st_meta(f, "optimizer.step");
+    *step = -1;
+    if (!text)
+        return TF_OK;
+    if (!tfi_parse_i64(text, step) || *step < 0 || *step > TFI_MAX_STEPS) {
+        *step = -1;
+        return tfi_fail(eb, TF_ERR_FORMAT,
+                        "%s: metadata optimizer.step ('%.32s') is not a step count in [0, %lld]",
+                        f->name, text, (long long)TFI_MAX_STEPS);
+    }
+    return TF_OK;
+}
+
 tf_status tfi_optimizer_state_check(const tf_optimizer *opt, const tfi_st_file *f,
                                     const tfi_st_tensor **src, int64_t *step, int *found,
                                     tfi_errbuf *eb)
 {
-    const char *step_text = tfi_st_meta(f, "optimizer.step");
-    *found = step_text != NULL;
-    if (!*found)
-        return TF_OK;
-    if (!tfi_parse_i64(step_text, step) || *step < 0 || *step > TFI_MAX_STEPS)
-        return tfi_fail(eb, TF_ERR_FORMAT,
-                        "%s: metadata optimizer.step ('%.32s') is not a step count in [0, %lld]",
-                        f->name, step_text, (long long)TFI_MAX_STEPS);
+    tf_status st = tfi_optimizer_meta_step(f, step, eb);
+    *found = *step >= 0;
+    if (st != TF_OK || !*found)
+        return st;
     for (int i = 0; i < opt->nslots; i++) {
         const tfi_opt_slot *s = &opt->slots[i];
         for (int which = 0; which < 2; which++) {
             char name[160];
             snprintf(name, sizeof name, "optimizer.%s.%s", moment_names[which], s->name);
             const tfi_st_tensor **t = &src[2 * i + which];
-            tf_status st = tfi_st_find_f32(f, name, s->rows, s->cols, t, eb);
+            st = tfi_st_find_f32(f, name, s->rows, s->cols, t, eb);
             if (st != TF_OK)
                 return st;
             if (!*t)

@@ -62,12 +62,43 @@ static tf_grow_params grow_defaults(void)
     g.key_std = 0.02;
     g.value_std = 0.0;
     g.seed = 1;
+    g.value_std_scale = 1.0;
+    g.tau_ramp_steps = 0;
+    g.reset_optimizer = 0;
+    g.lr_schedule = TF_LR_KEEP;
+    g.lr = 0.0;
+    g.min_lr = -1.0;
+    g.warmup_steps = 0;
+    g.decay_steps = 0;
+    g.end_step = 0;
+    g.lr_factor = 1.0;
+    return g;
+}
+
+/* The recipe experiments/scaling found best: new tokens add little noise
+ * (1/20 of the init's value std), the function is kept at the growth and
+ * the scale then eased to the new size's (a jump of tau costs more loss
+ * than it recovers), and the learning rate goes back to the peak so that
+ * the new tokens train, without the warmup a fresh optimizer would need
+ * (the moments are carried). */
+static tf_grow_params grow_recipe(void)
+{
+    tf_grow_params g = grow_defaults();
+    g.value_std_scale = 0.05;
+    g.tau_ramp_steps = 300;
+    g.lr_schedule = TF_LR_RESTART;
     return g;
 }
 
 TF_API void tf_grow_params_init(tf_grow_params *p, size_t size)
 {
     tf_grow_params d = grow_defaults();
+    tfi_params_init(p, size, &d, sizeof d);
+}
+
+TF_API void tf_grow_recipe_init(tf_grow_params *p, size_t size)
+{
+    tf_grow_params d = grow_recipe();
     tfi_params_init(p, size, &d, sizeof d);
 }
 
@@ -202,6 +233,7 @@ TF_API tf_status tf_pattention_set_tau(tf_pattention *set, double tau)
         return tfi_fail(&set->err, TF_ERR_ARGUMENT,
                         "tf_pattention_set_tau: tau must be a positive finite number");
     set->tau = tau;
+    set->ramp = (tfi_tau_ramp){0};
     set->scale_policy = TF_SCALE_PINNED;
     return TF_OK;
 }
@@ -386,8 +418,39 @@ tf_status tfi_grow_params_copy(tf_grow_params *dst, const tf_grow_params *src, c
                         (int)g.scale_policy);
     if (!(g.key_std >= 0.0) || !isfinite(g.key_std) || !isfinite(g.value_std))
         return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: key_std must be >= 0 and value_std finite", fn);
+    if (!(g.value_std_scale >= 0.0) || !isfinite(g.value_std_scale))
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: value_std_scale (%g) must be finite and >= 0",
+                        fn, g.value_std_scale);
+    if (g.tau_ramp_steps < 0)
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: tau_ramp_steps (%lld) must be >= 0", fn,
+                        (long long)g.tau_ramp_steps);
+    if (g.tau_ramp_steps > 0 && g.scale_policy != TF_SCALE_PINNED)
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: a tau ramp (tau_ramp_steps %lld) starts from "
+                        "the pinned tau: scale_policy must be TF_SCALE_PINNED", fn,
+                        (long long)g.tau_ramp_steps);
+    if (g.reset_optimizer != 0 && g.reset_optimizer != 1)
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: reset_optimizer must be 0 or 1 (got %d)", fn,
+                        (int)g.reset_optimizer);
+    if (g.lr_schedule != TF_LR_KEEP && g.lr_schedule != TF_LR_RESTART &&
+        g.lr_schedule != TF_LR_CONTINUE)
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: unknown lr_schedule %d", fn, (int)g.lr_schedule);
+    if (!isfinite(g.lr) || !isfinite(g.min_lr))
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: lr and min_lr must be finite", fn);
+    if (g.warmup_steps < 0 || g.decay_steps < 0 || g.end_step < 0)
+        return tfi_fail(eb, TF_ERR_ARGUMENT,
+                        "%s: warmup_steps, decay_steps and end_step must be >= 0 (got %lld, "
+                        "%lld, %lld)", fn, (long long)g.warmup_steps, (long long)g.decay_steps,
+                        (long long)g.end_step);
+    if (!(g.lr_factor > 0.0) || !isfinite(g.lr_factor))
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: lr_factor (%g) must be finite and > 0", fn,
+                        g.lr_factor);
     *dst = g;
     return TF_OK;
+}
+
+int tfi_grow_params_train(const tf_grow_params *g)
+{
+    return g->tau_ramp_steps > 0 || g->reset_optimizer || g->lr_schedule != TF_LR_KEEP;
 }
 
 void tfi_grow_plan_discard(tfi_grow_plan *plan)
@@ -429,7 +492,7 @@ tf_status tfi_pattention_grow_prepare(const tf_pattention *set, int64_t new_n,
     if (g->key_init == TF_KEYS_RANDOM)
         tfi_rng_fill_normal(&rng, plan->keys + set->n * set->d_in, (size_t)(extra * set->d_in),
                             g->key_std);
-    double vstd = g->value_std > 0.0 ? g->value_std : set->value_std;
+    double vstd = g->value_std > 0.0 ? g->value_std : g->value_std_scale * set->value_std;
     tfi_rng_fill_normal(&rng, plan->values + set->n * set->d_out, (size_t)(extra * set->d_out),
                         vstd);
     return TF_OK;
@@ -459,6 +522,10 @@ TF_API tf_status tf_pattention_grow(tf_pattention *set, int64_t new_n, const tf_
     tf_grow_params g;
     tfi_grow_plan plan;
     tf_status st = tfi_grow_params_copy(&g, params, "tf_pattention_grow", &set->err);
+    if (st == TF_OK && tfi_grow_params_train(&g))
+        st = tfi_fail(&set->err, TF_ERR_ARGUMENT,
+                      "tf_pattention_grow: a tau ramp, a reset of the moments or a schedule "
+                      "restart needs the optimizer: grow through tf_model_grow(model, opt, ...)");
     if (st != TF_OK)
         return st;
     st = tfi_pattention_grow_prepare(set, new_n, &g, &plan, &set->err);
@@ -466,5 +533,36 @@ TF_API tf_status tf_pattention_grow(tf_pattention *set, int64_t new_n, const tf_
         return tfi_fail(&set->err, st, "tf_pattention_grow: %s", tf_last_error());
     tfi_pattention_grow_swap(set, &plan);
     tfi_grow_plan_discard(&plan); /* the old tensors */
+    tfi_pattention_ramp_begin(set, 0, 0);
     return TF_OK;
+}
+
+/* ---- tau ramp ---------------------------------------------------------- */
+
+void tfi_pattention_ramp_begin(tf_pattention *set, int64_t steps, int64_t start)
+{
+    set->ramp = (tfi_tau_ramp){0};
+    if (steps > 0)
+        set->ramp = (tfi_tau_ramp){set->tau, tfi_default_tau(set->norm, set->n), start, steps};
+}
+
+void tfi_pattention_ramp_advance(tf_pattention *set, int64_t step)
+{
+    const tfi_tau_ramp *r = &set->ramp;
+    if (r->steps == 0 || step <= r->start)
+        return;
+    if (step - r->start >= r->steps) {
+        set->tau = r->to;
+        set->ramp = (tfi_tau_ramp){0};
+        return;
+    }
+    set->tau = r->from + (r->to - r->from) * ((double)(step - r->start) / (double)r->steps);
+}
+
+int tfi_tau_ramp_valid(const tfi_tau_ramp *r)
+{
+    if (r->steps == 0)
+        return 1;
+    return r->steps > 0 && r->start >= 0 && r->from > 0.0 && isfinite(r->from) &&
+           r->to > 0.0 && isfinite(r->to);
 }

@@ -10,12 +10,22 @@
 
 #include "internal.h"
 
+/* A tau ramp after a growth (tf_grow_params.tau_ramp_steps): after
+ * optimizer step count c, tau = from + (to - from) * (c - start) / steps,
+ * and `to` from c = start + steps on, when the ramp ends.  steps == 0:
+ * no ramp. */
+typedef struct tfi_tau_ramp {
+    double from, to;
+    int64_t start, steps;
+} tfi_tau_ramp;
+
 struct tf_pattention {
     tfi_errbuf err;
     int64_t n, d_in, d_out;
     tf_norm_type norm;
     tf_scale_policy scale_policy;
     double tau;
+    tfi_tau_ramp ramp;
     double key_std, value_std;
     float *keys, *values;         /* [n, d_in], [n, d_out] */
     float *key_grad, *value_grad; /* same shapes, accumulated */
@@ -66,10 +76,22 @@ typedef struct tfi_grow_plan {
  * with a message starting "fn: " on a bad struct_size or value. */
 tf_status tfi_grow_params_copy(tf_grow_params *dst, const tf_grow_params *src, const char *fn,
                                tfi_errbuf *eb);
+/* Whether g asks for anything only an optimizer can do (a tau ramp, a
+ * reset of the moments, a schedule restart). */
+int tfi_grow_params_train(const tf_grow_params *g);
 tf_status tfi_pattention_grow_prepare(const tf_pattention *set, int64_t new_n,
                                       const tf_grow_params *g, tfi_grow_plan *plan,
                                       tfi_errbuf *eb);
 void tfi_pattention_grow_swap(tf_pattention *set, tfi_grow_plan *plan);
 void tfi_grow_plan_discard(tfi_grow_plan *plan);
+
+/* Starts a tau ramp of `steps` optimizer steps from the set's tau to the
+ * default of its size, counted from step count `start` (steps 0: ends any
+ * ramp).  Growth calls it for every set it grew. */
+void tfi_pattention_ramp_begin(tf_pattention *set, int64_t steps, int64_t start);
+/* Sets tau for optimizer step count `step` if the set is ramping. */
+void tfi_pattention_ramp_advance(tf_pattention *set, int64_t step);
+/* Whether r is a valid ramp (or none); checkpoints validate what they read. */
+int tfi_tau_ramp_valid(const tfi_tau_ramp *r);
 
 #endif /* TF_PATTENTION_H */

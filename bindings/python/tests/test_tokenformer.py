@@ -678,6 +678,56 @@ class TestModel(unittest.TestCase):
         finally:
             shutil.rmtree(d)
 
+    def test_growth_recipe_and_checkpoint_info(self):
+        d = tempfile.mkdtemp()
+        try:
+            path = os.path.join(d, "mid.safetensors")
+            r = tf.GrowParams.recipe(tau_ramp_steps=4, lr=2e-3)
+            self.assertEqual(r.lr_schedule, tf.LrRestart.RESTART)
+            self.assertEqual(r.value_std_scale, 0.05)
+            self.assertEqual(tf.GrowParams().lr_schedule, tf.LrRestart.KEEP)
+            tok, tgt = tokens_targets(2, 8)
+            with small_model(seed=4) as m, \
+                    tf.Optimizer(m, lr=1e-3, min_lr=1e-4, decay_steps=40) as opt:
+                for _ in range(3):
+                    m.forward(tok, tgt)
+                    m.backward()
+                    opt.step()
+                q = m.pattention(0, "query")
+                tau0 = q.tau
+                with self.assertRaises(tf.ArgumentError):  # a ramp needs the optimizer
+                    m.grow(12, params=r)
+                m.grow(12, optimizer=opt, params=r)
+                self.assertEqual(q.tau, tau0)  # the function is kept at the growth
+                p = opt.params
+                self.assertEqual(p.lr_restart, tf.LrRestart.RESTART)
+                self.assertEqual((p.lr_restart_step, p.lr_restart_lr, p.lr_restart_decay_steps),
+                                 (3, 2e-3, 37))
+                self.assertEqual(opt.lr_at(4), tf.schedule_lr(p, 4))
+                self.assertAlmostEqual(opt.lr_at(4), 1e-5 + (2e-3 - 1e-5) * 0.5 *
+                                       (1 + np.cos(np.pi / 37)), places=15)
+                m.forward(tok, tgt)
+                m.backward()
+                opt.step()
+                self.assertEqual(q.tau, tau0 + (np.sqrt(12) - tau0) / 4)
+                m.save(path, opt)
+            info = tf.checkpoint_info(path)
+            self.assertEqual(info.optimizer_step, 4)
+            self.assertEqual((info.params.qkv_slot_num, info.params.ffn_slot_num), (12, 16))
+            with tf.Model(params=info.params) as m2, tf.Optimizer(m2) as opt2:
+                m2.load(path, opt2)
+                self.assertEqual(opt2.params.lr_restart_step, 3)
+                self.assertEqual(m2.pattention(0, "query").tau, tau0 + (np.sqrt(12) - tau0) / 4)
+            with small_model() as m3:
+                m3.save(path)
+            self.assertIsNone(tf.checkpoint_info(path).optimizer_step)
+            with open(path, "r+b") as f:
+                f.truncate(100)
+            with self.assertRaises(tf.FormatError):
+                tf.checkpoint_info(path)
+        finally:
+            shutil.rmtree(d)
+
     def test_optimizer_params(self):
         with small_model() as m, tf.Optimizer(m, lr=1e-3, warmup_steps=10) as opt:
             self.assertAlmostEqual(opt.lr_at(5), 5e-4)

@@ -14,7 +14,8 @@ Pattention sets            :class:`Pattention`, :class:`PattentionParams`,
 configurations             :class:`Config`
 model                      :class:`Model`, :class:`ModelParams`
                            (forward/backward, named tensors, growth,
-                           checkpoints: save, load, open, load_grown)
+                           checkpoints: save, load, open, load_grown),
+                           checkpoint_info
 optimizer                  :class:`Optimizer`, :class:`OptimizerParams`
 datasets                   :class:`Dataset`
 inference                  :class:`Decoder`, :class:`Sampler`, sample,
@@ -61,13 +62,13 @@ from . import _lib
 from ._lib import library_path, missing_symbols
 from .config import Config
 from .dataset import Dataset
-from .enums import DataFormat, KeyInit, Norm, ScalePolicy, SetKind, Split, Status
+from .enums import DataFormat, KeyInit, LrRestart, Norm, ScalePolicy, SetKind, Split, Status
 from .errors import (ArgumentError, ClosedError, ConfigError, FormatError, IOError,
                      NoMemoryError, NonFiniteError, NotFoundError, RangeError, ShapeError,
                      StateError, TokenformerError, TokenformerIOError)
 from .inference import (Decoder, Sampler, bytes_to_tokens, sample, sampler_params,
                         tokens_to_bytes, tokens_to_text)
-from .model import ForwardResult, Model
+from .model import CheckpointInfo, ForwardResult, Model, checkpoint_info
 from .optimizer import Optimizer, schedule_lr
 from .params import GrowParams, ModelParams, OptimizerParams, PattentionParams, SamplerParams
 from .pattention import Pattention
@@ -81,9 +82,10 @@ __all__ = [
     "library_path", "missing_symbols", "have",
     "version_number", "version_string", "init", "set_num_threads", "get_num_threads",
     "get_info", "status_name", "last_error", "norm_type_name",
-    "Status", "Norm", "ScalePolicy", "KeyInit", "SetKind", "DataFormat", "Split",
+    "Status", "Norm", "ScalePolicy", "KeyInit", "LrRestart", "SetKind", "DataFormat", "Split",
     "PattentionParams", "GrowParams", "ModelParams", "OptimizerParams", "SamplerParams",
-    "Pattention", "Config", "Model", "ForwardResult", "Optimizer", "schedule_lr", "Dataset",
+    "Pattention", "Config", "Model", "ForwardResult", "CheckpointInfo", "checkpoint_info",
+    "Optimizer", "schedule_lr", "Dataset",
     "Decoder", "Sampler", "sample", "sampler_params", "bytes_to_tokens", "tokens_to_bytes",
     "tokens_to_text",
     "TokenformerError", "ArgumentError", "ShapeError", "NoMemoryError",

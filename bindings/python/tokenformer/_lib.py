@@ -170,6 +170,7 @@ PROTOTYPES = {
     "tf_pattention_backward": (St, [PattentionP, c_int64, Pf, Pf, Pf]),
     "tf_pattention_zero_grad": (St, [PattentionP]),
     "tf_grow_params_init": (None, [POINTER(GrowParams), c_size_t]),
+    "tf_grow_recipe_init": (None, [POINTER(GrowParams), c_size_t]),
     "tf_pattention_grow": (St, [PattentionP, c_int64, POINTER(GrowParams)]),
     # configurations
     "tf_config_load": (St, [c_char_p, POINTER(ConfigP)]),
@@ -233,6 +234,7 @@ PROTOTYPES = {
     "tf_model_load": (St, [ModelP, OptimizerP, c_char_p]),
     "tf_model_open": (St, [c_char_p, POINTER(ModelP)]),
     "tf_model_load_grown": (St, [ModelP, c_char_p, POINTER(GrowParams)]),
+    "tf_checkpoint_info": (St, [c_char_p, POINTER(ModelParams), POINTER(c_int64)]),
     # inference
     "tf_decoder_create": (St, [ModelP, c_int, POINTER(DecoderP)]),
     "tf_decoder_free": (None, [DecoderP]),

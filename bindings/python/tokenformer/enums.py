@@ -10,9 +10,9 @@ from __future__ import annotations
 import enum
 from typing import Dict, Union
 
-__all__ = ["Status", "Norm", "ScalePolicy", "KeyInit", "SetKind", "DataFormat", "Split",
-           "NormLike", "ScalePolicyLike", "KeyInitLike", "SetKindLike", "DataFormatLike",
-           "SplitLike"]
+__all__ = ["Status", "Norm", "ScalePolicy", "KeyInit", "LrRestart", "SetKind", "DataFormat",
+           "Split", "NormLike", "ScalePolicyLike", "KeyInitLike", "LrRestartLike", "SetKindLike",
+           "DataFormatLike", "SplitLike"]
 
 
 class _CEnum(enum.IntEnum):
@@ -76,6 +76,15 @@ class KeyInit(_CEnum):
     RANDOM = 1
 
 
+class LrRestart(_CEnum):
+    """``tf_lr_restart``: what a growth does to the learning-rate schedule
+    (``GrowParams.lr_schedule``) and the restart an optimizer's schedule is
+    in (``OptimizerParams.lr_restart``)."""
+    KEEP = 0
+    RESTART = 1
+    CONTINUE = 2
+
+
 class SetKind(_CEnum):
     """``tf_set_kind``: which Pattention set of a layer (``"mlp"`` = FFN)."""
     QUERY = 0
@@ -111,6 +120,7 @@ class Split(_CEnum):
 NormLike = Union[Norm, int, str]
 ScalePolicyLike = Union[ScalePolicy, int, str]
 KeyInitLike = Union[KeyInit, int, str]
+LrRestartLike = Union[LrRestart, int, str]
 SetKindLike = Union[SetKind, int, str]
 DataFormatLike = Union[DataFormat, int, str]
 SplitLike = Union[Split, int, str]

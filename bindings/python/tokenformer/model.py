@@ -20,13 +20,30 @@ if TYPE_CHECKING:
     from .config import Config
     from .optimizer import Optimizer
 
-__all__ = ["Model", "ForwardResult"]
+__all__ = ["Model", "ForwardResult", "CheckpointInfo", "checkpoint_info"]
 
 #: What :meth:`Model.forward` returns: ``logits`` [B, T, V] (None if not
 #: requested) and ``loss`` (a float, None without targets).
 class ForwardResult(NamedTuple):
     logits: Optional[np.ndarray]
     loss: Optional[float]
+
+class CheckpointInfo(NamedTuple):
+    """What :func:`checkpoint_info` returns: the checkpoint's ``params``
+    (:class:`ModelParams`, slot numbers included) and ``optimizer_step``
+    (None if the file has no optimizer state)."""
+    params: ModelParams
+    optimizer_step: Optional[int]
+
+
+def checkpoint_info(path: PathLike) -> CheckpointInfo:
+    """``tf_checkpoint_info()``: a checkpoint's configuration and optimizer
+    step count, without building a model."""
+    params = ModelParams()
+    step = ctypes.c_int64(-1)
+    _lib.check(F.tf_checkpoint_info(_lib.path_arg(path), ctypes.byref(params),
+                                    ctypes.byref(step)))
+    return CheckpointInfo(params, None if step.value < 0 else int(step.value))
 
 
 class Model(_lib.Handle):
@@ -283,7 +300,9 @@ class Model(_lib.Handle):
         numbers (None keeps a kind's current number).  ``optimizer`` (bound
         to this model) has its moments grown too, so training continues.
         New tokens per :class:`GrowParams` (``params`` and/or fields, e.g.
-        ``key_init="zero", scale_policy="pinned"``).  All or nothing."""
+        ``key_init="zero", scale_policy="pinned"``); with an optimizer, its
+        training fields apply too (``params=GrowParams.recipe()`` grows by
+        the library's recipe: tau ramp, lr restart).  All or nothing."""
         h = self._h()
         cur = self.params
         q = cur.qkv_slot_num if qkv_slot_num is None else int(qkv_slot_num)

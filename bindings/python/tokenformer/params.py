@@ -20,12 +20,14 @@ import ctypes
 from ctypes import c_double, c_int, c_int32, c_int64, c_size_t, c_uint64, c_char_p
 from typing import Any, Dict, Optional, Type, TypeVar
 
-from .enums import KeyInit, KeyInitLike, Norm, NormLike, ScalePolicy, ScalePolicyLike
+from .enums import (KeyInit, KeyInitLike, LrRestart, LrRestartLike, Norm, NormLike, ScalePolicy,
+                    ScalePolicyLike)
 
 __all__ = ["PattentionParams", "GrowParams", "ModelParams", "OptimizerParams",
            "SamplerParams", "Info"]
 
-_ENUM_FIELDS = {"norm": Norm, "scale_policy": ScalePolicy, "key_init": KeyInit}
+_ENUM_FIELDS = {"norm": Norm, "scale_policy": ScalePolicy, "key_init": KeyInit,
+                "lr_schedule": LrRestart, "lr_restart": LrRestart}
 
 _P = TypeVar("_P", bound="_ParamsBase")
 
@@ -132,7 +134,12 @@ class PattentionParams(_ParamsBase):
 
 class GrowParams(_ParamsBase):
     """``tf_grow_params``: key_init (zero/random), scale_policy (default
-    pinned), key_std, value_std (<= 0: the set's own), seed."""
+    pinned), key_std, value_std (<= 0: value_std_scale x the set's own),
+    seed, value_std_scale; and what the growth does to training (applied by
+    ``Model.grow`` with an optimizer): tau_ramp_steps, reset_optimizer,
+    lr_schedule (keep/restart/continue), lr, min_lr, warmup_steps,
+    decay_steps, end_step, lr_factor.  ``GrowParams()`` grows and changes
+    nothing else; :meth:`recipe` is the recipe of experiments/scaling."""
     _init_fn = "tf_grow_params_init"
     _fields_ = [
         ("struct_size", c_size_t),
@@ -141,12 +148,39 @@ class GrowParams(_ParamsBase):
         ("key_std", c_double),
         ("value_std", c_double),
         ("seed", c_uint64),
+        ("value_std_scale", c_double),
+        ("tau_ramp_steps", c_int64),
+        ("reset_optimizer", c_int32),
+        ("lr_schedule", c_int),
+        ("lr", c_double),
+        ("min_lr", c_double),
+        ("warmup_steps", c_int64),
+        ("decay_steps", c_int64),
+        ("end_step", c_int64),
+        ("lr_factor", c_double),
     ]
 
     def __init__(self, *, key_init: Optional[KeyInitLike] = None,
                  scale_policy: Optional[ScalePolicyLike] = None, key_std: Optional[float] = None,
-                 value_std: Optional[float] = None, seed: Optional[int] = None) -> None:
+                 value_std: Optional[float] = None, seed: Optional[int] = None,
+                 value_std_scale: Optional[float] = None, tau_ramp_steps: Optional[int] = None,
+                 reset_optimizer: Optional[int] = None,
+                 lr_schedule: Optional[LrRestartLike] = None, lr: Optional[float] = None,
+                 min_lr: Optional[float] = None, warmup_steps: Optional[int] = None,
+                 decay_steps: Optional[int] = None, end_step: Optional[int] = None,
+                 lr_factor: Optional[float] = None) -> None:
         super().__init__(**given_fields(GrowParams, locals()))
+
+    @classmethod
+    def recipe(cls, **fields: Any) -> "GrowParams":
+        """``tf_grow_recipe_params()``: the library's growth recipe (zero
+        keys, values at 1/20 of the init's std, tau ramped over 300 steps,
+        the lr restarted at the peak), with ``fields`` set by name."""
+        from . import _lib  # late: _lib imports this module
+        p = cls.__new__(cls)
+        ctypes.memset(ctypes.addressof(p), 0, ctypes.sizeof(p))
+        _lib.F.tf_grow_recipe_init(ctypes.byref(p), ctypes.sizeof(p))
+        return p.update(**fields)
 
 
 class ModelParams(_ParamsBase):
@@ -187,7 +221,10 @@ class ModelParams(_ParamsBase):
 class OptimizerParams(_ParamsBase):
     """``tf_optimizer_params`` (AdamW): lr, min_lr, beta1, beta2, eps,
     weight_decay, clip_grad (0 disables), warmup_steps, decay_steps,
-    grad_accum_steps."""
+    grad_accum_steps; the schedule's restart (a growth sets it):
+    lr_restart (keep/restart/continue), lr_restart_step, lr_restart_lr,
+    lr_restart_min_lr, lr_restart_warmup_steps, lr_restart_decay_steps,
+    lr_restart_factor."""
     _init_fn = "tf_optimizer_params_init"
     _fields_ = [
         ("struct_size", c_size_t),
@@ -201,6 +238,13 @@ class OptimizerParams(_ParamsBase):
         ("warmup_steps", c_int64),
         ("decay_steps", c_int64),
         ("grad_accum_steps", c_int32),
+        ("lr_restart", c_int),
+        ("lr_restart_step", c_int64),
+        ("lr_restart_lr", c_double),
+        ("lr_restart_min_lr", c_double),
+        ("lr_restart_warmup_steps", c_int64),
+        ("lr_restart_decay_steps", c_int64),
+        ("lr_restart_factor", c_double),
     ]
 
     def __init__(self, *, lr: Optional[float] = None, min_lr: Optional[float] = None,
@@ -208,7 +252,13 @@ class OptimizerParams(_ParamsBase):
                  eps: Optional[float] = None, weight_decay: Optional[float] = None,
                  clip_grad: Optional[float] = None, warmup_steps: Optional[int] = None,
                  decay_steps: Optional[int] = None,
-                 grad_accum_steps: Optional[int] = None) -> None:
+                 grad_accum_steps: Optional[int] = None,
+                 lr_restart: Optional[LrRestartLike] = None,
+                 lr_restart_step: Optional[int] = None, lr_restart_lr: Optional[float] = None,
+                 lr_restart_min_lr: Optional[float] = None,
+                 lr_restart_warmup_steps: Optional[int] = None,
+                 lr_restart_decay_steps: Optional[int] = None,
+                 lr_restart_factor: Optional[float] = None) -> None:
         super().__init__(**given_fields(OptimizerParams, locals()))
 
 
