@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _lib
 from ._lib import F
+from .enums import LrRestartLike
 from .params import OptimizerParams, given_fields
 
 if TYPE_CHECKING:
@@ -44,7 +45,13 @@ class Optimizer(_lib.Handle):
                  eps: Optional[float] = None, weight_decay: Optional[float] = None,
                  clip_grad: Optional[float] = None, warmup_steps: Optional[int] = None,
                  decay_steps: Optional[int] = None,
-                 grad_accum_steps: Optional[int] = None) -> None:
+                 grad_accum_steps: Optional[int] = None,
+                 lr_restart: Optional[LrRestartLike] = None,
+                 lr_restart_step: Optional[int] = None, lr_restart_lr: Optional[float] = None,
+                 lr_restart_min_lr: Optional[float] = None,
+                 lr_restart_warmup_steps: Optional[int] = None,
+                 lr_restart_decay_steps: Optional[int] = None,
+                 lr_restart_factor: Optional[float] = None) -> None:
         fields = given_fields(OptimizerParams, locals())
         if params is None:
             params = OptimizerParams(**fields)

@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike
 
 from . import _lib, errors
 from ._lib import F
-from .enums import KeyInitLike, Norm, NormLike, ScalePolicy, ScalePolicyLike
+from .enums import KeyInitLike, LrRestartLike, Norm, NormLike, ScalePolicy, ScalePolicyLike
 from .params import GrowParams, PattentionParams, given_fields
 
 if TYPE_CHECKING:
@@ -34,8 +34,13 @@ def _params(cls: Type[_P], params: Optional[_P], fields: Dict[str, Any]) -> _P:
 def grow_params(params: Optional[GrowParams] = None, *,
                 key_init: Optional[KeyInitLike] = None,
                 scale_policy: Optional[ScalePolicyLike] = None, key_std: Optional[float] = None,
-                value_std: Optional[float] = None,
-                seed: Optional[int] = None) -> Optional[GrowParams]:
+                value_std: Optional[float] = None, seed: Optional[int] = None,
+                value_std_scale: Optional[float] = None, tau_ramp_steps: Optional[int] = None,
+                reset_optimizer: Optional[int] = None,
+                lr_schedule: Optional[LrRestartLike] = None, lr: Optional[float] = None,
+                min_lr: Optional[float] = None, warmup_steps: Optional[int] = None,
+                decay_steps: Optional[int] = None, end_step: Optional[int] = None,
+                lr_factor: Optional[float] = None) -> Optional[GrowParams]:
     """A :class:`GrowParams` from the library's defaults (or a copy of
     ``params``) with the given fields set; None stays None when nothing is set."""
     fields = given_fields(GrowParams, locals())
