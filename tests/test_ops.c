@@ -16,6 +16,8 @@
 
 #include "internal.h"
 #include "kernels/ops.h"
+#include "kernels/theta.h"
+#include "kernels/vecmath.h"
 
 #define FWD_RTOL 1e-5
 #define GRAD_RTOL 1e-4
@@ -808,6 +810,126 @@ START_TEST(test_threads_deterministic)
 }
 END_TEST
 
+/* ---- non-finite activations ------------------------------------------------ */
+
+/* A row of 37 values (two 16-wide vectors and a tail) with NaN, -NaN and
+ * both infinities among ordinary and huge values. */
+#define NF_N 37
+static void fill_nonfinite(float *x)
+{
+    static const float special[] = {NAN, -NAN, INFINITY, -INFINITY, 1e30f, -1e30f,
+                                    88.5f, -88.5f, 0.0f, -0.0f};
+    for (int j = 0; j < NF_N; j++)
+        x[j] = j % 4 == 1 ? special[(j / 4) % 10] : (float)(j - 18) * 0.37f;
+}
+
+/* The vectorised exp/gelu and the softmax rows run on NaN and infinities
+ * without undefined behaviour (exp_poly once cast NaN to int32 and shifted
+ * the negative result: the sanitizer build of this test catches it), and
+ * NaN comes out as NaN, never as a finite value. */
+START_TEST(test_nonfinite_elementwise)
+{
+    float x[NF_N], e[NF_N], g[NF_N], dg[NF_N];
+    fill_nonfinite(x);
+    tfi_exp_fast(x, e, NF_N);
+    tfi_gelu_fast(x, g, NF_N);
+    tfi_gelu_grad_fast(x, dg, NF_N);
+    for (int j = 0; j < NF_N; j++) {
+        if (isnan(x[j])) {
+            ck_assert_msg(isnan(e[j]) && isnan(g[j]) && isnan(dg[j]),
+                          "NaN in at %d: exp %g gelu %g gelu' %g", j, e[j], g[j], dg[j]);
+            continue;
+        }
+        /* documented clamp of the exponent to [-87, 88] */
+        double xc = x[j] < -87.0f ? -87.0 : x[j] > 88.0f ? 88.0 : x[j];
+        double want = exp(xc);
+        ck_assert_msg(fabs(e[j] - want) <= 1e-6 * want, "exp(%g) = %g, want %g", x[j], e[j],
+                      want);
+        if (isfinite(x[j])) {
+            double gw = x[j] * 0.5 * erfc(-x[j] / sqrt(2.0));
+            ck_assert_msg(fabs(g[j] - gw) <= 1e-5 * fabs(gw) + 1e-30, "gelu(%g) = %g, want %g",
+                          x[j], g[j], gw);
+            ck_assert_msg(isfinite(dg[j]), "gelu'(%g) = %g", x[j], dg[j]);
+        }
+    }
+    ck_assert(isinf(g[9]) && g[9] > 0); /* gelu(+inf) = +inf (x[9] = +inf) */
+
+    /* causal softmax rows: len 21 of T = 24 */
+    enum { LEN = 21, T = 24 };
+    float row[T];
+    /* a NaN anywhere makes the whole row NaN; the masked tail stays 0 */
+    for (int j = 0; j < T; j++)
+        row[j] = (float)j * 0.1f;
+    row[5] = NAN;
+    tfi_row_softmax_causal(row, LEN, T);
+    for (int j = 0; j < T; j++)
+        ck_assert_msg(j < LEN ? isnan(row[j]) : row[j] == 0.0f, "NaN row [%d] = %g", j, row[j]);
+    /* +inf: inf - inf is NaN, so the row is NaN rather than a wrong one-hot */
+    for (int j = 0; j < T; j++)
+        row[j] = (float)j * 0.1f;
+    row[4] = INFINITY;
+    tfi_row_softmax_causal(row, LEN, T);
+    for (int j = 0; j < LEN; j++)
+        ck_assert_msg(isnan(row[j]), "+inf row [%d] = %g", j, row[j]);
+    /* -inf entries (a mask) get probability ~0, the rest the softmax of the
+     * finite entries */
+    double ref[LEN], sum = 0.0;
+    for (int j = 0; j < T; j++)
+        row[j] = (float)((j * 7) % 5) * 0.3f;
+    row[2] = row[11] = -INFINITY;
+    for (int j = 0; j < LEN; j++)
+        sum += ref[j] = isinf(row[j]) ? 0.0 : exp(row[j]);
+    tfi_row_softmax_causal(row, LEN, T);
+    for (int j = 0; j < LEN; j++)
+        ck_assert_msg(fabs(row[j] - ref[j] / sum) <= 1e-6, "-inf row [%d] = %g, want %g", j,
+                      row[j], ref[j] / sum);
+}
+END_TEST
+
+/* Theta's fast rows put NaN exactly where the plain (libm, double) rows do,
+ * forward and backward, for every norm; the finite entries agree. */
+START_TEST(test_nonfinite_theta)
+{
+    enum { N = 4 };
+    const tf_norm_type norms[] = {TF_NORM_L2_NORM_GELU, TF_NORM_GELU_L2_NORM, TF_NORM_SOFTMAX};
+    const float specials[N] = {NAN, INFINITY, -INFINITY, 1.0f};
+    float A1[N * NF_N], A2[N * NF_N], S1[N * NF_N], S2[N * NF_N], R1[N], R2[N];
+    float G1[N * NF_N], G2[N * NF_N];
+    for (int k = 0; k < 3; k++) {
+        tf_norm_type norm = norms[k];
+        float tau = norm == TF_NORM_SOFTMAX ? (float)NF_N : sqrtf((float)NF_N);
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < NF_N; j++)
+                A1[i * NF_N + j] = j == 7 ? specials[i] : (float)((j * 5) % 11 - 5) * 0.4f;
+        memcpy(A2, A1, sizeof A1);
+        tfi_theta_forward_plain(norm, tau, N, NF_N, A1, S1, R1);
+        tfi_theta_forward(norm, tau, N, NF_N, A2, S2, R2);
+        for (int i = 0; i < N * NF_N; i++)
+            G1[i] = G2[i] = (float)(i % 3) - 1.0f;
+        tfi_theta_backward_plain(norm, tau, N, NF_N, A1, S1, R1, G1);
+        tfi_theta_backward(norm, tau, N, NF_N, A2, S2, R2, G2);
+        for (int i = 0; i < N * NF_N; i++) {
+            ck_assert_msg(isnan(S1[i]) == isnan(S2[i]) && isnan(G1[i]) == isnan(G2[i]),
+                          "%s row %d [%d]: plain S %g dA %g, fast S %g dA %g",
+                          tf_norm_type_name(norm), i / NF_N, i % NF_N, S1[i], G1[i], S2[i],
+                          G2[i]);
+            if (!isnan(S1[i]))
+                ck_assert_msg(fabsf(S1[i] - S2[i]) <= 1e-5f * (1.0f + fabsf(S1[i])),
+                              "%s [%d]: S %g vs %g", tf_norm_type_name(norm), i, S1[i], S2[i]);
+            if (!isnan(G1[i]))
+                ck_assert_msg(fabsf(G1[i] - G2[i]) <= 1e-4f * (1.0f + fabsf(G1[i])),
+                              "%s [%d]: dA %g vs %g", tf_norm_type_name(norm), i, G1[i], G2[i]);
+        }
+        /* the NaN row never comes out entirely finite */
+        int nan_seen = 0;
+        for (int j = 0; j < NF_N; j++)
+            nan_seen |= isnan(S2[j]);
+        ck_assert_msg(nan_seen, "%s: a NaN score row gave a finite output",
+                      tf_norm_type_name(norm));
+    }
+}
+END_TEST
+
 Suite *ops_suite(void)
 {
     Suite *s = suite_create("ops");
@@ -826,6 +948,8 @@ Suite *ops_suite(void)
     tcase_add_test(tc, test_crossentropy_large_logits);
     tcase_add_test(tc, test_threads_deterministic);
     tcase_add_test(tc, test_transpose);
+    tcase_add_test(tc, test_nonfinite_elementwise);
+    tcase_add_test(tc, test_nonfinite_theta);
     suite_add_tcase(s, tc);
     return s;
 }
