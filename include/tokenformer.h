@@ -116,7 +116,19 @@ TF_API tf_status tf_init(const char *blis_arch);
 
 /* Threads used by GEMMs (BLIS) and by the element-wise kernels (OpenMP).
  * Process-wide.  Default: TF_NUM_THREADS if set, else the number of online
- * CPUs.  n must be >= 1. */
+ * CPUs.  n must be >= 1 (else TF_ERR_ARGUMENT); a larger n than 4 per
+ * online CPU, or than 1024, is lowered to that bound, and
+ * tf_get_num_threads() returns the count in effect (TF_NUM_THREADS is
+ * bounded the same way).
+ *
+ * The count is a ceiling, never a reason to fail: OpenMP's runtime exits
+ * the process when it cannot create a thread, so before a calling thread's
+ * first team of a given size the library checks that the system lets it
+ * create that many threads (briefly creating and ending them), and if a
+ * process or cgroup limit refuses some, that caller's kernels run with
+ * fewer threads (down to one), leaving two of the allowed threads unused.
+ * The check is made once per calling thread and size; kernels called from
+ * inside an OpenMP parallel region run on one thread. */
 TF_API tf_status tf_set_num_threads(int n);
 TF_API int tf_get_num_threads(void);
 

@@ -10,9 +10,15 @@
  * purpose, and some cross the kernels' internal block sizes.
  */
 #include <check.h>
+#include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "kernels/ops.h"
@@ -930,6 +936,143 @@ START_TEST(test_nonfinite_theta)
 }
 END_TEST
 
+/* ---- threads --------------------------------------------------------------- */
+
+START_TEST(test_threads_bounded)
+{
+    const int saved = tf_get_num_threads();
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int bound = 4 * (int)(cpus >= 1 ? (cpus < 1024 ? cpus : 1024) : 1);
+    bound = bound < 1024 ? bound : 1024;
+    ck_assert_int_eq(tf_set_num_threads(500), TF_OK);
+    ck_assert_int_eq(tf_get_num_threads(), 500 < bound ? 500 : bound);
+    ck_assert_int_eq(tf_set_num_threads(INT_MAX), TF_OK);
+    ck_assert_int_eq(tf_get_num_threads(), bound);
+    tf_info info = {.struct_size = sizeof info};
+    ck_assert_int_eq(tf_get_info(&info), TF_OK);
+    ck_assert_int_eq(info.num_threads, bound);
+    ck_assert_int_eq(tf_set_num_threads(bound - 1 > 0 ? bound - 1 : 1), TF_OK);
+    ck_assert_int_eq(tf_get_num_threads(), bound - 1 > 0 ? bound - 1 : 1);
+    ck_assert_int_eq(tf_set_num_threads(0), TF_ERR_ARGUMENT);
+    ck_assert_int_eq(tf_set_num_threads(INT_MIN), TF_ERR_ARGUMENT);
+    ck_assert_int_eq(tf_get_num_threads(), bound - 1 > 0 ? bound - 1 : 1);
+    ck_assert_int_eq(tf_set_num_threads(saved), TF_OK);
+}
+END_TEST
+
+/* Kernels big enough for parallel teams (LayerNorm N*d, GEMM m*n*k and
+ * Theta N*n above their thresholds); their outputs go to out. */
+enum { BK_N = 256, BK_D = 256, BK_M = 128, BK_K = 256, BK_TN = 64, BK_TS = 1024 };
+#define BK_OUT (BK_N * BK_D + BK_M * BK_M + BK_TN * BK_TS)
+
+static void big_kernels(float *out)
+{
+    tfi_rng r;
+    tfi_rng_seed(&r, 99);
+    float *x = fvec(BK_N * BK_D), *mean = fvec(BK_N), *rstd = fvec(BK_N), *R = fvec(BK_TN);
+    float *A = fvec(BK_TN * BK_TS);
+    fill_normal(&r, x, BK_N * BK_D, 0.1, 1.0);
+    fill_normal(&r, A, BK_TN * BK_TS, 0.0, 1.0);
+    tfi_layernorm_forward(out, mean, rstd, x, NULL, NULL, BK_N, BK_D, 1e-5f);
+    tfi_sgemm(0, 1, BK_M, BK_M, BK_K, 1.0f, x, BK_K, x + BK_M * BK_K, BK_K, 0.0f,
+              out + BK_N * BK_D, BK_M, 0);
+    tfi_theta_forward(TF_NORM_L2_NORM_GELU, 32.0f, BK_TN, BK_TS, A,
+                      out + BK_N * BK_D + BK_M * BK_M, R);
+    free(x), free(mean), free(rstd), free(R), free(A);
+}
+
+typedef struct limited_job {
+    int gate; /* read end of a pipe: the job starts when it is closed */
+    float *out;
+} limited_job;
+
+static void *limited_worker(void *arg)
+{
+    limited_job *job = arg;
+    char c;
+    while (read(job->gate, &c, 1) > 0)
+        ;
+    big_kernels(job->out);
+    return NULL;
+}
+
+static void *noop_thread(void *arg)
+{
+    return arg;
+}
+
+/* The child of test_threads_refused: exits 0 when the kernels ran under a
+ * process limit that refuses every new thread and gave the one-thread
+ * results, 77 when the limit cannot be applied here. */
+static void refused_child(void)
+{
+    float *want = fvec(BK_OUT), *got = fvec(BK_OUT);
+    tf_set_num_threads(1);
+    big_kernels(want);
+    /* RLIMIT_NPROC does not bind root: run as nobody if we are root */
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+        _exit(77);
+    /* a fresh calling thread, so that its OpenMP pool starts empty; it
+     * waits for the limit */
+    int gate[2];
+    pthread_t worker, extra;
+    limited_job job = {0, got};
+    if (pipe(gate) != 0)
+        _exit(3);
+    job.gate = gate[0];
+    if (pthread_create(&worker, NULL, limited_worker, &job) != 0)
+        _exit(3);
+    struct rlimit rl = {1, 1};
+    if (setrlimit(RLIMIT_NPROC, &rl) != 0)
+        _exit(77);
+    if (pthread_create(&extra, NULL, noop_thread, NULL) == 0) { /* the limit does not bite */
+        pthread_join(extra, NULL);
+        _exit(77);
+    }
+    if (tf_set_num_threads(500) != TF_OK)
+        _exit(4);
+    close(gate[1]);
+    pthread_join(worker, NULL);
+    _exit(memcmp(want, got, BK_OUT * sizeof *got) == 0 ? 0 : 2);
+}
+
+/* Under a process limit that refuses threads, a large thread count must
+ * neither fail nor let OpenMP end the process ("libgomp: Thread creation
+ * failed" and exit(1), before the check in tfi_num_threads). */
+START_TEST(test_threads_refused_by_system)
+{
+    int errpipe[2];
+    ck_assert_int_eq(pipe(errpipe), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(errpipe[1], 2);
+        close(errpipe[0]);
+        refused_child();
+    }
+    close(errpipe[1]);
+    char err[4096];
+    size_t len = 0;
+    ssize_t got;
+    while ((got = read(errpipe[0], err + len, sizeof err - 1 - len)) > 0)
+        len += (size_t)got;
+    err[len] = '\0';
+    close(errpipe[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+        fprintf(stderr, "test_threads_refused_by_system: RLIMIT_NPROC cannot refuse threads "
+                        "here, skipped\n");
+        return;
+    }
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child %s %d; its stderr: %s", WIFEXITED(status) ? "exited" : "signal",
+                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), err);
+    ck_assert_msg(strstr(err, "Thread creation failed") == NULL, "stderr: %s", err);
+}
+END_TEST
+
 Suite *ops_suite(void)
 {
     Suite *s = suite_create("ops");
@@ -950,6 +1093,8 @@ Suite *ops_suite(void)
     tcase_add_test(tc, test_transpose);
     tcase_add_test(tc, test_nonfinite_elementwise);
     tcase_add_test(tc, test_nonfinite_theta);
+    tcase_add_test(tc, test_threads_bounded);
+    tcase_add_test(tc, test_threads_refused_by_system);
     suite_add_tcase(s, tc);
     return s;
 }
