@@ -17,12 +17,13 @@ silently ignored).  ``dict(p)``-style access: :meth:`_ParamsBase.as_dict`.
 import ctypes
 from ctypes import c_double, c_int, c_int32, c_int64, c_size_t, c_uint64, c_char_p
 
-from .enums import KeyInit, Norm, ScalePolicy
+from .enums import DataFormat, KeyInit, Norm, ScalePolicy
 
 __all__ = ["PattentionParams", "GrowParams", "ModelParams", "OptimizerParams",
-           "SamplerParams", "Info"]
+           "SamplerParams", "DatasetParams", "Info", "DataSource"]
 
-_ENUM_FIELDS = {"norm": Norm, "scale_policy": ScalePolicy, "key_init": KeyInit}
+_ENUM_FIELDS = {"norm": Norm, "scale_policy": ScalePolicy, "key_init": KeyInit,
+                "format": DataFormat}
 
 
 class _ParamsBase(ctypes.Structure):
@@ -179,6 +180,34 @@ class SamplerParams(_ParamsBase):
         ("top_k", c_int32),
         ("top_p", c_double),
         ("seed", c_uint64),
+    ]
+
+
+class DatasetParams(_ParamsBase):
+    """``tf_dataset_params``: format (every file's; default auto), vocab_size
+    (required), val_fraction (the validation tail when no validation files
+    are given), max_resident (files held in memory at once, default 2)."""
+    _init_fn = "tf_dataset_params_init"
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("format", c_int),
+        ("vocab_size", c_int64),
+        ("val_fraction", c_double),
+        ("max_resident", c_int),
+    ]
+
+
+class DataSource(ctypes.Structure):
+    """``tf_data_source`` (filled by ``tf_dataset_source``; use
+    :meth:`tokenformer.Dataset.sources`)."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("path", c_char_p),
+        ("format", c_int),
+        ("version", c_int),
+        ("token_bytes", c_int),
+        ("file_tokens", c_int64),
+        ("num_tokens", c_int64),
     ]
 
 
