@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "scratch.h"
 #include "tokenformer.h"
 
 /* llm.c's two token formats (dev/data/data_common.py) */
@@ -32,31 +33,9 @@ static void make_tmpdir(void)
     }
 }
 
-/* Removes dir and what it holds (files and directories of files). */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            struct stat sb;
-            if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-                remove_tree(path);
-            else
-                unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 static void remove_tmpdir(void)
 {
-    remove_tree(tmpdir);
+    tt_remove_tree(tmpdir);
 }
 
 /* Writes n bytes to tmpdir/name; the full path goes to path. */
@@ -984,7 +963,7 @@ static char set_dir[128]; /* tmpdir/set: the set's files and nothing else */
 static void write_set(void)
 {
     snprintf(set_dir, sizeof set_dir, "%s/set", tmpdir);
-    remove_tree(set_dir);
+    tt_remove_tree(set_dir);
     ck_assert_int_eq(mkdir(set_dir, 0700), 0);
     char name[64];
     for (int f = 0; f < SET_FILES; f++) {
