@@ -120,7 +120,19 @@ TF_API tf_status tf_init(const char *blis_arch);
 
 /* Threads used by GEMMs (BLIS) and by the element-wise kernels (OpenMP).
  * Process-wide.  Default: TF_NUM_THREADS if set, else the number of online
- * CPUs.  n must be >= 1. */
+ * CPUs.  n must be >= 1 (else TF_ERR_ARGUMENT); a larger n than 4 per
+ * online CPU, or than 1024, is lowered to that bound, and
+ * tf_get_num_threads() returns the count in effect (TF_NUM_THREADS is
+ * bounded the same way).
+ *
+ * The count is a ceiling, never a reason to fail: OpenMP's runtime exits
+ * the process when it cannot create a thread, so before a calling thread's
+ * first team of a given size the library checks that the system lets it
+ * create that many threads (briefly creating and ending them), and if a
+ * process or cgroup limit refuses some, that caller's kernels run with
+ * fewer threads (down to one), leaving two of the allowed threads unused.
+ * The check is made once per calling thread and size; kernels called from
+ * inside an OpenMP parallel region run on one thread. */
 TF_API tf_status tf_set_num_threads(int n);
 TF_API int tf_get_num_threads(void);
 
@@ -658,14 +670,41 @@ TF_API tf_status tf_optimizer_get_moment(const tf_optimizer *opt, const char *na
                                          float *dst, size_t count);
 
 /* ------------------------------------------------------------------------
- * Datasets: token streams for training, with a held-out validation tail.
+ * Datasets: token streams for training, from one file or a set of files
+ * (shards), with a validation split.
  *
- * Formats: TF_DATA_BYTES, raw bytes as tokens (vocab 256); TF_DATA_U16, a
- * bare array of little-endian uint16 ids (nanoGPT's train.bin); TF_DATA_LLMC,
- * llm.c shards (256 int32 header: magic 20240520, version 1 = uint16 ids or
- * 7 = uint32 ids, token count; then the ids); TF_DATA_AUTO picks LLMC when
- * the magic is there, else U16 for files ending in ".bin", else BYTES.
- * The last val_fraction of the tokens is the validation split.
+ * Formats:
+ *   TF_DATA_BYTES  raw bytes as tokens (needs vocab_size >= 256).
+ *   TF_DATA_U16    a bare array of little-endian uint16 ids (nanoGPT's
+ *                  train.bin).
+ *   TF_DATA_LLMC   llm.c token shards: a header of 256 little-endian int32
+ *                  (magic, version, token count, then zeros), then the ids:
+ *                  magic 20240520 with version 1 has uint16 ids (GPT-2),
+ *                  magic 20240801 with version 7 has uint32 ids (Llama 3).
+ *                  Other magic/version pairs are refused (TF_ERR_FORMAT),
+ *                  as is a file whose size disagrees with its token count.
+ *   TF_DATA_AUTO   per file: LLMC if it starts like an llm.c header (one of
+ *                  the two magics, or any yyyymmdd-like magic followed by a
+ *                  version in 1..255: then refused unless it is a shard this
+ *                  library reads, never read as raw data); else U16 for
+ *                  files ending in ".bin", else BYTES.
+ * Ids are validated against vocab_size when a file is read: an id out of
+ * range is TF_ERR_RANGE naming the file and the id's byte offset.
+ *
+ * Splits: with validation files, TF_SPLIT_VAL is those files and
+ * TF_SPLIT_TRAIN the training files; without, the last val_fraction of the
+ * training tokens (in file order) is the validation split.  Segments never
+ * cross from one file into the next.
+ *
+ * Memory: opening reads each file's header only; a file's ids are read
+ * (whole) when a batch first needs them, and at most max_resident files are
+ * held at once, the least recently used being dropped.  A dataset of at
+ * most max_resident files reads them all when it is opened (so their
+ * errors show there); otherwise a file that is unreadable, has changed
+ * since opening or holds an id out of range fails the tf_dataset_sample or
+ * tf_dataset_batch call that needs it, with that error, leaving its output
+ * untouched.  Calls on one dataset serialise on an internal lock, so a
+ * dataset may be shared by threads.
  * ---------------------------------------------------------------------- */
 typedef struct tf_dataset tf_dataset;
 
@@ -676,29 +715,101 @@ typedef enum tf_data_format {
     TF_DATA_LLMC = 3
 } tf_data_format;
 
+/* "auto", "bytes", "u16", "llmc"; NULL for a bad value. */
+TF_API const char *tf_data_format_name(tf_data_format format);
+
 typedef enum tf_split { TF_SPLIT_TRAIN = 0, TF_SPLIT_VAL = 1 } tf_split;
 
-/* Reads path (all of it; ids are validated against vocab_size, an id out of
- * range is TF_ERR_RANGE naming its offset).  val_fraction in [0, 1).  The
- * caller owns *out. */
+/* Reads path (all of it) as one file: the single-file form of
+ * tf_dataset_open_files.  val_fraction in [0, 1).  The caller owns *out. */
 TF_API tf_status tf_dataset_open(const char *path, tf_data_format format, int64_t vocab_size,
                                  double val_fraction, tf_dataset **out);
 /* The same over tokens already in memory (copied). */
 TF_API tf_status tf_dataset_from_tokens(const int32_t *tokens, int64_t count,
                                         int64_t vocab_size, double val_fraction,
                                         tf_dataset **out);
+
+typedef struct tf_dataset_params {
+    size_t struct_size;
+    tf_data_format format; /* every file's format (default TF_DATA_AUTO) */
+    int64_t vocab_size;    /* required: ids must be < vocab_size (default 0:
+                              refused) */
+    double val_fraction;   /* the validation tail when no validation files
+                              are given, in [0, 1); must be 0 with them
+                              (default 0) */
+    int max_resident;      /* files held in memory at once, >= 1 (default 2:
+                              a training and a validation file) */
+} tf_dataset_params;
+
+/* Fills *p with the defaults: the first `size` bytes (pass sizeof *p), at
+ * most this library's size, which it stores in p->struct_size. */
+TF_API void tf_dataset_params_init(tf_dataset_params *p, size_t size);
+static inline tf_dataset_params tf_dataset_default_params(void)
+{
+    tf_dataset_params p;
+    tf_dataset_params_init(&p, sizeof p);
+    return p;
+}
+
+/* Opens num_train >= 1 training files, in the order given, and num_val >= 0
+ * validation files (val_paths may be NULL when num_val is 0).  Every file is
+ * opened and its header and size checked; paths are copied.  The caller
+ * owns *out.  TF_ERR_ARGUMENT for a NULL path or bad params, and the
+ * errors of the formats above, naming the file. */
+TF_API tf_status tf_dataset_open_files(const char *const *train_paths, size_t num_train,
+                                       const char *const *val_paths, size_t num_val,
+                                       const tf_dataset_params *params, tf_dataset **out);
+/* tf_dataset_open_files over the files that train and val (NULL: none)
+ * name, each sorted by name: a directory stands for its llm.c-style shards,
+ * "*_train_*.bin" for train and "*_val_*.bin" for val; a path with *, ? or
+ * [ that is not itself a file is a glob(3) pattern; anything else is one
+ * file.  A directory without such shards, or a pattern that matches
+ * nothing, is TF_ERR_NOT_FOUND. */
+TF_API tf_status tf_dataset_open_glob(const char *train, const char *val,
+                                      const tf_dataset_params *params, tf_dataset **out);
+
 TF_API void tf_dataset_free(tf_dataset *ds);
 TF_API const char *tf_dataset_errmsg(const tf_dataset *ds);
 TF_API int64_t tf_dataset_num_tokens(const tf_dataset *ds, tf_split split);
 
+/* What was detected: the sources (files) of a split, in order.  A file cut
+ * by the validation tail appears in both splits. */
+typedef struct tf_data_source {
+    size_t struct_size;    /* set by the caller: sizeof(tf_data_source) */
+    const char *path;      /* borrowed, valid until tf_dataset_free; NULL for
+                              tokens from memory */
+    tf_data_format format; /* as read: BYTES, U16 or LLMC (AUTO for tokens
+                              from memory) */
+    int version;           /* the llm.c header's version (1 or 7), else 0 */
+    int token_bytes;       /* bytes per id in the file: 1, 2 or 4 */
+    int64_t file_tokens;   /* ids in the whole file */
+    int64_t num_tokens;    /* of them, in this split */
+} tf_data_source;
+
+/* Sources of a split (0 for a NULL dataset or a bad split). */
+TF_API int64_t tf_dataset_num_sources(const tf_dataset *ds, tf_split split);
+/* Fills *out (up to out->struct_size bytes) for source i of a split:
+ * TF_ERR_RANGE for i out of range, TF_ERR_ARGUMENT for a bad split, a NULL
+ * out or out->struct_size too small to hold path. */
+TF_API tf_status tf_dataset_source(const tf_dataset *ds, tf_split split, int64_t i,
+                                   tf_data_source *out);
+
 /* Batch number `index` of a seeded stream of random segments of T+1 tokens
  * from the split: tokens [B, T] and targets [B, T] (the next tokens).  A
- * pure function of (seed, index), so a resumed run sees the same data. */
+ * pure function of (seed, index, B, T) over the whole set of files, so a
+ * resumed run sees the same data.  The B segments of a batch come from one
+ * file; files are laid end to end in an order shuffled once per pass (every
+ * ceil(S / (B*T)) indices, S = the segment starts of all files), and batch
+ * r of a pass comes from the file that covers offset r*B*T, so consecutive
+ * indices read one file at a time and each file is drawn in proportion to
+ * its size.  With one file, segments start uniformly anywhere in the split.
+ * TF_ERR_RANGE if no file of the split holds T+1 tokens. */
 TF_API tf_status tf_dataset_sample(const tf_dataset *ds, tf_split split, uint64_t seed,
                                    int64_t index, int B, int T, int32_t *tokens,
                                    int32_t *targets);
-/* Number of whole non-overlapping [B, T+1] batches in the split, and
- * batch i of them in order (for a deterministic validation pass). */
+/* Number of whole non-overlapping [B, T+1] batches in the split (segments
+ * with stride T, file by file), and batch i of them in order (for a
+ * deterministic validation pass). */
 TF_API int64_t tf_dataset_num_batches(const tf_dataset *ds, tf_split split, int B, int T);
 TF_API tf_status tf_dataset_batch(const tf_dataset *ds, tf_split split, int64_t i, int B, int T,
                                   int32_t *tokens, int32_t *targets);

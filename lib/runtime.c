@@ -8,14 +8,26 @@
  * correctly on any CPU with AVX-512 F/CD/BW/DQ/VL.  BLIS reads its
  * BLIS_ARCH_TYPE variable exactly once, inside bli_init(), so the choice
  * must be made (and exported) before BLIS initialises.
+ *
+ * Why thread teams are checked here: libgomp (which also runs BLIS's
+ * threads) cannot report a failure to create a thread.  It prints "Thread
+ * creation failed" and exits the process, e.g. when a process limit
+ * (RLIMIT_NPROC, a cgroup's pids.max) is reached.  Every parallel region of
+ * the library sizes its team with tfi_num_threads() (a num_threads clause,
+ * or BLIS's rntm), so that function is the one place where a team size is
+ * checked against what the system allows before libgomp tries it.
  */
 #include <blis.h>
+#include <dirent.h>
+#include <omp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -115,17 +127,34 @@ static void export_arch(int id)
     setenv("BLIS_ARCH_TYPE", buf, 1);
 }
 
+/* The documented bound of tf_set_num_threads() and TF_NUM_THREADS: more
+ * threads than a few per CPU only add switching, and a mistyped count
+ * (500, or INT_MAX) must not ask the system for that many threads. */
+#define THREADS_PER_CPU 4
+#define THREADS_HARD_CAP 1024
+
+static int online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 1 ? (n < THREADS_HARD_CAP ? (int)n : THREADS_HARD_CAP) : 1;
+}
+
+static int thread_bound(void)
+{
+    int b = THREADS_PER_CPU * online_cpus();
+    return b < THREADS_HARD_CAP ? b : THREADS_HARD_CAP;
+}
+
 static int default_threads(void)
 {
     const char *env = getenv("TF_NUM_THREADS");
     if (env && *env) {
         char *end;
         long v = strtol(env, &end, 10);
-        if (*end == '\0' && v >= 1 && v <= 4096)
-            return (int)v;
+        if (*end == '\0' && v >= 1)
+            return v < thread_bound() ? (int)v : thread_bound();
     }
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n >= 1 ? (int)n : 1;
+    return online_cpus();
 }
 
 /* The kernel set "auto" exports, or -1 to leave BLIS's own choice.  BLIS
@@ -228,7 +257,8 @@ TF_API tf_status tf_set_num_threads(int n)
     if (n < 1)
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_set_num_threads: n must be >= 1 (got %d)", n);
     tfi_runtime_ensure();
-    atomic_store(&num_threads, n);
+    int bound = thread_bound();
+    atomic_store(&num_threads, n < bound ? n : bound);
     return TF_OK;
 }
 
@@ -238,10 +268,105 @@ TF_API int tf_get_num_threads(void)
     return atomic_load(&num_threads);
 }
 
+/* ---- thread teams -------------------------------------------------------- */
+
+/* Team sizes checked for the calling thread.  libgomp keeps one pool of
+ * worker threads per thread that starts parallel regions, so what was
+ * checked (and created) for one caller says nothing about another. */
+typedef struct team_check {
+    int ok;     /* teams of up to this many threads were found creatable */
+    int probed; /* the largest size checked so far (0: none) */
+} team_check;
+static _Thread_local team_check team = {1, 0};
+
+/* Threads left unused when the system refused some: room for the program's
+ * own threads, and for a limit that others are close to as well. */
+#define TEAM_MARGIN 2
+
+typedef struct probe_gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int open;
+} probe_gate;
+
+static void *probe_park(void *arg)
+{
+    probe_gate *g = arg;
+    pthread_mutex_lock(&g->mu);
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+/* Threads of this process (entries of /proc/self/task), -1 if unknown. */
+static int count_tasks(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* How many threads (up to want) the system lets this process add at once:
+ * creates them (default attributes, like libgomp's; all signals blocked,
+ * so that none is delivered to them), parks them until the count is known,
+ * then ends them.  pthread_join returns before the kernel has released a
+ * thread (and its count against RLIMIT_NPROC), so wait, bounded, for the
+ * task list to shrink back: libgomp's own threads must not race ours. */
+static int probe_threads(int want)
+{
+    pthread_t *ids = malloc((size_t)want * sizeof *ids);
+    if (!ids)
+        return 0;
+    probe_gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int before = count_tasks();
+    int made = 0;
+    while (made < want && pthread_create(&ids[made], NULL, probe_park, &g) == 0)
+        made++;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_mutex_lock(&g.mu);
+    g.open = 1;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    for (int i = 0; i < made; i++)
+        pthread_join(ids[i], NULL);
+    free(ids);
+    const struct timespec tick = {0, 20000}; /* 20 us, at most ~0.1 s in all */
+    for (int i = 0; i < 5000 && before >= 0 && count_tasks() > before; i++)
+        nanosleep(&tick, NULL);
+    return made;
+}
+
+/* The team size to use for a request of n > team.ok threads. */
+static int team_size_slow(int n)
+{
+    if (n > team.probed) {
+        int made = probe_threads(n - 1);
+        int ok = made == n - 1 ? n : made + 1 - TEAM_MARGIN;
+        if (ok > team.ok)
+            team.ok = ok;
+        team.probed = n;
+    }
+    return n < team.ok ? n : team.ok;
+}
+
 int tfi_num_threads(void)
 {
     int n = atomic_load(&num_threads);
-    return n >= 1 ? n : 1;
+    /* Inside a parallel region (the caller's, or ours) a team would be
+     * nested: libgomp's default runs it on one thread anyway, and nested
+     * teams are created afresh each time, so they could not be checked. */
+    if (n <= 1 || omp_in_parallel())
+        return 1;
+    return n <= team.ok ? n : team_size_slow(n);
 }
 
 int tfi_threads_for(int64_t work)
@@ -267,7 +392,7 @@ TF_API tf_status tf_get_info(tf_info *info)
     full.cpu_avx512 = f.avx512;
     full.cpu_avx2 = f.avx2;
     full.blis_arch_generic = id == BLIS_ARCH_GENERIC;
-    full.num_threads = tfi_num_threads();
+    full.num_threads = atomic_load(&num_threads);
     return tfi_params_out(info, &full, sizeof full, TFI_PARAMS_MIN(tf_info, version_number),
                           "tf_get_info", "tf_info", NULL);
 }

@@ -10,12 +10,20 @@
  * purpose, and some cross the kernels' internal block sizes.
  */
 #include <check.h>
+#include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "kernels/ops.h"
+#include "kernels/theta.h"
+#include "kernels/vecmath.h"
 
 #define FWD_RTOL 1e-5
 #define GRAD_RTOL 1e-4
@@ -808,6 +816,263 @@ START_TEST(test_threads_deterministic)
 }
 END_TEST
 
+/* ---- non-finite activations ------------------------------------------------ */
+
+/* A row of 37 values (two 16-wide vectors and a tail) with NaN, -NaN and
+ * both infinities among ordinary and huge values. */
+#define NF_N 37
+static void fill_nonfinite(float *x)
+{
+    static const float special[] = {NAN, -NAN, INFINITY, -INFINITY, 1e30f, -1e30f,
+                                    88.5f, -88.5f, 0.0f, -0.0f};
+    for (int j = 0; j < NF_N; j++)
+        x[j] = j % 4 == 1 ? special[(j / 4) % 10] : (float)(j - 18) * 0.37f;
+}
+
+/* The vectorised exp/gelu and the softmax rows run on NaN and infinities
+ * without undefined behaviour (exp_poly once cast NaN to int32 and shifted
+ * the negative result: the sanitizer build of this test catches it), and
+ * NaN comes out as NaN, never as a finite value. */
+START_TEST(test_nonfinite_elementwise)
+{
+    float x[NF_N], e[NF_N], g[NF_N], dg[NF_N];
+    fill_nonfinite(x);
+    tfi_exp_fast(x, e, NF_N);
+    tfi_gelu_fast(x, g, NF_N);
+    tfi_gelu_grad_fast(x, dg, NF_N);
+    for (int j = 0; j < NF_N; j++) {
+        if (isnan(x[j])) {
+            ck_assert_msg(isnan(e[j]) && isnan(g[j]) && isnan(dg[j]),
+                          "NaN in at %d: exp %g gelu %g gelu' %g", j, e[j], g[j], dg[j]);
+            continue;
+        }
+        /* documented clamp of the exponent to [-87, 88] */
+        double xc = x[j] < -87.0f ? -87.0 : x[j] > 88.0f ? 88.0 : x[j];
+        double want = exp(xc);
+        ck_assert_msg(fabs(e[j] - want) <= 1e-6 * want, "exp(%g) = %g, want %g", x[j], e[j],
+                      want);
+        if (isfinite(x[j])) {
+            double gw = x[j] * 0.5 * erfc(-x[j] / sqrt(2.0));
+            ck_assert_msg(fabs(g[j] - gw) <= 1e-5 * fabs(gw) + 1e-30, "gelu(%g) = %g, want %g",
+                          x[j], g[j], gw);
+            ck_assert_msg(isfinite(dg[j]), "gelu'(%g) = %g", x[j], dg[j]);
+        }
+    }
+    ck_assert(isinf(g[9]) && g[9] > 0); /* gelu(+inf) = +inf (x[9] = +inf) */
+
+    /* causal softmax rows: len 21 of T = 24 */
+    enum { LEN = 21, T = 24 };
+    float row[T];
+    /* a NaN anywhere makes the whole row NaN; the masked tail stays 0 */
+    for (int j = 0; j < T; j++)
+        row[j] = (float)j * 0.1f;
+    row[5] = NAN;
+    tfi_row_softmax_causal(row, LEN, T);
+    for (int j = 0; j < T; j++)
+        ck_assert_msg(j < LEN ? isnan(row[j]) : row[j] == 0.0f, "NaN row [%d] = %g", j, row[j]);
+    /* +inf: inf - inf is NaN, so the row is NaN rather than a wrong one-hot */
+    for (int j = 0; j < T; j++)
+        row[j] = (float)j * 0.1f;
+    row[4] = INFINITY;
+    tfi_row_softmax_causal(row, LEN, T);
+    for (int j = 0; j < LEN; j++)
+        ck_assert_msg(isnan(row[j]), "+inf row [%d] = %g", j, row[j]);
+    /* -inf entries (a mask) get probability ~0, the rest the softmax of the
+     * finite entries */
+    double ref[LEN], sum = 0.0;
+    for (int j = 0; j < T; j++)
+        row[j] = (float)((j * 7) % 5) * 0.3f;
+    row[2] = row[11] = -INFINITY;
+    for (int j = 0; j < LEN; j++)
+        sum += ref[j] = isinf(row[j]) ? 0.0 : exp(row[j]);
+    tfi_row_softmax_causal(row, LEN, T);
+    for (int j = 0; j < LEN; j++)
+        ck_assert_msg(fabs(row[j] - ref[j] / sum) <= 1e-6, "-inf row [%d] = %g, want %g", j,
+                      row[j], ref[j] / sum);
+}
+END_TEST
+
+/* Theta's fast rows put NaN exactly where the plain (libm, double) rows do,
+ * forward and backward, for every norm; the finite entries agree. */
+START_TEST(test_nonfinite_theta)
+{
+    enum { N = 4 };
+    const tf_norm_type norms[] = {TF_NORM_L2_NORM_GELU, TF_NORM_GELU_L2_NORM, TF_NORM_SOFTMAX};
+    const float specials[N] = {NAN, INFINITY, -INFINITY, 1.0f};
+    float A1[N * NF_N], A2[N * NF_N], S1[N * NF_N], S2[N * NF_N], R1[N], R2[N];
+    float G1[N * NF_N], G2[N * NF_N];
+    for (int k = 0; k < 3; k++) {
+        tf_norm_type norm = norms[k];
+        float tau = norm == TF_NORM_SOFTMAX ? (float)NF_N : sqrtf((float)NF_N);
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < NF_N; j++)
+                A1[i * NF_N + j] = j == 7 ? specials[i] : (float)((j * 5) % 11 - 5) * 0.4f;
+        memcpy(A2, A1, sizeof A1);
+        tfi_theta_forward_plain(norm, tau, N, NF_N, A1, S1, R1);
+        tfi_theta_forward(norm, tau, N, NF_N, A2, S2, R2);
+        for (int i = 0; i < N * NF_N; i++)
+            G1[i] = G2[i] = (float)(i % 3) - 1.0f;
+        tfi_theta_backward_plain(norm, tau, N, NF_N, A1, S1, R1, G1);
+        tfi_theta_backward(norm, tau, N, NF_N, A2, S2, R2, G2);
+        for (int i = 0; i < N * NF_N; i++) {
+            ck_assert_msg(isnan(S1[i]) == isnan(S2[i]) && isnan(G1[i]) == isnan(G2[i]),
+                          "%s row %d [%d]: plain S %g dA %g, fast S %g dA %g",
+                          tf_norm_type_name(norm), i / NF_N, i % NF_N, S1[i], G1[i], S2[i],
+                          G2[i]);
+            if (!isnan(S1[i]))
+                ck_assert_msg(fabsf(S1[i] - S2[i]) <= 1e-5f * (1.0f + fabsf(S1[i])),
+                              "%s [%d]: S %g vs %g", tf_norm_type_name(norm), i, S1[i], S2[i]);
+            if (!isnan(G1[i]))
+                ck_assert_msg(fabsf(G1[i] - G2[i]) <= 1e-4f * (1.0f + fabsf(G1[i])),
+                              "%s [%d]: dA %g vs %g", tf_norm_type_name(norm), i, G1[i], G2[i]);
+        }
+        /* the NaN row never comes out entirely finite */
+        int nan_seen = 0;
+        for (int j = 0; j < NF_N; j++)
+            nan_seen |= isnan(S2[j]);
+        ck_assert_msg(nan_seen, "%s: a NaN score row gave a finite output",
+                      tf_norm_type_name(norm));
+    }
+}
+END_TEST
+
+/* ---- threads --------------------------------------------------------------- */
+
+START_TEST(test_threads_bounded)
+{
+    const int saved = tf_get_num_threads();
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int bound = 4 * (int)(cpus >= 1 ? (cpus < 1024 ? cpus : 1024) : 1);
+    bound = bound < 1024 ? bound : 1024;
+    ck_assert_int_eq(tf_set_num_threads(500), TF_OK);
+    ck_assert_int_eq(tf_get_num_threads(), 500 < bound ? 500 : bound);
+    ck_assert_int_eq(tf_set_num_threads(INT_MAX), TF_OK);
+    ck_assert_int_eq(tf_get_num_threads(), bound);
+    tf_info info = {.struct_size = sizeof info};
+    ck_assert_int_eq(tf_get_info(&info), TF_OK);
+    ck_assert_int_eq(info.num_threads, bound);
+    ck_assert_int_eq(tf_set_num_threads(bound - 1 > 0 ? bound - 1 : 1), TF_OK);
+    ck_assert_int_eq(tf_get_num_threads(), bound - 1 > 0 ? bound - 1 : 1);
+    ck_assert_int_eq(tf_set_num_threads(0), TF_ERR_ARGUMENT);
+    ck_assert_int_eq(tf_set_num_threads(INT_MIN), TF_ERR_ARGUMENT);
+    ck_assert_int_eq(tf_get_num_threads(), bound - 1 > 0 ? bound - 1 : 1);
+    ck_assert_int_eq(tf_set_num_threads(saved), TF_OK);
+}
+END_TEST
+
+/* Kernels big enough for parallel teams (LayerNorm N*d, GEMM m*n*k and
+ * Theta N*n above their thresholds); their outputs go to out. */
+enum { BK_N = 256, BK_D = 256, BK_M = 128, BK_K = 256, BK_TN = 64, BK_TS = 1024 };
+#define BK_OUT (BK_N * BK_D + BK_M * BK_M + BK_TN * BK_TS)
+
+static void big_kernels(float *out)
+{
+    tfi_rng r;
+    tfi_rng_seed(&r, 99);
+    float *x = fvec(BK_N * BK_D), *mean = fvec(BK_N), *rstd = fvec(BK_N), *R = fvec(BK_TN);
+    float *A = fvec(BK_TN * BK_TS);
+    fill_normal(&r, x, BK_N * BK_D, 0.1, 1.0);
+    fill_normal(&r, A, BK_TN * BK_TS, 0.0, 1.0);
+    tfi_layernorm_forward(out, mean, rstd, x, NULL, NULL, BK_N, BK_D, 1e-5f);
+    tfi_sgemm(0, 1, BK_M, BK_M, BK_K, 1.0f, x, BK_K, x + BK_M * BK_K, BK_K, 0.0f,
+              out + BK_N * BK_D, BK_M, 0);
+    tfi_theta_forward(TF_NORM_L2_NORM_GELU, 32.0f, BK_TN, BK_TS, A,
+                      out + BK_N * BK_D + BK_M * BK_M, R);
+    free(x), free(mean), free(rstd), free(R), free(A);
+}
+
+typedef struct limited_job {
+    int gate; /* read end of a pipe: the job starts when it is closed */
+    float *out;
+} limited_job;
+
+static void *limited_worker(void *arg)
+{
+    limited_job *job = arg;
+    char c;
+    while (read(job->gate, &c, 1) > 0)
+        ;
+    big_kernels(job->out);
+    return NULL;
+}
+
+static void *noop_thread(void *arg)
+{
+    return arg;
+}
+
+/* The child of test_threads_refused: exits 0 when the kernels ran under a
+ * process limit that refuses every new thread and gave the one-thread
+ * results, 77 when the limit cannot be applied here. */
+static void refused_child(void)
+{
+    float *want = fvec(BK_OUT), *got = fvec(BK_OUT);
+    tf_set_num_threads(1);
+    big_kernels(want);
+    /* RLIMIT_NPROC does not bind root: run as nobody if we are root */
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+        _exit(77);
+    /* a fresh calling thread, so that its OpenMP pool starts empty; it
+     * waits for the limit */
+    int gate[2];
+    pthread_t worker, extra;
+    limited_job job = {0, got};
+    if (pipe(gate) != 0)
+        _exit(3);
+    job.gate = gate[0];
+    if (pthread_create(&worker, NULL, limited_worker, &job) != 0)
+        _exit(3);
+    struct rlimit rl = {1, 1};
+    if (setrlimit(RLIMIT_NPROC, &rl) != 0)
+        _exit(77);
+    if (pthread_create(&extra, NULL, noop_thread, NULL) == 0) { /* the limit does not bite */
+        pthread_join(extra, NULL);
+        _exit(77);
+    }
+    if (tf_set_num_threads(500) != TF_OK)
+        _exit(4);
+    close(gate[1]);
+    pthread_join(worker, NULL);
+    _exit(memcmp(want, got, BK_OUT * sizeof *got) == 0 ? 0 : 2);
+}
+
+/* Under a process limit that refuses threads, a large thread count must
+ * neither fail nor let OpenMP end the process ("libgomp: Thread creation
+ * failed" and exit(1), before the check in tfi_num_threads). */
+START_TEST(test_threads_refused_by_system)
+{
+    int errpipe[2];
+    ck_assert_int_eq(pipe(errpipe), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(errpipe[1], 2);
+        close(errpipe[0]);
+        refused_child();
+    }
+    close(errpipe[1]);
+    char err[4096];
+    size_t len = 0;
+    ssize_t got;
+    while ((got = read(errpipe[0], err + len, sizeof err - 1 - len)) > 0)
+        len += (size_t)got;
+    err[len] = '\0';
+    close(errpipe[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+        fprintf(stderr, "test_threads_refused_by_system: RLIMIT_NPROC cannot refuse threads "
+                        "here, skipped\n");
+        return;
+    }
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child %s %d; its stderr: %s", WIFEXITED(status) ? "exited" : "signal",
+                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), err);
+    ck_assert_msg(strstr(err, "Thread creation failed") == NULL, "stderr: %s", err);
+}
+END_TEST
+
 Suite *ops_suite(void)
 {
     Suite *s = suite_create("ops");
@@ -826,6 +1091,10 @@ Suite *ops_suite(void)
     tcase_add_test(tc, test_crossentropy_large_logits);
     tcase_add_test(tc, test_threads_deterministic);
     tcase_add_test(tc, test_transpose);
+    tcase_add_test(tc, test_nonfinite_elementwise);
+    tcase_add_test(tc, test_nonfinite_theta);
+    tcase_add_test(tc, test_threads_bounded);
+    tcase_add_test(tc, test_threads_refused_by_system);
     suite_add_tcase(s, tc);
     return s;
 }

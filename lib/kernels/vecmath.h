@@ -24,13 +24,24 @@
 /* e^x for x in float range: x = k ln2 + r, |r| <= ln2/2, e^r by its Taylor
  * polynomial of degree 8 (relative error ~1e-9), 2^k built in the exponent
  * bits.  Inputs are clamped to [-87, 88] (results below ~1.6e-38 are not
- * needed here). */
+ * needed here).
+ *
+ * 2^k comes from the bits of t = x log2(e) + 1.5 * 2^23, whose low mantissa
+ * bits hold k (rounded) in two's complement, rather than from a float-to-int
+ * cast: unsigned arithmetic on those bits is defined for every input, where
+ * (int32_t)k of a NaN and the shift of its negative result were undefined
+ * behaviour.  So -inf gives e^-87, +inf e^88 and NaN gives NaN (NaN passes
+ * the clamps, whose comparisons are false for it, and p is NaN whatever
+ * 2^k is), at no extra cost in the vector loops. */
 static inline float exp_poly(float x)
 {
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
     const float round_magic = 12582912.0f; /* 1.5 * 2^23: adds and rounds */
-    float k = (x * 1.44269504088896341f + round_magic) - round_magic;
+    const uint32_t round_magic_bits = 0x4B400000u;
+    union { float f; uint32_t u; } t, two_k;
+    t.f = x * 1.44269504088896341f + round_magic; /* bits: round_magic_bits + k */
+    float k = t.f - round_magic;
     float r = x - k * 0.693145751953125f;  /* ln2 high part, exact in k*hi */
     r = r - k * 1.428606765330187e-06f;    /* ln2 low part */
     float p = 1.0f / 40320.0f;
@@ -42,8 +53,7 @@ static inline float exp_poly(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    union { int32_t i; float f; } two_k;
-    two_k.i = ((int32_t)k + 127) << 23;
+    two_k.u = (t.u - round_magic_bits + 127u) << 23; /* k in [-126, 127]: a normal 2^k */
     return p * two_k.f;
 }
 

@@ -797,6 +797,220 @@ class TestConfigDataset(unittest.TestCase):
 
 
 # ---------------------------------------------------------------------------
+class TestConversions(unittest.TestCase):
+    """Arguments that C would receive changed are refused before the call."""
+
+    def test_ids_beyond_int32_refused(self):
+        with small_model() as m:
+            want = m.forward([[3, 1]]).logits
+            for bad in ([[2 ** 32 + 3, 1]], np.array([[2 ** 32 + 3, 1]], np.int64),
+                        np.array([[2 ** 32 - 1, 1]], np.uint32), [[-2 ** 31 - 1, 1]],
+                        np.array([[3, 2 ** 63]], np.uint64), [[2 ** 70, 1]]):
+                with self.subTest(ids=repr(bad)):
+                    with self.assertRaises(OverflowError) as cm:
+                        m.forward(bad)
+                    self.assertIsInstance(cm.exception, tf.ArgumentError)
+            # ids that fit are converted from any integer type
+            for ok in (np.array([[3, 1]], np.int64), np.array([[3, 1]], np.uint32),
+                       np.array([[3, 1]], np.uint8)):
+                np.testing.assert_array_equal(m.forward(ok).logits, want)
+        with self.assertRaises(tf.ArgumentOverflowError):
+            tf.Dataset.from_tokens(np.array([1, 2 ** 32 + 1], np.int64), 256)
+        with self.assertRaises(OverflowError):
+            tf.tokens_to_bytes([72, 2 ** 32 + 105])
+
+    def test_bool_and_float_ids_refused(self):
+        with small_model() as m:
+            for bad in (np.array([[True, False]]), [[True, True]], np.array([[1.0, 2.0]])):
+                with self.subTest(ids=repr(bad)):
+                    with self.assertRaises(TypeError) as cm:
+                        m.forward(bad)
+                    self.assertIsInstance(cm.exception, tf.ArgumentError)
+            with self.assertRaises(TypeError):
+                m.forward([[1, 2]], targets=np.array([[False, True]]))
+        with self.assertRaises(TypeError):
+            tf.Dataset.from_tokens(np.ones(10, bool), 256)
+        with self.assertRaises(TypeError):
+            tf.Dataset.from_tokens(["a", "b"], 256)
+
+    def test_nul_in_names_and_paths_refused(self):
+        d = tempfile.mkdtemp()
+        cwd = os.getcwd()
+        try:
+            os.chdir(d)
+            with small_model() as m:
+                for path in ("x\0y", b"x\0y"):
+                    with self.assertRaises(ValueError) as cm:
+                        m.save(path)
+                    self.assertIsInstance(cm.exception, tf.ArgumentError)
+                self.assertEqual(os.listdir(d), [])  # not written as "x"
+                m.save("x")
+                with self.assertRaises(ValueError):
+                    m.load("x\0y")
+                with self.assertRaises(ValueError):
+                    tf.Model.open("x\0.safetensors")
+                with self.assertRaises(ValueError):
+                    m.get_tensor("embed.weight\0junk")  # not embed.weight
+                with self.assertRaises(ValueError):
+                    m.set_tensor("embed.weight\0", m.get_tensor("embed.weight"))
+                with self.assertRaises(TypeError):
+                    m.get_tensor(None)
+            with open("data.txt", "wb") as f:
+                f.write(b"hello world " * 10)
+            with self.assertRaises(ValueError):
+                tf.Dataset.open("data.txt\0.bin", "bytes", 256)
+            with self.assertRaises(ValueError):
+                tf.Dataset.open_files(["data.txt", "x\0"], vocab_size=256)
+            with self.assertRaises(ValueError):
+                tf.Config.load("cfg\0.yml")
+            with self.assertRaises(ValueError):
+                tf.init("auto\0skx")
+        finally:
+            os.chdir(cwd)
+            shutil.rmtree(d)
+
+    def test_set_tensor_checks_shape(self):
+        with small_model() as m:
+            w = m.get_tensor("embed.weight")  # [256, 16]
+            with self.assertRaises(tf.ShapeError) as cm:
+                m.set_tensor("embed.weight", w.T)
+            self.assertIn("(16, 256)", str(cm.exception))
+            with self.assertRaises(tf.ShapeError):
+                m.set_tensor("embed.weight", np.ascontiguousarray(w.reshape(16, 256)))
+            with self.assertRaises(tf.ShapeError):
+                m.set_grad("embed.weight", w.T)
+            np.testing.assert_array_equal(m.get_tensor("embed.weight"), w)
+            # the right shape from any layout, or 1-D in C order
+            m.set_tensor("embed.weight", np.asfortranarray(w * 2))
+            np.testing.assert_array_equal(m.get_tensor("embed.weight"), w * 2)
+            m.set_tensor("embed.weight", (w * 3).reshape(-1))
+            np.testing.assert_array_equal(m.get_tensor("embed.weight"), w * 3)
+        with tf.Pattention(n=6, d_in=6, d_out=4) as s:
+            k = np.arange(36, dtype=np.float32).reshape(6, 6)
+            s.set_keys(k.T)  # square: the transpose is what is asked for
+            np.testing.assert_array_equal(s.get_keys(), k.T)
+            with self.assertRaises(tf.ShapeError):
+                s.set_values(np.zeros((4, 6), np.float32))
+
+    def test_float32_overflow_refused(self):
+        with small_model() as m:
+            w = m.get_tensor("embed.weight")
+            big = w.astype(np.float64)
+            big[3, 5] = 1e300
+            with self.assertRaises(OverflowError) as cm:
+                m.set_tensor("embed.weight", big)
+            self.assertIsInstance(cm.exception, tf.ArgumentError)
+            self.assertIn("1e+300", str(cm.exception))
+            np.testing.assert_array_equal(m.get_tensor("embed.weight"), w)  # unchanged
+            big[3, 5] = -1e39
+            with self.assertRaises(OverflowError):
+                m.set_grad("embed.weight", big)
+            # what float32 holds, and non-finite values given as such, pass
+            big[3, 5] = 3e38
+            m.set_tensor("embed.weight", big)
+            big[3, 5] = np.inf
+            m.set_tensor("embed.weight", big)
+            self.assertEqual(m.get_tensor("embed.weight")[3, 5], np.inf)
+        with self.assertRaises(OverflowError):
+            tf.sample(np.array([0.0, 1e300]), tf.sampler_params(temperature=0))
+        with self.assertRaises(TypeError):
+            tf.sample(np.array([0.0, 1j]), tf.sampler_params(temperature=0))
+
+    def test_errors_pickle(self):
+        for e in (tf.ArgumentTypeError("bool ids"), tf.ArgumentOverflowError("big")):
+            e2 = pickle.loads(pickle.dumps(e))
+            self.assertIs(type(e2), type(e))
+            self.assertEqual(e2.message, e.message)
+            self.assertEqual(e2.status, tf.Status.ERR_ARGUMENT)
+
+
+# ---------------------------------------------------------------------------
+def write_llmc(path, ids, version):
+    """An llm.c token shard: 256 int32 header (magic, version, count), ids."""
+    header = np.zeros(256, np.int32)
+    header[:3] = (20240520 if version == 1 else 20240801, version, len(ids))
+    with open(path, "wb") as f:
+        f.write(header.tobytes())
+        f.write(np.asarray(ids, np.uint16 if version == 1 else np.uint32).tobytes())
+
+
+class TestShards(unittest.TestCase):
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.train = []
+        for k, (n, v) in enumerate(((800, 1), (500, 7), (1200, 7))):
+            p = os.path.join(self.dir, "edu_train_%06d.bin" % (k + 1))
+            write_llmc(p, np.arange(n) + 10000 * k, v)
+            self.train.append(p)
+        self.val = os.path.join(self.dir, "edu_val_000000.bin")
+        write_llmc(self.val, np.arange(300) + 70000, 7)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def test_open_files_and_sources(self):
+        with tf.Dataset.open_files(self.train, self.val, vocab_size=128256,
+                                   max_resident=1) as ds:
+            self.assertEqual(ds.num_tokens("train"), 2500)
+            self.assertEqual(ds.num_tokens("val"), 300)
+            src = ds.sources("train")
+            self.assertEqual([s.path for s in src], self.train)
+            self.assertEqual([(s.format, s.version, s.token_bytes) for s in src],
+                             [(tf.DataFormat.LLMC, 1, 2), (tf.DataFormat.LLMC, 7, 4),
+                              (tf.DataFormat.LLMC, 7, 4)])
+            self.assertEqual([s.num_tokens for s in src], [800, 500, 1200])
+            self.assertEqual(ds.sources("val")[0].path, self.val)
+            # batch i is a pure function of (seed, i), one file per batch
+            a = [ds.sample("train", 5, i, 2, 16) for i in range(20)]
+            for tok, tgt in a:
+                self.assertEqual(len(set((tok // 10000).reshape(-1))), 1)
+                np.testing.assert_array_equal(tok[:, 1:], tgt[:, :-1])
+            with tf.Dataset.open_files(self.train, [self.val], vocab_size=128256,
+                                       max_resident=4) as ds2:
+                for i in reversed(range(20)):
+                    np.testing.assert_array_equal(ds2.sample("train", 5, i, 2, 16)[0], a[i][0])
+            vt, _ = ds.batch("val", 1, 1, 10)
+            np.testing.assert_array_equal(vt[0], 70010 + np.arange(10))
+
+    def test_open_glob(self):
+        with tf.Dataset.open_glob(self.dir, self.dir, vocab_size=128256) as ds:
+            self.assertEqual([s.path for s in ds.sources("train")], self.train)
+            self.assertEqual(len(ds.sources("val")), 1)
+        pattern = os.path.join(self.dir, "edu_train_*.bin")
+        with tf.Dataset.open_glob(pattern, vocab_size=128256, val_fraction=0.2) as ds:
+            self.assertEqual(ds.num_tokens("val"), 500)
+            last = ds.sources("val")
+            self.assertEqual((last[0].path, last[0].num_tokens), (self.train[2], 500))
+        with self.assertRaises(tf.NotFoundError):
+            tf.Dataset.open_glob(os.path.join(self.dir, "nothing_*.bin"), vocab_size=256)
+        with self.assertRaises(tf.ArgumentError):
+            tf.Dataset.open_glob(self.dir, self.dir, vocab_size=128256, val_fraction=0.1)
+
+    def test_llama3_shard_detected_and_errors(self):
+        with tf.Dataset.open(self.train[1], "auto", 128256) as ds:
+            self.assertEqual(ds.num_tokens("train"), 500)  # not 1012 uint16 "tokens"
+        # ids out of range: at opening when every file is read then ...
+        with self.assertRaises(tf.RangeError) as cm:
+            tf.Dataset.open_files(self.train, vocab_size=15000, max_resident=3)
+        self.assertIn("edu_train_000003.bin", str(cm.exception))
+        # ... else by the batch that reads the file
+        with tf.Dataset.open_files(self.train, vocab_size=15000, max_resident=1) as ds:
+            ds.batch("train", 0, 1, 10)
+            with self.assertRaises(tf.RangeError) as cm:
+                ds.batch("train", 799 // 10 + 499 // 10, 1, 10)
+            self.assertIn("edu_train_000003.bin", str(cm.exception))
+            self.assertEqual(ds.errmsg(), str(cm.exception))
+        with open(self.train[0], "r+b") as f:
+            f.write(np.int32(20250101).tobytes())
+        with self.assertRaises(tf.FormatError) as cm:
+            tf.Dataset.open(self.train[0], "auto", 128256)
+        self.assertIn("20250101", str(cm.exception))
+        p = tf.DatasetParams(vocab_size=5, format="llmc")
+        self.assertEqual((p.format, p.max_resident), (tf.DataFormat.LLMC, 2))
+
+
+# ---------------------------------------------------------------------------
 @unittest.skipUnless(HAVE_DECODER, NO_DECODER)
 class TestInference(unittest.TestCase):
 

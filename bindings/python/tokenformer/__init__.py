@@ -17,7 +17,8 @@ model                      :class:`Model`, :class:`ModelParams`
                            checkpoints: save, load, open, load_grown),
                            checkpoint_info
 optimizer                  :class:`Optimizer`, :class:`OptimizerParams`
-datasets                   :class:`Dataset`
+datasets                   :class:`Dataset` (one file, sets of shards: open_files,
+                           open_glob; sources()), :class:`DatasetParams`
 inference                  :class:`Decoder`, :class:`Sampler`, sample,
                            :class:`SamplerParams`, bytes_to_tokens,
                            tokens_to_bytes, tokens_to_text
@@ -29,6 +30,12 @@ Conventions
 * Arrays are numpy float32 (token ids int32), row-major.  Inputs that are
   already C-contiguous arrays of the right dtype are passed to C without a
   copy; anything else is converted with ``np.ascontiguousarray`` (a copy).
+  Conversions that would change a value are refused instead: token ids
+  that are bool or float (ArgumentTypeError) or beyond int32
+  (ArgumentOverflowError), finite float64 values beyond float32's range
+  (ArgumentOverflowError), arrays copied into a tensor whose shape they do
+  not have (ShapeError; 1-D of the right size is read in C order), and
+  names or paths with a NUL byte (ArgumentError).
   Outputs are new ``np.empty`` arrays filled in place by the library, or the
   caller's ``out=`` array (checked: C-contiguous, dtype, size).
 * Every failed call raises the exception of its status with the library's
@@ -61,16 +68,18 @@ loaded is :data:`library_path`.  Needs Python 3 and numpy (Debian:
 from . import _lib
 from ._lib import library_path, missing_symbols
 from .config import Config
-from .dataset import Dataset
+from .dataset import Dataset, Source
 from .enums import DataFormat, KeyInit, LrRestart, Norm, ScalePolicy, SetKind, Split, Status
-from .errors import (ArgumentError, ClosedError, ConfigError, FormatError, IOError,
-                     NoMemoryError, NonFiniteError, NotFoundError, RangeError, ShapeError,
-                     StateError, TokenformerError, TokenformerIOError)
+from .errors import (ArgumentError, ArgumentOverflowError, ArgumentTypeError, ClosedError,
+                     ConfigError, FormatError, IOError, NoMemoryError, NonFiniteError,
+                     NotFoundError, RangeError, ShapeError, StateError, TokenformerError,
+                     TokenformerIOError)
 from .inference import (Decoder, Sampler, bytes_to_tokens, sample, sampler_params,
                         tokens_to_bytes, tokens_to_text)
 from .model import CheckpointInfo, ForwardResult, Model, checkpoint_info
 from .optimizer import Optimizer, schedule_lr
-from .params import GrowParams, ModelParams, OptimizerParams, PattentionParams, SamplerParams
+from .params import (DatasetParams, GrowParams, ModelParams, OptimizerParams, PattentionParams,
+                     SamplerParams)
 from .pattention import Pattention
 from .runtime import (get_info, get_num_threads, init, last_error, norm_type_name,
                       set_num_threads, status_name, version_number, version_string)
@@ -84,13 +93,14 @@ __all__ = [
     "get_info", "status_name", "last_error", "norm_type_name",
     "Status", "Norm", "ScalePolicy", "KeyInit", "LrRestart", "SetKind", "DataFormat", "Split",
     "PattentionParams", "GrowParams", "ModelParams", "OptimizerParams", "SamplerParams",
+    "DatasetParams",
     "Pattention", "Config", "Model", "ForwardResult", "CheckpointInfo", "checkpoint_info",
-    "Optimizer", "schedule_lr", "Dataset",
+    "Optimizer", "schedule_lr", "Dataset", "Source",
     "Decoder", "Sampler", "sample", "sampler_params", "bytes_to_tokens", "tokens_to_bytes",
     "tokens_to_text",
     "TokenformerError", "ArgumentError", "ShapeError", "NoMemoryError",
     "TokenformerIOError", "FormatError", "ConfigError", "NonFiniteError", "StateError",
-    "RangeError", "NotFoundError", "ClosedError",
+    "RangeError", "NotFoundError", "ClosedError", "ArgumentTypeError", "ArgumentOverflowError",
 ]
 
 

@@ -31,8 +31,8 @@ from ctypes import (CFUNCTYPE, POINTER, c_char, c_char_p, c_double, c_float, c_i
 import numpy as np
 
 from . import errors
-from .params import (GrowParams, Info, ModelParams, OptimizerParams, PattentionParams,
-                     SamplerParams)
+from .params import (DataSource, DatasetParams, GrowParams, Info, ModelParams,
+                     OptimizerParams, PattentionParams, SamplerParams)
 
 #: A filesystem path as the bindings take it.
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -229,6 +229,14 @@ PROTOTYPES = {
     "tf_dataset_sample": (St, [DatasetP, Enum, c_uint64, c_int64, c_int, c_int, Pi32, Pi32]),
     "tf_dataset_num_batches": (c_int64, [DatasetP, Enum, c_int, c_int]),
     "tf_dataset_batch": (St, [DatasetP, Enum, c_int64, c_int, c_int, Pi32, Pi32]),
+    "tf_data_format_name": (c_char_p, [Enum]),
+    "tf_dataset_params_init": (None, [POINTER(DatasetParams), c_size_t]),
+    "tf_dataset_open_files": (St, [POINTER(c_char_p), c_size_t, POINTER(c_char_p), c_size_t,
+                                   POINTER(DatasetParams), POINTER(DatasetP)]),
+    "tf_dataset_open_glob": (St, [c_char_p, c_char_p, POINTER(DatasetParams),
+                                  POINTER(DatasetP)]),
+    "tf_dataset_num_sources": (c_int64, [DatasetP, Enum]),
+    "tf_dataset_source": (St, [DatasetP, Enum, c_int64, POINTER(DataSource)]),
     # checkpoints
     "tf_model_save": (St, [ModelP, OptimizerP, c_char_p]),
     "tf_model_load": (St, [ModelP, OptimizerP, c_char_p]),
@@ -320,7 +328,8 @@ for _fn_name, _mirror in (("tf_pattention_params_init", PattentionParams),
                           ("tf_grow_params_init", GrowParams),
                           ("tf_model_params_init", ModelParams),
                           ("tf_optimizer_params_init", OptimizerParams),
-                          ("tf_sampler_params_init", SamplerParams)):
+                          ("tf_sampler_params_init", SamplerParams),
+                          ("tf_dataset_params_init", DatasetParams)):
     _check_struct(_fn_name, _mirror)
 
 
@@ -366,20 +375,74 @@ def check(status, errmsg_fn=None, handle=None):
 # ---- arrays -----------------------------------------------------------------------
 
 
+_I32 = np.iinfo(np.int32)
+_F32_MAX = float(np.finfo(np.float32).max)  # for messages
+
+
 def as_f32(a, name="array"):
     """``a`` as a C-contiguous float32 ndarray: the array itself when it
-    already is one (no copy), else a converted copy."""
-    arr = np.ascontiguousarray(a, dtype=np.float32)
+    already is one (no copy), else a converted copy.  Refuses complex
+    values (ArgumentTypeError) and finite values that float32 cannot hold
+    (ArgumentOverflowError: float64 1e300 would become inf)."""
+    src = np.asarray(a)
+    if src.dtype.kind == "c":
+        raise errors.ArgumentTypeError("%s: complex values (%s) cannot be float32"
+                                       % (name, src.dtype))
+    with np.errstate(over="ignore"):  # checked below
+        arr = np.ascontiguousarray(src, dtype=np.float32)
+    if src.dtype.kind == "f" and src.dtype.itemsize > 4 and src.size:
+        bad = np.isinf(arr) & np.isfinite(src)  # became infinite in the conversion
+        if bad.any():
+            i = int(np.flatnonzero(bad.reshape(-1))[0])
+            raise errors.ArgumentOverflowError(
+                "%s: value %r at flat index %d is beyond float32's range (+-%g)"
+                % (name, src.reshape(-1)[i].item(), i, _F32_MAX))
+    return arr
+
+
+def as_f32_shaped(a, shape, name="array"):
+    """:func:`as_f32` for a copy into a tensor of ``shape``: the array must
+    have that shape, or be 1-D of that size (read in C order).  An array of
+    the right size but another shape (a transpose) is a ShapeError: copying
+    it by element count would scramble it.  A wrong size is left to the
+    library, whose message names both sizes."""
+    arr = as_f32(a, name)
+    shape = tuple(int(d) for d in shape)
+    if arr.size == int(np.prod(shape, dtype=np.int64)) and arr.ndim != 1 \
+            and tuple(arr.shape) != shape:
+        raise errors.ShapeError(2, "%s has shape %s, the tensor is %s (transpose or reshape "
+                                   "it explicitly)" % (name, tuple(arr.shape), shape))
     return arr
 
 
 def as_i32(a, name="array"):
-    """``a`` as a C-contiguous int32 ndarray (no copy when it already is)."""
+    """``a`` as a C-contiguous int32 ndarray (no copy when it already is).
+    Token ids must be integers that fit int32: bool and float arrays are an
+    ArgumentTypeError, larger ids (int64, uint32, Python ints) an
+    ArgumentOverflowError, never wrapped."""
     if isinstance(a, (bytes, bytearray, memoryview)):
         a = np.frombuffer(bytes(a), dtype=np.uint8)
     arr = np.asarray(a)
-    if arr.dtype != np.int32 and arr.size and arr.dtype.kind not in "iub":
-        raise errors.ArgumentError(1, "%s: token ids must be integers, not %s" % (name, arr.dtype))
+    if arr.dtype.kind == "O":  # e.g. Python ints beyond int64
+        try:
+            arr = np.asarray(a, dtype=np.int64)
+        except OverflowError:
+            raise errors.ArgumentOverflowError("%s: a token id does not fit int32" % name) \
+                from None
+        except (TypeError, ValueError):
+            raise errors.ArgumentTypeError("%s: token ids must be integers" % name) from None
+    if arr.dtype != np.int32 and arr.size:
+        if arr.dtype.kind == "b":
+            raise errors.ArgumentTypeError("%s: token ids must be integers, not bool" % name)
+        if arr.dtype.kind not in "iu":
+            raise errors.ArgumentTypeError("%s: token ids must be integers, not %s"
+                                           % (name, arr.dtype))
+        flat = arr.reshape(-1)
+        bad = (flat > _I32.max) | (flat < _I32.min) if arr.dtype.kind == "i" else flat > _I32.max
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise errors.ArgumentOverflowError(
+                "%s: token id %d at flat index %d does not fit int32" % (name, int(flat[i]), i))
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 
@@ -413,14 +476,30 @@ def iptr(a):
     return None if a is None else a.ctypes.data_as(Pi32)
 
 
+def _no_nul(b: bytes, what: str, value: Any) -> bytes:
+    if b"\0" in b:
+        raise errors.ArgumentError(1, "%s %r contains a NUL byte (C would cut it short)"
+                                   % (what, value))
+    return b
+
+
 def path_arg(path: PathLike) -> bytes:
-    """A filesystem path (str, bytes or os.PathLike) as bytes for C."""
-    return os.fsencode(path)
+    """A filesystem path (str, bytes or os.PathLike) as bytes for C; a NUL
+    byte in it is an ArgumentError (a ValueError, as for ``open()``)."""
+    return _no_nul(os.fsencode(path), "path", path)
 
 
 def name_arg(name):
-    """A str/bytes name as UTF-8 bytes for C."""
-    return name if isinstance(name, bytes) else str(name).encode("utf-8")
+    """A str/bytes name as UTF-8 bytes for C; ArgumentTypeError for any
+    other type, ArgumentError for a NUL byte in it."""
+    if isinstance(name, str):
+        b = name.encode("utf-8")
+    elif isinstance(name, (bytes, bytearray)):
+        b = bytes(name)
+    else:
+        raise errors.ArgumentTypeError("a name must be a str or bytes, not %s"
+                                       % type(name).__name__)
+    return _no_nul(b, "name", name)
 
 
 # ---- handles ------------------------------------------------------------------------

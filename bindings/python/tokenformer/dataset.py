@@ -1,9 +1,11 @@
-"""Token datasets with a held-out validation tail (``tf_dataset``)."""
+"""Token datasets with a validation split (``tf_dataset``): one file, a set
+of shards, or ids in memory."""
 
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Tuple, Union
+import os
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -11,12 +13,43 @@ from numpy.typing import ArrayLike
 from . import _lib, errors
 from ._lib import F, PathLike
 from .enums import DataFormat, DataFormatLike, Split, SplitLike
+from .params import DatasetParams, DataSource
 
-__all__ = ["Dataset"]
+__all__ = ["Dataset", "Source"]
+
+class Source(NamedTuple):
+    """What :meth:`Dataset.sources` reports for each file of a split: ``path``
+    (str; None for ids from memory), ``format`` (:class:`DataFormat`, as
+    read), ``version`` (the llm.c header's, else 0), ``token_bytes`` (bytes
+    per id in the file), ``file_tokens`` (ids in the file) and
+    ``num_tokens`` (of them, in this split)."""
+    path: Optional[str]
+    format: DataFormat
+    version: int
+    token_bytes: int
+    file_tokens: int
+    num_tokens: int
+
+
+def _paths(paths: Union[PathLike, Sequence[PathLike]], what: str) -> Tuple[Any, int]:
+    """One path or a sequence of them, as a ctypes array of C strings."""
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        paths = [paths]
+    enc = [_lib.path_arg(p) for p in paths]
+    arr = (ctypes.c_char_p * max(len(enc), 1))(*enc)
+    return arr, len(enc)
+
+
+def _params(format: DataFormatLike, vocab_size: int, val_fraction: float,
+            max_resident: int) -> DatasetParams:
+    return DatasetParams(format=format, vocab_size=int(vocab_size),
+                         val_fraction=float(val_fraction), max_resident=int(max_resident))
 
 
 class Dataset(_lib.Handle):
-    """A token stream: ``Dataset.open(path, ...)``,
+    """A token stream: ``Dataset.open(path, ...)``, a set of shards
+    (``Dataset.open_files(train, val, vocab_size=...)`` or
+    ``Dataset.open_glob("dir/", "dir/", vocab_size=...)``),
     ``Dataset.from_tokens(ids, vocab_size)`` or ``Dataset.from_bytes(data)``.
 
     Splits are :class:`Split` members, ints or names ("train", "val").
@@ -47,6 +80,37 @@ class Dataset(_lib.Handle):
         return cls._wrap(out)
 
     @classmethod
+    def open_files(cls, train: Union[PathLike, Sequence[PathLike]],
+                   val: Union[PathLike, Sequence[PathLike], None] = None, *, vocab_size: int,
+                   format: DataFormatLike = "auto", val_fraction: float = 0.0,
+                   max_resident: int = 2) -> "Dataset":
+        """``tf_dataset_open_files()``: training files (a path or a list, in
+        order) and optional validation files, streamed: at most
+        ``max_resident`` files are held in memory.  Without validation
+        files, the last ``val_fraction`` of the training tokens is the
+        validation split."""
+        t, nt = _paths(train, "train")
+        v, nv = _paths(val, "val") if val is not None else (None, 0)
+        p = _params(format, vocab_size, val_fraction, max_resident)
+        out = _lib.DatasetP()
+        _lib.check(F.tf_dataset_open_files(t, nt, v, nv, ctypes.byref(p), ctypes.byref(out)))
+        return cls._wrap(out)
+
+    @classmethod
+    def open_glob(cls, train: PathLike, val: Optional[PathLike] = None, *, vocab_size: int,
+                  format: DataFormatLike = "auto", val_fraction: float = 0.0,
+                  max_resident: int = 2) -> "Dataset":
+        """``tf_dataset_open_glob()``: like :meth:`open_files` over the files
+        ``train`` and ``val`` name: a directory (its ``*_train_*.bin`` or
+        ``*_val_*.bin`` llm.c shards), a glob pattern, or one file."""
+        p = _params(format, vocab_size, val_fraction, max_resident)
+        out = _lib.DatasetP()
+        _lib.check(F.tf_dataset_open_glob(_lib.path_arg(train),
+                                          None if val is None else _lib.path_arg(val),
+                                          ctypes.byref(p), ctypes.byref(out)))
+        return cls._wrap(out)
+
+    @classmethod
     def from_tokens(cls, tokens: ArrayLike, vocab_size: int,
                     val_fraction: float = 0.0) -> "Dataset":
         """``tf_dataset_from_tokens()``: over ids in memory (copied by the
@@ -72,6 +136,21 @@ class Dataset(_lib.Handle):
     def num_tokens(self, split: SplitLike = "train") -> int:
         """Tokens in a split."""
         return int(F.tf_dataset_num_tokens(self._h(), int(Split.coerce(split))))
+
+    def sources(self, split: SplitLike = "train") -> List["Source"]:
+        """The files of a split and what was read in each, as a list of
+        :data:`Source` tuples (``tf_dataset_source()``)."""
+        h = self._h()
+        sp = int(Split.coerce(split))
+        out = []
+        for i in range(int(F.tf_dataset_num_sources(h, sp))):
+            s = DataSource()
+            s.struct_size = ctypes.sizeof(s)
+            self._check(F.tf_dataset_source(h, sp, i, ctypes.byref(s)))
+            path = None if s.path is None else os.fsdecode(s.path)
+            out.append(Source(path, DataFormat(s.format), s.version, s.token_bytes,
+                              s.file_tokens, s.num_tokens))
+        return out
 
     def __len__(self) -> int:
         return self.num_tokens(Split.TRAIN) + self.num_tokens(Split.VAL)

@@ -23,6 +23,14 @@ All of them derive from :class:`TokenformerError`.  Using a handle after
 ``close()`` raises :class:`ClosedError` (a StateError and a ValueError, like
 I/O on a closed Python file).
 
+Arguments the C types cannot carry faithfully are refused by the bindings
+before any call, with an ArgumentError that is also the built-in exception
+Python would use: :class:`ArgumentTypeError` (a TypeError: bool or float
+arrays as token ids, a name that is not a string) and
+:class:`ArgumentOverflowError` (an OverflowError: ids beyond int32, float64
+values beyond float32's range).  Strings with a NUL byte, which C would cut
+short, raise ArgumentError (a ValueError, as ``open()`` does).
+
 Note that :class:`IOError` here is ``tokenformer.IOError``, a subclass of
 the built-in ``OSError``; it does not replace the built-in name unless you
 ``from tokenformer import *``.
@@ -36,7 +44,8 @@ from typing import Optional, Type
 __all__ = [
     "TokenformerError", "ArgumentError", "ShapeError", "NoMemoryError", "IOError",
     "TokenformerIOError", "FormatError", "ConfigError", "NonFiniteError", "StateError",
-    "RangeError", "NotFoundError", "ClosedError", "exception_for_status",
+    "RangeError", "NotFoundError", "ClosedError", "ArgumentTypeError", "ArgumentOverflowError",
+    "exception_for_status",
 ]
 
 _STATUS_NAMES = {
@@ -132,6 +141,31 @@ class ClosedError(StateError, ValueError):
     def __init__(self, message: str) -> None:
         super().__init__(8, message)
         self.args = (message,)
+
+    def __reduce__(self):
+        return (type(self), (self.message,))
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument of a type the C call cannot take as meant (e.g. a bool or
+    float array as token ids).  Raised by the bindings before any library
+    call; status TF_ERR_ARGUMENT."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(1, message)
+
+    def __reduce__(self):
+        return (type(self), (self.message,))
+
+
+class ArgumentOverflowError(ArgumentError, OverflowError):
+    """A value that does not fit the C type it is converted to (a token id
+    beyond int32, a float64 beyond float32's range): converting would wrap it
+    or make it infinite.  Raised by the bindings before any library call;
+    status TF_ERR_ARGUMENT."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(1, message)
 
     def __reduce__(self):
         return (type(self), (self.message,))

@@ -200,11 +200,13 @@ class Model(_lib.Handle):
         return arr
 
     def set_tensor(self, name: str, value: ArrayLike) -> None:
-        """Copies ``value`` into a named tensor; its size must match
-        (ShapeError naming both otherwise).  Used in place if C-contiguous
-        float32, else converted (a copy)."""
+        """Copies ``value`` into a named tensor.  It must have the tensor's
+        shape (or be 1-D of its size, read in C order): ShapeError otherwise,
+        so that a transposed array is not copied by element count.  Used in
+        place if C-contiguous float32, else converted (a copy);
+        ArgumentOverflowError for finite values float32 cannot hold."""
         h = self._h()
-        arr = _lib.as_f32(value)
+        arr = _lib.as_f32_shaped(value, self.tensor_shape(name), name)
         self._check(F.tf_model_set_tensor(h, _lib.name_arg(name), _lib.fptr(arr), arr.size))
 
     def get_grad(self, name: str, out: Optional[np.ndarray] = None) -> np.ndarray:
@@ -218,9 +220,10 @@ class Model(_lib.Handle):
     def set_grad(self, name: str, value: ArrayLike) -> None:
         """Replaces a named tensor's accumulated gradient with ``value``
         (``tf_model_set_grad``), e.g. to drive :meth:`Optimizer.step` with
-        gradients computed elsewhere."""
+        gradients computed elsewhere.  Shapes are checked as by
+        :meth:`set_tensor`."""
         h = self._h()
-        arr = _lib.as_f32(value)
+        arr = _lib.as_f32_shaped(value, self.tensor_shape(name), name)
         self._check(F.tf_model_set_grad(h, _lib.name_arg(name), _lib.fptr(arr), arr.size))
 
     def state_dict(self) -> Dict[str, np.ndarray]:

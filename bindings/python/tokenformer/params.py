@@ -20,14 +20,14 @@ import ctypes
 from ctypes import c_double, c_int, c_int32, c_int64, c_size_t, c_uint64, c_char_p
 from typing import Any, Dict, Optional, Type, TypeVar
 
-from .enums import (KeyInit, KeyInitLike, LrRestart, LrRestartLike, Norm, NormLike, ScalePolicy,
-                    ScalePolicyLike)
+from .enums import (DataFormat, DataFormatLike, KeyInit, KeyInitLike, LrRestart, LrRestartLike,
+                    Norm, NormLike, ScalePolicy, ScalePolicyLike)
 
 __all__ = ["PattentionParams", "GrowParams", "ModelParams", "OptimizerParams",
-           "SamplerParams", "Info"]
+           "SamplerParams", "DatasetParams", "Info", "DataSource"]
 
 _ENUM_FIELDS = {"norm": Norm, "scale_policy": ScalePolicy, "key_init": KeyInit,
-                "lr_schedule": LrRestart, "lr_restart": LrRestart}
+                "lr_schedule": LrRestart, "lr_restart": LrRestart, "format": DataFormat}
 
 _P = TypeVar("_P", bound="_ParamsBase")
 
@@ -277,6 +277,39 @@ class SamplerParams(_ParamsBase):
     def __init__(self, *, temperature: Optional[float] = None, top_k: Optional[int] = None,
                  top_p: Optional[float] = None, seed: Optional[int] = None) -> None:
         super().__init__(**given_fields(SamplerParams, locals()))
+
+
+class DatasetParams(_ParamsBase):
+    """``tf_dataset_params``: format (every file's; default auto), vocab_size
+    (required), val_fraction (the validation tail when no validation files
+    are given), max_resident (files held in memory at once, default 2)."""
+    _init_fn = "tf_dataset_params_init"
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("format", c_int),
+        ("vocab_size", c_int64),
+        ("val_fraction", c_double),
+        ("max_resident", c_int),
+    ]
+
+    def __init__(self, *, format: Optional[DataFormatLike] = None,
+                 vocab_size: Optional[int] = None, val_fraction: Optional[float] = None,
+                 max_resident: Optional[int] = None) -> None:
+        super().__init__(**given_fields(DatasetParams, locals()))
+
+
+class DataSource(ctypes.Structure):
+    """``tf_data_source`` (filled by ``tf_dataset_source``; use
+    :meth:`tokenformer.Dataset.sources`)."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("path", c_char_p),
+        ("format", c_int),
+        ("version", c_int),
+        ("token_bytes", c_int),
+        ("file_tokens", c_int64),
+        ("num_tokens", c_int64),
+    ]
 
 
 class Info(ctypes.Structure):

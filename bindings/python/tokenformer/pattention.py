@@ -146,9 +146,9 @@ class Pattention(_lib.Handle):
         self._check(fn(h, _lib.fptr(arr), arr.size))
         return arr
 
-    def _set(self, fn, src):
+    def _set(self, fn, src, rows, cols, what):
         h = self._h()
-        arr = _lib.as_f32(src)
+        arr = _lib.as_f32_shaped(src, (rows, cols), what)
         self._check(fn(h, _lib.fptr(arr), arr.size))
 
     def get_keys(self, out: Optional[np.ndarray] = None) -> np.ndarray:
@@ -156,17 +156,17 @@ class Pattention(_lib.Handle):
         return self._get(F.tf_pattention_get_keys, self.n, self.d_in, out)
 
     def set_keys(self, keys: ArrayLike) -> None:
-        """Copies keys in; ``keys.size`` must be n * d_in (ShapeError
-        naming both sizes otherwise)."""
-        self._set(F.tf_pattention_set_keys, keys)
+        """Copies keys in: shape [n, d_in], or 1-D of that size (ShapeError
+        otherwise, naming both)."""
+        self._set(F.tf_pattention_set_keys, keys, self.n, self.d_in, "keys")
 
     def get_values(self, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Copy of the values [n, d_out] (into ``out`` if given)."""
         return self._get(F.tf_pattention_get_values, self.n, self.d_out, out)
 
     def set_values(self, values: ArrayLike) -> None:
-        """Copies values in; ``values.size`` must be n * d_out."""
-        self._set(F.tf_pattention_set_values, values)
+        """Copies values in: shape [n, d_out], or 1-D of that size."""
+        self._set(F.tf_pattention_set_values, values, self.n, self.d_out, "values")
 
     def get_key_grad(self, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Copy of the accumulated key gradient [n, d_in]."""

@@ -34,12 +34,14 @@ def init(blis_arch: Optional[str] = None) -> None:
     kernel set (``"auto"``, ``"blis"`` or a configuration name such as
     ``"skx"``; None reads TF_BLIS_ARCH).  Calling it again with a different
     choice once the runtime is up raises StateError."""
-    check(F.tf_init(None if blis_arch is None else str(blis_arch).encode()))
+    check(F.tf_init(None if blis_arch is None else _lib.name_arg(blis_arch)))
 
 
 def set_num_threads(n: int) -> None:
     """``tf_set_num_threads()``: threads for GEMMs and element-wise kernels,
-    process-wide (n >= 1; ArgumentError otherwise)."""
+    process-wide (n >= 1; ArgumentError otherwise).  Counts above 4 per
+    online CPU (or 1024) are lowered to that bound: see
+    :func:`get_num_threads` for the count in effect."""
     check(F.tf_set_num_threads(int(n)))
 
 
