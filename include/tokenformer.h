@@ -545,6 +545,79 @@ TF_API tf_status tf_model_backward(tf_model *model);
 TF_API tf_status tf_model_zero_grad(tf_model *model);
 
 /* ------------------------------------------------------------------------
+ * Data-parallel training: what a host that runs one model per process and
+ * sums the gradients across processes (MPI_Allreduce, say) needs.  The
+ * library itself knows nothing of MPI.
+ *
+ * The gradient buffer.  Every gradient of a model lives in one contiguous
+ * float array that the model owns, in table order (tf_model_tensor_name's:
+ * embed.weight; then per layer 0, 1, ... the keys and values of its query,
+ * key, value, proj and mlp sets; then final_norm.weight and final_norm.bias),
+ * each tensor row-major right after the one before.  Layout and size are a
+ * function of the configuration (slot numbers included), so every process
+ * of a run has the same layout, and one collective call -- or a few, over
+ * buckets the host chooses -- sums the buffer in place with no copies.  (A
+ * list of per-tensor buffers would need 10 L + 3 calls or a copy into a
+ * staging buffer.)
+ *
+ * A data-parallel step: every process runs forward/backward on its share
+ * of the batch, the host sums the buffers in place across processes, and
+ * every process runs tf_optimizer_step (with grad_accum_steps counting the
+ * micro-batches of all processes together, so that the sum becomes the
+ * mean).  Processes that start from the same parameters then stay bit
+ * identical, as long as the sum gives every process the same bits (MPI's
+ * usual allreduce algorithms do); tf_model_checksum checks it.
+ * ---------------------------------------------------------------------- */
+
+/* The gradient buffer: *data (borrowed, owned by the model) and *count
+ * elements (tf_model_num_params).  It holds the gradients accumulated by
+ * tf_model_backward; a host may read it and write it in place (the sum over
+ * processes, say), which is what tf_model_get_grad / tf_model_set_grad and
+ * tf_optimizer_step see (the step reads it, then zeroes it).  The pointer
+ * stays valid until the model grows (tf_model_grow, tf_model_load_grown,
+ * tf_pattention_grow on one of its sets: growth lays the buffer out anew,
+ * keeping the gradients) or is freed; call again after a growth.
+ * TF_ERR_ARGUMENT for a NULL argument. */
+TF_API tf_status tf_model_grad_buffer(tf_model *model, float **data, size_t *count);
+
+/* Called during tf_model_backward whenever a range of the gradient buffer
+ * is final for that backward: [offset, offset + count) of grads (the
+ * buffer's start, as tf_model_grad_buffer gives it; elements) is not
+ * written again by that call.  Ranges come in the order backward finishes
+ * them: final_norm.weight and .bias, then every tensor of layer L-1, of
+ * layer L-2, ..., of layer 0, and last embed.weight (the tied embedding
+ * receives its second contribution at the very end).  So they are
+ * disjoint, together cover the whole buffer exactly once per backward, and
+ * each ends where the one before begins.  The callback runs on the thread
+ * that called tf_model_backward, between kernels; it may read and write
+ * its range (start summing it across processes: the rest of the backward
+ * overlaps the communication) but must not call the model or touch ranges
+ * not yet reported.  A backward reports every range even if gradients are
+ * being accumulated over micro-batches: a host that reduces once per
+ * optimizer step acts on the reports of the step's last backward only. */
+typedef void (*tf_grad_ready_callback)(void *user, float *grads, size_t offset, size_t count);
+/* Installs fn (NULL: none, the default) with its user pointer; replaces any
+ * earlier one. */
+TF_API tf_status tf_model_set_grad_ready_callback(tf_model *model, tf_grad_ready_callback fn,
+                                                  void *user);
+
+/* A 64-bit hash of the model's state, for checking that the processes of a
+ * data-parallel run hold the same model: every tensor in table order (its
+ * name, its shape and the bytes of its parameters), each Pattention set's
+ * tau, scale policy and tau ramp, and, if opt is not NULL (it must be bound
+ * to model, else TF_ERR_ARGUMENT), the optimizer's step count, moment reset
+ * and schedule restart and both moments of every tensor.  Gradients and
+ * the other hyperparameters are not included.  Equal states give equal
+ * values; states that differ in one 8-byte word always give different
+ * values, and in general different states collide with a chance of about
+ * 2^-64 (not a cryptographic hash).  The value depends on the host's byte
+ * order and may change between library versions: compare values computed
+ * by one library version on machines of one byte order.  Reads every
+ * parameter (and moment) once: about as long as a copy of them. */
+TF_API tf_status tf_model_checksum(const tf_model *model, const tf_optimizer *opt,
+                                   uint64_t *out);
+
+/* ------------------------------------------------------------------------
  * Growth (incremental scaling) of a whole model
  * ---------------------------------------------------------------------- */
 

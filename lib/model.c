@@ -24,11 +24,9 @@ static void release(tf_model *m)
             tfi_pattention_release(&m->sets[i]);
     tfi_free(m->sets);
     tfi_free(m->embed);
-    tfi_free(m->embed_grad);
     tfi_free(m->norm_w);
     tfi_free(m->norm_b);
-    tfi_free(m->norm_w_grad);
-    tfi_free(m->norm_b_grad);
+    tfi_model_grads_release(m);
     tfi_free(m->arena);
     tfi_free(m->layers);
     tfi_free(m->rope_cos);
@@ -62,17 +60,14 @@ TF_API tf_status tf_model_create(const tf_model_params *params, tf_model **out)
     size_t ve = tfi_mul_size((size_t)p.vocab_size, (size_t)d);
     int r2 = m->rotary_dims / 2 > 0 ? m->rotary_dims / 2 : 1;
     m->embed = tfi_calloc(ve, sizeof(float));
-    m->embed_grad = tfi_calloc(ve, sizeof(float));
     m->norm_w = tfi_calloc((size_t)d, sizeof(float));
     m->norm_b = tfi_calloc((size_t)d, sizeof(float));
-    m->norm_w_grad = tfi_calloc((size_t)d, sizeof(float));
-    m->norm_b_grad = tfi_calloc((size_t)d, sizeof(float));
     m->sets = tfi_calloc((size_t)L * TFI_SETS_PER_LAYER, sizeof(tf_pattention));
     m->layers = tfi_calloc((size_t)L, sizeof(tfi_layer_acts));
     m->rope_cos = tfi_calloc((size_t)p.seq_length * (size_t)r2, sizeof(float));
     m->rope_sin = tfi_calloc((size_t)p.seq_length * (size_t)r2, sizeof(float));
-    if (!m->embed || !m->embed_grad || !m->norm_w || !m->norm_b || !m->norm_w_grad ||
-        !m->norm_b_grad || !m->sets || !m->layers || !m->rope_cos || !m->rope_sin) {
+    if (!m->embed || !m->norm_w || !m->norm_b || !m->sets || !m->layers || !m->rope_cos ||
+        !m->rope_sin) {
         release(m);
         tfi_free(m);
         return tfi_fail(NULL, TF_ERR_NOMEM, "tf_model_create: out of memory");
@@ -97,7 +92,8 @@ TF_API tf_status tf_model_create(const tf_model_params *params, tf_model **out)
             sp.seed = tfi_rng_next(&rng);
             sp.key_std = p.init_method_std;
             sp.value_std = value_std;
-            st = tfi_pattention_init(&m->sets[l * TFI_SETS_PER_LAYER + s], &sp, NULL);
+            /* the gradients go into the model's buffer (model_grads.c) */
+            st = tfi_pattention_init(&m->sets[l * TFI_SETS_PER_LAYER + s], &sp, 0, NULL);
             if (st != TF_OK) {
                 release(m);
                 tfi_free(m);
@@ -107,7 +103,7 @@ TF_API tf_status tf_model_create(const tf_model_params *params, tf_model **out)
     if (m->rotary_dims > 0)
         tfi_rotary_tables(m->rope_cos, m->rope_sin, p.seq_length, m->rotary_dims,
                           p.rotary_emb_base);
-    if ((st = tfi_model_build_refs(m)) != TF_OK) {
+    if ((st = tfi_model_build_refs(m)) != TF_OK || (st = tfi_model_grads_init(m)) != TF_OK) {
         release(m);
         tfi_free(m);
         return tfi_fail(NULL, st, "tf_model_create: out of memory");
@@ -393,8 +389,11 @@ TF_API tf_status tf_model_backward(tf_model *model)
     memset(m->g_x, 0, (size_t)(BT * d) * sizeof(float));
     tfi_layernorm_backward(m->g_x, m->norm_w_grad, m->norm_b_grad, m->g_tmp, m->x_final,
                            m->lnf_mean, m->lnf_rstd, m->norm_w, BT, d);
-    for (int l = m->p.num_layers - 1; l >= 0; l--)
+    tfi_model_grads_ready_head(m);
+    for (int l = m->p.num_layers - 1; l >= 0; l--) {
         layer_backward(m, l, B, T);
+        tfi_model_grads_ready_layer(m, l);
+    }
     /* the lookup's gradient: scatter-add rows (serial: tokens repeat) */
     for (int64_t i = 0; i < BT; i++) {
         float *dst = m->embed_grad + (size_t)m->tokens[i] * (size_t)d;
@@ -402,5 +401,6 @@ TF_API tf_status tf_model_backward(tf_model *model)
         for (int64_t j = 0; j < d; j++)
             dst[j] += src[j];
     }
+    tfi_model_grads_ready_embed(m);
     return TF_OK;
 }

@@ -50,6 +50,13 @@ struct tf_model {
     int fwd_B, fwd_T, have_targets;     /* what the last forward computed */
     tfi_tensor_ref *refs;               /* named tensors, canonical order */
     int nrefs;
+    /* Every gradient in one buffer, in table order (model_grads.c): the
+     * embedding's, the sets' and the final norm's grad pointers point into
+     * it.  Growth lays it out anew. */
+    float *grad_arena;
+    size_t grad_count;
+    tf_grad_ready_callback grad_ready;  /* tf_model_set_grad_ready_callback */
+    void *grad_ready_user;
 };
 
 int tfi_rotary_dims(const tf_model_params *p);
@@ -77,6 +84,41 @@ tfi_tensor_ref *tfi_model_set_ref(const tf_model *m, int set);
 void tfi_set_prefix(int set, char *out, size_t len);
 /* Elements of a tensor. */
 size_t tfi_ref_size(const tfi_tensor_ref *r);
+
+/* The layout of the gradient buffer: the elements it needs were set i to
+ * have set_n[i] tokens (set_n NULL: the sets' current sizes), and in off[t]
+ * (m->nrefs entries) the offset of tensor t.  0 if the size overflows. */
+size_t tfi_model_grad_layout(const tf_model *m, const int64_t *set_n, size_t *off);
+/* Points every tensor's gradient (the table entry and the embedding, final
+ * norm or set behind it) at arena + off[t], the sets' as borrowed. */
+void tfi_model_point_grads(tf_model *m, float *arena, const size_t *off);
+
+/* ---- the gradient buffer (model_grads.c) ---- */
+
+/* Allocates the buffer for the current sizes and points every gradient
+ * into it (zeroed); the table must be built and the sets created without
+ * gradients of their own.  TF_ERR_NOMEM (message on m). */
+tf_status tfi_model_grads_init(tf_model *m);
+void tfi_model_grads_release(tf_model *m);
+/* Moves every gradient into arena (count elements, laid out by off for the
+ * current sizes; a tensor already there stays), frees the old buffer and
+ * installs the new one.  Cannot fail: growth calls it after its last
+ * fallible step. */
+void tfi_model_grads_adopt(tf_model *m, float *arena, size_t count, const size_t *off);
+/* Readiness notifications from tf_model_backward, in its order: the final
+ * norm's gradients are final, then layer l's (l = L-1 .. 0), then the
+ * embedding's (the last). */
+void tfi_model_grads_ready_head(tf_model *m);
+void tfi_model_grads_ready_layer(tf_model *m, int l);
+void tfi_model_grads_ready_embed(tf_model *m);
+
+/* ---- growth (model_grow.c) ---- */
+
+/* The grow hook of the model's sets (tf_pattention_grow on a borrowed set):
+ * grows set `index` alone to new_n, through the model, so that its
+ * gradients stay in the buffer.  g is validated and asks for no training
+ * fields; g->seed is the set's own.  All or nothing. */
+tf_status tfi_model_grow_one_set(void *model, int index, int64_t new_n, const tf_grow_params *g);
 
 #define CHECK_MODEL(m, fn)                                                     \
     do {                                                                       \

@@ -10,27 +10,45 @@
 
 /* Grows model (and opt) to the given slot numbers (want[class], see
  * tfi_slot_class) with validated g; per_set (if not NULL) gives each set's
- * size instead, layer-major.  Every grown set is prepared first, then all
- * are swapped in; if the optimizer cannot follow, swapping again puts the
- * old tensors back.  The sets' resize hook keeps the tensor table right.
- * Every grown set starts g's tau ramp (none if g has none), counted from
- * opt's step count. */
+ * size instead, layer-major.  The gradient buffer is laid out anew for the
+ * grown sizes first, and every grown set is prepared with its gradient
+ * rows copied into it; then all are swapped in; if the optimizer cannot
+ * follow, swapping again puts the old tensors back.  Only then does the
+ * new buffer take the other gradients and replace the old one.  The sets'
+ * resize hook keeps the tensor table right.  Every grown set starts g's
+ * tau ramp (none if g has none), counted from opt's step count.  Each set
+ * draws its new tokens from its own seed, derived from g->seed, unless
+ * own_seed (one set grown through its handle: g->seed is its own). */
 static tf_status grow_model(tf_model *m, tf_optimizer *opt, const int64_t want[3],
-                            const int64_t *per_set, const tf_grow_params *g)
+                            const int64_t *per_set, const tf_grow_params *g, int own_seed)
 {
     const int nsets = m->p.num_layers * TFI_SETS_PER_LAYER;
     tfi_grow_plan *plans = tfi_calloc((size_t)nsets, sizeof *plans);
-    if (!plans)
-        return tfi_fail(&m->err, TF_ERR_NOMEM, "tf_model_grow: out of memory");
+    int64_t *n = tfi_calloc((size_t)nsets, sizeof *n);
+    size_t *off = tfi_calloc((size_t)m->nrefs, sizeof *off);
+    float *arena = NULL;
+    size_t count = 0;
     tf_status st = TF_OK;
+    if (!plans || !n || !off)
+        st = tfi_fail(&m->err, TF_ERR_NOMEM, "tf_model_grow: out of memory");
+    for (int i = 0; st == TF_OK && i < nsets; i++)
+        n[i] = per_set ? per_set[i] : want[tfi_slot_class(i % TFI_SETS_PER_LAYER)];
+    if (st == TF_OK && (count = tfi_model_grad_layout(m, n, off)) == 0)
+        st = tfi_fail(&m->err, TF_ERR_ARGUMENT, "tf_model_grow: the grown model's size overflows");
+    if (st == TF_OK && !(arena = tfi_calloc(count, sizeof(float))))
+        st = tfi_fail(&m->err, TF_ERR_NOMEM,
+                      "tf_model_grow: out of memory for the gradients of the grown model "
+                      "(%zu floats)", count);
     tfi_rng seeds;
     tfi_rng_seed(&seeds, g->seed);
     for (int i = 0; i < nsets && st == TF_OK; i++) {
         tf_grow_params gi = *g;
-        gi.seed = tfi_rng_next(&seeds); /* every set its own stream */
-        int64_t n = per_set ? per_set[i] : want[tfi_slot_class(i % TFI_SETS_PER_LAYER)];
-        if (n != m->sets[i].n)
-            st = tfi_pattention_grow_prepare(&m->sets[i], n, &gi, &plans[i], &m->err);
+        gi.seed = own_seed ? g->seed : tfi_rng_next(&seeds); /* every set its own stream */
+        const tfi_tensor_ref *k = tfi_model_set_ref(m, i);
+        const int t = (int)(k - m->refs);
+        if (n[i] != m->sets[i].n)
+            st = tfi_pattention_grow_prepare(&m->sets[i], n[i], &gi, arena + off[t],
+                                             arena + off[t + 1], &plans[i], &m->err);
     }
     if (st == TF_OK) {
         for (int i = 0; i < nsets; i++)
@@ -40,14 +58,40 @@ static tf_status grow_model(tf_model *m, tf_optimizer *opt, const int64_t want[3
             for (int i = 0; i < nsets; i++)
                 if (plans[i].keys)
                     tfi_pattention_grow_swap(&m->sets[i], &plans[i]);
+        if (st == TF_OK) {
+            tfi_model_grads_adopt(m, arena, count, off);
+            arena = NULL;
+        }
         for (int i = 0; st == TF_OK && i < nsets; i++)
             if (plans[i].keys) /* grown: the plan now holds the old tensors */
                 tfi_pattention_ramp_begin(&m->sets[i], opt ? g->tau_ramp_steps : 0,
                                           opt ? opt->step : 0);
     }
-    for (int i = 0; i < nsets; i++)
+    for (int i = 0; plans && i < nsets; i++)
         tfi_grow_plan_discard(&plans[i]);
     tfi_free(plans);
+    tfi_free(n);
+    tfi_free(off);
+    tfi_free(arena);
+    return st;
+}
+
+tf_status tfi_model_grow_one_set(void *model, int index, int64_t new_n, const tf_grow_params *g)
+{
+    tf_model *m = model;
+    const tf_pattention *set = &m->sets[index];
+    if (new_n <= set->n)
+        return tfi_fail(&m->err, TF_ERR_ARGUMENT,
+                        "new size %lld must exceed the current n=%lld (sets only grow)",
+                        (long long)new_n, (long long)set->n);
+    const int nsets = m->p.num_layers * TFI_SETS_PER_LAYER;
+    int64_t *per_set = tfi_calloc((size_t)nsets, sizeof *per_set);
+    if (!per_set)
+        return tfi_fail(&m->err, TF_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < nsets; i++)
+        per_set[i] = i == index ? new_n : m->sets[i].n;
+    tf_status st = grow_model(m, NULL, NULL, per_set, g, 1);
+    tfi_free(per_set);
     return st;
 }
 
@@ -100,7 +144,7 @@ TF_API tf_status tf_model_grow(tf_model *model, tf_optimizer *opt, int64_t qkv_s
     tf_optimizer_params after;
     if (opt && (st = tfi_optimizer_restart_prepare(opt, &g, &after, &m->err)) != TF_OK)
         return tfi_fail(&m->err, st, "tf_model_grow: %s", m->err.msg);
-    if ((st = grow_model(m, opt, want, NULL, &g)) != TF_OK)
+    if ((st = grow_model(m, opt, want, NULL, &g, 0)) != TF_OK)
         return st;
     if (opt)
         tfi_optimizer_restart_commit(opt, &after, g.reset_optimizer);
@@ -167,7 +211,7 @@ TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
         differ |= want[i] != small->sets[i].n;
     }
     if (differ)
-        st = grow_model(small, NULL, NULL, want, &g);
+        st = grow_model(small, NULL, NULL, want, &g, 0);
     tfi_free(want);
     if (st != TF_OK) {
         tfi_fail(&m->err, st, "tf_model_load_grown: %s", small->err.msg);

@@ -185,12 +185,9 @@ static tf_status fit_sets(tf_model *m, const tfi_st_file *f)
             continue; /* absent or not larger: load_into judges it */
         tf_grow_params g = tf_grow_default_params();
         g.scale_policy = TF_SCALE_FOLLOW_N; /* as if created at that size */
-        tfi_grow_plan plan;
-        tf_status st = tfi_pattention_grow_prepare(set, t->shape[0], &g, &plan, &m->err);
+        tf_status st = tfi_model_grow_one_set(m, i, t->shape[0], &g);
         if (st != TF_OK)
             return st;
-        tfi_pattention_grow_swap(set, &plan);
-        tfi_grow_plan_discard(&plan); /* the old tensors */
         set->scale_policy = m->p.scale_policy;
     }
     return TF_OK;

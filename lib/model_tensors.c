@@ -9,6 +9,7 @@
  *   [1 + 2i], [2 + 2i]  keys and values of set i (layer-major, 5 per layer)
  *   [1 + 2S], [2 + 2S]  final_norm.weight, final_norm.bias (S sets)
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -76,10 +77,43 @@ tf_status tfi_model_build_refs(tf_model *m)
     for (int i = 0; i < nsets; i++) {
         sync_set(m, i);
         m->sets[i].resized = set_resized;
+        m->sets[i].grow = tfi_model_grow_one_set;
         m->sets[i].owner = m;
         m->sets[i].owner_index = i;
     }
     return TF_OK;
+}
+
+size_t tfi_model_grad_layout(const tf_model *m, const int64_t *set_n, size_t *off)
+{
+    const int nsets = m->p.num_layers * TFI_SETS_PER_LAYER;
+    size_t total = 0;
+    for (int t = 0; t < m->nrefs; t++) {
+        const tfi_tensor_ref *r = &m->refs[t];
+        int64_t rows = set_n && t >= 1 && t < 1 + 2 * nsets ? set_n[(t - 1) / 2] : r->rows;
+        size_t n = tfi_mul_size((size_t)rows, (size_t)(r->cols ? r->cols : 1));
+        if (n == 0 || total > SIZE_MAX / sizeof(float) - n)
+            return 0;
+        off[t] = total;
+        total += n;
+    }
+    return total;
+}
+
+void tfi_model_point_grads(tf_model *m, float *arena, const size_t *off)
+{
+    for (int t = 0; t < m->nrefs; t++)
+        m->refs[t].grad = arena + off[t];
+    m->embed_grad = m->refs[0].grad;
+    m->norm_w_grad = m->refs[m->nrefs - 2].grad;
+    m->norm_b_grad = m->refs[m->nrefs - 1].grad;
+    for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
+        tf_pattention *set = &m->sets[i];
+        const tfi_tensor_ref *k = tfi_model_set_ref(m, i);
+        set->key_grad = k[0].grad;
+        set->value_grad = k[1].grad;
+        set->grads_borrowed = 1;
+    }
 }
 
 const tfi_tensor_ref *tfi_model_find(const tf_model *m, const char *name)

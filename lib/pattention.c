@@ -112,7 +112,7 @@ static int valid_policy(tf_scale_policy p)
     return p == TF_SCALE_FOLLOW_N || p == TF_SCALE_PINNED;
 }
 
-tf_status tfi_pattention_init(tf_pattention *set, const tf_pattention_params *p,
+tf_status tfi_pattention_init(tf_pattention *set, const tf_pattention_params *p, int own_grads,
                               tfi_errbuf *eb)
 {
     memset(set, 0, sizeof *set);
@@ -137,9 +137,11 @@ tf_status tfi_pattention_init(tf_pattention *set, const tf_pattention_params *p,
         return st;
     set->keys = tfi_calloc(nk, sizeof(float));
     set->values = tfi_calloc(nv, sizeof(float));
-    set->key_grad = tfi_calloc(nk, sizeof(float));
-    set->value_grad = tfi_calloc(nv, sizeof(float));
-    if (!set->keys || !set->values || !set->key_grad || !set->value_grad) {
+    if (own_grads) {
+        set->key_grad = tfi_calloc(nk, sizeof(float));
+        set->value_grad = tfi_calloc(nv, sizeof(float));
+    }
+    if (!set->keys || !set->values || (own_grads && (!set->key_grad || !set->value_grad))) {
         tfi_pattention_release(set);
         return tfi_fail(eb, TF_ERR_NOMEM, "out of memory for a Pattention set of n=%lld",
                         (long long)p->n);
@@ -168,8 +170,10 @@ void tfi_pattention_release(tf_pattention *set)
 {
     tfi_free(set->keys);
     tfi_free(set->values);
-    tfi_free(set->key_grad);
-    tfi_free(set->value_grad);
+    if (!set->grads_borrowed) {
+        tfi_free(set->key_grad);
+        tfi_free(set->value_grad);
+    }
     tfi_free(set->ws_a);
     tfi_free(set->ws_s);
     tfi_free(set->ws_g);
@@ -191,7 +195,7 @@ TF_API tf_status tf_pattention_create(const tf_pattention_params *params, tf_pat
     tf_pattention *set = tfi_alloc(sizeof *set);
     if (!set)
         return tfi_fail(NULL, TF_ERR_NOMEM, "tf_pattention_create: out of memory");
-    st = tfi_pattention_init(set, &p, NULL);
+    st = tfi_pattention_init(set, &p, 1, NULL);
     if (st != TF_OK) {
         tfi_free(set);
         return st;
@@ -457,13 +461,16 @@ void tfi_grow_plan_discard(tfi_grow_plan *plan)
 {
     tfi_free(plan->keys);
     tfi_free(plan->values);
-    tfi_free(plan->key_grad);
-    tfi_free(plan->value_grad);
+    if (!plan->grads_borrowed) {
+        tfi_free(plan->key_grad);
+        tfi_free(plan->value_grad);
+    }
     memset(plan, 0, sizeof *plan);
 }
 
 tf_status tfi_pattention_grow_prepare(const tf_pattention *set, int64_t new_n,
-                                      const tf_grow_params *g, tfi_grow_plan *plan,
+                                      const tf_grow_params *g, float *key_grad_dst,
+                                      float *value_grad_dst, tfi_grow_plan *plan,
                                       tfi_errbuf *eb)
 {
     memset(plan, 0, sizeof *plan);
@@ -476,8 +483,16 @@ tf_status tfi_pattention_grow_prepare(const tf_pattention *set, int64_t new_n,
         return tfi_fail(eb, TF_ERR_ARGUMENT, "growing to n=%lld overflows", (long long)new_n);
     plan->keys = grown_copy(set->keys, set->n, new_n, set->d_in);
     plan->values = grown_copy(set->values, set->n, new_n, set->d_out);
-    plan->key_grad = grown_copy(set->key_grad, set->n, new_n, set->d_in);
-    plan->value_grad = grown_copy(set->value_grad, set->n, new_n, set->d_out);
+    if (key_grad_dst && value_grad_dst) {
+        memcpy(key_grad_dst, set->key_grad, KSIZE(set) * sizeof(float));
+        memcpy(value_grad_dst, set->value_grad, VSIZE(set) * sizeof(float));
+        plan->key_grad = key_grad_dst;
+        plan->value_grad = value_grad_dst;
+        plan->grads_borrowed = 1;
+    } else {
+        plan->key_grad = grown_copy(set->key_grad, set->n, new_n, set->d_in);
+        plan->value_grad = grown_copy(set->value_grad, set->n, new_n, set->d_out);
+    }
     if (!plan->keys || !plan->values || !plan->key_grad || !plan->value_grad) {
         tfi_grow_plan_discard(plan);
         return tfi_fail(eb, TF_ERR_NOMEM, "out of memory growing n=%lld to %lld",
@@ -506,6 +521,7 @@ void tfi_pattention_grow_swap(tf_pattention *set, tfi_grow_plan *plan)
     SWAP(float *, set->values, plan->values);
     SWAP(float *, set->key_grad, plan->key_grad);
     SWAP(float *, set->value_grad, plan->value_grad);
+    SWAP(int, set->grads_borrowed, plan->grads_borrowed);
     SWAP(int64_t, set->n, plan->n);
     SWAP(tf_scale_policy, set->scale_policy, plan->policy);
     SWAP(double, set->tau, plan->tau);
@@ -528,7 +544,12 @@ TF_API tf_status tf_pattention_grow(tf_pattention *set, int64_t new_n, const tf_
                       "restart needs the optimizer: grow through tf_model_grow(model, opt, ...)");
     if (st != TF_OK)
         return st;
-    st = tfi_pattention_grow_prepare(set, new_n, &g, &plan, &set->err);
+    if (set->grow) { /* its owner lays its gradients out: the owner grows it */
+        if ((st = set->grow(set->owner, set->owner_index, new_n, &g)) != TF_OK)
+            return tfi_fail(&set->err, st, "tf_pattention_grow: %s", tf_last_error());
+        return TF_OK;
+    }
+    st = tfi_pattention_grow_prepare(set, new_n, &g, NULL, NULL, &plan, &set->err);
     if (st != TF_OK)
         return tfi_fail(&set->err, st, "tf_pattention_grow: %s", tf_last_error());
     tfi_pattention_grow_swap(set, &plan);

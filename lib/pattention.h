@@ -29,6 +29,9 @@ struct tf_pattention {
     double key_std, value_std;
     float *keys, *values;         /* [n, d_in], [n, d_out] */
     float *key_grad, *value_grad; /* same shapes, accumulated */
+    int grads_borrowed;           /* the gradients live in the owner's storage
+                                     (a model's gradient buffer): never freed
+                                     here */
     /* Workspace from the last forward (grow-only, see tfi_reserve). */
     float *ws_a, *ws_s, *ws_g, *ws_r;
     float *ws_t; /* keys or values transposed, for the GEMMs (transpose.c) */
@@ -39,6 +42,10 @@ struct tf_pattention {
      * index) runs after every growth, cannot fail and allocates nothing.
      * NULL for a set created on its own. */
     void (*resized)(void *owner, int index);
+    /* A set whose gradients its owner lays out (grads_borrowed) grows through
+     * its owner, which moves them: tf_pattention_grow calls grow(owner,
+     * index, new_n, g) with validated g instead of growing on its own. */
+    tf_status (*grow)(void *owner, int index, int64_t new_n, const tf_grow_params *g);
     void *owner;
     int owner_index;
 };
@@ -47,8 +54,10 @@ struct tf_pattention {
 double tfi_default_tau(tf_norm_type norm, int64_t n);
 
 /* Validates params and initialises *set in place (the model embeds sets
- * through pointers but creates them here). */
-tf_status tfi_pattention_init(tf_pattention *set, const tf_pattention_params *p,
+ * through pointers but creates them here).  own_grads 0 leaves key_grad and
+ * value_grad NULL, for an owner that points them into storage of its own
+ * (and sets grads_borrowed). */
+tf_status tfi_pattention_init(tf_pattention *set, const tf_pattention_params *p, int own_grads,
                               tfi_errbuf *eb);
 void tfi_pattention_release(tf_pattention *set);
 
@@ -70,6 +79,7 @@ typedef struct tfi_grow_plan {
     tf_scale_policy policy;
     double tau;
     float *keys, *values, *key_grad, *value_grad;
+    int grads_borrowed; /* key_grad/value_grad are someone else's (not freed) */
 } tfi_grow_plan;
 
 /* Copy-in and validation of grow params (NULL: the defaults); TF_ERR_ARGUMENT
@@ -79,8 +89,12 @@ tf_status tfi_grow_params_copy(tf_grow_params *dst, const tf_grow_params *src, c
 /* Whether g asks for anything only an optimizer can do (a tau ramp, a
  * reset of the moments, a schedule restart). */
 int tfi_grow_params_train(const tf_grow_params *g);
+/* key_grad_dst and value_grad_dst (both or neither): zeroed storage of the
+ * grown sizes, owned by the caller, that receives the old gradient rows (a
+ * model's new gradient buffer); NULL: the plan allocates its own. */
 tf_status tfi_pattention_grow_prepare(const tf_pattention *set, int64_t new_n,
-                                      const tf_grow_params *g, tfi_grow_plan *plan,
+                                      const tf_grow_params *g, float *key_grad_dst,
+                                      float *value_grad_dst, tfi_grow_plan *plan,
                                       tfi_errbuf *eb);
 void tfi_pattention_grow_swap(tf_pattention *set, tfi_grow_plan *plan);
 void tfi_grow_plan_discard(tfi_grow_plan *plan);
