@@ -135,6 +135,9 @@ Enum = c_int
 
 #: ``typedef int (*tf_token_callback)(void *user, const int32_t *ids, int batch)``
 TokenCallback = CFUNCTYPE(c_int, c_void_p, Pi32, c_int)
+#: ``typedef void (*tf_grad_ready_callback)(void *user, float *grads, size_t offset,
+#: size_t count)``
+GradReadyCallback = CFUNCTYPE(None, c_void_p, Pf, c_size_t, c_size_t)
 
 # name: (restype, argtypes) -- every function of include/tokenformer.h.
 PROTOTYPES = {
@@ -205,6 +208,10 @@ PROTOTYPES = {
     "tf_model_forward": (St, [ModelP, c_int, c_int, Pi32, Pi32, Pf, Pf]),
     "tf_model_backward": (St, [ModelP]),
     "tf_model_zero_grad": (St, [ModelP]),
+    # data-parallel training
+    "tf_model_grad_buffer": (St, [ModelP, POINTER(Pf), POINTER(c_size_t)]),
+    "tf_model_set_grad_ready_callback": (St, [ModelP, GradReadyCallback, c_void_p]),
+    "tf_model_checksum": (St, [ModelP, OptimizerP, POINTER(c_uint64)]),
     # growth
     "tf_model_grow": (St, [ModelP, OptimizerP, c_int64, c_int64, c_int64, POINTER(GrowParams)]),
     # optimizer

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import ctypes
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Mapping, NamedTuple, Optional,
+                    Tuple, Union)
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -88,6 +89,8 @@ class Model(_lib.Handle):
     def _init_handle(self, ptr):
         _lib.Handle.__init__(self, ptr)
         self._dependents = weakref.WeakSet()
+        self._grad_ready = None          # the installed C callback (kept alive)
+        self._grad_ready_failures = []   # exceptions raised in it, re-raised by backward
 
     @classmethod
     def _wrap(cls, ptr):
@@ -286,14 +289,85 @@ class Model(_lib.Handle):
 
     def backward(self) -> None:
         """``tf_model_backward()``: gradients of the last forward's loss,
-        accumulated (StateError without a forward with targets)."""
+        accumulated (StateError without a forward with targets).  An
+        exception raised by the :meth:`set_grad_ready_callback` callback is
+        re-raised here, after the pass (later ranges are not reported)."""
         h = self._h()
-        self._check(F.tf_model_backward(h))
+        del self._grad_ready_failures[:]
+        st = F.tf_model_backward(h)
+        if self._grad_ready_failures:
+            e = self._grad_ready_failures[0]
+            del self._grad_ready_failures[:]
+            raise e
+        self._check(st)
 
     def zero_grad(self) -> None:
         """Zeroes every accumulated gradient."""
         h = self._h()
         self._check(F.tf_model_zero_grad(h))
+
+    # -- data-parallel training --------------------------------------------
+    def grad_buffer(self) -> np.ndarray:
+        """``tf_model_grad_buffer()``: every gradient of the model as one
+        writable float32 array [num_params], a view of the model's own
+        buffer (no copy), in table order (:meth:`tensor_names`, each tensor
+        row-major).  Sum it across processes in place (``comm.Allreduce(
+        MPI.IN_PLACE, buf)`` with mpi4py) between :meth:`backward` and
+        :meth:`Optimizer.step`, which reads it and zeroes it.  The view keeps
+        this object alive, but it is valid only until the model grows (take
+        a new one after :meth:`grow`) or is closed."""
+        h = self._h()
+        data = _lib.Pf()
+        count = ctypes.c_size_t()
+        self._check(F.tf_model_grad_buffer(h, ctypes.byref(data), ctypes.byref(count)))
+        carr = (ctypes.c_float * count.value).from_address(ctypes.addressof(data.contents))
+        carr._tf_model = self  # type: ignore[attr-defined]  # the view keeps the model
+        return np.frombuffer(carr, dtype=np.float32)
+
+    def set_grad_ready_callback(self, fn: Optional[Callable[[int, int], Any]]) -> None:
+        """``tf_model_set_grad_ready_callback()``: during :meth:`backward`,
+        ``fn(offset, count)`` is called each time ``grad_buffer()[offset:
+        offset + count]`` is final for that pass: the final norm first, then
+        the layers from the last to the first, the embedding last; the
+        ranges cover the buffer once per pass.  It may start reducing that
+        range (``comm.Iallreduce``) so that communication overlaps the rest
+        of the pass, but must not call the model.  ``None`` removes it."""
+        h = self._h()
+        if fn is None:
+            self._check(F.tf_model_set_grad_ready_callback(
+                h, _lib.GradReadyCallback(), None))  # type: ignore[call-overload]  # NULL
+            self._grad_ready = None
+            return
+        if not callable(fn):
+            raise TypeError("fn must be callable or None, not %s" % type(fn).__name__)
+        failures = self._grad_ready_failures
+
+        def trampoline(user, grads, offset, count):
+            if failures:
+                return
+            try:
+                fn(int(offset), int(count))
+            except BaseException as e:  # noqa: B902 -- re-raised by backward
+                failures.append(e)
+        cb = _lib.GradReadyCallback(trampoline)
+        self._check(F.tf_model_set_grad_ready_callback(h, cb, None))
+        self._grad_ready = cb
+
+    def checksum(self, optimizer: Optional["Optimizer"] = None) -> int:
+        """``tf_model_checksum()``: a 64-bit hash of the parameters, the
+        Pattention scales and (with ``optimizer``) the optimizer's state, to
+        check that the processes of a data-parallel run hold the same model
+        (equal states, equal values)."""
+        h = self._h()
+        opt = None
+        if optimizer is not None:
+            if optimizer.model is not self:
+                raise errors.ArgumentError(1, "Model.checksum: the optimizer is bound to another "
+                                              "model")
+            opt = optimizer._h()
+        out = ctypes.c_uint64()
+        self._check(F.tf_model_checksum(h, opt, ctypes.byref(out)))
+        return int(out.value)
 
     # -- growth ------------------------------------------------------------
     def grow(self, qkv_slot_num: Optional[int] = None, proj_slot_num: Optional[int] = None,
