@@ -122,7 +122,7 @@ check: deps all $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
 # The unit tests again, library included, under ASan + UBSan with every
 # finding fatal (make check runs it; its own build directory).
 SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all
-SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 sanitize: deps
 	$(MAKE) --no-print-directory B=$(B)/san CFLAGS='$(SAN_CFLAGS)' $(B)/san/tests/check_tokenformer
 	$(SAN_ENV) $(B)/san/tests/check_tokenformer
