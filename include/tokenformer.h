@@ -381,7 +381,12 @@ TF_API tf_status tf_pattention_grow(tf_pattention *set, int64_t new_n,
 typedef struct tf_config tf_config;
 
 /* Parses path.  On failure *out is NULL and tf_last_error() names the key
- * and line.  The caller owns *out. */
+ * and line.  The caller owns *out.  Limits, so that a hostile file is
+ * refused in time linear in its size: a regular file (a FIFO or device is
+ * TF_ERR_IO at once, never waited on) of at most 64 MiB, at most 2^21
+ * nodes (keys, values and sequence items), nesting at most 64 deep
+ * (TF_ERR_CONFIG beyond).  Duplicate keys are found in constant time each:
+ * 80k keys parse in about 0.1 s (bench/bench_parsers). */
 TF_API tf_status tf_config_load(const char *path, tf_config **out);
 /* The same, from a string in memory (len bytes). */
 TF_API tf_status tf_config_parse(const char *text, size_t len, tf_config **out);
@@ -459,7 +464,11 @@ typedef struct tf_model_params {
     double rotary_emb_base;      /* default 10000 */
     tf_norm_type norm;           /* norm_activation_type, default l2_norm_gelu */
     int64_t vocab_size;          /* default 256 (bytes) */
-    int64_t seq_length;          /* longest T (default 128) */
+    int64_t seq_length;          /* longest T (default 128); below 2^31, and
+                                    seq_length x rotary dims per head at most
+                                    2^24: the rotary tables (cos and sin for
+                                    every position) are built at creation and
+                                    stay under 64 MB */
     double layernorm_epsilon;    /* default 1e-5 */
     double init_method_std;      /* keys and embedding N(0, std), default 0.02;
                                     values use wang_init 2/L/sqrt(d) */
@@ -816,11 +825,23 @@ TF_API tf_status tf_dataset_batch(const tf_dataset *ds, tf_split split, int64_t 
 
 /* ------------------------------------------------------------------------
  * Checkpoints (safetensors): every parameter under its SPEC name, and the
- * configuration in __metadata__.  Saving is atomic: a temporary file in the
- * same directory is written, flushed, fsync'ed and renamed over path; a
- * crash mid-save leaves the old file intact.  Loading validates everything
- * before changing anything: on error the model is unchanged.  Files with
- * the official GPT-NeoX names (sequential.N....) load too.
+ * configuration in __metadata__.  Saving is atomic: a temporary file
+ * path.tmp.XXXXXX in the same directory is written, flushed, fsync'ed and
+ * renamed over path; a crash mid-save leaves the old file intact, and the
+ * temporary files such crashes leave are removed by the next save to the
+ * same path (only those no running save holds).  A symlink at path is
+ * written through: its target is replaced atomically, in the target's
+ * directory, and the link stays.  A path that exists and is not a regular
+ * file (a device, a FIFO, a directory) is never replaced: TF_ERR_IO.
+ *
+ * Loading validates everything before changing anything: on error the
+ * model is unchanged.  Files are read strictly as the safetensors format
+ * says: the header valid UTF-8 JSON starting with '{', every tensor's shape
+ * matching its byte range, and the byte ranges tiling the data area from 0
+ * to the end of the file with no gap and no overlap (a header length off by
+ * a byte is TF_ERR_FORMAT, never weights read shifted).  Only regular files
+ * are opened (a FIFO is TF_ERR_IO at once).  Files with the official
+ * GPT-NeoX names (sequential.N....) load too.
  * ---------------------------------------------------------------------- */
 /* Saves model, with each set's tau and tau ramp, and, if opt is not NULL,
  * the optimizer's state: step count, moments and schedule restart (its
@@ -834,7 +855,13 @@ TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt,
  * both shapes: read a checkpoint's sizes first with tf_checkpoint_info(). */
 TF_API tf_status tf_model_load(tf_model *model, tf_optimizer *opt,
                                const char *path);
-/* Creates a model from a checkpoint's own configuration and parameters. */
+/* Creates a model from a checkpoint's own configuration and parameters.
+ * The metadata's format tag, if present, must be tokenformer-checkpoint-1
+ * (or the fixtures' tokenformer-fixture-1), its scale policies follow_n or
+ * pinned; every tensor the configuration declares must be in the file with
+ * its exact shape before anything is allocated, so sizes in the metadata
+ * cannot make the library allocate more than the file holds (TF_ERR_FORMAT
+ * otherwise).  Every error message names the file. */
 TF_API tf_status tf_model_open(const char *path, tf_model **out);
 
 /* Growth-aware loading (the official "partial init"): loads a checkpoint
