@@ -29,7 +29,7 @@
 
 /* JavaScript's WhiteSpace and LineTerminator: its \s, and what trim() removes. */
 const tfi_range tfi_js_space[] = {
-    {0x09, 0x0D}, {0x20, 0x20},     {0xA0, 0xA0},     {0x1680, 0x1680}, {0x2000, 0x200A},
+    {0x09, 0x0D},     {0x20, 0x20},     {0xA0, 0xA0},     {0x1680, 0x1680}, {0x2000, 0x200A},
     {0x2028, 0x2029}, {0x202F, 0x202F}, {0x205F, 0x205F}, {0x3000, 0x3000}, {0xFEFF, 0xFEFF},
 };
 const size_t tfi_js_space_count = sizeof tfi_js_space / sizeof *tfi_js_space;
@@ -140,16 +140,16 @@ static int is_js_space(uint32_t cp)
     return 0;
 }
 
-/* The byte length of the white-space character at the start / the end of
- * s[0..n) (valid UTF-8), or 0 if it is something else. */
-static size_t space_at_start(const unsigned char *s, size_t n)
+size_t tfi_js_space_at_start(const unsigned char *s, size_t n)
 {
+    if (n == 0)
+        return 0;
     utf8proc_int32_t cp;
     utf8proc_ssize_t l = utf8proc_iterate(s, (utf8proc_ssize_t)n, &cp);
     return l > 0 && is_js_space((uint32_t)cp) ? (size_t)l : 0;
 }
 
-static size_t space_at_end(const unsigned char *s, size_t n)
+size_t tfi_js_space_at_end(const unsigned char *s, size_t n)
 {
     size_t start = n;
     while (start > 0 && n - start < 4 && (s[start - 1] & 0xC0) == 0x80)
@@ -157,77 +157,7 @@ static size_t space_at_end(const unsigned char *s, size_t n)
     if (start == 0)
         return 0;
     start--;
-    return space_at_start(s + start, n - start) == n - start ? n - start : 0;
-}
-
-/* ---- added tokens ------------------------------------------------------------- */
-
-static int32_t added_lookup(const tf_tokenizer *tok, const char *s, size_t n)
-{
-    if (n == 0 || n > tok->added_max_len)
-        return -1;
-    return tfi_strmap_get(&tok->added_map, tok->pool, s, n, tfi_hash_bytes(s, n));
-}
-
-static tf_status push_span(tfi_spans *sp, size_t off, size_t len)
-{
-    if (sp->len == sp->cap) {
-        size_t cap = sp->cap ? sp->cap * 2 : 64;
-        tfi_span *v = realloc(sp->v, tfi_mul_size(cap, sizeof *v));
-        if (!v)
-            return TF_ERR_NOMEM;
-        sp->v = v;
-        sp->cap = cap;
-    }
-    sp->v[sp->len++] = (tfi_span){off, len};
-    return TF_OK;
-}
-
-/* Splits s[0..n) into the pieces between and at the trie's entries
- * (longest match, scanning left to right). */
-static tf_status split_added(const tfi_trie *t, const char *s, size_t n, tfi_spans *out)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    out->len = 0;
-    size_t start = 0;
-    for (size_t i = 0; i < n;) {
-        size_t m = t->first[u[i]] ? tfi_trie_match(t, u + i, n - i) : 0;
-        if (!m) {
-            i++;
-            continue;
-        }
-        if ((i > start && push_span(out, start, i - start) != TF_OK) ||
-            push_span(out, i, m) != TF_OK)
-            return TF_ERR_NOMEM;
-        i += m;
-        start = i;
-    }
-    return start < n ? push_span(out, start, n - start) : TF_OK;
-}
-
-/* lstrip / rstrip: the piece before a token with lstrip loses its trailing
- * white space, the piece after one with rstrip its leading white space. */
-static void strip_around(const tf_tokenizer *tok, const char *s, tfi_spans *sp)
-{
-    for (size_t i = 0; i < sp->len; i++) {
-        int32_t a = added_lookup(tok, s + sp->v[i].off, sp->v[i].len);
-        if (a < 0)
-            continue;
-        if (tok->added[a].lstrip && i > 0) {
-            tfi_span *p = &sp->v[i - 1];
-            size_t l;
-            while ((l = space_at_end((const unsigned char *)s + p->off, p->len)) > 0)
-                p->len -= l;
-        }
-        if (tok->added[a].rstrip && i + 1 < sp->len) {
-            tfi_span *p = &sp->v[i + 1];
-            size_t l;
-            while ((l = space_at_start((const unsigned char *)s + p->off, p->len)) > 0) {
-                p->off += l;
-                p->len -= l;
-            }
-        }
-    }
+    return tfi_js_space_at_start(s + start, n - start) == n - start ? n - start : 0;
 }
 
 static tf_status emit(tf_tokenizer *tok, int32_t id)
@@ -289,11 +219,7 @@ static tf_status pre_tokenize(tf_tokenizer *tok, const char *s, size_t n)
     return TF_OK;
 }
 
-/* Normalises s[0..n): *out is s itself (nothing to do: no normaliser, or
- * ASCII, which every form leaves alone) or a buffer from utf8proc that the
- * caller frees. */
-static tf_status normalize(const tf_tokenizer *tok, const char *s, size_t n, char **out,
-                           size_t *out_n)
+tf_status tfi_normalize(const tf_tokenizer *tok, const char *s, size_t n, char **out, size_t *out_n)
 {
     *out = (char *)s;
     *out_n = n;
@@ -302,10 +228,9 @@ static tf_status normalize(const tf_tokenizer *tok, const char *s, size_t n, cha
     char *cur = NULL;
     for (int i = 0; i < tok->n_norm; i++) {
         utf8proc_uint8_t *dst = NULL;
-        utf8proc_ssize_t r =
-            utf8proc_map((const utf8proc_uint8_t *)(cur ? cur : s),
-                         (utf8proc_ssize_t)(cur ? *out_n : n), &dst,
-                         (utf8proc_option_t)tok->norm_opts[i]);
+        utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)(cur ? cur : s),
+                                          (utf8proc_ssize_t)(cur ? *out_n : n), &dst,
+                                          (utf8proc_option_t)tok->norm_opts[i]);
         free(cur);
         if (r < 0)
             return r == UTF8PROC_ERROR_NOMEM ? TF_ERR_NOMEM : TF_ERR_RANGE;
@@ -321,21 +246,21 @@ static tf_status encode_piece(tf_tokenizer *tok, const char *s, size_t n)
 {
     char *ns;
     size_t nn;
-    tf_status st = normalize(tok, s, n, &ns, &nn);
+    tf_status st = tfi_normalize(tok, s, n, &ns, &nn);
     if (st != TF_OK)
         return tfi_fail(&tok->err, st, "tf_tokenizer_encode: %s while normalising",
                         st == TF_ERR_NOMEM ? "out of memory" : "utf8proc failed");
     tfi_spans *sub = &tok->subsections;
     if (nn > 0)
-        st = split_added(&tok->norm, ns, nn, sub);
+        st = tfi_added_split(&tok->norm, ns, nn, sub);
     if (nn > 0 && st == TF_OK) {
-        strip_around(tok, ns, sub);
+        tfi_added_strip(tok, ns, sub);
         for (size_t j = 0; j < sub->len && st == TF_OK; j++) {
             const char *p = ns + sub->v[j].off;
             size_t len = sub->v[j].len;
             if (len == 0)
                 continue;
-            int32_t a = added_lookup(tok, p, len);
+            int32_t a = tfi_added_lookup(tok, p, len);
             st = a >= 0 ? emit(tok, tok->added[a].id) : pre_tokenize(tok, p, len);
         }
     }
@@ -347,16 +272,16 @@ static tf_status encode_piece(tf_tokenizer *tok, const char *s, size_t n)
 static tf_status encode_text(tf_tokenizer *tok, const char *s, size_t n)
 {
     tfi_spans *sec = &tok->sections;
-    tf_status st = split_added(&tok->raw, s, n, sec);
+    tf_status st = tfi_added_split(&tok->raw, s, n, sec);
     if (st != TF_OK)
         return st;
-    strip_around(tok, s, sec);
+    tfi_added_strip(tok, s, sec);
     for (size_t i = 0; i < sec->len && st == TF_OK; i++) {
         const char *p = s + sec->v[i].off;
         size_t len = sec->v[i].len;
         if (len == 0)
             continue;
-        int32_t a = added_lookup(tok, p, len);
+        int32_t a = tfi_added_lookup(tok, p, len);
         st = a >= 0 ? emit(tok, tok->added[a].id) : encode_piece(tok, p, len);
     }
     return st;
@@ -364,13 +289,15 @@ static tf_status encode_text(tf_tokenizer *tok, const char *s, size_t n)
 
 /* ---- API ------------------------------------------------------------------------ */
 
-TF_API tf_status tf_tokenizer_encode(tf_tokenizer *tok, const char *text, size_t len,
-                                     int32_t *ids, size_t cap, size_t *count)
+TF_API tf_status tf_tokenizer_encode(tf_tokenizer *tok, const char *text, size_t len, int32_t *ids,
+                                     size_t cap, size_t *count)
 {
     if (!tok || (!text && len > 0) || (!ids && cap > 0) || !count)
-        return tfi_fail(tok ? &tok->err : NULL, TF_ERR_ARGUMENT,
-                        "tf_tokenizer_encode: %s is NULL",
-                        !tok ? "tok" : !count ? "count" : !ids ? "ids (with cap > 0)" : "text");
+        return tfi_fail(tok ? &tok->err : NULL, TF_ERR_ARGUMENT, "tf_tokenizer_encode: %s is NULL",
+                        !tok     ? "tok"
+                        : !count ? "count"
+                        : !ids   ? "ids (with cap > 0)"
+                                 : "text");
     const unsigned char *u = (const unsigned char *)text;
     const char *s = text ? text : "";
     size_t n = len;
@@ -403,13 +330,15 @@ static int id_ok(const tf_tokenizer *tok, int32_t id)
     return id >= 0 && id < tok->n_ids && tok->tok_off[id] != UINT32_MAX;
 }
 
-TF_API tf_status tf_tokenizer_decode(tf_tokenizer *tok, const int32_t *ids, size_t count,
-                                     char *out, size_t cap, size_t *len)
+TF_API tf_status tf_tokenizer_decode(tf_tokenizer *tok, const int32_t *ids, size_t count, char *out,
+                                     size_t cap, size_t *len)
 {
     if (!tok || (!ids && count > 0) || (!out && cap > 0) || !len)
-        return tfi_fail(tok ? &tok->err : NULL, TF_ERR_ARGUMENT,
-                        "tf_tokenizer_decode: %s is NULL",
-                        !tok ? "tok" : !len ? "len" : !ids ? "ids" : "out (with cap > 0)");
+        return tfi_fail(tok ? &tok->err : NULL, TF_ERR_ARGUMENT, "tf_tokenizer_decode: %s is NULL",
+                        !tok   ? "tok"
+                        : !len ? "len"
+                        : !ids ? "ids"
+                               : "out (with cap > 0)");
     size_t total = 0;
     for (size_t i = 0; i < count; i++) {
         if (!id_ok(tok, ids[i]))
@@ -444,9 +373,11 @@ TF_API tf_status tf_tokenizer_token_to_id(const tf_tokenizer *tok, const char *t
 {
     if (!tok || !token || !id)
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_tokenizer_token_to_id: %s is NULL",
-                        !tok ? "tok" : !token ? "token" : "id");
+                        !tok     ? "tok"
+                        : !token ? "token"
+                                 : "id");
     size_t n = strlen(token);
-    int32_t a = added_lookup(tok, token, n);
+    int32_t a = tfi_added_lookup(tok, token, n);
     if (a >= 0 && tok->added[a].content_len == n &&
         memcmp(tok->pool + tok->added[a].content_off, token, n) == 0) {
         *id = tok->added[a].id;
@@ -463,8 +394,8 @@ TF_API tf_status tf_tokenizer_token_to_id(const tf_tokenizer *tok, const char *t
 TF_API const char *tf_tokenizer_id_to_token(const tf_tokenizer *tok, int32_t id)
 {
     if (!tok || !id_ok(tok, id)) {
-        tfi_fail(NULL, tok ? TF_ERR_RANGE : TF_ERR_ARGUMENT,
-                 "tf_tokenizer_id_to_token: %s", tok ? "not a token id" : "tok is NULL");
+        tfi_fail(NULL, tok ? TF_ERR_RANGE : TF_ERR_ARGUMENT, "tf_tokenizer_id_to_token: %s",
+                 tok ? "not a token id" : "tok is NULL");
         return NULL;
     }
     return tok->pool + tok->tok_off[id];

@@ -1,9 +1,10 @@
 /*
  * tokenizer.h -- the byte-level BPE tokenizer's internals, shared by its
  * files: tokenizer_load.c (tokenizer.json -> struct tf_tokenizer),
- * tokenizer.c (the API and the encoding pipeline), tokenizer_bpe.c (the
- * byte-to-unicode table, the merge loop and its word cache) and
- * tokenizer_map.c (the hash maps they look things up in).
+ * tokenizer_added.c (added tokens: read, and found in a text), tokenizer.c
+ * (the API and the encoding pipeline), tokenizer_bpe.c (the byte-to-unicode
+ * table, the merge loop and its word cache) and tokenizer_map.c (the hash
+ * maps and the trie they look things up in).
  *
  * Ids: one id space [0, n_ids) for the model's vocabulary and the added
  * tokens.  The merge loop works on the model's ids; an added token whose
@@ -92,13 +93,13 @@ int tfi_unicode_to_byte(uint32_t cp);
 /* Word cache: pre-token bytes -> the ids they encode to.  Cleared whole
  * when full (its contents never change a result). */
 typedef struct tfi_word_cache {
-    tfi_strmap map;   /* word -> index into entries */
-    char *keys;       /* the words' bytes */
+    tfi_strmap map; /* word -> index into entries */
+    char *keys;     /* the words' bytes */
     size_t keys_len, keys_cap;
-    int32_t *ids;     /* the ids of all words */
+    int32_t *ids; /* the ids of all words */
     size_t ids_len, ids_cap;
-    uint32_t *first;  /* entry -> offset in ids */
-    uint32_t *count;  /* entry -> number of ids */
+    uint32_t *first; /* entry -> offset in ids */
+    uint32_t *count; /* entry -> number of ids */
     size_t entries, max_entries;
 } tfi_word_cache;
 
@@ -128,7 +129,7 @@ void tfi_bpe_work_free(tfi_bpe_work *w);
 
 typedef struct tfi_added {
     int32_t id;
-    uint32_t content_off, content_len;      /* in tok->pool */
+    uint32_t content_off, content_len;       /* in tok->pool */
     uint32_t normalized_off, normalized_len; /* the normalised content */
     unsigned char lstrip, rstrip, normalized, special;
 } tfi_added;
@@ -174,13 +175,13 @@ struct tf_tokenizer {
     uint32_t *tok_off, *tok_len;
     uint32_t *dec_off, *dec_len; /* in dec_pool */
     char *dec_pool;
-    unsigned char *special;      /* [n_ids]: 1 for special added tokens */
+    unsigned char *special; /* [n_ids]: 1 for special added tokens */
 
     /* The BPE model. */
-    tfi_strmap vocab;     /* text -> model id */
-    tfi_u64map merges;    /* TFI_PAIR_KEY(a, b) -> rank << 32 | result */
-    int32_t byte_sym[256];/* model id of each byte's symbol */
-    int32_t *remap;       /* [n_ids] or NULL: model id -> output id */
+    tfi_strmap vocab;      /* text -> model id */
+    tfi_u64map merges;     /* TFI_PAIR_KEY(a, b) -> rank << 32 | result */
+    int32_t byte_sym[256]; /* model id of each byte's symbol */
+    int32_t *remap;        /* [n_ids] or NULL: model id -> output id */
 
     /* Added tokens, matched in the raw text (raw) or after normalisation
      * (norm), as the reference does for normalized=false/true. */
@@ -205,7 +206,7 @@ struct tf_tokenizer {
     tfi_bpe_work bpe;
     tfi_word_cache cache;
     tfi_spans sections, subsections;
-    char *text_buf;   /* the text with invalid UTF-8 replaced */
+    char *text_buf; /* the text with invalid UTF-8 replaced */
     size_t text_cap;
     char *prefix_buf; /* " " + a piece, for add_prefix_space */
     size_t prefix_cap;
@@ -213,6 +214,58 @@ struct tf_tokenizer {
 
 /* Appends the ids of one pre-token (its UTF-8 bytes) to tok->out. */
 tf_status tfi_bpe_word(tf_tokenizer *tok, const unsigned char *w, size_t n);
+
+/* ---- text (tokenizer.c) ------------------------------------------------- */
+
+/* Normalises s[0..n) with tok's normaliser: *out is s itself when there is
+ * nothing to do (no normaliser, or ASCII, which every form leaves alone),
+ * else a buffer from utf8proc that the caller frees.  TF_ERR_NOMEM. */
+tf_status tfi_normalize(const tf_tokenizer *tok, const char *s, size_t n, char **out,
+                        size_t *out_n);
+/* The byte length of the white-space character (tfi_js_space) at the start
+ * / at the end of s[0..n) (valid UTF-8), or 0 if it is something else. */
+size_t tfi_js_space_at_start(const unsigned char *s, size_t n);
+size_t tfi_js_space_at_end(const unsigned char *s, size_t n);
+
+/* ---- reading tokenizer.json (tokenizer_load.c) -------------------------- */
+
+struct json_object;
+
+typedef struct tfi_tok_loader {
+    const char *name; /* the path, or "tokenizer JSON" from memory */
+    tf_tokenizer *tok;
+    size_t pool_cap;
+    size_t n_vocab;
+} tfi_tok_loader;
+
+/* TF_ERR_FORMAT with "name: message". */
+tf_status tfi_tok_bad(tfi_tok_loader *L, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+tf_status tfi_tok_nomem(tfi_tok_loader *L);
+/* A token for a message: quoted, at most 40 bytes, control bytes escaped. */
+const char *tfi_tok_quote(const char *s, size_t n, char *buf, size_t cap);
+/* Copies s[0..n) and a NUL into tok->pool; its offset in *off. */
+tf_status tfi_tok_pool_add(tfi_tok_loader *L, const char *s, size_t n, uint32_t *off);
+/* The member `key` of obj, or NULL when absent or JSON null. */
+struct json_object *tfi_json_member(struct json_object *obj, const char *key);
+/* An optional boolean member: *out = dflt when absent or null. */
+tf_status tfi_tok_opt_bool(tfi_tok_loader *L, struct json_object *obj, const char *where,
+                           const char *key, int dflt, int *out);
+/* An id: an integer in [0, TFI_TOK_MAX_ID). */
+tf_status tfi_tok_id(tfi_tok_loader *L, struct json_object *v, const char *what, int32_t *id);
+/* A token's text: not empty, no NUL, valid UTF-8. */
+tf_status tfi_tok_text(tfi_tok_loader *L, const char *s, size_t n, const char *what);
+
+/* ---- added tokens (tokenizer_added.c) ----------------------------------- */
+
+/* Reads "added_tokens" (after the normaliser) and builds the tries. */
+tf_status tfi_added_load(tfi_tok_loader *L, struct json_object *root);
+/* The added token (an index) whose key is exactly s[0..n), or -1. */
+int32_t tfi_added_lookup(const tf_tokenizer *tok, const char *s, size_t n);
+/* Splits s[0..n) into the pieces between and at the trie's entries. */
+tf_status tfi_added_split(const tfi_trie *t, const char *s, size_t n, tfi_spans *out);
+/* lstrip / rstrip: trims the pieces next to added tokens that ask for it. */
+void tfi_added_strip(const tf_tokenizer *tok, const char *s, tfi_spans *sp);
 
 /* The length of the longest prefix of s[0..n) that is valid UTF-8 (no
  * overlongs, surrogates or code points past U+10FFFF). */

@@ -145,8 +145,8 @@ static void cache_put(tfi_word_cache *c, const unsigned char *w, size_t n, const
 
 typedef struct tfi_bpe_cand {
     uint32_t rank;
-    uint32_t pos;          /* index of the left symbol */
-    int32_t left, right;   /* the ids it was made from */
+    uint32_t pos;        /* index of the left symbol */
+    int32_t left, right; /* the ids it was made from */
     int32_t result;
 } tfi_bpe_cand;
 

@@ -22,15 +22,7 @@
 
 #include "tokenizer.h"
 
-typedef struct loader {
-    const char *name; /* the path, or "tokenizer JSON" from memory */
-    tf_tokenizer *tok;
-    size_t pool_cap;
-    size_t n_vocab;
-} loader;
-
-static tf_status bad(loader *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static tf_status bad(loader *L, const char *fmt, ...)
+tf_status tfi_tok_bad(tfi_tok_loader *L, const char *fmt, ...)
 {
     char msg[TFI_ERRMSG_MAX];
     va_list ap;
@@ -40,13 +32,12 @@ static tf_status bad(loader *L, const char *fmt, ...)
     return tfi_fail(NULL, TF_ERR_FORMAT, "%s: %s", L->name, msg);
 }
 
-static tf_status nomem(loader *L)
+tf_status tfi_tok_nomem(tfi_tok_loader *L)
 {
     return tfi_fail(NULL, TF_ERR_NOMEM, "%s: out of memory", L->name);
 }
 
-/* A token for a message: quoted, at most 40 bytes, control bytes escaped. */
-static const char *quote(const char *s, size_t n, char *buf, size_t cap)
+const char *tfi_tok_quote(const char *s, size_t n, char *buf, size_t cap)
 {
     size_t k = 0;
     buf[k++] = '\'';
@@ -66,7 +57,7 @@ static const char *quote(const char *s, size_t n, char *buf, size_t cap)
     return buf;
 }
 
-static tf_status pool_add(loader *L, const char *s, size_t n, uint32_t *off)
+tf_status tfi_tok_pool_add(tfi_tok_loader *L, const char *s, size_t n, uint32_t *off)
 {
     tf_tokenizer *tok = L->tok;
     if (tok->pool_len + n + 1 > L->pool_cap) {
@@ -75,7 +66,7 @@ static tf_status pool_add(loader *L, const char *s, size_t n, uint32_t *off)
             cap *= 2;
         char *p = realloc(tok->pool, cap);
         if (!p)
-            return nomem(L);
+            return tfi_tok_nomem(L);
         tok->pool = p;
         L->pool_cap = cap;
     }
@@ -88,94 +79,100 @@ static tf_status pool_add(loader *L, const char *s, size_t n, uint32_t *off)
 
 /* ---- JSON helpers ----------------------------------------------------------- */
 
-/* The member `key` of obj, or NULL when absent or JSON null. */
-static json_object *member(json_object *obj, const char *key)
+json_object *tfi_json_member(json_object *obj, const char *key)
 {
     json_object *v = NULL;
     return json_object_object_get_ex(obj, key, &v) ? v : NULL;
 }
 
-/* An optional boolean member: *out = dflt when absent or null. */
-static tf_status opt_bool(loader *L, json_object *obj, const char *where, const char *key,
-                          int dflt, int *out)
+tf_status tfi_tok_opt_bool(tfi_tok_loader *L, json_object *obj, const char *where, const char *key,
+                           int dflt, int *out)
 {
-    json_object *v = member(obj, key);
+    json_object *v = tfi_json_member(obj, key);
     if (!v) {
         *out = dflt;
         return TF_OK;
     }
     if (!json_object_is_type(v, json_type_boolean))
-        return bad(L, "%s.%s is not true or false", where, key);
+        return tfi_tok_bad(L, "%s.%s is not true or false", where, key);
     *out = json_object_get_boolean(v);
     return TF_OK;
 }
 
 /* An optional string member that must be absent, null or "". */
-static tf_status empty_string(loader *L, json_object *obj, const char *where, const char *key)
+static tf_status empty_string(tfi_tok_loader *L, json_object *obj, const char *where,
+                              const char *key)
 {
-    json_object *v = member(obj, key);
+    json_object *v = tfi_json_member(obj, key);
     if (!v || (json_object_is_type(v, json_type_string) && json_object_get_string_len(v) == 0))
         return TF_OK;
-    return bad(L, "%s.%s is set; byte-level BPE does not use it (not supported)", where, key);
+    return tfi_tok_bad(L, "%s.%s is set; byte-level BPE does not use it (not supported)", where,
+                       key);
 }
 
 /* The "type" of a component object; NULL (and a message) when it is not an
  * object with a string type. */
-static const char *component_type(loader *L, json_object *c, const char *where, tf_status *st)
+static const char *component_type(tfi_tok_loader *L, json_object *c, const char *where,
+                                  tf_status *st)
 {
     json_object *t;
-    if (!json_object_is_type(c, json_type_object) || !(t = member(c, "type")) ||
+    if (!json_object_is_type(c, json_type_object) || !(t = tfi_json_member(c, "type")) ||
         !json_object_is_type(t, json_type_string)) {
-        *st = bad(L, "%s is not an object with a \"type\"", where);
+        *st = tfi_tok_bad(L, "%s is not an object with a \"type\"", where);
         return NULL;
     }
     return json_object_get_string(t);
 }
 
-static tf_status id_value(loader *L, json_object *v, const char *what, int32_t *id)
+tf_status tfi_tok_id(tfi_tok_loader *L, json_object *v, const char *what, int32_t *id)
 {
     if (!json_object_is_type(v, json_type_int))
-        return bad(L, "%s: the id is not an integer", what);
+        return tfi_tok_bad(L, "%s: the id is not an integer", what);
     int64_t x = json_object_get_int64(v);
     if (x < 0 || x >= TFI_TOK_MAX_ID)
-        return bad(L, "%s: id %lld is outside [0, %d)", what, (long long)x, TFI_TOK_MAX_ID);
+        return tfi_tok_bad(L, "%s: id %lld is outside [0, %d)", what, (long long)x, TFI_TOK_MAX_ID);
     *id = (int32_t)x;
     return TF_OK;
 }
 
-static tf_status token_text(loader *L, const char *s, size_t n, const char *what)
+tf_status tfi_tok_text(tfi_tok_loader *L, const char *s, size_t n, const char *what)
 {
     char q[128];
     if (n == 0)
-        return bad(L, "%s: empty token", what);
+        return tfi_tok_bad(L, "%s: empty token", what);
+    if (memchr(s, '\0', n))
+        return tfi_tok_bad(L, "%s: token %s has a NUL byte", what,
+                           tfi_tok_quote(s, n, q, sizeof q));
     if (n >= UINT32_MAX / 2 || tfi_utf8_valid_prefix((const unsigned char *)s, n) != n)
-        return bad(L, "%s: token %s is not valid UTF-8", what, quote(s, n, q, sizeof q));
+        return tfi_tok_bad(L, "%s: token %s is not valid UTF-8", what,
+                           tfi_tok_quote(s, n, q, sizeof q));
     return TF_OK;
 }
 
 /* ---- the model: vocabulary and merges -------------------------------------- */
 
-static tf_status load_vocab(loader *L, json_object *vocab)
+static tf_status load_vocab(tfi_tok_loader *L, json_object *vocab)
 {
     tf_tokenizer *tok = L->tok;
     if (!json_object_is_type(vocab, json_type_object))
-        return bad(L, "model.vocab is not an object");
+        return tfi_tok_bad(L, "model.vocab is not an object");
     size_t n = (size_t)json_object_object_length(vocab);
     if (n > (size_t)TFI_TOK_MAX_ID)
-        return bad(L, "model.vocab has %zu entries, more than %d", n, TFI_TOK_MAX_ID);
+        return tfi_tok_bad(L, "model.vocab has %zu entries, more than %d", n, TFI_TOK_MAX_ID);
     if (tfi_strmap_init(&tok->vocab, n) != TF_OK)
-        return nomem(L);
+        return tfi_tok_nomem(L);
     L->n_vocab = n;
     json_object_object_foreach(vocab, key, val)
     {
         char what[160], q[128];
         size_t len = strlen(key);
-        snprintf(what, sizeof what, "model.vocab[%s]", quote(key, len, q, sizeof q));
+        snprintf(what, sizeof what, "model.vocab[%s]", tfi_tok_quote(key, len, q, sizeof q));
         int32_t id;
         uint32_t off;
         tf_status st;
-        if ((st = token_text(L, key, len, what)) != TF_OK || (st = id_value(L, val, what, &id)) != TF_OK ||
-            (st = pool_add(L, key, len, &off)) != TF_OK)
+        if ((st = tfi_tok_text(L, key, len, what)) != TF_OK ||
+            (st = tfi_tok_id(L, val, what, &id)) != TF_OK ||
+            (st = tfi_tok_pool_add(L, key, len, &off)) != TF_OK)
             return st;
         tfi_strmap_put(&tok->vocab, tok->pool, off, (uint32_t)len, id, tfi_hash_bytes(key, len));
         if (id >= tok->n_ids)
@@ -190,8 +187,8 @@ static int32_t vocab_id(const tf_tokenizer *tok, const char *s, size_t n)
 }
 
 /* One merge (a, b) of rank r: a, b and a + b must be in the vocabulary. */
-static tf_status add_merge(loader *L, size_t r, const char *a, size_t na, const char *b, size_t nb,
-                           char *cat)
+static tf_status add_merge(tfi_tok_loader *L, size_t r, const char *a, size_t na, const char *b,
+                           size_t nb, char *cat)
 {
     tf_tokenizer *tok = L->tok;
     char q[128];
@@ -202,22 +199,22 @@ static tf_status add_merge(loader *L, size_t r, const char *a, size_t na, const 
     if (ia < 0 || ib < 0 || iab < 0) {
         const char *s = ia < 0 ? a : ib < 0 ? b : cat;
         size_t n = ia < 0 ? na : ib < 0 ? nb : na + nb;
-        return bad(L, "model.merges[%zu]: %s is not in the vocabulary", r,
-                   quote(s, n, q, sizeof q));
+        return tfi_tok_bad(L, "model.merges[%zu]: %s is not in the vocabulary", r,
+                           tfi_tok_quote(s, n, q, sizeof q));
     }
     tfi_u64map_put(&tok->merges, TFI_PAIR_KEY(ia, ib), (uint64_t)r << 32 | (uint32_t)iab);
     return TF_OK;
 }
 
-static tf_status load_merges(loader *L, json_object *merges)
+static tf_status load_merges(tfi_tok_loader *L, json_object *merges)
 {
     if (!json_object_is_type(merges, json_type_array))
-        return bad(L, "model.merges is not an array");
+        return tfi_tok_bad(L, "model.merges is not an array");
     size_t n = json_object_array_length(merges);
     if (n > (size_t)TFI_TOK_MAX_ID)
-        return bad(L, "model.merges has %zu entries, more than %d", n, TFI_TOK_MAX_ID);
+        return tfi_tok_bad(L, "model.merges has %zu entries, more than %d", n, TFI_TOK_MAX_ID);
     if (tfi_u64map_init(&L->tok->merges, n) != TF_OK)
-        return nomem(L);
+        return tfi_tok_nomem(L);
     char *cat = NULL;
     size_t cat_cap = 0;
     tf_status st = TF_OK;
@@ -231,30 +228,31 @@ static tf_status load_merges(loader *L, json_object *merges)
             size_t len = (size_t)json_object_get_string_len(m);
             const char *sp = memchr(a, ' ', len);
             if (!sp || memchr(sp + 1, ' ', len - (size_t)(sp - a) - 1)) {
-                st = bad(L, "model.merges[%zu] is not two tokens separated by one space", r);
+                st =
+                    tfi_tok_bad(L, "model.merges[%zu] is not two tokens separated by one space", r);
                 break;
             }
             na = (size_t)(sp - a);
             b = sp + 1;
             nb = len - na - 1;
-        } else if (json_object_is_type(m, json_type_array) &&
-                   json_object_array_length(m) == 2 &&
+        } else if (json_object_is_type(m, json_type_array) && json_object_array_length(m) == 2 &&
                    json_object_is_type(json_object_array_get_idx(m, 0), json_type_string) &&
                    json_object_is_type(json_object_array_get_idx(m, 1), json_type_string)) {
-            json_object *ma = json_object_array_get_idx(m, 0), *mb = json_object_array_get_idx(m, 1);
+            json_object *ma = json_object_array_get_idx(m, 0),
+                        *mb = json_object_array_get_idx(m, 1);
             a = json_object_get_string(ma);
             na = (size_t)json_object_get_string_len(ma);
             b = json_object_get_string(mb);
             nb = (size_t)json_object_get_string_len(mb);
         } else {
-            st = bad(L, "model.merges[%zu] is neither \"a b\" nor [\"a\", \"b\"]", r);
+            st = tfi_tok_bad(L, "model.merges[%zu] is neither \"a b\" nor [\"a\", \"b\"]", r);
             break;
         }
         if (na + nb > cat_cap) {
             free(cat);
             cat_cap = na + nb;
             if (!(cat = malloc(cat_cap))) {
-                st = nomem(L);
+                st = tfi_tok_nomem(L);
                 break;
             }
         }
@@ -264,20 +262,21 @@ static tf_status load_merges(loader *L, json_object *merges)
     return st;
 }
 
-static tf_status load_model(loader *L, json_object *root)
+static tf_status load_model(tfi_tok_loader *L, json_object *root)
 {
     tf_tokenizer *tok = L->tok;
-    json_object *model = member(root, "model"), *t;
+    json_object *model = tfi_json_member(root, "model"), *t;
     if (!model || !json_object_is_type(model, json_type_object))
-        return bad(L, "no \"model\" object");
-    json_object *vocab = member(model, "vocab"), *merges = member(model, "merges");
-    if ((t = member(model, "type")) != NULL) {
+        return tfi_tok_bad(L, "no \"model\" object");
+    json_object *vocab = tfi_json_member(model, "vocab"),
+                *merges = tfi_json_member(model, "merges");
+    if ((t = tfi_json_member(model, "type")) != NULL) {
         if (!json_object_is_type(t, json_type_string) || strcmp(json_object_get_string(t), "BPE"))
-            return bad(L, "model.type is %s; only \"BPE\" is supported",
-                       json_object_to_json_string(t));
+            return tfi_tok_bad(L, "model.type is %s; only \"BPE\" is supported",
+                               json_object_to_json_string(t));
     }
     if (!vocab || !merges)
-        return bad(L, "model has no %s", !vocab ? "vocab" : "merges");
+        return tfi_tok_bad(L, "model has no %s", !vocab ? "vocab" : "merges");
     tf_status st;
     int flag;
     if ((st = load_vocab(L, vocab)) != TF_OK || (st = load_merges(L, merges)) != TF_OK ||
@@ -286,34 +285,36 @@ static tf_status load_model(loader *L, json_object *root)
         return st;
     static const char *const off_flags[] = {"byte_fallback", "fuse_unk", "ignore_merges"};
     for (size_t i = 0; i < sizeof off_flags / sizeof *off_flags; i++) {
-        if ((st = opt_bool(L, model, "model", off_flags[i], 0, &flag)) != TF_OK)
+        if ((st = tfi_tok_opt_bool(L, model, "model", off_flags[i], 0, &flag)) != TF_OK)
             return st;
         if (flag)
-            return bad(L, "model.%s is true; not supported for byte-level BPE", off_flags[i]);
+            return tfi_tok_bad(L, "model.%s is true; not supported for byte-level BPE",
+                               off_flags[i]);
     }
     /* unk_token: never produced when every byte has a symbol, but it must
      * name a token if given.  dropout is ignored, as by the reference. */
-    json_object *unk = member(model, "unk_token");
-    if (unk && (!json_object_is_type(unk, json_type_string) ||
-                vocab_id(tok, json_object_get_string(unk),
-                         (size_t)json_object_get_string_len(unk)) < 0))
-        return bad(L, "model.unk_token %s is not a token of the vocabulary",
-                   json_object_to_json_string(unk));
+    json_object *unk = tfi_json_member(model, "unk_token");
+    if (unk &&
+        (!json_object_is_type(unk, json_type_string) ||
+         vocab_id(tok, json_object_get_string(unk), (size_t)json_object_get_string_len(unk)) < 0))
+        return tfi_tok_bad(L, "model.unk_token %s is not a token of the vocabulary",
+                           json_object_to_json_string(unk));
     for (unsigned b = 0; b < 256; b++) {
         char u[4];
         size_t n = (size_t)utf8proc_encode_char((utf8proc_int32_t)tfi_byte_to_unicode(b),
                                                 (utf8proc_uint8_t *)u);
         if ((tok->byte_sym[b] = vocab_id(tok, u, n)) < 0)
-            return bad(L, "the vocabulary has no symbol for byte 0x%02x (U+%04X): not a "
-                          "byte-level BPE vocabulary",
-                       b, (unsigned)tfi_byte_to_unicode(b));
+            return tfi_tok_bad(L,
+                               "the vocabulary has no symbol for byte 0x%02x (U+%04X): not a "
+                               "byte-level BPE vocabulary",
+                               b, (unsigned)tfi_byte_to_unicode(b));
     }
     return TF_OK;
 }
 
 /* ---- components: normaliser, pre-tokenizer, post-processor, decoder -------- */
 
-static tf_status add_normalizer(loader *L, json_object *c, const char *where, int depth)
+static tf_status add_normalizer(tfi_tok_loader *L, json_object *c, const char *where, int depth)
 {
     tf_tokenizer *tok = L->tok;
     tf_status st = TF_OK;
@@ -332,15 +333,16 @@ static tf_status add_normalizer(loader *L, json_object *c, const char *where, in
     for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
         if (strcmp(type, forms[i].name) == 0) {
             if (tok->n_norm == TFI_TOK_MAX_NORMALIZERS)
-                return bad(L, "%s: more than %d normalisers", where, TFI_TOK_MAX_NORMALIZERS);
+                return tfi_tok_bad(L, "%s: more than %d normalisers", where,
+                                   TFI_TOK_MAX_NORMALIZERS);
             tok->norm_opts[tok->n_norm++] = forms[i].opts;
             return TF_OK;
         }
     }
     if (strcmp(type, "Sequence") == 0 && depth < 4) {
-        json_object *list = member(c, "normalizers");
+        json_object *list = tfi_json_member(c, "normalizers");
         if (!list || !json_object_is_type(list, json_type_array))
-            return bad(L, "%s.normalizers is not an array", where);
+            return tfi_tok_bad(L, "%s.normalizers is not an array", where);
         for (size_t i = 0; i < json_object_array_length(list) && st == TF_OK; i++) {
             char w[96];
             snprintf(w, sizeof w, "%s.normalizers[%zu]", where, i);
@@ -348,15 +350,16 @@ static tf_status add_normalizer(loader *L, json_object *c, const char *where, in
         }
         return st;
     }
-    return bad(L, "%s type \"%s\" is not supported (NFC, NFD, NFKC, NFKD or a Sequence of them)",
-               where, type);
+    return tfi_tok_bad(
+        L, "%s type \"%s\" is not supported (NFC, NFD, NFKC, NFKD or a Sequence of them)", where,
+        type);
 }
 
 /* The pre-tokenizer's regex: GPT-2's pattern, with \s spelled out as the
  * JavaScript reference's white space (PCRE2's \s differs at U+0085, U+180E
  * and U+FEFF):
  *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
-static tf_status compile_regex(loader *L)
+static tf_status compile_regex(tfi_tok_loader *L)
 {
     tf_tokenizer *tok = L->tok;
     char ws[512];
@@ -368,9 +371,10 @@ static tf_status compile_regex(loader *L)
                                                 (unsigned)r->lo, (unsigned)r->hi));
     }
     char pat[2600];
-    snprintf(pat, sizeof pat,
-             "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^%s\\p{L}\\p{N}]+|[%s]+(?![^%s])|[%s]+",
-             ws, ws, ws, ws);
+    snprintf(
+        pat, sizeof pat,
+        "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^%s\\p{L}\\p{N}]+|[%s]+(?![^%s])|[%s]+", ws,
+        ws, ws, ws);
     int err;
     PCRE2_SIZE at;
     tok->re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err,
@@ -383,32 +387,33 @@ static tf_status compile_regex(loader *L)
     }
     pcre2_jit_compile(tok->re, PCRE2_JIT_COMPLETE); /* without JIT it only runs slower */
     if (!(tok->md = pcre2_match_data_create_from_pattern(tok->re, NULL)))
-        return nomem(L);
+        return tfi_tok_nomem(L);
     return TF_OK;
 }
 
 /* ByteLevel, or absent where the reference accepts that too (post-processor
  * and decoder do nothing to ids of one text). */
-static tf_status byte_level(loader *L, json_object *root, const char *key, int required)
+static tf_status byte_level(tfi_tok_loader *L, json_object *root, const char *key, int required)
 {
-    json_object *c = member(root, key);
+    json_object *c = tfi_json_member(root, key);
     if (!c && !required)
         return TF_OK;
     if (!c)
-        return bad(L, "no \"%s\"; byte-level BPE needs the ByteLevel one", key);
+        return tfi_tok_bad(L, "no \"%s\"; byte-level BPE needs the ByteLevel one", key);
     tf_status st = TF_OK;
     const char *type = component_type(L, c, key, &st);
     if (!type)
         return st;
     if (strcmp(type, "ByteLevel") != 0)
-        return bad(L, "%s type \"%s\" is not supported (only ByteLevel)", key, type);
+        return tfi_tok_bad(L, "%s type \"%s\" is not supported (only ByteLevel)", key, type);
     return TF_OK;
 }
 
-static tf_status load_components(loader *L, json_object *root)
+static tf_status load_components(tfi_tok_loader *L, json_object *root)
 {
     tf_tokenizer *tok = L->tok;
-    json_object *norm = member(root, "normalizer"), *pre = member(root, "pre_tokenizer");
+    json_object *norm = tfi_json_member(root, "normalizer"),
+                *pre = tfi_json_member(root, "pre_tokenizer");
     tf_status st;
     if ((norm && (st = add_normalizer(L, norm, "normalizer", 0)) != TF_OK) ||
         (st = byte_level(L, root, "pre_tokenizer", 1)) != TF_OK ||
@@ -416,144 +421,13 @@ static tf_status load_components(loader *L, json_object *root)
         (st = byte_level(L, root, "decoder", 0)) != TF_OK)
         return st;
     int trim;
-    if ((st = opt_bool(L, pre, "pre_tokenizer", "add_prefix_space", 0, &tok->add_prefix_space)) !=
+    if ((st = tfi_tok_opt_bool(L, pre, "pre_tokenizer", "add_prefix_space", 0,
+                               &tok->add_prefix_space)) != TF_OK ||
+        (st = tfi_tok_opt_bool(L, pre, "pre_tokenizer", "use_regex", 1, &tok->use_regex)) !=
             TF_OK ||
-        (st = opt_bool(L, pre, "pre_tokenizer", "use_regex", 1, &tok->use_regex)) != TF_OK ||
-        (st = opt_bool(L, pre, "pre_tokenizer", "trim_offsets", 0, &trim)) != TF_OK)
+        (st = tfi_tok_opt_bool(L, pre, "pre_tokenizer", "trim_offsets", 0, &trim)) != TF_OK)
         return st;
     return tok->use_regex ? compile_regex(L) : TF_OK;
-}
-
-/* ---- added tokens ------------------------------------------------------------- */
-
-/* The text normalised by tok's normaliser, malloc'ed (NULL: no memory). */
-static char *normalize_copy(const tf_tokenizer *tok, const char *s, size_t n, size_t *out_n)
-{
-    char *cur = malloc(n + 1);
-    if (!cur)
-        return NULL;
-    memcpy(cur, s, n);
-    size_t len = n;
-    for (int i = 0; i < tok->n_norm; i++) {
-        utf8proc_uint8_t *dst = NULL;
-        utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)cur, (utf8proc_ssize_t)len,
-                                          &dst, (utf8proc_option_t)tok->norm_opts[i]);
-        free(cur);
-        if (r < 0)
-            return NULL;
-        cur = (char *)dst;
-        len = (size_t)r;
-    }
-    *out_n = len;
-    return cur;
-}
-
-static tf_status load_added(loader *L, json_object *root)
-{
-    tf_tokenizer *tok = L->tok;
-    json_object *list = member(root, "added_tokens");
-    if (!list)
-        return TF_OK;
-    if (!json_object_is_type(list, json_type_array))
-        return bad(L, "added_tokens is not an array");
-    size_t n = json_object_array_length(list);
-    if (n > (size_t)TFI_TOK_MAX_ID)
-        return bad(L, "added_tokens has %zu entries, more than %d", n, TFI_TOK_MAX_ID);
-    if (!(tok->added = calloc(n ? n : 1, sizeof *tok->added)) ||
-        tfi_strmap_init(&tok->added_map, 2 * n) != TF_OK)
-        return nomem(L);
-    tf_status st;
-    for (size_t i = 0; i < n; i++) {
-        json_object *a = json_object_array_get_idx(list, i), *content;
-        char what[64], q[128];
-        snprintf(what, sizeof what, "added_tokens[%zu]", i);
-        if (!json_object_is_type(a, json_type_object) || !(content = member(a, "content")) ||
-            !json_object_is_type(content, json_type_string))
-            return bad(L, "%s is not an object with a \"content\" string", what);
-        const char *s = json_object_get_string(content);
-        size_t len = (size_t)json_object_get_string_len(content);
-        tfi_added *t = &tok->added[i];
-        int special, normalized, lstrip, rstrip, single;
-        json_object *id = member(a, "id");
-        if ((st = token_text(L, s, len, what)) != TF_OK ||
-            (st = id_value(L, id, what, &t->id)) != TF_OK ||
-            (st = opt_bool(L, a, what, "special", 0, &special)) != TF_OK ||
-            (st = opt_bool(L, a, what, "normalized", !special, &normalized)) != TF_OK ||
-            (st = opt_bool(L, a, what, "lstrip", 0, &lstrip)) != TF_OK ||
-            (st = opt_bool(L, a, what, "rstrip", 0, &rstrip)) != TF_OK ||
-            (st = opt_bool(L, a, what, "single_word", 0, &single)) != TF_OK)
-            return st;
-        for (size_t j = 0; j < i; j++)
-            if (tok->added[j].content_len == len &&
-                memcmp(tok->pool + tok->added[j].content_off, s, len) == 0)
-                return bad(L, "%s: content %s repeats added_tokens[%zu]", what,
-                           quote(s, len, q, sizeof q), j);
-        t->special = (unsigned char)special;
-        t->normalized = (unsigned char)(normalized && tok->n_norm > 0);
-        t->lstrip = (unsigned char)lstrip;
-        t->rstrip = (unsigned char)rstrip;
-        if ((st = pool_add(L, s, len, &t->content_off)) != TF_OK)
-            return st;
-        t->content_len = (uint32_t)len;
-        t->normalized_off = t->content_off;
-        t->normalized_len = t->content_len;
-        if (t->normalized) {
-            size_t nn;
-            char *ns = normalize_copy(tok, s, len, &nn);
-            if (!ns)
-                return nomem(L);
-            st = nn ? pool_add(L, ns, nn, &t->normalized_off) : TF_OK;
-            free(ns);
-            if (!nn)
-                return bad(L, "%s: content %s normalises to nothing", what,
-                           quote(s, len, q, sizeof q));
-            if (st != TF_OK)
-                return st;
-            t->normalized_len = (uint32_t)nn;
-        }
-        if (t->id >= tok->n_ids)
-            tok->n_ids = t->id + 1;
-        tok->n_added = (int32_t)i + 1;
-    }
-    /* The reference's map: content, then the normalised content, token by
-     * token (a later token wins a shared key). */
-    for (int32_t i = 0; i < tok->n_added; i++) {
-        const tfi_added *t = &tok->added[i];
-        const char *c = tok->pool + t->content_off, *nc = tok->pool + t->normalized_off;
-        tfi_strmap_put(&tok->added_map, tok->pool, t->content_off, t->content_len, i,
-                       tfi_hash_bytes(c, t->content_len));
-        tfi_strmap_put(&tok->added_map, tok->pool, t->normalized_off, t->normalized_len, i,
-                       tfi_hash_bytes(nc, t->normalized_len));
-        size_t m = t->content_len > t->normalized_len ? t->content_len : t->normalized_len;
-        if (m > tok->added_max_len)
-            tok->added_max_len = m;
-    }
-    return TF_OK;
-}
-
-/* Tries: raw for tokens matched before normalisation, norm for the others. */
-static tf_status build_tries(loader *L)
-{
-    tf_tokenizer *tok = L->tok;
-    size_t raw = 0, norm = 0;
-    for (int32_t i = 0; i < tok->n_added; i++) {
-        if (tok->added[i].normalized)
-            norm += tok->added[i].normalized_len;
-        else
-            raw += tok->added[i].content_len;
-    }
-    if (tfi_trie_init(&tok->raw, raw) != TF_OK || tfi_trie_init(&tok->norm, norm) != TF_OK)
-        return nomem(L);
-    for (int32_t i = 0; i < tok->n_added; i++) {
-        const tfi_added *t = &tok->added[i];
-        if (t->normalized)
-            tfi_trie_insert(&tok->norm, (const unsigned char *)tok->pool + t->normalized_off,
-                            t->normalized_len);
-        else
-            tfi_trie_insert(&tok->raw, (const unsigned char *)tok->pool + t->content_off,
-                            t->content_len);
-    }
-    return TF_OK;
 }
 
 /* ---- id tables ------------------------------------------------------------------ */
@@ -566,8 +440,8 @@ static size_t byte_decode(const char *s, size_t n, char *out)
     size_t k = 0;
     for (size_t i = 0; i < n;) {
         utf8proc_int32_t cp;
-        utf8proc_ssize_t l = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
-                                              (utf8proc_ssize_t)(n - i), &cp);
+        utf8proc_ssize_t l =
+            utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
         int b = l > 0 ? tfi_unicode_to_byte((uint32_t)cp) : -1;
         if (b < 0) {
             memcpy(out, s, n);
@@ -579,15 +453,15 @@ static size_t byte_decode(const char *s, size_t n, char *out)
     return k;
 }
 
-static tf_status build_ids(loader *L)
+static tf_status build_ids(tfi_tok_loader *L)
 {
     tf_tokenizer *tok = L->tok;
     size_t n = (size_t)tok->n_ids;
     /* A table indexed by id: refuse ids spread far beyond the entries that
      * fill them, so that a small file cannot ask for a huge table. */
     if (n > 8 * (L->n_vocab + (size_t)tok->n_added) + 1024)
-        return bad(L, "ids go up to %zu for %zu tokens: too sparse", n - 1,
-                   L->n_vocab + (size_t)tok->n_added);
+        return tfi_tok_bad(L, "ids go up to %zu for %zu tokens: too sparse", n - 1,
+                           L->n_vocab + (size_t)tok->n_added);
     tok->tok_off = malloc(n * sizeof *tok->tok_off);
     tok->tok_len = malloc(n * sizeof *tok->tok_len);
     tok->dec_off = malloc(n * sizeof *tok->dec_off);
@@ -596,7 +470,7 @@ static tf_status build_ids(loader *L)
     tok->dec_pool = malloc(tok->pool_len + 1);
     if (!tok->tok_off || !tok->tok_len || !tok->dec_off || !tok->dec_len || !tok->special ||
         !tok->dec_pool)
-        return nomem(L);
+        return tfi_tok_nomem(L);
     for (size_t i = 0; i < n; i++)
         tok->tok_off[i] = UINT32_MAX;
     for (size_t i = 0; i <= tok->vocab.mask; i++) {
@@ -605,8 +479,8 @@ static tf_status build_ids(loader *L)
             continue;
         char q[128];
         if (tok->tok_off[s->val] != UINT32_MAX)
-            return bad(L, "model.vocab: id %d is given to %s and another token", s->val,
-                       quote(tok->pool + s->off, s->len, q, sizeof q));
+            return tfi_tok_bad(L, "model.vocab: id %d is given to %s and another token", s->val,
+                               tfi_tok_quote(tok->pool + s->off, s->len, q, sizeof q));
         tok->tok_off[s->val] = s->off;
         tok->tok_len[s->val] = s->len;
     }
@@ -647,7 +521,7 @@ static tf_status build_ids(loader *L)
             continue;
         if (!tok->remap) {
             if (!(tok->remap = malloc(n * sizeof *tok->remap)))
-                return nomem(L);
+                return tfi_tok_nomem(L);
             for (size_t j = 0; j < n; j++)
                 tok->remap[j] = (int32_t)j;
         }
@@ -658,14 +532,14 @@ static tf_status build_ids(loader *L)
 
 /* ---- entry points ---------------------------------------------------------------- */
 
-static tf_status parse_json(loader *L, const char *text, size_t len, json_object **root)
+static tf_status parse_json(tfi_tok_loader *L, const char *text, size_t len, json_object **root)
 {
     if (len > TFI_TOK_MAX_FILE)
-        return bad(L, "%zu bytes, more than the %zu MiB a tokenizer.json may have", len,
-                   TFI_TOK_MAX_FILE >> 20);
+        return tfi_tok_bad(L, "%zu bytes, more than the %zu MiB a tokenizer.json may have", len,
+                           TFI_TOK_MAX_FILE >> 20);
     json_tokener *jt = json_tokener_new();
     if (!jt)
-        return nomem(L);
+        return tfi_tok_nomem(L);
     json_tokener_set_flags(jt, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     json_object *obj = json_tokener_parse_ex(jt, text, (int)len);
     enum json_tokener_error err = json_tokener_get_error(jt);
@@ -675,17 +549,17 @@ static tf_status parse_json(loader *L, const char *text, size_t len, json_object
         err = json_tokener_error_parse_eof;
     if (!obj || err != json_tokener_success) {
         json_object_put(obj);
-        return bad(L, "not valid JSON: %s at byte %zu", json_tokener_error_desc(err), end);
+        return tfi_tok_bad(L, "not valid JSON: %s at byte %zu", json_tokener_error_desc(err), end);
     }
     for (size_t i = end; i < len; i++) {
         if (!strchr(" \t\r\n", text[i]) || text[i] == '\0') {
             json_object_put(obj);
-            return bad(L, "not valid JSON: text after the top-level value at byte %zu", i);
+            return tfi_tok_bad(L, "not valid JSON: text after the top-level value at byte %zu", i);
         }
     }
     if (!json_object_is_type(obj, json_type_object)) {
         json_object_put(obj);
-        return bad(L, "the top level is not a JSON object");
+        return tfi_tok_bad(L, "the top level is not a JSON object");
     }
     *root = obj;
     return TF_OK;
@@ -693,20 +567,19 @@ static tf_status parse_json(loader *L, const char *text, size_t len, json_object
 
 static tf_status build(const char *name, const char *text, size_t len, tf_tokenizer **out)
 {
-    loader L = {name, NULL, 0, 0};
+    tfi_tok_loader L = {name, NULL, 0, 0};
     json_object *root = NULL;
     tf_status st = parse_json(&L, text, len, &root);
     if (st != TF_OK)
         return st;
     if (!(L.tok = calloc(1, sizeof *L.tok))) {
         json_object_put(root);
-        return nomem(&L);
+        return tfi_tok_nomem(&L);
     }
     if ((st = load_model(&L, root)) == TF_OK && (st = load_components(&L, root)) == TF_OK &&
-        (st = load_added(&L, root)) == TF_OK && (st = build_tries(&L)) == TF_OK &&
-        (st = build_ids(&L)) == TF_OK &&
-        tfi_word_cache_init(&L.tok->cache, (size_t)1 << 15) != TF_OK)
-        st = nomem(&L);
+        (st = tfi_added_load(&L, root)) == TF_OK && (st = build_ids(&L)) == TF_OK &&
+        tfi_word_cache_init(&L.tok->cache, (size_t)1 << 16) != TF_OK)
+        st = tfi_tok_nomem(&L);
     json_object_put(root);
     if (st != TF_OK) {
         tfi_tokenizer_destroy(L.tok);
@@ -743,9 +616,10 @@ TF_API tf_status tf_tokenizer_load(const char *path, tf_tokenizer **out)
     }
     if ((uint64_t)sb.st_size > TFI_TOK_MAX_FILE) {
         fclose(f);
-        return tfi_fail(NULL, TF_ERR_FORMAT, "%s: %lld bytes, more than the %zu MiB a "
-                        "tokenizer.json may have", path, (long long)sb.st_size,
-                        TFI_TOK_MAX_FILE >> 20);
+        return tfi_fail(NULL, TF_ERR_FORMAT,
+                        "%s: %lld bytes, more than the %zu MiB a "
+                        "tokenizer.json may have",
+                        path, (long long)sb.st_size, TFI_TOK_MAX_FILE >> 20);
     }
     size_t size = (size_t)sb.st_size;
     char *buf = malloc(size + 1);

@@ -96,7 +96,8 @@ static void check_fixture(const char *tokenizer, const char *fixture, int min_ca
     ck_assert_int_ge((int)n, min_cases);
     for (size_t i = 0; i < n; i++) {
         json_object *c = json_object_array_get_idx(cases, i), *hex;
-        json_object *text = json_object_object_get(c, "text"), *want = json_object_object_get(c, "ids");
+        json_object *text = json_object_object_get(c, "text"),
+                    *want = json_object_object_get(c, "ids");
         const char *t = json_object_get_string(text);
         size_t tlen = (size_t)json_object_get_string_len(text);
         const char *in = t;
@@ -261,7 +262,7 @@ START_TEST(test_byte_alphabet)
         ck_assert_int_eq(seen[cp]++, 0);
         ck_assert_int_eq(tfi_unicode_to_byte(cp), (int)b);
     }
-    ck_assert_uint_eq(tfi_byte_to_unicode(' '), 0x120); /* 'Ġ' */
+    ck_assert_uint_eq(tfi_byte_to_unicode(' '), 0x120);  /* 'Ġ' */
     ck_assert_uint_eq(tfi_byte_to_unicode('\n'), 0x10A); /* 'Ċ' */
     ck_assert_uint_eq(tfi_byte_to_unicode('A'), 'A');
     ck_assert_int_eq(tfi_unicode_to_byte(0x144), -1);
@@ -449,13 +450,16 @@ START_TEST(test_malformed_files)
         {"\"unk_token\": null", "\"unk_token\": \"<unk>\"", "not a token of the vocabulary"},
         {"\"content\": \"<|padding|>\"", "\"content\": \"<|endoftext|>\"", "repeats"},
         {"\"content\": \"<|padding|>\"", "\"content\": \"\"", "empty token"},
+        {"\"content\": \"<|padding|>\"", "\"content\": \"a\\u0000b\"", "NUL byte"},
         {"\"content\": \"<|padding|>\"", "\"content\": 5", "\"content\" string"},
         {"\"id\": 1,", "\"id\": -3,", "outside"},
         {"\"id\": 1,", "\"id\": null,", "not an integer"},
         {"\"added_tokens\": [", "\"added_tokens\": {}, \"x\": [", "not an array"},
         {"\"special\": true", "\"special\": \"yes\"", "not true or false"},
-        {"\"version\"", "\"version\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]], "
-                        "\"v\"", "not valid JSON"},
+        {"\"version\"",
+         "\"version\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]], "
+         "\"v\"",
+         "not valid JSON"},
         {"{", "[", "not valid JSON"},
         {"\"version\"", "\"ver\xff\"", "not valid JSON"},
     };
@@ -469,8 +473,10 @@ START_TEST(test_malformed_files)
                       "edit %zu: message \"%s\" lacks \"%s\"", i, tf_last_error(),
                       edits[i].message);
     }
-    const char *small[] = {"", " ", "[]", "{}", "null", "{\"model\": null}", "{} {}",
-                           "{\"model\": {\"vocab\": {}, \"merges\": []}}"};
+    const char *small[] = {"",      " ",
+                           "[]",    "{}",
+                           "null",  "{\"model\": null}",
+                           "{} {}", "{\"model\": {\"vocab\": {}, \"merges\": []}}"};
     for (size_t i = 0; i < sizeof small / sizeof *small; i++) {
         tf_tokenizer *tok = NULL;
         ck_assert_int_eq(tf_tokenizer_parse(small[i], strlen(small[i]), &tok), TF_ERR_FORMAT);
