@@ -188,11 +188,14 @@ static tf_status pre_tokenize(tf_tokenizer *tok, const char *s, size_t n)
     const unsigned char *u = (const unsigned char *)s;
     if (!tok->use_regex)
         return tfi_bpe_word(tok, u, n);
-    uint32_t opts = PCRE2_NO_UTF_CHECK;
+    int jit = tok->re_jit;
     for (size_t at = 0; at < n;) {
-        int rc = pcre2_match(tok->re, u, n, at, opts, tok->md, NULL);
-        if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !(opts & PCRE2_NO_JIT)) {
-            opts |= PCRE2_NO_JIT; /* the interpreter keeps its stack on the heap */
+        /* pcre2_jit_match skips pcre2_match's checks of its arguments,
+         * which cost as much as a short match */
+        int rc = jit ? pcre2_jit_match(tok->re, u, n, at, 0, tok->md, NULL)
+                     : pcre2_match(tok->re, u, n, at, PCRE2_NO_UTF_CHECK, tok->md, NULL);
+        if (rc == PCRE2_ERROR_JIT_STACKLIMIT && jit) {
+            jit = 0; /* the interpreter keeps its backtracking on the heap */
             continue;
         }
         if (rc == PCRE2_ERROR_NOMATCH)

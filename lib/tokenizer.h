@@ -142,6 +142,8 @@ typedef struct tfi_trie {
     unsigned char *term;
     uint32_t nodes, cap;
     unsigned char first[256]; /* 1 for the bytes an entry starts with */
+    int n_first;              /* how many bytes that is */
+    unsigned char one_first;  /* the byte, when there is one (memchr finds it) */
 } tfi_trie;
 
 /* A trie with room for entries of `bytes` bytes in all. */
@@ -199,6 +201,7 @@ struct tf_tokenizer {
     int add_prefix_space;
     int use_regex;
     pcre2_code *re;
+    int re_jit; /* compiled to machine code: matched by pcre2_jit_match */
     pcre2_match_data *md;
 
     /* Workspaces, grown as needed and reused. */

@@ -164,7 +164,13 @@ tf_status tfi_added_split(const tfi_trie *t, const char *s, size_t n, tfi_spans 
     const unsigned char *u = (const unsigned char *)s;
     out->len = 0;
     size_t start = 0;
-    for (size_t i = 0; i < n;) {
+    for (size_t i = 0; i < n && t->n_first > 0;) {
+        if (t->n_first == 1) { /* GPT-2: '<' only */
+            const unsigned char *q = memchr(u + i, t->one_first, n - i);
+            if (!q)
+                break;
+            i = (size_t)(q - u);
+        }
         size_t m = t->first[u[i]] ? tfi_trie_match(t, u + i, n - i) : 0;
         if (!m) {
             i++;

@@ -21,33 +21,29 @@
 /* ---- the byte-level alphabet ---------------------------------------------- */
 
 /* Printable Latin-1 bytes ('!'..'~', 0xA1..0xAC, 0xAE..0xFF) stand for
- * themselves; the 68 others, in byte order, for U+0100 upwards. */
-static int byte_is_printable(unsigned b)
-{
-    return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
-}
-
+ * themselves; the 68 others, in byte order, for U+0100 upwards: 0x00..0x20
+ * (33 bytes), 0x7F..0xA0 (34) and 0xAD. */
 uint32_t tfi_byte_to_unicode(unsigned b)
 {
-    if (byte_is_printable(b))
-        return b;
-    uint32_t n = 0;
-    for (unsigned c = 0; c < b; c++)
-        n += !byte_is_printable(c);
-    return 256 + n;
+    if (b <= 0x20)
+        return 0x100 + b;
+    if (b >= 0x7F && b <= 0xA0)
+        return 0x100 + 33 + (b - 0x7F);
+    if (b == 0xAD)
+        return 0x100 + 67;
+    return b;
 }
 
 int tfi_unicode_to_byte(uint32_t cp)
 {
-    if (cp < 256)
-        return byte_is_printable(cp) ? (int)cp : -1;
-    if (cp >= 256 + 68)
-        return -1;
-    uint32_t n = cp - 256;
-    for (unsigned b = 0; b < 256; b++)
-        if (!byte_is_printable(b) && n-- == 0)
-            return (int)b;
-    return -1;
+    if (cp < 0x100)
+        return cp <= 0x20 || (cp >= 0x7F && cp <= 0xA0) || cp == 0xAD ? -1 : (int)cp;
+    uint32_t n = cp - 0x100;
+    if (n < 33)
+        return (int)n;
+    if (n < 67)
+        return (int)(0x7F + n - 33);
+    return n == 67 ? 0xAD : -1;
 }
 
 /* ---- growable buffers --------------------------------------------------------- */

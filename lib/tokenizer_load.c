@@ -164,15 +164,19 @@ static tf_status load_vocab(tfi_tok_loader *L, json_object *vocab)
     L->n_vocab = n;
     json_object_object_foreach(vocab, key, val)
     {
-        char what[160], q[128];
         size_t len = strlen(key);
-        snprintf(what, sizeof what, "model.vocab[%s]", tfi_tok_quote(key, len, q, sizeof q));
         int32_t id;
         uint32_t off;
         tf_status st;
-        if ((st = tfi_tok_text(L, key, len, what)) != TF_OK ||
-            (st = tfi_tok_id(L, val, what, &id)) != TF_OK ||
-            (st = tfi_tok_pool_add(L, key, len, &off)) != TF_OK)
+        if (tfi_tok_text(L, key, len, "model.vocab") != TF_OK ||
+            tfi_tok_id(L, val, "model.vocab", &id) != TF_OK) {
+            /* again, with the token in the message (not built for every entry) */
+            char what[160], q[128];
+            snprintf(what, sizeof what, "model.vocab[%s]", tfi_tok_quote(key, len, q, sizeof q));
+            return tfi_tok_text(L, key, len, what) != TF_OK ? TF_ERR_FORMAT
+                                                            : tfi_tok_id(L, val, what, &id);
+        }
+        if ((st = tfi_tok_pool_add(L, key, len, &off)) != TF_OK)
             return st;
         tfi_strmap_put(&tok->vocab, tok->pool, off, (uint32_t)len, id, tfi_hash_bytes(key, len));
         if (id >= tok->n_ids)
@@ -385,7 +389,8 @@ static tf_status compile_regex(tfi_tok_loader *L)
         return tfi_fail(NULL, TF_ERR_STATE, "%s: the pre-tokenizer regex does not compile: %s",
                         L->name, (const char *)msg);
     }
-    pcre2_jit_compile(tok->re, PCRE2_JIT_COMPLETE); /* without JIT it only runs slower */
+    /* without JIT the interpreter runs it, only slower */
+    tok->re_jit = pcre2_jit_compile(tok->re, PCRE2_JIT_COMPLETE) == 0;
     if (!(tok->md = pcre2_match_data_create_from_pattern(tok->re, NULL)))
         return tfi_tok_nomem(L);
     return TF_OK;

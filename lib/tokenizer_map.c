@@ -204,7 +204,11 @@ void tfi_trie_insert(tfi_trie *t, const unsigned char *s, size_t n)
         node = child;
     }
     t->term[node] = 1;
-    t->first[s[0]] = 1;
+    if (!t->first[s[0]]) {
+        t->first[s[0]] = 1;
+        t->n_first++;
+        t->one_first = s[0];
+    }
 }
 
 size_t tfi_trie_match(const tfi_trie *t, const unsigned char *s, size_t n)

@@ -199,6 +199,35 @@ START_TEST(test_random_bytes)
 }
 END_TEST
 
+/* Long runs of one kind of character: one pre-token (or one regex match)
+ * of 300 kB each, for the merge loop and the regex's stack. */
+START_TEST(test_long_runs)
+{
+    tf_tokenizer *tok = load_or_fail(gpt2_path());
+    static const char *const units[] = {
+        " ", "a", "7", "!", "\xc3\xa9", "\xf0\x9f\x98\x80", "\n", " a", "\t\n", "\xe3\x80\x80"};
+    size_t size = 300000;
+    char *text = malloc(size + 8);
+    for (size_t u = 0; u < sizeof units / sizeof *units; u++) {
+        size_t ul = strlen(units[u]), n = 0;
+        while (n + ul <= size) {
+            memcpy(text + n, units[u], ul);
+            n += ul;
+        }
+        text[n++] = 'x'; /* something else after the run */
+        size_t count, len;
+        int32_t *ids = encode(tok, text, n, &count);
+        ck_assert_uint_le(count, n); /* GPT-2 has no merges of spaces: one id each */
+        char *back = decode(tok, ids, count, &len);
+        ck_assert_msg(len == n && memcmp(back, text, n) == 0, "unit %zu", u);
+        free(back);
+        free(ids);
+    }
+    free(text);
+    tf_tokenizer_free(tok);
+}
+END_TEST
+
 /* ---- the merge loop against a plain one ---------------------------------- */
 
 /* Plain BPE: scan all adjacent pairs, merge the lowest rank (leftmost of
@@ -531,6 +560,7 @@ Suite *tokenizer_suite(void)
     tcase_add_test(ref, test_neox_style_matches_reference);
     tcase_add_test(ref, test_fortunes_round_trip);
     tcase_add_test(ref, test_random_bytes);
+    tcase_add_test(ref, test_long_runs);
     tcase_add_test(ref, test_merge_loop_matches_plain);
     tcase_add_test(ref, test_byte_alphabet);
     suite_add_tcase(s, ref);
