@@ -109,7 +109,7 @@ check: deps all tokenizer-data $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
 	PYTHON="$(PYTHON)" tests/growth_tools_test.sh $(B)/examples
 	$(B)/tests/check_tokenformer
 
-bench: $(BENCHES)
+bench: $(BENCHES) tokenizer-data
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
 install: lib $(EXAMPLES)
