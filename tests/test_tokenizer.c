@@ -513,6 +513,43 @@ START_TEST(test_malformed_files)
 }
 END_TEST
 
+/* An added token whose text is a vocabulary token's ("Ġ", the space
+ * symbol): what the merge loop makes of a lone space comes out as the added
+ * token, and the added token decodes to its own text.  The ids are the
+ * reference's (tokenizers.js 0.2.0 on this edit of the file). */
+START_TEST(test_added_token_takes_over_vocabulary_text)
+{
+    tf_tokenizer *tok = NULL;
+    ck_assert_int_eq(parse_edited("\"added_tokens\": [",
+                                  "\"added_tokens\": [{\"id\": 600, \"content\": \"\u0120\", "
+                                  "\"normalized\": false},",
+                                  &tok),
+                     TF_OK);
+    ck_assert_ptr_nonnull(tok->remap);
+    static const struct {
+        const char *text, *decoded;
+        int32_t ids[4];
+        size_t n;
+    } cases[] = {
+        {"a b", "a b", {99, 265}, 2},
+        {" ", "\xc4\xa0", {600}, 1},
+        {"\xc4\xa0", "\xc4\xa0", {600}, 1},
+        {"x\xc4\xa0y", "x\xc4\xa0y", {122, 600, 123}, 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t count, len;
+        int32_t *ids = encode(tok, cases[i].text, strlen(cases[i].text), &count);
+        ck_assert_uint_eq(count, cases[i].n);
+        ck_assert(memcmp(ids, cases[i].ids, count * sizeof *ids) == 0);
+        char *back = decode(tok, ids, count, &len);
+        ck_assert_str_eq(back, cases[i].decoded);
+        free(back);
+        free(ids);
+    }
+    tf_tokenizer_free(tok);
+}
+END_TEST
+
 /* Every prefix of the file fails cleanly; random byte changes either load
  * or fail cleanly (and what loads, encodes). */
 START_TEST(test_truncated_and_mutated)
@@ -571,6 +608,7 @@ Suite *tokenizer_suite(void)
     tcase_add_test(api, test_arguments);
     tcase_add_test(api, test_malformed_files);
     tcase_add_test(api, test_truncated_and_mutated);
+    tcase_add_test(api, test_added_token_takes_over_vocabulary_text);
     suite_add_tcase(s, api);
     return s;
 }
