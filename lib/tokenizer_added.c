@@ -22,11 +22,9 @@ static tf_status read_added(tfi_tok_loader *L, json_object *root)
 {
     tf_tokenizer *tok = L->tok;
     json_object *list = tfi_json_member(root, "added_tokens");
-    if (!list)
-        return TF_OK;
-    if (!json_object_is_type(list, json_type_array))
+    if (list && !json_object_is_type(list, json_type_array))
         return tfi_tok_bad(L, "added_tokens is not an array");
-    size_t n = json_object_array_length(list);
+    size_t n = list ? json_object_array_length(list) : 0; /* none: an empty map */
     if (n > (size_t)TFI_TOK_MAX_ID)
         return tfi_tok_bad(L, "added_tokens has %zu entries, more than %d", n, TFI_TOK_MAX_ID);
     if (!(tok->added = calloc(n ? n : 1, sizeof *tok->added)) ||

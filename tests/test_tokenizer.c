@@ -550,6 +550,26 @@ START_TEST(test_added_token_takes_over_vocabulary_text)
 }
 END_TEST
 
+/* A file without added tokens (they are optional): "<|endoftext|>" is
+ * then plain text. */
+START_TEST(test_no_added_tokens)
+{
+    tf_tokenizer *tok = NULL;
+    ck_assert_int_eq(parse_edited("\"added_tokens\"", "\"no_added_tokens\"", &tok), TF_OK);
+    ck_assert_int_eq(tf_tokenizer_num_added(tok), 0);
+    size_t count, len;
+    int32_t *ids = encode(tok, "a<|endoftext|>", 14, &count);
+    ck_assert_uint_gt(count, 2);
+    for (size_t i = 0; i < count; i++)
+        ck_assert_int_eq(tf_tokenizer_is_special(tok, ids[i]), 0);
+    char *back = decode(tok, ids, count, &len);
+    ck_assert_str_eq(back, "a<|endoftext|>");
+    free(back);
+    free(ids);
+    tf_tokenizer_free(tok);
+}
+END_TEST
+
 /* Every prefix of the file fails cleanly; random byte changes either load
  * or fail cleanly (and what loads, encodes). */
 START_TEST(test_truncated_and_mutated)
@@ -565,14 +585,21 @@ START_TEST(test_truncated_and_mutated)
     char *m = malloc(n);
     uint64_t x = 99;
     int loaded = 0;
-    for (int r = 0; r < 400; r++) {
+    for (int r = 0; r < 1000; r++) {
+        size_t len = n;
         memcpy(m, text, n);
-        for (int k = 0; k < 1 + r % 3; k++) { /* a byte of the file put elsewhere */
+        for (int k = 0; k < 1 + r % 3; k++) {
             x = x * 6364136223846793005ull + 1442695040888963407ull;
-            m[(x >> 20) % n] = text[(x >> 40) % n];
+            size_t a = (size_t)(x >> 20) % len, b = (size_t)(x >> 40) % len;
+            if (r % 2) { /* a byte of the file put elsewhere */
+                m[a] = text[b];
+            } else if (a < b) { /* a span cut out */
+                memmove(m + a, m + b, len - b);
+                len -= b - a;
+            }
         }
         tok = NULL;
-        tf_status st = tf_tokenizer_parse(m, n, &tok);
+        tf_status st = tf_tokenizer_parse(m, len, &tok);
         ck_assert_msg(st == TF_OK || st == TF_ERR_FORMAT, "status %d: %s", st, tf_last_error());
         if (st == TF_OK) {
             loaded++;
@@ -609,6 +636,7 @@ Suite *tokenizer_suite(void)
     tcase_add_test(api, test_malformed_files);
     tcase_add_test(api, test_truncated_and_mutated);
     tcase_add_test(api, test_added_token_takes_over_vocabulary_text);
+    tcase_add_test(api, test_no_added_tokens);
     suite_add_tcase(s, api);
     return s;
 }
