@@ -717,16 +717,21 @@ TF_API tf_status tf_tokens_to_bytes(const int32_t *ids, size_t count, char *out,
  *      only, which this API does not return.
  *   5. Each piece's UTF-8 bytes are merged by the BPE merge ranks ("model":
  *      vocab and merges; the lowest rank first, the leftmost of equals).
+ *      "dropout" is ignored, as by the reference.
  * No special tokens are added around the text (the ByteLevel
  * post-processor adds none).  Unicode tables are the libraries' (PCRE2
- * 10.42: Unicode 14; utf8proc 2.8: Unicode 15); characters assigned in
- * later versions may split or normalise differently from the reference.
+ * 10.42: Unicode 14; utf8proc 2.8: Unicode 15; the reference's node 20:
+ * Unicode 17): characters assigned since Unicode 14 may split or normalise
+ * differently from the reference.
  *
  * Decoding concatenates the tokens' bytes: an added token's content as it
- * is, any other token through the byte-level alphabet.  The result is
- * raw bytes, not necessarily whole UTF-8 characters (decode a stream as a
- * whole, or buffer incomplete characters); no spaces are removed or
- * "cleaned up".  For valid UTF-8, decode(encode(text)) == text.
+ * is, any other token through the byte-level alphabet (a token with a
+ * character outside it gives its own UTF-8, as the Rust crate does).  The
+ * result is raw bytes, not necessarily whole UTF-8 characters (decode a
+ * stream as a whole, or buffer incomplete characters); no spaces are
+ * removed or "cleaned up".  For valid UTF-8, decode(encode(text)) is the
+ * text itself: normalised if the file has a normaliser, and with the space
+ * add_prefix_space put in front.
  *
  * Loading treats the file as untrusted: malformed JSON, missing or
  * mistyped fields, ids outside [0, 2^24) or too sparse for their count,
