@@ -962,6 +962,111 @@ TF_API tf_status tf_bytes_to_tokens(const char *text, size_t len, int32_t *out, 
 /* ids -> bytes; ids outside [0, 256) are TF_ERR_RANGE. */
 TF_API tf_status tf_tokens_to_bytes(const int32_t *ids, size_t count, char *out, size_t cap);
 
+/* ------------------------------------------------------------------------
+ * BPE tokenizer: a Hugging Face tokenizer.json of the byte-level BPE family
+ * (GPT-2, GPT-NeoX-20B and the TokenFormer releases, which use NeoX's).
+ *
+ * Encoding gives the ids of Hugging Face's JavaScript tokenizers
+ * (@huggingface/tokenizers 0.2.0, the code @huggingface/transformers 4.3.2
+ * bundles; Tokenizer.encode): the tests compare every string of a corpus
+ * with it.  In order:
+ *   1. Bytes that are not valid UTF-8 are replaced by U+FFFD, one for each
+ *      maximal invalid subsequence: what a JavaScript host (TextDecoder,
+ *      Buffer.toString) does when it turns the bytes into a string.  Such a
+ *      text does not decode back to its bytes, only to the replaced text.
+ *   2. Added tokens ("added_tokens", e.g. <|endoftext|>) are found in the
+ *      text wherever they occur, longest first, left to right: those with
+ *      "normalized": false as written, the others after normalisation.  A
+ *      token with "lstrip" ("rstrip") removes the white space before
+ *      (after) it.  "single_word" is ignored, as by the reference.  Text
+ *      from users can therefore produce special ids; filter it first if
+ *      that matters.
+ *   3. The rest is normalised as "normalizer" says: NFC (NeoX), NFD, NFKC,
+ *      NFKD or a Sequence of them, through utf8proc; or not at all (GPT-2).
+ *   4. The ByteLevel pre-tokenizer: with "add_prefix_space" a piece that
+ *      does not start with a space gets one; with "use_regex" (default) it
+ *      is cut by GPT-2's pattern 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+|
+ *      ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ (PCRE2, Unicode properties), where
+ *      \s is JavaScript's white space (it includes U+FEFF and excludes
+ *      U+0085, unlike the Rust crate's).  "trim_offsets" changes offsets
+ *      only, which this API does not return.
+ *   5. Each piece's UTF-8 bytes are merged by the BPE merge ranks ("model":
+ *      vocab and merges; the lowest rank first, the leftmost of equals).
+ *      "dropout" is ignored, as by the reference.
+ * No special tokens are added around the text (the ByteLevel
+ * post-processor adds none).  Unicode tables are the libraries' (PCRE2
+ * 10.42: Unicode 14; utf8proc 2.8: Unicode 15; the reference's node 20:
+ * Unicode 17): characters assigned since Unicode 14 may split or normalise
+ * differently from the reference.
+ *
+ * Decoding concatenates the tokens' bytes: an added token's content as it
+ * is, any other token through the byte-level alphabet (a token with a
+ * character outside it gives its own UTF-8, as the Rust crate does).  The
+ * result is raw bytes, not necessarily whole UTF-8 characters (decode a
+ * stream as a whole, or buffer incomplete characters); no spaces are
+ * removed or "cleaned up".  For valid UTF-8, decode(encode(text)) is the
+ * text itself: normalised if the file has a normaliser, and with the space
+ * add_prefix_space put in front.
+ *
+ * Loading treats the file as untrusted: malformed JSON, missing or
+ * mistyped fields, ids outside [0, 2^24) or too sparse for their count,
+ * merges naming tokens not in the vocabulary, a vocabulary without all 256
+ * byte symbols, files over 256 MiB and component types other than the
+ * above (e.g. WordPiece, Metaspace, byte_fallback, TemplateProcessing) are
+ * TF_ERR_FORMAT with a message naming the place.
+ * ---------------------------------------------------------------------- */
+typedef struct tf_tokenizer tf_tokenizer;
+
+/* Reads a tokenizer.json.  The caller owns *out (NULL on failure, with the
+ * reason in tf_last_error()). */
+TF_API tf_status tf_tokenizer_load(const char *path, tf_tokenizer **out);
+/* The same from the JSON text in memory (len bytes; not kept). */
+TF_API tf_status tf_tokenizer_parse(const char *json, size_t len, tf_tokenizer **out);
+TF_API void tf_tokenizer_free(tf_tokenizer *tok);
+/* Message of the last error on this tokenizer ("" if none).  Never NULL. */
+TF_API const char *tf_tokenizer_errmsg(const tf_tokenizer *tok);
+
+/* The size of the id space: the largest id (vocabulary or added token) + 1,
+ * e.g. 50257 for GPT-2 (a model's vocab_size may be padded beyond it, as
+ * NeoX's 50277 is to 50304).  0 if NULL. */
+TF_API int64_t tf_tokenizer_vocab_size(const tf_tokenizer *tok);
+
+/* Encodes len bytes of text (not NUL-terminated; any bytes) to ids.
+ * Size query / two-call pattern: *count always receives the number of ids
+ * the text encodes to (on TF_OK and on TF_ERR_SHAPE).  With ids NULL and
+ * cap 0 nothing else is written (a query).  Otherwise cap is the capacity
+ * of ids: if it is at least *count the ids are written, else the call is
+ * TF_ERR_SHAPE and ids is untouched; call again with a larger buffer.
+ * (Valid UTF-8 needs at most len ids when the file has no normaliser and
+ * no add_prefix_space, as GPT-2's; a query is always exact.)
+ * The handle keeps its workspaces (and a cache of encoded words) between
+ * calls: use one tokenizer per thread. */
+TF_API tf_status tf_tokenizer_encode(tf_tokenizer *tok, const char *text, size_t len,
+                                     int32_t *ids, size_t cap, size_t *count);
+
+/* Decodes count ids to bytes.  The same pattern: *len receives the number
+ * of bytes (on TF_OK and TF_ERR_SHAPE); out may be NULL with cap 0 (a
+ * query); else cap >= *len is needed, and a NUL is appended when cap >
+ * *len.  An id that is not a token is TF_ERR_RANGE naming it (nothing
+ * written). */
+TF_API tf_status tf_tokenizer_decode(tf_tokenizer *tok, const int32_t *ids, size_t count,
+                                     char *out, size_t cap, size_t *len);
+
+/* The id of a token given as it is written in the file (vocabulary entries
+ * in the byte-level alphabet: " the" is "Ġthe"; added tokens as they are:
+ * "<|endoftext|>").  TF_ERR_NOT_FOUND if there is none. */
+TF_API tf_status tf_tokenizer_token_to_id(const tf_tokenizer *tok, const char *token,
+                                          int32_t *id);
+/* The token of an id as written in the file (borrowed, NUL-terminated,
+ * valid while tok lives), or NULL for an id that is not a token. */
+TF_API const char *tf_tokenizer_id_to_token(const tf_tokenizer *tok, int32_t id);
+/* 1 if id is an added token marked "special" (<|endoftext|>), else 0. */
+TF_API int tf_tokenizer_is_special(const tf_tokenizer *tok, int32_t id);
+/* The added tokens, in file order: their number, and the id of the i-th
+ * (-1 if i is out of range); their text is tf_tokenizer_id_to_token(). */
+TF_API int32_t tf_tokenizer_num_added(const tf_tokenizer *tok);
+TF_API int32_t tf_tokenizer_added_id(const tf_tokenizer *tok, int32_t i);
+
 #ifdef __cplusplus
 }
 #endif
