@@ -51,15 +51,16 @@ TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt, const c
 
 /* ---- loading ------------------------------------------------------------ */
 
-/* The official GPT-NeoX name of a SPEC tensor name (sequential.N...). */
-static void official_name(const tf_model *m, const char *name, char *out, size_t len)
+/* The official GPT-NeoX name of a SPEC tensor name (sequential.N...) in a
+ * model of num_layers layers. */
+static void official_name(int num_layers, const char *name, char *out, size_t len)
 {
     int layer;
     int consumed = 0;
     if (strcmp(name, "embed.weight") == 0)
         snprintf(out, len, "sequential.0.word_embeddings.weight");
     else if (strncmp(name, "final_norm.", 11) == 0)
-        snprintf(out, len, "sequential.%d.norm.%s", m->p.num_layers + 3, name + 11);
+        snprintf(out, len, "sequential.%d.norm.%s", num_layers + 3, name + 11);
     else if (sscanf(name, "layers.%d.%n", &layer, &consumed) == 1 && consumed > 0)
         snprintf(out, len, "sequential.%d.%s", layer + 2, name + consumed);
     else
@@ -74,7 +75,7 @@ static tf_status find_tensor(const tf_model *m, const tfi_st_file *f, const tfi_
     tf_status st = tfi_st_find_f32(f, r->name, r->rows, r->cols, found, eb);
     if (st == TF_OK && !*found) {
         char off[160];
-        official_name(m, r->name, off, sizeof off);
+        official_name(m->p.num_layers, r->name, off, sizeof off);
         st = tfi_st_find_f32(f, off, r->rows, r->cols, found, eb);
     }
     if (st == TF_OK && !*found)
@@ -158,31 +159,94 @@ TF_API tf_status tf_model_load(tf_model *model, tf_optimizer *opt, const char *p
 
 /* ---- a model from a checkpoint's own configuration ---------------------- */
 
-/* Sets grown one by one through their handles may differ from the slot
- * numbers in the metadata (those of layer 0).  The model is created with
- * the smallest size of each kind in the file (min_slots), then each larger
- * set grows to the file's size (fit_sets); load_into checks every shape, and
- * the recorded tau and policy replace the ones set here. */
-static void min_slots(const tfi_st_file *f, tf_model_params *p)
+/* A tensor under its SPEC name or, failing that, its official one. */
+static const tfi_st_tensor *find_either(const tfi_st_file *f, int num_layers, const char *name)
 {
-    for (int i = 0; i < p->num_layers * TFI_SETS_PER_LAYER; i++) {
-        char prefix[64], name[96];
-        tfi_set_prefix(i, prefix, sizeof prefix);
-        snprintf(name, sizeof name, "%s.key_param_tokens", prefix);
-        const tfi_st_tensor *t = tfi_st_find(f, name);
-        int64_t *slot = tfi_slot_field(p, i % TFI_SETS_PER_LAYER);
-        if (t && t->ndim == 2 && t->shape[0] >= 1 && t->shape[0] < *slot)
-            *slot = t->shape[0];
+    const tfi_st_tensor *t = tfi_st_find(f, name);
+    if (!t) {
+        char off[160];
+        official_name(num_layers, name, off, sizeof off);
+        t = tfi_st_find(f, off);
     }
+    return t;
 }
 
+/* An F32 tensor of shape [rows, cols] ([rows] for cols == 0; rows < 0: any
+ * rows >= 1) under its SPEC or official name; *t the tensor. */
+static tf_status expect_tensor(const tfi_st_file *f, int num_layers, const char *name,
+                               int64_t rows, int64_t cols, const tfi_st_tensor **t)
+{
+    *t = find_either(f, num_layers, name);
+    if (!*t)
+        return tfi_fail(NULL, TF_ERR_FORMAT, "%s: the checkpoint has no tensor '%s'", f->name,
+                        name);
+    const int nd = cols ? 2 : 1;
+    int ok = (*t)->dtype == TFI_ST_F32 && (*t)->ndim == nd &&
+             (rows < 0 ? (*t)->shape[0] >= 1 : (*t)->shape[0] == rows) &&
+             (nd == 1 || (*t)->shape[1] == cols);
+    if (!ok) {
+        char have[64], want[64];
+        tfi_st_format_shape(have, sizeof have, (*t)->shape, (*t)->ndim);
+        const int64_t shape[2] = {rows, cols};
+        if (rows < 0)
+            snprintf(want, sizeof want, "[n >= 1, %lld]", (long long)cols);
+        else
+            tfi_st_format_shape(want, sizeof want, shape, nd);
+        return tfi_fail(NULL, TF_ERR_FORMAT,
+                        "%s: tensor '%s' is %s %s, but the metadata declares F32 %s", f->name,
+                        (*t)->name, tfi_st_dtype_name((*t)->dtype), have, want);
+    }
+    return TF_OK;
+}
+
+/* Every tensor the metadata's configuration declares must be in the file,
+ * F32, of its exact shape: embed [V, d], final_norm [d], each set's keys
+ * and values [n, d] with the same n >= 1.  Checked before anything is
+ * allocated, so that sizes in the metadata cannot make the library
+ * allocate more than the file holds; a file stopping short of num_layers is
+ * refused at its first missing set.  Sets grown one by one through their
+ * handles may differ from the slot numbers of the metadata (those of layer
+ * 0): p's slot numbers become the smallest size of each kind, the size the
+ * model is created with; fit_sets then grows the larger sets. */
+static tf_status check_declared(const tfi_st_file *f, tf_model_params *p)
+{
+    const int L = p->num_layers;
+    const int64_t d = p->hidden_size;
+    const tfi_st_tensor *t, *v;
+    tf_status st;
+    if ((st = expect_tensor(f, L, "embed.weight", p->vocab_size, d, &t)) != TF_OK ||
+        (st = expect_tensor(f, L, "final_norm.weight", d, 0, &t)) != TF_OK ||
+        (st = expect_tensor(f, L, "final_norm.bias", d, 0, &t)) != TF_OK)
+        return st;
+    int64_t smallest[3] = {INT64_MAX, INT64_MAX, INT64_MAX};
+    for (int64_t i = 0; i < (int64_t)L * TFI_SETS_PER_LAYER; i++) {
+        char prefix[64], name[96];
+        tfi_set_prefix((int)i, prefix, sizeof prefix);
+        snprintf(name, sizeof name, "%s.key_param_tokens", prefix);
+        if ((st = expect_tensor(f, L, name, -1, d, &t)) != TF_OK)
+            return st;
+        snprintf(name, sizeof name, "%s.value_param_tokens", prefix);
+        if ((st = expect_tensor(f, L, name, t->shape[0], d, &v)) != TF_OK)
+            return st;
+        int c = tfi_slot_class((int)(i % TFI_SETS_PER_LAYER));
+        if (t->shape[0] < smallest[c])
+            smallest[c] = t->shape[0];
+    }
+    for (int kind = TF_SET_QUERY; kind <= TF_SET_FFN; kind++)
+        *tfi_slot_field(p, kind) = smallest[tfi_slot_class(kind)];
+    return TF_OK;
+}
+
+/* Grows each set smaller than its tensors in the file (check_declared has
+ * vouched for the shapes) to the file's size; load_into then copies, and
+ * the recorded tau and policy replace the ones set here. */
 static tf_status fit_sets(tf_model *m, const tfi_st_file *f)
 {
     for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
-        const tfi_st_tensor *t = tfi_st_find(f, tfi_model_set_ref(m, i)->name);
+        const tfi_st_tensor *t = find_either(f, m->p.num_layers, tfi_model_set_ref(m, i)->name);
         tf_pattention *set = &m->sets[i];
-        if (!t || t->ndim != 2 || t->shape[0] <= set->n)
-            continue; /* absent or not larger: load_into judges it */
+        if (t->shape[0] <= set->n)
+            continue;
         tf_grow_params g = tf_grow_default_params();
         g.scale_policy = TF_SCALE_FOLLOW_N; /* as if created at that size */
         tf_status st = tfi_model_grow_one_set(m, i, t->shape[0], &g);
@@ -191,6 +255,19 @@ static tf_status fit_sets(tf_model *m, const tfi_st_file *f)
         set->scale_policy = m->p.scale_policy;
     }
     return TF_OK;
+}
+
+/* The formats tf_model_open reads: its own checkpoints and the fixtures. */
+static tf_status check_format(const tfi_st_file *f)
+{
+    const char *tag = tfi_st_meta(f, "format");
+    if (!tag || strcmp(tag, TFI_CHECKPOINT_FORMAT) == 0 ||
+        strcmp(tag, "tokenformer-fixture-1") == 0)
+        return TF_OK;
+    return tfi_fail(NULL, TF_ERR_FORMAT,
+                    "%s: metadata format '%.64s' is not a libtokenformer checkpoint ('%s'): "
+                    "create the model from its config and use tf_model_load", f->name, tag,
+                    TFI_CHECKPOINT_FORMAT);
 }
 
 TF_API tf_status tf_model_open(const char *path, tf_model **out)
@@ -204,9 +281,8 @@ TF_API tf_status tf_model_open(const char *path, tf_model **out)
         return st;
     tf_model_params p;
     tf_model *m = NULL;
-    if ((st = tfi_params_from_metadata(&f, &p)) == TF_OK)
-        min_slots(&f, &p);
-    if (st == TF_OK && (st = tf_model_create(&p, &m)) == TF_OK) {
+    if ((st = check_format(&f)) == TF_OK && (st = tfi_params_from_metadata(&f, &p)) == TF_OK &&
+        (st = check_declared(&f, &p)) == TF_OK && (st = tf_model_create(&p, &m)) == TF_OK) {
         st = fit_sets(m, &f);
         if (st == TF_OK)
             st = load_into(m, NULL, &f);
@@ -217,6 +293,11 @@ TF_API tf_status tf_model_open(const char *path, tf_model **out)
         }
     }
     tfi_st_close(&f);
+    if (st != TF_OK && !strstr(tf_last_error(), path)) {
+        char msg[TFI_ERRMSG_MAX];
+        snprintf(msg, sizeof msg, "%s", tf_last_error());
+        tfi_fail(NULL, st, "tf_model_open: %s: %s", path, msg);
+    }
     *out = m;
     return st;
 }
