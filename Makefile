@@ -42,7 +42,8 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 LIB_HDR := $(HDR) $(wildcard lib/*.h lib/kernels/*.h lib/io/*.h)
 
 TEST_SRC := $(sort $(wildcard tests/*.c))
-EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
+# examples/dist.c is the trainer's data parallelism, not a program
+EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(filter-out examples/dist.c,$(wildcard examples/*.c)))
 TOOLS := $(B)/tools/tf-conformance
 BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 
@@ -83,6 +84,22 @@ $(B)/examples/%: examples/%.c $(SHARED) $(B)/libtokenformer.so $(wildcard exampl
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(PROG_CFLAGS) -Iexamples $< -o $@ $(PROG_LINK)
 
+# The trainer runs data-parallel under mpirun when built with Open MPI's
+# mpicc (MPI=auto: whenever mpicc is there; MPI=0: a plain single-process
+# build, which needs no Open MPI).  mpicc compiles with $(CC) (OMPI_CC).
+MPI ?= auto
+MPICC := $(if $(filter 0 no,$(MPI)),,$(shell command -v mpicc 2>/dev/null))
+TRAIN_CC := $(if $(MPICC),OMPI_CC=$(CC) $(MPICC),$(CC))
+TRAIN_DEFS := $(if $(MPICC),-DTF_WITH_MPI)
+$(B)/examples/train: examples/train.c examples/dist.c $(SHARED) $(B)/libtokenformer.so \
+                     $(wildcard examples/*.h) $(B)/mpi-vars
+	@mkdir -p $(@D)
+	$(TRAIN_CC) $(CFLAGS) $(PROG_CFLAGS) $(TRAIN_DEFS) -Iexamples examples/train.c \
+	  examples/dist.c -o $@ $(PROG_LINK)
+$(B)/mpi-vars: FORCE
+	@mkdir -p $(@D)
+	@echo '$(TRAIN_CC) $(TRAIN_DEFS)' | cmp -s - $@ 2>/dev/null || echo '$(TRAIN_CC) $(TRAIN_DEFS)' > $@
+
 $(B)/tools/tf-conformance: tools/conformance.c $(STATIC) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LIB_CFLAGS) $< -o $@ $(STATIC) $(DEP_LIBS)
@@ -113,6 +130,7 @@ check: deps all tokenizer-data $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
 	MAKE="$(MAKE)" PYTHON="$(PYTHON)" tests/install_test.sh
 	PYTHON="$(PYTHON)" tests/python_package_test.sh
 	tests/trainer_test.sh $(B)/examples/train
+	PYTHON="$(PYTHON)" tests/mpi_test.sh $(B)/examples/train
 	PYTHON="$(PYTHON)" tests/growth_tools_test.sh $(B)/examples
 	PYTHON="$(PYTHON)" tests/kill9_test.sh $(B)/examples/train 30
 	$(MAKE) --no-print-directory fuzz-smoke

@@ -91,6 +91,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dist.h"
 #include "tokenformer.h"
 
 static volatile sig_atomic_t interrupted;
@@ -413,21 +414,25 @@ static double flops_per_token(const tf_model_params *p)
     return 6.0 * n + 12.0 * p->num_layers * (double)p->seq_length * p->hidden_size;
 }
 
-static double validate(tf_model *m, const tf_dataset *ds, int B, int T, int64_t iters,
-                       int32_t *tok, int32_t *tgt)
+/* The mean loss of the first `iters` validation batches; with several
+ * ranks, each computes every R-th batch and the sums are added. */
+static double validate(dist *dd, tf_model *m, const tf_dataset *ds, int B, int T,
+                       int64_t iters, int32_t *tok, int32_t *tgt)
 {
     int64_t nb = tf_dataset_num_batches(ds, TF_SPLIT_VAL, B, T);
     if (nb > iters)
         nb = iters;
-    double sum = 0.0;
-    for (int64_t i = 0; i < nb; i++) {
+    double sum[2] = {0.0, 0.0}; /* loss, failures */
+    for (int64_t i = dist_rank(dd); i < nb; i += dist_size(dd)) {
         float loss;
         if (tf_dataset_batch(ds, TF_SPLIT_VAL, i, B, T, tok, tgt) != TF_OK ||
             tf_model_forward(m, B, T, tok, tgt, NULL, &loss) != TF_OK)
-            return NAN;
-        sum += loss;
+            sum[1] += 1;
+        else
+            sum[0] += loss;
     }
-    return nb ? sum / (double)nb : NAN;
+    dist_sum(dd, sum, 2);
+    return nb && sum[1] == 0 ? sum[0] / (double)nb : NAN;
 }
 
 static void fmt_eta(double s, char *buf, size_t len)
@@ -564,6 +569,10 @@ int main(int argc, char **argv)
     }
     if (threads > 0 && tf_set_num_threads(threads) != TF_OK)
         return die("threads", tf_last_error());
+    /* dist: one process per rank under mpirun (dist.h) */
+    dist *dd = dist_init(&argc, &argv);
+    if (!dd)
+        return 1;
 
     tf_config *cfg = NULL;
     if (tf_config_load(config_path, &cfg) != TF_OK)
@@ -575,7 +584,7 @@ int main(int argc, char **argv)
         return 1;
     if (tf_config_model_params(cfg, &mp) != TF_OK || tf_config_optimizer_params(cfg, &op) != TF_OK)
         return die("config", tf_last_error());
-    if (check_stages(&t, &mp))
+    if (check_stages(&t, &mp) || dist_configure(dd, cfg) || dist_plan(dd, t.B, t.accum))
         return 1;
     /* a restarted cosine ends where the run's schedule ends; --steps stops
      * early without changing either */
@@ -629,7 +638,7 @@ int main(int argc, char **argv)
     }
     if (tf_model_create(&mp, &m) != TF_OK)
         return die("model", tf_last_error());
-    op.grad_accum_steps = (int32_t)t.accum;
+    op.grad_accum_steps = (int32_t)dist_total_pieces(dd); /* all ranks' pieces */
     if (tf_optimizer_create(m, &op, &opt) != TF_OK)
         return die("optimizer", tf_last_error());
     if (resume) {
@@ -637,7 +646,7 @@ int main(int argc, char **argv)
             return die("resume", tf_model_errmsg(m));
         /* rows a crash left after the checkpoint are written again; a
          * growth at the checkpoint's step happens again */
-        if (trim_log(csv_path, step) || trim_log(grow_path, step - 1))
+        if (dist_rank(dd) == 0 && (trim_log(csv_path, step) || trim_log(grow_path, step - 1)))
             return 1;
         printf("resumed from %s at step %lld\n", ckpt, (long long)step);
     } else if (t.init_from) {
@@ -647,6 +656,10 @@ int main(int argc, char **argv)
             return die("init_from", tf_model_errmsg(m));
         printf("initialised from %s\n", t.init_from);
     }
+    dist_check_same(dd, m, opt, step, 1);
+    if (dist_rank(dd) != 0) /* rank 0 writes the logs */
+        snprintf(csv_path, sizeof csv_path, "/dev/null"), snprintf(grow_path, sizeof grow_path,
+                                                                   "/dev/null");
     FILE *csv = fopen(csv_path, resume ? "a" : "w");
     if (!csv)
         return die(csv_path, strerror(errno));
@@ -662,6 +675,8 @@ int main(int argc, char **argv)
     }
 
     int32_t *tok = malloc((size_t)B * T * sizeof *tok), *tgt = malloc((size_t)B * T * sizeof *tgt);
+    if (!tok || !tgt)
+        return die("train", "out of memory");
     tf_info info = {.struct_size = sizeof info};
     tf_get_info(&info);
     tf_model_get_params(m, &mp);
@@ -686,28 +701,36 @@ int main(int argc, char **argv)
            (long long)tf_dataset_num_tokens(ds, TF_SPLIT_TRAIN),
            (long long)tf_dataset_num_tokens(ds, TF_SPLIT_VAL), B, T, (long long)t.accum,
            info.blis_arch, info.num_threads);
+    /* dist: under mpirun, Ctrl-C reaches every rank as SIGTERM (after
+     * odls_base_sigkill_timeout seconds, SIGKILL after twice that), and
+     * mpirun forwards SIGUSR1 to every rank at once */
     signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+    signal(SIGUSR1, on_sigint);
     int tty = isatty(fileno(stdout));
     const double tokens_per_step = (double)B * T * (double)t.accum;
     double flops = flops_until(&t, &mp0, step, tokens_per_step);
     double t_start = now(), loss_ema = NAN, last_val = NAN;
     int64_t first_step = step, last_val_step = -1;
     int rc = 0;
-    while (step < t.iters && !interrupted) {
+    int stop = 0; /* interrupted on some rank, as the step's sums tell every rank */
+    while (step < t.iters && !stop) {
         while (applied < t.nstages && t.stages[applied].step == step) {
             double before = NAN, after = NAN;
             if (t.grow_eval)
                 before = last_val_step == step ? last_val
-                                               : validate(m, ds, B, T, t.eval_iters, tok, tgt);
+                                               : validate(dd, m, ds, B, T, t.eval_iters, tok, tgt);
             int64_t n_before = tf_model_num_params(m);
             if (grow_to_stage(m, opt, &t, applied)) {
+                if (dist_size(dd) > 1)
+                    dist_abort(dd, "stopping the job: the growth failed");
                 rc = 1;
                 break;
             }
             applied++;
             tf_model_get_params(m, &mp);
             if (t.grow_eval)
-                after = validate(m, ds, B, T, t.eval_iters, tok, tgt);
+                after = validate(dd, m, ds, B, T, t.eval_iters, tok, tgt);
             printf("%sstep %lld: grew to qkv %lld, proj %lld, ffn %lld slots: %lld -> %lld "
                    "parameters",
                    tty ? "\n" : "", (long long)step, (long long)mp.qkv_slot_num,
@@ -726,16 +749,30 @@ int main(int argc, char **argv)
             break;
         double t0 = now(), loss_sum = 0.0;
         tf_status st = TF_OK;
-        for (int64_t k = 0; k < t.accum && st == TF_OK; k++) {
+        /* dist: this rank's pieces of the step's micro-batches */
+        for (int j = 0; j < dist_num_pieces(dd) && st == TF_OK; j++) {
+            const dist_piece pc = dist_piece_at(dd, j);
             float loss;
-            st = tf_dataset_sample(ds, TF_SPLIT_TRAIN, (uint64_t)t.seed, step * t.accum + k, B, T,
-                                   tok, tgt);
+            st = tf_dataset_sample(ds, TF_SPLIT_TRAIN, (uint64_t)t.seed,
+                                   step * t.accum + pc.micro, B, T, tok, tgt);
             if (st == TF_OK)
-                st = tf_model_forward(m, B, T, tok, tgt, NULL, &loss);
+                st = tf_model_forward(m, pc.rows, T, tok + (size_t)pc.row * T,
+                                      tgt + (size_t)pc.row * T, NULL, &loss);
+            if (st == TF_OK && j == dist_num_pieces(dd) - 1)
+                dist_overlap_arm(dd, m);
             if (st == TF_OK)
                 st = tf_model_backward(m);
             loss_sum += loss;
         }
+        if (st != TF_OK && dist_size(dd) > 1) /* the other ranks wait for its sums */
+            dist_abort(dd, "step %lld: %s", (long long)step + 1, tf_last_error());
+        /* dist: the gradients summed over the ranks; the loss and the
+         * interruption too, so that every rank stops at the same step */
+        dist_reduce_grads(dd, m);
+        double sums[2] = {loss_sum, interrupted ? 1.0 : 0.0};
+        dist_sum(dd, sums, 2);
+        loss_sum = sums[0];
+        stop = sums[1] > 0;
         float gnorm = 0.0f;
         if (st == TF_OK)
             st = tf_optimizer_step(opt, &gnorm);
@@ -747,13 +784,13 @@ int main(int argc, char **argv)
             break;
         }
         step++;
-        double dt = now() - t0, loss = loss_sum / (double)t.accum;
+        double dt = now() - t0, loss = loss_sum / (double)dist_total_pieces(dd);
         double tps = tokens_per_step / dt;
         flops = flops_until(&t, &mp0, step, tokens_per_step);
         loss_ema = isnan(loss_ema) ? loss : 0.9 * loss_ema + 0.1 * loss;
         double val = NAN;
         if (step % t.eval_interval == 0 || step == t.iters) {
-            val = validate(m, ds, B, T, t.eval_iters, tok, tgt);
+            val = validate(dd, m, ds, B, T, t.eval_iters, tok, tgt);
             last_val = val;
             last_val_step = step;
         }
@@ -776,20 +813,27 @@ int main(int argc, char **argv)
             printf("%sstep %lld: validation loss %.4f (%.3f bits/token)\n", tty ? "\n" : "",
                    (long long)step, val, val / log(2.0));
         fflush(stdout);
-        if (step % t.ckpt_every == 0 || step == t.iters || interrupted) {
-            if (tf_model_save(m, opt, ckpt) != TF_OK) {
+        const int save = step % t.ckpt_every == 0 || step == t.iters || stop;
+        dist_check_same(dd, m, opt, step, save); /* rank 0 saves for all */
+        if (save) {
+            if (dist_rank(dd) == 0 && tf_model_save(m, opt, ckpt) != TF_OK) {
                 fprintf(stderr, "train: saving %s: %s\n", ckpt, tf_model_errmsg(m));
+                if (dist_size(dd) > 1)
+                    dist_abort(dd, "stopping the job: the checkpoint could not be saved");
                 rc = 1;
                 break;
             }
             fflush(csv);
         }
     }
-    if (interrupted && rc == 0)
+    if (stop && rc == 0)
         printf("\ninterrupted at step %lld: checkpoint saved to %s\n", (long long)step, ckpt);
     else if (rc == 0)
         printf("%sdone: %lld steps, %.3g training FLOPs, checkpoint %s\n", tty ? "\n" : "",
                (long long)step, flops, ckpt);
+    if (dist_size(dd) > 1)
+        printf("data parallel: %d ranks; %.1f%% of the training time in communication\n",
+               dist_size(dd), 100.0 * dist_comm_seconds(dd) / (now() - t_start));
     fclose(csv);
     if (gcsv)
         fclose(gcsv);
@@ -799,5 +843,6 @@ int main(int argc, char **argv)
     tf_model_free(m);
     tf_dataset_free(ds);
     tf_config_free(cfg);
+    dist_finalize(dd); /* every rank gets here at the same step */
     return rc;
 }

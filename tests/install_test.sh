@@ -51,6 +51,7 @@ for f in usr/include/tokenformer.h usr/lib/libtokenformer.so.$version \
 done
 for e in examples/*.c; do
   b=$(basename "$e" .c)
+  [ "$b" = dist ] && continue # the trainer's data parallelism, part of tf-train
   [ -x "$dest/usr/bin/tf-$b" ] || die "make install did not install /usr/bin/tf-$b"
 done
 [ "$(readlink -f "$pydir/libtokenformer.so.$major")" = "$(readlink -f "$dest/usr/lib/libtokenformer.so.$version")" ] \
