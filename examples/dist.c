@@ -35,13 +35,6 @@ struct dist {
 #endif
 };
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void vsay(const dist *d, const char *fmt, va_list ap)
 {
     fprintf(stderr, "%s: ", d ? d->who : "train");
@@ -61,6 +54,13 @@ static int gcd64(int64_t a, int64_t b)
 }
 
 #ifdef TF_WITH_MPI
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static int finalized = 1; /* no MPI yet, or ended properly */
 
