@@ -80,7 +80,7 @@ void dist_overlap_arm(dist *d, tf_model *m);
  * last backward).  Time spent here counts as communication. */
 void dist_reduce_grads(dist *d, tf_model *m);
 
-/* Sums v[0..n) across ranks in place (losses, flags).  Communication. */
+/* Sums v[0..n) across ranks in place (losses, flags). */
 void dist_sum(dist *d, double *v, int n);
 
 /* Compares every rank's tf_model_checksum (with opt) when `force` or when
@@ -93,8 +93,8 @@ void dist_check_same(dist *d, const tf_model *m, const tf_optimizer *opt, int64_
  * (MPI_Abort; exit(1) on one rank). */
 void dist_abort(dist *d, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 
-/* Seconds spent in the calls above that communicate (gradient sums after
- * backward, dist_sum). */
+/* Seconds spent in dist_reduce_grads: the gradient sums not hidden behind
+ * backward, waiting for slower ranks included. */
 double dist_comm_seconds(const dist *d);
 
 #endif

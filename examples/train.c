@@ -710,7 +710,7 @@ int main(int argc, char **argv)
     int tty = isatty(fileno(stdout));
     const double tokens_per_step = (double)B * T * (double)t.accum;
     double flops = flops_until(&t, &mp0, step, tokens_per_step);
-    double t_start = now(), loss_ema = NAN, last_val = NAN;
+    double t_start = now(), loss_ema = NAN, last_val = NAN, step_seconds = 0.0;
     int64_t first_step = step, last_val_step = -1;
     int rc = 0;
     int stop = 0; /* interrupted on some rank, as the step's sums tell every rank */
@@ -785,6 +785,7 @@ int main(int argc, char **argv)
         }
         step++;
         double dt = now() - t0, loss = loss_sum / (double)dist_total_pieces(dd);
+        step_seconds += dt;
         double tps = tokens_per_step / dt;
         flops = flops_until(&t, &mp0, step, tokens_per_step);
         loss_ema = isnan(loss_ema) ? loss : 0.9 * loss_ema + 0.1 * loss;
@@ -831,9 +832,10 @@ int main(int argc, char **argv)
     else if (rc == 0)
         printf("%sdone: %lld steps, %.3g training FLOPs, checkpoint %s\n", tty ? "\n" : "",
                (long long)step, flops, ckpt);
-    if (dist_size(dd) > 1)
-        printf("data parallel: %d ranks; %.1f%% of the training time in communication\n",
-               dist_size(dd), 100.0 * dist_comm_seconds(dd) / (now() - t_start));
+    if (dist_size(dd) > 1 && step_seconds > 0)
+        printf("data parallel: %d ranks; %.1f%% of the step time in the gradient sums "
+               "(%.3f s per step)\n", dist_size(dd), 100.0 * dist_comm_seconds(dd) / step_seconds,
+               dist_comm_seconds(dd) / (double)(step - first_step));
     fclose(csv);
     if (gcsv)
         fclose(gcsv);
