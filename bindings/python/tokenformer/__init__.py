@@ -17,6 +17,7 @@ model                      :class:`Model`, :class:`ModelParams`
                            checkpoints: save, load, open, load_grown)
 optimizer                  :class:`Optimizer`, :class:`OptimizerParams`
 datasets                   :class:`Dataset`
+image datasets             :class:`ImageDataset`, :class:`ImageAugParams`
 inference                  :class:`Decoder`, :class:`Sampler`, sample,
                            :class:`SamplerParams`, bytes_to_tokens,
                            tokens_to_bytes, tokens_to_text
@@ -65,11 +66,13 @@ from .enums import DataFormat, KeyInit, Norm, ScalePolicy, SetKind, Split, Statu
 from .errors import (ArgumentError, ClosedError, ConfigError, FormatError, IOError,
                      NoMemoryError, NonFiniteError, NotFoundError, RangeError, ShapeError,
                      StateError, TokenformerError, TokenformerIOError)
+from .images import ImageDataset
 from .inference import (Decoder, Sampler, bytes_to_tokens, sample, sampler_params,
                         tokens_to_bytes, tokens_to_text)
 from .model import ForwardResult, Model
 from .optimizer import Optimizer, schedule_lr
-from .params import GrowParams, ModelParams, OptimizerParams, PattentionParams, SamplerParams
+from .params import (GrowParams, ImageAugParams, ModelParams, OptimizerParams, PattentionParams,
+                     SamplerParams)
 from .pattention import Pattention
 from .runtime import (get_info, get_num_threads, init, last_error, norm_type_name,
                       set_num_threads, status_name, version_number, version_string)
@@ -84,6 +87,7 @@ __all__ = [
     "Status", "Norm", "ScalePolicy", "KeyInit", "SetKind", "DataFormat", "Split",
     "PattentionParams", "GrowParams", "ModelParams", "OptimizerParams", "SamplerParams",
     "Pattention", "Config", "Model", "ForwardResult", "Optimizer", "schedule_lr", "Dataset",
+    "ImageDataset", "ImageAugParams",
     "Decoder", "Sampler", "sample", "sampler_params", "bytes_to_tokens", "tokens_to_bytes",
     "tokens_to_text",
     "TokenformerError", "ArgumentError", "ShapeError", "NoMemoryError",

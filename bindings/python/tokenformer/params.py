@@ -20,7 +20,7 @@ from ctypes import c_double, c_int, c_int32, c_int64, c_size_t, c_uint64, c_char
 from .enums import KeyInit, Norm, ScalePolicy
 
 __all__ = ["PattentionParams", "GrowParams", "ModelParams", "OptimizerParams",
-           "SamplerParams", "Info"]
+           "SamplerParams", "ImageAugParams", "Info"]
 
 _ENUM_FIELDS = {"norm": Norm, "scale_policy": ScalePolicy, "key_init": KeyInit}
 
@@ -179,6 +179,20 @@ class SamplerParams(_ParamsBase):
         ("top_k", c_int32),
         ("top_p", c_double),
         ("seed", c_uint64),
+    ]
+
+
+class ImageAugParams(_ParamsBase):
+    """``tf_image_aug_params``: shift (random shifts by up to k pixels,
+    zero-padded; 0: off), hflip (1: random horizontal flips), mean and std
+    (a pixel byte v becomes ``(v / 255 - mean) / std``)."""
+    _init_fn = "tf_image_aug_params_init"
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("shift", c_int32),
+        ("hflip", c_int32),
+        ("mean", c_double),
+        ("std", c_double),
     ]
 
 
