@@ -29,7 +29,7 @@ CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter
 BASE_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -fopenmp $(WARN)
 LIB_CFLAGS := $(BASE_CFLAGS) -fno-math-errno -ffp-contract=fast -fPIC -fvisibility=hidden -DTF_BUILDING_LIBRARY -Iinclude -Ilib
-DEP_LIBS := -lblis -lyaml -ljson-c -lpcre2-8 -lutf8proc -lm -lpthread
+DEP_LIBS := -lblis -lyaml -ljson-c -lpcre2-8 -lutf8proc -lz -lm -lpthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
 
 B := build
