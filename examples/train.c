@@ -1481,9 +1481,9 @@ static int train_step(run *r, double *loss, double *seconds)
         }
         if (attempt + 1 >= t->max_nonfinite) {
             fprintf(stderr, "%strain: step %lld: %s\ntrain: stopped without saving after %lld "
-                            "non-finite attempts in a row (max_nonfinite_steps); %s\n",
+                            "non-finite attempt%s in a row (max_nonfinite_steps); %s\n",
                     r->tty ? "\n" : "", (long long)r->step + 1, why, (long long)attempt + 1,
-                    good);
+                    attempt ? "s" : "", good);
             return STEP_FAILED;
         }
         fprintf(stderr, "%strain: warning: step %lld skipped (%s); retrying on other batches "
