@@ -12,8 +12,8 @@
 #   list and a glob, with val_path; the data line names each format; a
 #   resumed shard run is bit-identical; a directory of text files still
 #   works; val_path with val_fraction, or with a text directory, is refused;
-# - loss.png is a PNG after a run, no temporary is left, and a missing
-#   gnuplot is one warning, never an error;
+# - loss.png is a PNG after a run, no temporary is left, and a missing or
+#   failing gnuplot is one warning, never an error;
 # - non-finite steps: an absurd lr is refused by the config; a checkpoint
 #   whose weights overflow the loss makes every step non-finite: each is
 #   skipped with a warning, the run stops after max_nonfinite_steps in a
@@ -179,6 +179,15 @@ PATH=$work/nobin "$train" "$work/tiny.yml" --threads 1 --out "$work/nogp" > /dev
   || die "a missing gnuplot failed the run: $(cat "$work/err")"
 [ "$(grep -c gnuplot "$work/err")" = 1 ] || die "a missing gnuplot: not one warning: $(cat "$work/err")"
 [ ! -e "$work/nogp/loss.png" ] && [ -f "$work/nogp/checkpoint.safetensors" ] || die "nogp: wrong files"
+# a gnuplot that fails: one warning quoting its error, nothing else on stderr
+printf '#!/bin/sh\necho "font cache noise" >&2\necho "   line 0: no such terminal" >&2\nexit 1\n' \
+  > "$work/nobin/gnuplot"
+chmod +x "$work/nobin/gnuplot"
+PATH=$work/nobin:$PATH "$train" "$work/tiny.yml" --threads 1 --out "$work/badgp" > /dev/null 2> "$work/err" \
+  || die "a failing gnuplot failed the run: $(cat "$work/err")"
+[ "$(cat "$work/err")" = "train: warning: no $work/badgp/loss.png: gnuplot failed (exit status 1): line 0: no such terminal" ] \
+  || die "a failing gnuplot: $(cat "$work/err")"
+[ ! -e "$work/badgp/loss.png" ] && [ ! -e "$work/badgp/loss.png.tmp" ] || die "badgp: wrong files"
 
 # ---- non-finite steps --------------------------------------------------------------
 sed 's/"lr": 0.003/"lr": 1e300/' "$work/tiny.yml" > "$work/lr.yml"
