@@ -113,6 +113,7 @@ check: deps all tokenizer-data $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
 	MAKE="$(MAKE)" PYTHON="$(PYTHON)" tests/install_test.sh
 	PYTHON="$(PYTHON)" tests/python_package_test.sh
 	tests/trainer_test.sh $(B)/examples/train
+	PYTHON="$(PYTHON)" tests/trainer_ux_test.sh $(B)/examples
 	PYTHON="$(PYTHON)" tests/growth_tools_test.sh $(B)/examples
 	PYTHON="$(PYTHON)" tests/kill9_test.sh $(B)/examples/train 30
 	$(MAKE) --no-print-directory fuzz-smoke
@@ -164,13 +165,19 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-# The main job: train on Debian's fortunes, grow, train on, generate.
+# The main job: train on Debian's fortunes, grow, train on, generate.  A
+# second `make demo` continues (or, when finished, only samples) the run in
+# DEMO_DIR; one without a checkpoint starts over.
 DEMO_DIR ?= run/fortunes
 demo: deps all
-	mkdir -p $(DEMO_DIR)
-	$(B)/examples/train examples/configs/fortunes.yml --out $(DEMO_DIR)
+	@if [ -f $(DEMO_DIR)/checkpoint.safetensors ]; then \
+	  echo "make demo: continuing the run in $(DEMO_DIR) (rm -r $(DEMO_DIR) starts it over)"; \
+	  how=--resume; else how=--force; fi; \
+	$(B)/examples/train examples/configs/fortunes.yml --out $(DEMO_DIR) $$how
 	$(B)/examples/generate $(DEMO_DIR)/checkpoint.safetensors --prompt "Q: " \
 	  --max-new 400 --temperature 0.8 --top-k 40 --seed 7
+	@echo "make demo: the loss curve is $(DEMO_DIR)/loss.png (train and validation" \
+	  "loss against step, growths dashed); the log $(DEMO_DIR)/log.csv"
 .PHONY: demo
 
 # Debian packages for building, testing and the demo (sudo when not root).
