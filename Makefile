@@ -42,7 +42,9 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 LIB_HDR := $(HDR) $(wildcard lib/*.h lib/kernels/*.h lib/io/*.h)
 
 TEST_SRC := $(sort $(wildcard tests/*.c))
-EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
+# Single-file examples, and the trainer (examples/train/: several files).
+TRAIN_SRC := $(sort $(wildcard examples/train/*.c))
+EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c)) $(B)/examples/train
 TOOLS := $(B)/tools/tf-conformance
 BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 
@@ -82,6 +84,10 @@ PROG_LINK := -L$(B) -ltokenformer -Wl,-rpath,'$$ORIGIN/..:$$ORIGIN/../lib' -lm
 $(B)/examples/%: examples/%.c $(SHARED) $(B)/libtokenformer.so $(wildcard examples/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(PROG_CFLAGS) -Iexamples $< -o $@ $(PROG_LINK)
+
+$(B)/examples/train: $(TRAIN_SRC) $(wildcard examples/train/*.h) $(SHARED) $(B)/libtokenformer.so $(wildcard examples/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PROG_CFLAGS) -Iexamples $(TRAIN_SRC) -o $@ $(PROG_LINK)
 
 $(B)/tools/tf-conformance: tools/conformance.c $(STATIC) $(LIB_HDR)
 	@mkdir -p $(@D)
