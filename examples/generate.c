@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "args.h"
 #include "tokenformer.h"
 
 static void usage(FILE *f)
@@ -32,9 +33,9 @@ static void usage(FILE *f)
             "options:\n"
             "  --prompt TEXT       the prompt (default: read standard input)\n"
             "  --max-new N         tokens to generate (default 200)\n"
-            "  --temperature T     0 is greedy (default 1.0)\n"
-            "  --top-k K           keep the K most likely tokens; 0: off (default 0)\n"
-            "  --top-p P           nucleus sampling; 1: off (default 1.0)\n"
+            "  --temperature T     >= 0; 0 is greedy (default 1.0)\n"
+            "  --top-k K           keep the K most likely tokens, K >= 0; 0: off (default 0)\n"
+            "  --top-p P           nucleus sampling, P in [0, 1]; 1: off (default 1.0)\n"
             "  --seed S            random seed (default 1)\n"
             "  --stop-byte B       stop after emitting token B (0..vocab-1); may be repeated\n"
             "  -h, --help          this text\n"
@@ -55,42 +56,6 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Parses a whole-string number; 0 on success. */
-static int parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-')
-        return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_double(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 /* Reads all of a stream into a NUL-terminated buffer. */
@@ -166,23 +131,23 @@ int main(int argc, char **argv)
                 return 1;
             }
             const char *v = argv[++i];
-            int64_t iv;
+            int64_t iv = 0;
             int bad = 0;
             if (!strcmp(a, "--prompt")) {
                 prompt_arg = v;
             } else if (!strcmp(a, "--max-new")) {
-                bad = parse_i64(v, &max_new) || max_new < 0 || max_new > 1 << 30;
+                bad = arg_int("generate", a, v, 0, 1 << 30, &max_new);
             } else if (!strcmp(a, "--temperature")) {
-                bad = parse_double(v, &sp.temperature) || !(sp.temperature >= 0.0);
+                bad = arg_double("generate", a, v, 0.0, DBL_MAX, &sp.temperature);
             } else if (!strcmp(a, "--top-k")) {
-                bad = parse_i64(v, &iv) || iv < 0 || iv > INT32_MAX;
+                bad = arg_int("generate", a, v, 0, INT32_MAX, &iv);
                 sp.top_k = (int32_t)iv;
             } else if (!strcmp(a, "--top-p")) {
-                bad = parse_double(v, &sp.top_p) || sp.top_p != sp.top_p; /* NaN */
+                bad = arg_double("generate", a, v, 0.0, 1.0, &sp.top_p);
             } else if (!strcmp(a, "--seed")) {
-                bad = parse_u64(v, &sp.seed);
+                bad = arg_u64("generate", a, v, &sp.seed);
             } else if (!strcmp(a, "--stop-byte")) {
-                bad = parse_i64(v, &iv) || iv < 0 || iv > INT32_MAX;
+                bad = arg_int("generate", a, v, 0, INT32_MAX, &iv);
                 if (!bad && n_stop == (int)(sizeof stops / sizeof stops[0]))
                     return fail("--stop-byte", "at most 64 stop tokens");
                 stops[n_stop] = (int32_t)iv;
@@ -191,10 +156,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "generate: unknown option %s (see --help)\n", a);
                 return 1;
             }
-            if (bad) {
-                fprintf(stderr, "generate: bad value '%s' for %s\n", v, a);
+            if (bad)
                 return 1;
-            }
         } else if (!path) {
             path = a;
         } else {

@@ -1,6 +1,8 @@
 /*
- * dist.c -- the trainer's data parallelism over MPI (see dist.h).  Without
- * TF_WITH_MPI it is the one-rank case and needs no MPI at all.
+ * dist.c -- the trainer's data parallelism over MPI (see dist.h): the share
+ * of the batch, the gradient sums (whole, or in buckets during backward),
+ * the agreement of the ranks and the checks that they hold one model.
+ * Without TF_WITH_MPI it is the one-rank case and needs no MPI at all.
  */
 #include "dist.h"
 
@@ -63,6 +65,16 @@ static double now(void)
 }
 
 static int finalized = 1; /* no MPI yet, or ended properly */
+
+/* Whether an MPI launcher started this process: Open MPI's mpirun, a PMIx
+ * launcher (srun --mpi=pmix, prterun) or a PMI one (MPICH's hydra, srun
+ * --mpi=pmi2).  Started on its own, the trainer runs as one process and
+ * leaves MPI alone: Open MPI's singleton mode would start a daemon (orted,
+ * found on PATH) for a job of one. */
+static int launched_by_mpi(void)
+{
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_SIZE");
+}
 
 /* A rank leaving main (or calling exit) without dist_finalize: its partners
  * may be waiting in a collective for it, so the whole job ends here. */
@@ -131,6 +143,8 @@ dist *dist_init(int *argc, char ***argv)
     d->size = 1;
     snprintf(d->who, sizeof d->who, "train");
 #ifdef TF_WITH_MPI
+    if (!launched_by_mpi())
+        return d;
     int provided;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
         fprintf(stderr, "train: MPI_Init_thread failed\n");
@@ -158,8 +172,10 @@ void dist_finalize(dist *d)
         return;
 #ifdef TF_WITH_MPI
     fflush(stdout);
-    MPI_Finalize();
-    finalized = 1;
+    if (!finalized) {
+        MPI_Finalize();
+        finalized = 1;
+    }
     free(d->requests);
 #endif
     free(d->pieces);
@@ -199,27 +215,23 @@ int dist_plan(dist *d, int64_t B, int64_t accum)
     return 0;
 }
 
-int dist_configure(dist *d, tf_config *cfg)
+void dist_set_options(dist *d, double bucket_mb, int64_t check_interval)
 {
-    static const char *const keys[] = {"allreduce_bucket_mb", "replica_check_interval"};
-    double mb = 0.0;
-    int64_t every = 0;
-    if (tf_config_use_keys(cfg, keys, 2) != TF_OK ||
-        (tf_config_has(cfg, keys[0]) && tf_config_get_double(cfg, keys[0], &mb) != TF_OK) ||
-        (tf_config_has(cfg, keys[1]) && tf_config_get_int(cfg, keys[1], &every) != TF_OK)) {
-        fprintf(stderr, "train: config: %s\n", tf_last_error());
-        return 1;
-    }
-    if (!(mb >= 0.0 && mb <= 1e6) || every < 0) {
-        fprintf(stderr, "train: config: 'allreduce_bucket_mb' must be in [0, 1e6] and "
-                        "'replica_check_interval' >= 0\n");
-        return 1;
-    }
-    d->bucket = (size_t)(mb * (1 << 20) / sizeof(float));
-    if (mb > 0.0 && d->bucket == 0)
+    d->bucket = (size_t)(bucket_mb * (1 << 20) / sizeof(float));
+    if (bucket_mb > 0.0 && d->bucket == 0)
         d->bucket = 1;
-    d->check_every = every;
-    return 0;
+    d->check_every = check_interval;
+}
+
+int dist_agree(dist *d, int status)
+{
+#ifdef TF_WITH_MPI
+    if (d->size > 1)
+        MPI_Allreduce(MPI_IN_PLACE, &status, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+#else
+    (void)d;
+#endif
+    return status;
 }
 
 int dist_num_pieces(const dist *d) { return d->npieces; }

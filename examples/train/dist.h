@@ -1,5 +1,5 @@
 /*
- * dist.h -- the trainer's data parallelism: one model per MPI process
+ * dist.h -- the trainer's data parallelism (dist.c): one model per MPI process
  * (rank), each computing its share of every step's global batch, the
  * gradients summed across ranks with MPI_Allreduce, the same optimizer step
  * everywhere.  Built with mpicc and TF_WITH_MPI; without it every call is
@@ -36,13 +36,12 @@ typedef struct dist_piece {
 
 /* Starts MPI (MPI_Init_thread, funneled: only the main thread calls MPI).
  * On ranks other than 0, stdout goes to /dev/null (rank 0 speaks for the
- * job; errors still reach stderr, prefixed with the rank).  From here on,
- * an exit other than through dist_finalize aborts the whole job (MPI_Abort
- * from an atexit handler), so that a rank that gives up never leaves the
- * others waiting in a collective.  Returns NULL after printing why on
- * failure. */
+ * job; errors still reach stderr).  From here on, an exit other than
+ * through dist_finalize aborts the whole job (MPI_Abort from an atexit
+ * handler), so that a rank that gives up never leaves the others waiting in
+ * a collective.  Returns NULL after printing why on failure. */
 dist *dist_init(int *argc, char ***argv);
-/* Ends MPI after a successful run (every rank must call it). */
+/* Ends MPI; every rank must call it, at the same point of the run. */
 void dist_finalize(dist *d);
 
 int dist_rank(const dist *d);
@@ -50,17 +49,16 @@ int dist_size(const dist *d);
 /* "train" on one rank, "train (rank r of R)" on several: for messages. */
 const char *dist_who(const dist *d);
 
-/* Reads the trainer keys of data parallelism from cfg (and declares them
- * with tf_config_use_keys):
- *   allreduce_bucket_mb     0 (default): the gradients are summed with one
- *                           MPI_Allreduce after backward; > 0: summed during
- *                           backward, an MPI_Iallreduce per bucket of that
- *                           many MB as soon as backward reports it final
- *   replica_check_interval  steps between comparisons of the ranks' model
- *                           checksums (tf_model_checksum, optimizer state
- *                           included); 0 (default): at every checkpoint
- * Non-zero after a message for a bad value. */
-int dist_configure(dist *d, tf_config *cfg);
+/* The trainer's keys of data parallelism (keys.c documents them):
+ * bucket_mb 0 sums the gradients with one MPI_Allreduce after backward,
+ * > 0 during backward, an MPI_Iallreduce per bucket of that many MB as
+ * soon as backward reports it final; the ranks' checksums are compared
+ * every check_interval steps (0: at checkpoints only). */
+void dist_set_options(dist *d, double bucket_mb, int64_t check_interval);
+
+/* Whether any rank's status is non-zero (every rank must call it, at the
+ * same point): the largest status of all ranks. */
+int dist_agree(dist *d, int status);
 
 /* Plans the share of every step for micro-batches of B sequences and accum
  * of them.  Non-zero (after a message on rank 0) if the accum x B
@@ -89,8 +87,8 @@ void dist_sum(dist *d, double *v, int n);
 void dist_check_same(dist *d, const tf_model *m, const tf_optimizer *opt, int64_t step,
                      int force);
 
-/* Prints "train (rank r of R): msg" to stderr and ends the whole job
- * (MPI_Abort; exit(1) on one rank). */
+/* For a failure of this rank alone: prints "train (rank r of R): msg" to
+ * stderr and ends the whole job (MPI_Abort; exit(1) on one rank). */
 void dist_abort(dist *d, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 
 /* Seconds spent in dist_reduce_grads: the gradient sums not hidden behind
