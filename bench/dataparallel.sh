@@ -29,7 +29,7 @@ trap 'rm -rf "$work"' EXIT
 export OMP_WAIT_POLICY=passive
 mpirun=(mpirun --oversubscribe --bind-to none -x OMP_WAIT_POLICY)
 [ "$(id -u)" -eq 0 ] && mpirun+=(--allow-run-as-root)
-ldd "$train" | grep -q libmpi || { echo "$train was built without MPI" >&2; exit 1; }
+ldd "$train" | grep libmpi > /dev/null || { echo "$train was built without MPI" >&2; exit 1; }
 
 config() { # NAME LAYERS D HEADS QKV FFN T B
   cat > "$work/$1.yml" <<YML

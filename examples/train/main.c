@@ -383,8 +383,12 @@ static tf_status step_once(run *r, int64_t attempt, double *loss)
     if (st == TF_OK) {
         dist_overlap_arm(r->dd, r->m); /* the gradient sums start during backward */
         st = tf_model_backward(r->m);
-        if (st != TF_OK)
-            dist_abort(r->dd, "step %lld: %s", (long long)r->step + 1, tf_last_error());
+        if (st != TF_OK) {
+            snprintf(r->why, sizeof r->why, "%s", tf_last_error());
+            if (dist_size(r->dd) > 1)
+                dist_abort(r->dd, "step %lld: %s", (long long)r->step + 1, r->why);
+            return st;
+        }
         dist_reduce_grads(r->dd, r->m);
         st = tf_optimizer_step(r->opt, NULL); /* the same on every rank */
         if (st != TF_OK)
