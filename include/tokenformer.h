@@ -583,9 +583,9 @@ TF_API tf_status tf_model_zero_grad(tf_model *model);
  * tf_model_backward; a host may read it and write it in place (the sum over
  * processes, say), which is what tf_model_get_grad / tf_model_set_grad and
  * tf_optimizer_step see (the step reads it, then zeroes it).  The pointer
- * stays valid until the model grows (tf_model_grow, tf_model_load_grown,
- * tf_pattention_grow on one of its sets: growth lays the buffer out anew,
- * keeping the gradients) or is freed; call again after a growth.
+ * stays valid until the model grows (tf_model_grow, or tf_pattention_grow
+ * on one of its sets: growth lays the buffer out anew, keeping the
+ * gradients, all or nothing) or is freed; call again after a growth.
  * TF_ERR_ARGUMENT for a NULL argument. */
 TF_API tf_status tf_model_grad_buffer(tf_model *model, float **data, size_t *count);
 
