@@ -517,8 +517,9 @@ typedef enum tf_set_kind {
 } tf_set_kind;
 
 /* A layer's Pattention set, borrowed from the model (NULL for a bad layer
- * or kind, with the reason in tf_last_error()).  The model's forward/backward use it; a host may inspect it or
- * grow it on its own (the model's slot numbers then follow). */
+ * or kind, with the reason in tf_last_error()).  The model's
+ * forward/backward use it; a host may inspect it or grow it on its own (the
+ * model's slot numbers and gradient buffer then follow). */
 TF_API tf_pattention *tf_model_pattention(tf_model *model, int layer, tf_set_kind kind);
 
 /* Named tensors (SPEC names), in canonical order. */
