@@ -16,12 +16,10 @@
 #include <mpi.h>
 #endif
 
-#define MAX_PIECES 4096
-
 struct dist {
     int rank, size;
     char who[64];
-    dist_piece *pieces;
+    int64_t B, run, c; /* a step: this rank's run of sequences, in pieces of c */
     int npieces;
     int64_t total_pieces;
     double comm_seconds;
@@ -45,14 +43,14 @@ static void vsay(const dist *d, const char *fmt, va_list ap)
     fflush(stderr);
 }
 
-static int gcd64(int64_t a, int64_t b)
+static int64_t gcd64(int64_t a, int64_t b)
 {
     while (b) {
         int64_t t = a % b;
         a = b;
         b = t;
     }
-    return (int)a;
+    return a;
 }
 
 #ifdef TF_WITH_MPI
@@ -178,7 +176,6 @@ void dist_finalize(dist *d)
     }
     free(d->requests);
 #endif
-    free(d->pieces);
     free(d);
 }
 
@@ -197,20 +194,16 @@ int dist_plan(dist *d, int64_t B, int64_t accum)
         return 1;
     }
     const int64_t run = total / d->size, c = gcd64(run, B);
-    if (run / c > MAX_PIECES) {
+    if (total / c > INT32_MAX) { /* the optimizer's grad_accum_steps */
         if (d->rank == 0)
-            fprintf(stderr, "train: %lld pieces per rank is too many\n", (long long)(run / c));
+            fprintf(stderr, "train: %lld pieces a step (of %lld sequences each) are too many\n",
+                    (long long)(total / c), (long long)c);
         return 1;
     }
-    free(d->pieces);
+    d->B = B;
+    d->run = run;
+    d->c = c;
     d->npieces = (int)(run / c);
-    d->pieces = calloc((size_t)d->npieces, sizeof *d->pieces);
-    if (!d->pieces)
-        dist_abort(d, "out of memory");
-    for (int j = 0; j < d->npieces; j++) {
-        int64_t s = d->rank * run + j * c; /* the piece's first sequence of the step */
-        d->pieces[j] = (dist_piece){s / B, (int)(s % B), (int)c};
-    }
     d->total_pieces = total / c;
     return 0;
 }
@@ -235,7 +228,11 @@ int dist_agree(dist *d, int status)
 }
 
 int dist_num_pieces(const dist *d) { return d->npieces; }
-dist_piece dist_piece_at(const dist *d, int j) { return d->pieces[j]; }
+dist_piece dist_piece_at(const dist *d, int j)
+{
+    int64_t s = d->rank * d->run + j * d->c; /* the piece's first sequence of the step */
+    return (dist_piece){s / d->B, (int)(s % d->B), (int)d->c};
+}
 int64_t dist_total_pieces(const dist *d) { return d->total_pieces; }
 
 void dist_overlap_arm(dist *d, tf_model *m)
