@@ -834,8 +834,35 @@ TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt,
  * both shapes: read a checkpoint's sizes first with tf_checkpoint_info(). */
 TF_API tf_status tf_model_load(tf_model *model, tf_optimizer *opt,
                                const char *path);
-/* Creates a model from a checkpoint's own configuration and parameters. */
+/* Creates a model from a checkpoint's own configuration and parameters,
+ * to run it: tf_model_open_config(path, NULL, out). */
 TF_API tf_status tf_model_open(const char *path, tf_model **out);
+
+/* Creates a model from a checkpoint, to run it (or to train on; see
+ * Memory).  The configuration is the one in the file's metadata; if cfg
+ * is not NULL, every model key cfg sets (num_layers, hidden_size,
+ * num_attention_heads, the three slot numbers, rotary_pct,
+ * rotary_emb_base, norm_activation_type, vocab_size, seq_length,
+ * layernorm_epsilon) must have the file's value, else TF_ERR_CONFIG naming
+ * the key, its line and both values.  A file without a configuration in
+ * its metadata (tensors under the official GPT-NeoX names, written by
+ * another tool) takes cfg's (an official YAML such as 150M_eval.yml),
+ * with vocab_size from the embedding's rows when cfg has none, and
+ * num_layers checked against the layers in the file; without cfg such a
+ * file is TF_ERR_FORMAT.  Tensors may be F32, F16 or BF16 (converted to
+ * float32 exactly); errors name a tensor as the file calls it
+ * ("sequential.15.norm.bias").  A PyTorch file (pytorch_model.bin, *.pt)
+ * is TF_ERR_FORMAT saying to convert it with tools/convert_checkpoint.py
+ * (tf-convert).
+ *
+ * Memory: the model is created at the file's sizes without drawing an
+ * initialisation and without gradients; the file is read once, its header
+ * and then each tensor straight into the model's own buffer (no mapping,
+ * no copy of the file), so the process grows by about the weights in
+ * float32.  Gradients are allocated by the first tf_model_backward,
+ * tf_model_set_grad or tf_optimizer_create, so an opened model trains
+ * like a created one.  The caller owns *out; cfg is only read. */
+TF_API tf_status tf_model_open_config(const char *path, const tf_config *cfg, tf_model **out);
 
 /* Growth-aware loading (the official "partial init"): loads a checkpoint
  * whose slot numbers are at most the model's.  The checkpoint's tokens

@@ -36,6 +36,8 @@ struct tf_model {
     int head_dim, rotary_dims;
     float *embed, *embed_grad;          /* [V, d] */
     float *norm_w, *norm_b, *norm_w_grad, *norm_b_grad;  /* [d] */
+    /* the gradients (here, in the sets and in refs) are NULL until
+     * tfi_model_ensure_grads: a model that only runs never has them */
     tf_pattention *sets;                /* [L * 5], layer-major */
     /* Activation arena, sized for (act_B, act_T); reallocated only when a
      * larger batch arrives. */
@@ -51,6 +53,20 @@ struct tf_model {
     tfi_tensor_ref *refs;               /* named tensors, canonical order */
     int nrefs;
 };
+
+/* A model of checked params p, set i holding set_n[i] tokens (layer-major;
+ * NULL: p's slot numbers).  With init the parameters get the official
+ * initialisation (tf_model_create); without, they are allocated and left
+ * for a loader that fills every one of them (tf_model_open).  Either way
+ * no gradients: they are allocated by tfi_model_ensure_grads.  Errors go
+ * to tf_last_error() only. */
+tf_status tfi_model_new(const tf_model_params *p, const int64_t *set_n, int init,
+                        tf_model **out);
+/* Allocates every gradient not allocated yet (zero): the first backward,
+ * tf_model_set_grad and an optimizer need them, running a model never
+ * does.  TF_ERR_NOMEM (message on m) leaves the gradients readable as
+ * before (zeros where none). */
+tf_status tfi_model_ensure_grads(tf_model *m);
 
 int tfi_rotary_dims(const tf_model_params *p);
 tf_status tfi_model_params_check(const tf_model_params *p, tfi_errbuf *eb);

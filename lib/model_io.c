@@ -1,11 +1,12 @@
 /*
  * model_io.c -- a model (and optionally its optimizer) to and from a
- * checkpoint: tf_model_save, tf_model_load, tf_model_open.  The layout is
+ * checkpoint: tf_model_save, tf_model_load.  The layout is
  * in model_io.h; the metadata is model_meta.c's, the optimizer's tensors
  * optimizer_io.c's.
  *
  * Loading validates the whole file against the model before it copies a
  * single value, so a failed load leaves model and optimizer unchanged.
+ * Opening a model to run it is model_open.c's.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,39 +52,61 @@ TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt, const c
 
 /* ---- loading ------------------------------------------------------------ */
 
-/* The official GPT-NeoX name of a SPEC tensor name (sequential.N...). */
-static void official_name(const tf_model *m, const char *name, char *out, size_t len)
+void tfi_official_name(int num_layers, const char *name, char *out, size_t len)
 {
     int layer;
     int consumed = 0;
     if (strcmp(name, "embed.weight") == 0)
         snprintf(out, len, "sequential.0.word_embeddings.weight");
     else if (strncmp(name, "final_norm.", 11) == 0)
-        snprintf(out, len, "sequential.%d.norm.%s", m->p.num_layers + 3, name + 11);
+        snprintf(out, len, "sequential.%d.norm.%s", num_layers + 3, name + 11);
     else if (sscanf(name, "layers.%d.%n", &layer, &consumed) == 1 && consumed > 0)
         snprintf(out, len, "sequential.%d.%s", layer + 2, name + consumed);
     else
         snprintf(out, len, "%s", name);
 }
 
-/* A model tensor in the file under its SPEC or its official name, F32 of
- * the tensor's shape; *found NULL if absent (then an error). */
+int tfi_file_official_names(const tfi_st_file *f)
+{
+    for (int i = 0; i < f->ntensors; i++)
+        if (strncmp(f->tensors[i].name, "sequential.", 11) == 0)
+            return 1;
+    return 0;
+}
+
+const tfi_st_tensor *tfi_file_tensor(const tfi_st_file *f, int num_layers, const char *name)
+{
+    char off[160];
+    tfi_official_name(num_layers, name, off, sizeof off);
+    const int official = tfi_file_official_names(f);
+    const tfi_st_tensor *t = tfi_st_find(f, official ? off : name);
+    return t ? t : tfi_st_find(f, official ? name : off);
+}
+
+/* A model tensor in the file, F32, F16 or BF16 of the tensor's shape, under
+ * the naming the file uses (SPEC or official), which the messages use too. */
 static tf_status find_tensor(const tf_model *m, const tfi_st_file *f, const tfi_tensor_ref *r,
                              const tfi_st_tensor **found, tfi_errbuf *eb)
 {
-    tf_status st = tfi_st_find_f32(f, r->name, r->rows, r->cols, found, eb);
+    const tfi_st_tensor *t = tfi_file_tensor(f, m->p.num_layers, r->name);
+    tf_status st = TF_OK;
+    *found = NULL;
+    if (t)
+        st = tfi_st_find_f32(f, t->name, r->rows, r->cols, found, eb);
     if (st == TF_OK && !*found) {
         char off[160];
-        official_name(m, r->name, off, sizeof off);
-        st = tfi_st_find_f32(f, off, r->rows, r->cols, found, eb);
+        tfi_official_name(m->p.num_layers, r->name, off, sizeof off);
+        if (tfi_file_official_names(f))
+            st = tfi_fail(eb, TF_ERR_FORMAT, "%s: the checkpoint has no tensor '%s' (%s)",
+                          f->name, off, r->name);
+        else
+            st = tfi_fail(eb, TF_ERR_FORMAT, "%s: the checkpoint has no tensor '%s'", f->name,
+                          r->name);
     }
-    if (st == TF_OK && !*found)
-        st = tfi_fail(eb, TF_ERR_FORMAT, "%s: the checkpoint has no tensor '%s'", f->name,
-                      r->name);
     return st;
 }
 
-static tf_status load_into(tf_model *m, tf_optimizer *opt, const tfi_st_file *f)
+tf_status tfi_model_load_from(tf_model *m, tf_optimizer *opt, const tfi_st_file *f)
 {
     tfi_errbuf *eb = &m->err;
     const int n = m->nrefs, nsets = m->p.num_layers * TFI_SETS_PER_LAYER;
@@ -112,10 +135,14 @@ static tf_status load_into(tf_model *m, tf_optimizer *opt, const tfi_st_file *f)
         st = tfi_growth_meta_ramps(m, f, ramps, eb);
     if (st != TF_OK)
         goto done;
-    /* 2. copy; the activations of the last forward no longer match */
+    /* 2. copy (from memory this cannot fail; from a header-only file a read
+     * error leaves a partly filled model, which tf_model_open discards);
+     * the activations of the last forward no longer match */
     m->have_targets = 0;
-    for (int i = 0; i < n; i++)
-        memcpy(m->refs[i].data, tfi_st_data(f, src[i]), (size_t)src[i]->numel * sizeof(float));
+    for (int i = 0; i < n && st == TF_OK; i++)
+        st = tfi_st_copy_f32(f, src[i], m->refs[i].data, eb);
+    if (st != TF_OK)
+        goto done;
     if (with_opt) {
         tfi_optimizer_state_read(opt, f, moments, step);
         opt->moments_origin = moments_origin;
@@ -147,80 +174,14 @@ TF_API tf_status tf_model_load(tf_model *model, tf_optimizer *opt, const char *p
     if (opt && opt->nslots != model->nrefs)
         return tfi_fail(&model->err, TF_ERR_STATE,
                         "tf_model_load: the optimizer does not match the model's tensors");
+    /* the whole file in memory: everything is checked before anything of
+     * the model changes, and the copy cannot fail half way */
     tfi_st_file f;
     tf_status st = tfi_st_open(path, &f, &model->err);
     if (st != TF_OK)
         return st;
-    st = load_into(model, opt, &f);
+    st = tfi_model_load_from(model, opt, &f);
     tfi_st_close(&f);
-    return st;
-}
-
-/* ---- a model from a checkpoint's own configuration ---------------------- */
-
-/* Sets grown one by one through their handles may differ from the slot
- * numbers in the metadata (those of layer 0).  The model is created with
- * the smallest size of each kind in the file (min_slots), then each larger
- * set grows to the file's size (fit_sets); load_into checks every shape, and
- * the recorded tau and policy replace the ones set here. */
-static void min_slots(const tfi_st_file *f, tf_model_params *p)
-{
-    for (int i = 0; i < p->num_layers * TFI_SETS_PER_LAYER; i++) {
-        char prefix[64], name[96];
-        tfi_set_prefix(i, prefix, sizeof prefix);
-        snprintf(name, sizeof name, "%s.key_param_tokens", prefix);
-        const tfi_st_tensor *t = tfi_st_find(f, name);
-        int64_t *slot = tfi_slot_field(p, i % TFI_SETS_PER_LAYER);
-        if (t && t->ndim == 2 && t->shape[0] >= 1 && t->shape[0] < *slot)
-            *slot = t->shape[0];
-    }
-}
-
-static tf_status fit_sets(tf_model *m, const tfi_st_file *f)
-{
-    for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
-        const tfi_st_tensor *t = tfi_st_find(f, tfi_model_set_ref(m, i)->name);
-        tf_pattention *set = &m->sets[i];
-        if (!t || t->ndim != 2 || t->shape[0] <= set->n)
-            continue; /* absent or not larger: load_into judges it */
-        tf_grow_params g = tf_grow_default_params();
-        g.scale_policy = TF_SCALE_FOLLOW_N; /* as if created at that size */
-        tfi_grow_plan plan;
-        tf_status st = tfi_pattention_grow_prepare(set, t->shape[0], &g, &plan, &m->err);
-        if (st != TF_OK)
-            return st;
-        tfi_pattention_grow_swap(set, &plan);
-        tfi_grow_plan_discard(&plan); /* the old tensors */
-        set->scale_policy = m->p.scale_policy;
-    }
-    return TF_OK;
-}
-
-TF_API tf_status tf_model_open(const char *path, tf_model **out)
-{
-    if (!out || !path)
-        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_open: path or out is NULL");
-    *out = NULL;
-    tfi_st_file f;
-    tf_status st = tfi_st_open(path, &f, NULL);
-    if (st != TF_OK)
-        return st;
-    tf_model_params p;
-    tf_model *m = NULL;
-    if ((st = tfi_params_from_metadata(&f, &p)) == TF_OK)
-        min_slots(&f, &p);
-    if (st == TF_OK && (st = tf_model_create(&p, &m)) == TF_OK) {
-        st = fit_sets(m, &f);
-        if (st == TF_OK)
-            st = load_into(m, NULL, &f);
-        if (st != TF_OK) {
-            tfi_fail(NULL, st, "%s", m->err.msg);
-            tf_model_free(m);
-            m = NULL;
-        }
-    }
-    tfi_st_close(&f);
-    *out = m;
     return st;
 }
 

@@ -82,6 +82,26 @@ tf_status tfi_model_build_refs(tf_model *m)
     return TF_OK;
 }
 
+tf_status tfi_model_ensure_grads(tf_model *m)
+{
+    const size_t ve = (size_t)m->p.vocab_size * (size_t)m->p.hidden_size;
+    float **own[3] = {&m->embed_grad, &m->norm_w_grad, &m->norm_b_grad};
+    const size_t size[3] = {ve, (size_t)m->p.hidden_size, (size_t)m->p.hidden_size};
+    for (int i = 0; i < 3; i++)
+        if (!*own[i] && !(*own[i] = tfi_calloc(size[i], sizeof(float))))
+            return tfi_fail(&m->err, TF_ERR_NOMEM, "out of memory for the gradients "
+                            "(%lld parameters)", (long long)tf_model_num_params(m));
+    m->refs[0].grad = m->embed_grad;
+    m->refs[m->nrefs - 2].grad = m->norm_w_grad;
+    m->refs[m->nrefs - 1].grad = m->norm_b_grad;
+    for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
+        tf_status st = tfi_pattention_ensure_grads(&m->sets[i], &m->err);
+        if (st != TF_OK)
+            return st;
+    }
+    return TF_OK;
+}
+
 const tfi_tensor_ref *tfi_model_find(const tf_model *m, const char *name)
 {
     for (int i = 0; i < m->nrefs; i++)
@@ -206,8 +226,10 @@ TF_API tf_status tf_model_get_grad(const tf_model *model, const char *name, floa
     CHECK_MODEL(model, "tf_model_get_grad");
     tf_status st;
     const tfi_tensor_ref *r = checked(model, "tf_model_get_grad", name, dst, count, &st);
-    if (r)
+    if (r && r->grad)
         memcpy(dst, r->grad, count * sizeof(float));
+    else if (r) /* nothing accumulated yet */
+        memset(dst, 0, count * sizeof(float));
     return st;
 }
 
@@ -217,7 +239,7 @@ TF_API tf_status tf_model_set_grad(tf_model *model, const char *name, const floa
     CHECK_MODEL(model, "tf_model_set_grad");
     tf_status st;
     const tfi_tensor_ref *r = checked(model, "tf_model_set_grad", name, src, count, &st);
-    if (r)
+    if (r && (st = tfi_model_ensure_grads(model)) == TF_OK)
         memcpy(r->grad, src, count * sizeof(float));
     return st;
 }
@@ -226,6 +248,7 @@ TF_API tf_status tf_model_zero_grad(tf_model *model)
 {
     CHECK_MODEL(model, "tf_model_zero_grad");
     for (int i = 0; i < model->nrefs; i++)
-        memset(model->refs[i].grad, 0, tfi_ref_size(&model->refs[i]) * sizeof(float));
+        if (model->refs[i].grad)
+            memset(model->refs[i].grad, 0, tfi_ref_size(&model->refs[i]) * sizeof(float));
     return TF_OK;
 }

@@ -28,7 +28,8 @@ struct tf_pattention {
     tfi_tau_ramp ramp;
     double key_std, value_std;
     float *keys, *values;         /* [n, d_in], [n, d_out] */
-    float *key_grad, *value_grad; /* same shapes, accumulated */
+    float *key_grad, *value_grad; /* same shapes, accumulated; NULL until the
+                                     first backward (tfi_pattention_ensure_grads) */
     /* Workspace from the last forward (grow-only, see tfi_reserve). */
     float *ws_a, *ws_s, *ws_g, *ws_r;
     float *ws_t; /* keys or values transposed, for the GEMMs (transpose.c) */
@@ -36,7 +37,8 @@ struct tf_pattention {
     int64_t fwd_rows; /* N of the last forward (0: none since growth) */
     /* A set owned by a model (or other object) tells its owner whenever its
      * tensors move, so that the owner's tables never go stale: resized(owner,
-     * index) runs after every growth, cannot fail and allocates nothing.
+     * index) runs after every growth and when the gradients are allocated,
+     * cannot fail and allocates nothing.
      * NULL for a set created on its own. */
     void (*resized)(void *owner, int index);
     void *owner;
@@ -47,9 +49,17 @@ struct tf_pattention {
 double tfi_default_tau(tf_norm_type norm, int64_t n);
 
 /* Validates params and initialises *set in place (the model embeds sets
- * through pointers but creates them here). */
-tf_status tfi_pattention_init(tf_pattention *set, const tf_pattention_params *p,
+ * through pointers but creates them here).  With init the keys and values
+ * are drawn per p; without, they are allocated and left for the caller to
+ * fill (a loader that writes every element).  Gradients are not allocated
+ * (key_grad and value_grad NULL: nothing accumulated, read as zeros) until
+ * tfi_pattention_ensure_grads. */
+tf_status tfi_pattention_init(tf_pattention *set, const tf_pattention_params *p, int init,
                               tfi_errbuf *eb);
+/* Allocates the set's gradients (zero) if they are not yet, and tells the
+ * owner through the resize hook; TF_ERR_NOMEM changes nothing.  Backward
+ * calls it; an inference-only set never has gradients. */
+tf_status tfi_pattention_ensure_grads(tf_pattention *set, tfi_errbuf *eb);
 void tfi_pattention_release(tf_pattention *set);
 
 /* Y [N, d_out] = beta * Y + Pattention(X [N, d_in]); X rows have stride ldx. */

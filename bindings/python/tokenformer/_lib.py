@@ -241,6 +241,7 @@ PROTOTYPES = {
     "tf_model_save": (St, [ModelP, OptimizerP, c_char_p]),
     "tf_model_load": (St, [ModelP, OptimizerP, c_char_p]),
     "tf_model_open": (St, [c_char_p, POINTER(ModelP)]),
+    "tf_model_open_config": (St, [c_char_p, ConfigP, POINTER(ModelP)]),
     "tf_model_load_grown": (St, [ModelP, c_char_p, POINTER(GrowParams)]),
     "tf_checkpoint_info": (St, [c_char_p, POINTER(ModelParams), POINTER(c_int64)]),
     # inference

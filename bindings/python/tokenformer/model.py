@@ -108,11 +108,27 @@ class Model(_lib.Handle):
         return cls(params, **fields)
 
     @classmethod
-    def open(cls, path: PathLike) -> "Model":
-        """``tf_model_open()``: a model from a checkpoint's own configuration
-        and parameters."""
+    def open(cls, path: PathLike,
+             config: Optional[Union["Config", PathLike]] = None) -> "Model":
+        """``tf_model_open_config()``: a model to run from a checkpoint
+        (F32, F16 or BF16 tensors), without an initialisation or gradients
+        (training it allocates them).  The configuration is the file's own;
+        ``config`` (a :class:`Config` or a YAML path, e.g. the official
+        ``150M_eval.yml``) is checked against it, or is the configuration
+        of a file that has none (tensors under the official names only).
+        ConfigError names a key that disagrees; FormatError a tensor, as
+        the file calls it."""
+        from .config import Config
         out = _lib.ModelP()
-        _lib.check(F.tf_model_open(_lib.path_arg(path), ctypes.byref(out)))
+        if config is None:
+            _lib.check(F.tf_model_open_config(_lib.path_arg(path), None, ctypes.byref(out)))
+        elif isinstance(config, Config):
+            _lib.check(F.tf_model_open_config(_lib.path_arg(path), config._h(),
+                                              ctypes.byref(out)))
+        else:
+            with Config.load(config) as cfg:
+                _lib.check(F.tf_model_open_config(_lib.path_arg(path), cfg._h(),
+                                                  ctypes.byref(out)))
         return cls._wrap(out)
 
     def _add_dependent(self, obj):
