@@ -138,8 +138,11 @@ TF_API tf_status tf_decoder_create(tf_model *model, int batch, tf_decoder **out)
     size_t row_d = rows * d, logits = tfi_mul_size((size_t)batch, (size_t)dec->V);
     int ok = cache != 0 && logits != 0;
     if (ok) {
-        dec->kcache = tfi_calloc(cache, sizeof(float));
-        dec->vcache = tfi_calloc(cache, sizeof(float));
+        /* not zeroed: attention reads only the positions written before it,
+         * and untouched pages cost no memory, so a decoder uses about the
+         * positions it fills, not seq_length's */
+        dec->kcache = tfi_alloc(tfi_mul_size(cache, sizeof(float)));
+        dec->vcache = tfi_alloc(tfi_mul_size(cache, sizeof(float)));
         float **rowbufs[] = {&dec->x, &dec->u, &dec->q, &dec->k, &dec->v, &dec->att, &dec->acc};
         for (size_t i = 0; i < sizeof rowbufs / sizeof rowbufs[0]; i++)
             *rowbufs[i] = tfi_calloc(row_d, sizeof(float));
