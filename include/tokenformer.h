@@ -381,7 +381,12 @@ TF_API tf_status tf_pattention_grow(tf_pattention *set, int64_t new_n,
 typedef struct tf_config tf_config;
 
 /* Parses path.  On failure *out is NULL and tf_last_error() names the key
- * and line.  The caller owns *out. */
+ * and line.  The caller owns *out.  Limits, so that a hostile file is
+ * refused in time linear in its size: a regular file (a FIFO or device is
+ * TF_ERR_IO at once, never waited on) of at most 64 MiB, at most 2^21
+ * nodes (keys, values and sequence items), nesting at most 64 deep
+ * (TF_ERR_CONFIG beyond).  Duplicate keys are found in constant time each:
+ * 80k keys parse in about 0.1 s (bench/bench_parsers). */
 TF_API tf_status tf_config_load(const char *path, tf_config **out);
 /* The same, from a string in memory (len bytes). */
 TF_API tf_status tf_config_parse(const char *text, size_t len, tf_config **out);
@@ -459,7 +464,11 @@ typedef struct tf_model_params {
     double rotary_emb_base;      /* default 10000 */
     tf_norm_type norm;           /* norm_activation_type, default l2_norm_gelu */
     int64_t vocab_size;          /* default 256 (bytes) */
-    int64_t seq_length;          /* longest T (default 128) */
+    int64_t seq_length;          /* longest T (default 128); below 2^31, and
+                                    seq_length x rotary dims per head at most
+                                    2^24: the rotary tables (cos and sin for
+                                    every position) are built at creation and
+                                    stay under 64 MB */
     double layernorm_epsilon;    /* default 1e-5 */
     double init_method_std;      /* keys and embedding N(0, std), default 0.02;
                                     values use wang_init 2/L/sqrt(d) */
@@ -816,11 +825,23 @@ TF_API tf_status tf_dataset_batch(const tf_dataset *ds, tf_split split, int64_t 
 
 /* ------------------------------------------------------------------------
  * Checkpoints (safetensors): every parameter under its SPEC name, and the
- * configuration in __metadata__.  Saving is atomic: a temporary file in the
- * same directory is written, flushed, fsync'ed and renamed over path; a
- * crash mid-save leaves the old file intact.  Loading validates everything
- * before changing anything: on error the model is unchanged.  Files with
- * the official GPT-NeoX names (sequential.N....) load too.
+ * configuration in __metadata__.  Saving is atomic: a temporary file
+ * path.tmp.XXXXXX in the same directory is written, flushed, fsync'ed and
+ * renamed over path; a crash mid-save leaves the old file intact, and the
+ * temporary files such crashes leave are removed by the next save to the
+ * same path (only those no running save holds).  A symlink at path is
+ * written through: its target is replaced atomically, in the target's
+ * directory, and the link stays.  A path that exists and is not a regular
+ * file (a device, a FIFO, a directory) is never replaced: TF_ERR_IO.
+ *
+ * Loading validates everything before changing anything: on error the
+ * model is unchanged.  Files are read strictly as the safetensors format
+ * says: the header valid UTF-8 JSON starting with '{', every tensor's shape
+ * matching its byte range, and the byte ranges tiling the data area from 0
+ * to the end of the file with no gap and no overlap (a header length off by
+ * a byte is TF_ERR_FORMAT, never weights read shifted).  Only regular files
+ * are opened (a FIFO is TF_ERR_IO at once).  Files with the official
+ * GPT-NeoX names (sequential.N....) load too.
  * ---------------------------------------------------------------------- */
 /* Saves model, with each set's tau and tau ramp, and, if opt is not NULL,
  * the optimizer's state: step count, moments and schedule restart (its
@@ -849,11 +870,17 @@ TF_API tf_status tf_model_open(const char *path, tf_model **out);
  * another tool) takes cfg's (an official YAML such as 150M_eval.yml),
  * with vocab_size from the embedding's rows when cfg has none, and
  * num_layers checked against the layers in the file; without cfg such a
- * file is TF_ERR_FORMAT.  Tensors may be F32, F16 or BF16 (converted to
- * float32 exactly); errors name a tensor as the file calls it
- * ("sequential.15.norm.bias").  A PyTorch file (pytorch_model.bin, *.pt)
- * is TF_ERR_FORMAT saying to convert it with tools/convert_checkpoint.py
- * (tf-convert).
+ * file is TF_ERR_FORMAT.  The metadata's format tag, if present, must be
+ * tokenformer-checkpoint-1 (or the fixtures' tokenformer-fixture-1), its
+ * scale policies follow_n or pinned.  Every tensor the configuration
+ * declares must be in the file with its exact shape before anything is
+ * allocated, so sizes in the metadata cannot make the library allocate
+ * more than the file holds (TF_ERR_FORMAT otherwise, also for a tensor
+ * whose shape disagrees with cfg's).  Tensors may be F32, F16 or
+ * BF16 (converted to float32 exactly).  Every error message names the
+ * file, and a tensor as the file calls it ("sequential.15.norm.bias").  A
+ * PyTorch file (pytorch_model.bin, *.pt) is TF_ERR_FORMAT saying to
+ * convert it with tools/convert_checkpoint.py (tf-convert).
  *
  * Memory: the model is created at the file's sizes without drawing an
  * initialisation and without gradients; the file is read once, its header
@@ -961,6 +988,111 @@ TF_API tf_status tf_bytes_to_tokens(const char *text, size_t len, int32_t *out, 
                                     size_t *count);
 /* ids -> bytes; ids outside [0, 256) are TF_ERR_RANGE. */
 TF_API tf_status tf_tokens_to_bytes(const int32_t *ids, size_t count, char *out, size_t cap);
+
+/* ------------------------------------------------------------------------
+ * BPE tokenizer: a Hugging Face tokenizer.json of the byte-level BPE family
+ * (GPT-2, GPT-NeoX-20B and the TokenFormer releases, which use NeoX's).
+ *
+ * Encoding gives the ids of Hugging Face's JavaScript tokenizers
+ * (@huggingface/tokenizers 0.2.0, the code @huggingface/transformers 4.3.2
+ * bundles; Tokenizer.encode): the tests compare every string of a corpus
+ * with it.  In order:
+ *   1. Bytes that are not valid UTF-8 are replaced by U+FFFD, one for each
+ *      maximal invalid subsequence: what a JavaScript host (TextDecoder,
+ *      Buffer.toString) does when it turns the bytes into a string.  Such a
+ *      text does not decode back to its bytes, only to the replaced text.
+ *   2. Added tokens ("added_tokens", e.g. <|endoftext|>) are found in the
+ *      text wherever they occur, longest first, left to right: those with
+ *      "normalized": false as written, the others after normalisation.  A
+ *      token with "lstrip" ("rstrip") removes the white space before
+ *      (after) it.  "single_word" is ignored, as by the reference.  Text
+ *      from users can therefore produce special ids; filter it first if
+ *      that matters.
+ *   3. The rest is normalised as "normalizer" says: NFC (NeoX), NFD, NFKC,
+ *      NFKD or a Sequence of them, through utf8proc; or not at all (GPT-2).
+ *   4. The ByteLevel pre-tokenizer: with "add_prefix_space" a piece that
+ *      does not start with a space gets one; with "use_regex" (default) it
+ *      is cut by GPT-2's pattern 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+|
+ *      ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ (PCRE2, Unicode properties), where
+ *      \s is JavaScript's white space (it includes U+FEFF and excludes
+ *      U+0085, unlike the Rust crate's).  "trim_offsets" changes offsets
+ *      only, which this API does not return.
+ *   5. Each piece's UTF-8 bytes are merged by the BPE merge ranks ("model":
+ *      vocab and merges; the lowest rank first, the leftmost of equals).
+ *      "dropout" is ignored, as by the reference.
+ * No special tokens are added around the text (the ByteLevel
+ * post-processor adds none).  Unicode tables are the libraries' (PCRE2
+ * 10.42: Unicode 14; utf8proc 2.8: Unicode 15; the reference's node 20:
+ * Unicode 17): characters assigned since Unicode 14 may split or normalise
+ * differently from the reference.
+ *
+ * Decoding concatenates the tokens' bytes: an added token's content as it
+ * is, any other token through the byte-level alphabet (a token with a
+ * character outside it gives its own UTF-8, as the Rust crate does).  The
+ * result is raw bytes, not necessarily whole UTF-8 characters (decode a
+ * stream as a whole, or buffer incomplete characters); no spaces are
+ * removed or "cleaned up".  For valid UTF-8, decode(encode(text)) is the
+ * text itself: normalised if the file has a normaliser, and with the space
+ * add_prefix_space put in front.
+ *
+ * Loading treats the file as untrusted: malformed JSON, missing or
+ * mistyped fields, ids outside [0, 2^24) or too sparse for their count,
+ * merges naming tokens not in the vocabulary, a vocabulary without all 256
+ * byte symbols, files over 256 MiB and component types other than the
+ * above (e.g. WordPiece, Metaspace, byte_fallback, TemplateProcessing) are
+ * TF_ERR_FORMAT with a message naming the place.
+ * ---------------------------------------------------------------------- */
+typedef struct tf_tokenizer tf_tokenizer;
+
+/* Reads a tokenizer.json.  The caller owns *out (NULL on failure, with the
+ * reason in tf_last_error()). */
+TF_API tf_status tf_tokenizer_load(const char *path, tf_tokenizer **out);
+/* The same from the JSON text in memory (len bytes; not kept). */
+TF_API tf_status tf_tokenizer_parse(const char *json, size_t len, tf_tokenizer **out);
+TF_API void tf_tokenizer_free(tf_tokenizer *tok);
+/* Message of the last error on this tokenizer ("" if none).  Never NULL. */
+TF_API const char *tf_tokenizer_errmsg(const tf_tokenizer *tok);
+
+/* The size of the id space: the largest id (vocabulary or added token) + 1,
+ * e.g. 50257 for GPT-2 (a model's vocab_size may be padded beyond it, as
+ * NeoX's 50277 is to 50304).  0 if NULL. */
+TF_API int64_t tf_tokenizer_vocab_size(const tf_tokenizer *tok);
+
+/* Encodes len bytes of text (not NUL-terminated; any bytes) to ids.
+ * Size query / two-call pattern: *count always receives the number of ids
+ * the text encodes to (on TF_OK and on TF_ERR_SHAPE).  With ids NULL and
+ * cap 0 nothing else is written (a query).  Otherwise cap is the capacity
+ * of ids: if it is at least *count the ids are written, else the call is
+ * TF_ERR_SHAPE and ids is untouched; call again with a larger buffer.
+ * (Valid UTF-8 needs at most len ids when the file has no normaliser and
+ * no add_prefix_space, as GPT-2's; a query is always exact.)
+ * The handle keeps its workspaces (and a cache of encoded words) between
+ * calls: use one tokenizer per thread. */
+TF_API tf_status tf_tokenizer_encode(tf_tokenizer *tok, const char *text, size_t len,
+                                     int32_t *ids, size_t cap, size_t *count);
+
+/* Decodes count ids to bytes.  The same pattern: *len receives the number
+ * of bytes (on TF_OK and TF_ERR_SHAPE); out may be NULL with cap 0 (a
+ * query); else cap >= *len is needed, and a NUL is appended when cap >
+ * *len.  An id that is not a token is TF_ERR_RANGE naming it (nothing
+ * written). */
+TF_API tf_status tf_tokenizer_decode(tf_tokenizer *tok, const int32_t *ids, size_t count,
+                                     char *out, size_t cap, size_t *len);
+
+/* The id of a token given as it is written in the file (vocabulary entries
+ * in the byte-level alphabet: " the" is "Ġthe"; added tokens as they are:
+ * "<|endoftext|>").  TF_ERR_NOT_FOUND if there is none. */
+TF_API tf_status tf_tokenizer_token_to_id(const tf_tokenizer *tok, const char *token,
+                                          int32_t *id);
+/* The token of an id as written in the file (borrowed, NUL-terminated,
+ * valid while tok lives), or NULL for an id that is not a token. */
+TF_API const char *tf_tokenizer_id_to_token(const tf_tokenizer *tok, int32_t id);
+/* 1 if id is an added token marked "special" (<|endoftext|>), else 0. */
+TF_API int tf_tokenizer_is_special(const tf_tokenizer *tok, int32_t id);
+/* The added tokens, in file order: their number, and the id of the i-th
+ * (-1 if i is out of range); their text is tf_tokenizer_id_to_token(). */
+TF_API int32_t tf_tokenizer_num_added(const tf_tokenizer *tok);
+TF_API int32_t tf_tokenizer_added_id(const tf_tokenizer *tok, int32_t i);
 
 #ifdef __cplusplus
 }

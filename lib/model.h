@@ -69,6 +69,10 @@ tf_status tfi_model_new(const tf_model_params *p, const int64_t *set_n, int init
 tf_status tfi_model_ensure_grads(tf_model *m);
 
 int tfi_rotary_dims(const tf_model_params *p);
+/* The rotary tables (cos and sin, seq_length x rotary_dims / 2 floats each)
+ * are built at creation, for every position a decoder may reach: bounding
+ * seq_length x rotary_dims keeps them under 64 MB, whatever a file says. */
+#define TFI_MAX_ROTARY_ENTRIES ((int64_t)1 << 24)
 tf_status tfi_model_params_check(const tf_model_params *p, tfi_errbuf *eb);
 /* The oldest tf_model_params layout ends after num_layers (params.c). */
 #define TFI_MODEL_PARAMS_MIN TFI_PARAMS_MIN(tf_model_params, num_layers)

@@ -74,36 +74,29 @@ int tfi_file_official_names(const tfi_st_file *f)
     return 0;
 }
 
-const tfi_st_tensor *tfi_file_tensor(const tfi_st_file *f, int num_layers, const char *name)
+const tfi_st_tensor *tfi_file_tensor(const tfi_st_file *f, int official, int num_layers,
+                                     const char *name)
 {
     char off[160];
     tfi_official_name(num_layers, name, off, sizeof off);
-    const int official = tfi_file_official_names(f);
     const tfi_st_tensor *t = tfi_st_find(f, official ? off : name);
     return t ? t : tfi_st_find(f, official ? name : off);
 }
 
-/* A model tensor in the file, F32, F16 or BF16 of the tensor's shape, under
- * the naming the file uses (SPEC or official), which the messages use too. */
-static tf_status find_tensor(const tf_model *m, const tfi_st_file *f, const tfi_tensor_ref *r,
-                             const tfi_st_tensor **found, tfi_errbuf *eb)
+tf_status tfi_file_expect(const tfi_st_file *f, int official, int num_layers, const char *name,
+                          int64_t rows, int64_t cols, const tfi_st_tensor **found,
+                          tfi_errbuf *eb)
 {
-    const tfi_st_tensor *t = tfi_file_tensor(f, m->p.num_layers, r->name);
-    tf_status st = TF_OK;
+    const tfi_st_tensor *t = tfi_file_tensor(f, official, num_layers, name);
     *found = NULL;
     if (t)
-        st = tfi_st_find_f32(f, t->name, r->rows, r->cols, found, eb);
-    if (st == TF_OK && !*found) {
-        char off[160];
-        tfi_official_name(m->p.num_layers, r->name, off, sizeof off);
-        if (tfi_file_official_names(f))
-            st = tfi_fail(eb, TF_ERR_FORMAT, "%s: the checkpoint has no tensor '%s' (%s)",
-                          f->name, off, r->name);
-        else
-            st = tfi_fail(eb, TF_ERR_FORMAT, "%s: the checkpoint has no tensor '%s'", f->name,
-                          r->name);
-    }
-    return st;
+        return tfi_st_find_f32(f, t->name, rows, cols, found, eb);
+    char off[160];
+    tfi_official_name(num_layers, name, off, sizeof off);
+    if (official)
+        return tfi_fail(eb, TF_ERR_FORMAT, "%s: the checkpoint has no tensor '%s' (%s)",
+                        f->name, off, name);
+    return tfi_fail(eb, TF_ERR_FORMAT, "%s: the checkpoint has no tensor '%s'", f->name, name);
 }
 
 tf_status tfi_model_load_from(tf_model *m, tf_optimizer *opt, const tfi_st_file *f)
@@ -120,8 +113,10 @@ tf_status tfi_model_load_from(tf_model *m, tf_optimizer *opt, const tfi_st_file 
         goto done;
     }
     /* 1. validate everything */
+    const int official = tfi_file_official_names(f);
     for (int i = 0; i < n && st == TF_OK; i++)
-        st = find_tensor(m, f, &m->refs[i], &src[i], eb);
+        st = tfi_file_expect(f, official, m->p.num_layers, m->refs[i].name, m->refs[i].rows,
+                             m->refs[i].cols, &src[i], eb);
     int64_t step = 0, moments_origin = 0;
     int with_opt = 0;
     tf_optimizer_params opt_params;

@@ -39,9 +39,18 @@ tf_status tfi_model_load_from(tf_model *m, tf_optimizer *opt, const tfi_st_file 
 void tfi_official_name(int num_layers, const char *name, char *out, size_t len);
 /* Whether f names its tensors the official way (any sequential.*). */
 int tfi_file_official_names(const tfi_st_file *f);
-/* The tensor of SPEC name `name` in f, under the naming f uses (else the
- * other one), or NULL. */
-const tfi_st_tensor *tfi_file_tensor(const tfi_st_file *f, int num_layers, const char *name);
+/* The tensor of SPEC name `name` (a model of num_layers layers) in f, under
+ * the naming f uses (official: tfi_file_official_names(f)), else under the
+ * other one; NULL if absent. */
+const tfi_st_tensor *tfi_file_tensor(const tfi_st_file *f, int official, int num_layers,
+                                     const char *name);
+/* The same tensor, which must be there as F32, F16 or BF16 of shape
+ * [rows, cols] ([rows] for cols == 0): TF_ERR_FORMAT naming it as the file
+ * would (and its SPEC name) if absent, tfi_st_find_f32's errors (in the
+ * file's name) otherwise. */
+tf_status tfi_file_expect(const tfi_st_file *f, int official, int num_layers, const char *name,
+                          int64_t rows, int64_t cols, const tfi_st_tensor **found,
+                          tfi_errbuf *eb);
 
 /* ---- model_meta.c ---- */
 

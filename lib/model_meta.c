@@ -89,6 +89,18 @@ int tfi_parse_i64(const char *s, int64_t *out)
     return 1;
 }
 
+/* 0 and *out for "follow_n" or "pinned", else -1. */
+static int parse_policy(const char *s, tf_scale_policy *out)
+{
+    if (strcmp(s, "pinned") == 0)
+        *out = TF_SCALE_PINNED;
+    else if (strcmp(s, "follow_n") == 0)
+        *out = TF_SCALE_FOLLOW_N;
+    else
+        return -1;
+    return 0;
+}
+
 tf_status tfi_model_meta_scales(const tf_model *m, const tfi_st_file *f, tfi_set_scale *out,
                                 tfi_errbuf *eb)
 {
@@ -105,11 +117,8 @@ tf_status tfi_model_meta_scales(const tf_model *m, const tfi_st_file *f, tfi_set
                             f->name, key, tau);
         snprintf(key, sizeof key, "pattention.%s.scale_policy", prefix);
         const char *pol = tfi_st_meta(f, key);
-        if (pol && strcmp(pol, "pinned") == 0)
-            out[i].policy = TF_SCALE_PINNED;
-        else if (!pol || strcmp(pol, "follow_n") == 0)
-            out[i].policy = TF_SCALE_FOLLOW_N;
-        else
+        out[i].policy = TF_SCALE_FOLLOW_N;
+        if (pol && parse_policy(pol, &out[i].policy) != 0)
             return tfi_fail(eb, TF_ERR_FORMAT, "%s: metadata '%s' = '%s' is not follow_n or pinned",
                             f->name, key, pol);
     }
@@ -187,7 +196,11 @@ tf_status tfi_params_from_metadata(const tfi_st_file *f, tf_model_params *p)
                             "gelu_l2_norm or softmax", f->name, norm);
     }
     const char *pol = tfi_st_meta(f, "scale_policy");
-    if (pol)
-        p->scale_policy = strcmp(pol, "pinned") == 0 ? TF_SCALE_PINNED : TF_SCALE_FOLLOW_N;
-    return tfi_model_params_check(p, NULL);
+    if (pol && parse_policy(pol, &p->scale_policy) != 0)
+        return tfi_fail(NULL, TF_ERR_FORMAT,
+                        "%s: metadata scale_policy '%s' is not follow_n or pinned", f->name, pol);
+    tfi_errbuf eb;
+    if ((st = tfi_model_params_check(p, &eb)) != TF_OK)
+        return tfi_fail(NULL, TF_ERR_FORMAT, "%s: metadata: %s", f->name, eb.msg);
+    return TF_OK;
 }

@@ -98,9 +98,8 @@ static tf_status check_against(const tf_config *cfg, const tf_model_params *file
 }
 
 /* Layers in the file: one past the highest layer number of any tensor. */
-static int file_layers(const tfi_st_file *f)
+static int file_layers(const tfi_st_file *f, int official)
 {
-    const int official = tfi_file_official_names(f);
     int top = -1;
     for (int i = 0; i < f->ntensors; i++) {
         int l, used = 0;
@@ -119,7 +118,8 @@ static int file_layers(const tfi_st_file *f)
 /* The configuration of f: its metadata's (checked against cfg if given),
  * else cfg's, with the vocabulary from the embedding when cfg has none
  * (the official configs do not: the tokenizer sets it). */
-static tf_status params_of(const tfi_st_file *f, const tf_config *cfg, tf_model_params *p)
+static tf_status params_of(const tfi_st_file *f, int official, const tf_config *cfg,
+                           tf_model_params *p)
 {
     if (tfi_st_meta(f, "num_layers")) {
         tf_status st = tfi_params_from_metadata(f, p);
@@ -136,11 +136,11 @@ static tf_status params_of(const tfi_st_file *f, const tf_config *cfg, tf_model_
     if (st != TF_OK)
         return st;
     if (!config_sets(cfg, "vocab_size")) {
-        const tfi_st_tensor *e = tfi_file_tensor(f, p->num_layers, "embed.weight");
+        const tfi_st_tensor *e = tfi_file_tensor(f, official, p->num_layers, "embed.weight");
         if (e && e->ndim == 2 && e->shape[0] >= 1 && e->shape[0] <= INT32_MAX)
             p->vocab_size = e->shape[0];
     }
-    const int layers = file_layers(f);
+    const int layers = file_layers(f, official);
     if (layers != p->num_layers)
         return tfi_config_fail(cfg, TF_ERR_CONFIG, tfi_config_line(cfg, "num_layers"),
                                "'num_layers' is %d in the configuration but %s has %d layers",
@@ -152,19 +152,90 @@ static tf_status params_of(const tfi_st_file *f, const tf_config *cfg, tf_model_
  * larger than the slot numbers of the metadata, which are layer 0's) when
  * the configuration is the file's; the configuration's otherwise, so that
  * a file that disagrees with it fails naming the tensor. */
-static void set_sizes(const tfi_st_file *f, const tf_model_params *p, int from_file,
-                      int64_t *n)
+static void set_sizes(const tfi_st_file *f, int official, const tf_model_params *p,
+                      int from_file, int64_t *n)
 {
     tf_model_params q = *p;
     for (int i = 0; i < p->num_layers * TFI_SETS_PER_LAYER; i++) {
         char prefix[64], name[96];
         tfi_set_prefix(i, prefix, sizeof prefix);
         snprintf(name, sizeof name, "%s.key_param_tokens", prefix);
-        const tfi_st_tensor *t = from_file ? tfi_file_tensor(f, p->num_layers, name) : NULL;
+        const tfi_st_tensor *t =
+            from_file ? tfi_file_tensor(f, official, p->num_layers, name) : NULL;
         n[i] = *tfi_slot_field(&q, i % TFI_SETS_PER_LAYER);
         if (t && t->ndim == 2 && t->shape[0] >= 1)
             n[i] = t->shape[0];
     }
+}
+
+/* Every tensor the configuration declares must be in the file with its
+ * exact shape: embed [V, d], final_norm [d], set i's keys and values
+ * [n[i], d].  Checked before anything is allocated, so that sizes in the
+ * metadata or a configuration cannot make the library allocate more than
+ * the file holds; a file stopping short of num_layers is refused at its
+ * first missing set.  Any disagreement is the file's: TF_ERR_FORMAT. */
+static tf_status check_declared(const tfi_st_file *f, int official, const tf_model_params *p,
+                                const int64_t *n)
+{
+    const int L = p->num_layers;
+    const int64_t d = p->hidden_size;
+    const tfi_st_tensor *t;
+    tf_status st = tfi_file_expect(f, official, L, "embed.weight", p->vocab_size, d, &t, NULL);
+    if (st == TF_OK)
+        st = tfi_file_expect(f, official, L, "final_norm.weight", d, 0, &t, NULL);
+    if (st == TF_OK)
+        st = tfi_file_expect(f, official, L, "final_norm.bias", d, 0, &t, NULL);
+    for (int i = 0; i < L * TFI_SETS_PER_LAYER && st == TF_OK; i++) {
+        char prefix[64], name[96];
+        tfi_set_prefix(i, prefix, sizeof prefix);
+        snprintf(name, sizeof name, "%s.key_param_tokens", prefix);
+        st = tfi_file_expect(f, official, L, name, n[i], d, &t, NULL);
+        snprintf(name, sizeof name, "%s.value_param_tokens", prefix);
+        if (st == TF_OK)
+            st = tfi_file_expect(f, official, L, name, n[i], d, &t, NULL);
+    }
+    return st == TF_ERR_SHAPE ? tfi_fail(NULL, TF_ERR_FORMAT, "%s", tf_last_error()) : st;
+}
+
+/* The formats tf_model_open reads: its own checkpoints and the fixtures
+ * (and files without a tag: the official names, other tools). */
+static tf_status check_format(const tfi_st_file *f)
+{
+    const char *tag = tfi_st_meta(f, "format");
+    if (!tag || strcmp(tag, TFI_CHECKPOINT_FORMAT) == 0 ||
+        strcmp(tag, "tokenformer-fixture-1") == 0)
+        return TF_OK;
+    return tfi_fail(NULL, TF_ERR_FORMAT,
+                    "%s: metadata format '%.64s' is not a libtokenformer checkpoint ('%s'): "
+                    "create the model from its config and use tf_model_load", f->name, tag,
+                    TFI_CHECKPOINT_FORMAT);
+}
+
+/* Builds the model of f (header read) per cfg; errors to tf_last_error(). */
+static tf_status open_file(const tfi_st_file *f, const tf_config *cfg, tf_model **out)
+{
+    const int official = tfi_file_official_names(f);
+    tf_model_params p;
+    tf_status st = check_format(f);
+    if (st == TF_OK)
+        st = params_of(f, official, cfg, &p);
+    if (st != TF_OK)
+        return st;
+    int64_t *n = calloc((size_t)p.num_layers * TFI_SETS_PER_LAYER, sizeof *n);
+    if (!n)
+        return tfi_fail(NULL, TF_ERR_NOMEM, "%s: out of memory", f->name);
+    set_sizes(f, official, &p, tfi_st_meta(f, "num_layers") != NULL, n);
+    tf_model *m = NULL;
+    if ((st = check_declared(f, official, &p, n)) == TF_OK &&
+        (st = tfi_model_new(&p, n, 0, &m)) == TF_OK &&
+        (st = tfi_model_load_from(m, NULL, f)) != TF_OK) {
+        tfi_fail(NULL, st, "%s", m->err.msg);
+        tf_model_free(m);
+        m = NULL;
+    }
+    free(n);
+    *out = m;
+    return st;
 }
 
 TF_API tf_status tf_model_open_config(const char *path, const tf_config *cfg, tf_model **out)
@@ -174,27 +245,15 @@ TF_API tf_status tf_model_open_config(const char *path, const tf_config *cfg, tf
     *out = NULL;
     tfi_st_file f;
     tf_status st = tfi_st_open_header(path, &f, NULL);
-    if (st != TF_OK)
-        return st;
-    tf_model_params p;
-    int64_t *set_n = NULL;
-    tf_model *m = NULL;
-    if ((st = params_of(&f, cfg, &p)) == TF_OK) {
-        set_n = calloc((size_t)p.num_layers * TFI_SETS_PER_LAYER, sizeof *set_n);
-        if (!set_n)
-            st = tfi_fail(NULL, TF_ERR_NOMEM, "tf_model_open: out of memory");
-        else
-            set_sizes(&f, &p, tfi_st_meta(&f, "num_layers") != NULL, set_n);
+    if (st == TF_OK) {
+        st = open_file(&f, cfg, out);
+        tfi_st_close(&f);
     }
-    if (st == TF_OK && (st = tfi_model_new(&p, set_n, 0, &m)) == TF_OK &&
-        (st = tfi_model_load_from(m, NULL, &f)) != TF_OK) {
-        tfi_fail(NULL, st, "%s", m->err.msg);
-        tf_model_free(m);
-        m = NULL;
+    if (st != TF_OK && !strstr(tf_last_error(), path)) {
+        char msg[TFI_ERRMSG_MAX];
+        snprintf(msg, sizeof msg, "%s", tf_last_error());
+        tfi_fail(NULL, st, "tf_model_open: %s: %s", path, msg);
     }
-    free(set_n);
-    tfi_st_close(&f);
-    *out = m;
     return st;
 }
 

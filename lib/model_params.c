@@ -81,9 +81,17 @@ tf_status tfi_model_params_check(const tf_model_params *p, tfi_errbuf *eb)
     if (p->vocab_size < 1 || p->vocab_size > INT32_MAX)
         return tfi_fail(eb, TF_ERR_CONFIG, "vocab_size must be in [1, 2^31) (got %lld)",
                         (long long)p->vocab_size);
-    if (p->seq_length < 1)
-        return tfi_fail(eb, TF_ERR_CONFIG, "seq_length must be >= 1 (got %lld)",
+    if (p->seq_length < 1 || p->seq_length > INT32_MAX)
+        return tfi_fail(eb, TF_ERR_CONFIG, "seq_length must be in [1, 2^31) (got %lld)",
                         (long long)p->seq_length);
+    /* the rotary tables are built for every position at creation */
+    if (p->seq_length > TFI_MAX_ROTARY_ENTRIES / (tfi_rotary_dims(p) ? tfi_rotary_dims(p) : 1))
+        return tfi_fail(eb, TF_ERR_CONFIG,
+                        "seq_length (%lld) times the rotary dims per head (%d) exceeds %lld: "
+                        "the rotary tables would take more than %lld MB",
+                        (long long)p->seq_length, tfi_rotary_dims(p),
+                        (long long)TFI_MAX_ROTARY_ENTRIES,
+                        (long long)(TFI_MAX_ROTARY_ENTRIES * 4 >> 20));
     if (!(p->layernorm_epsilon > 0.0))
         return tfi_fail(eb, TF_ERR_CONFIG, "layernorm_epsilon must be > 0");
     if (!(p->init_method_std >= 0.0))

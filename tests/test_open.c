@@ -426,11 +426,11 @@ START_TEST(test_open_official_names_with_config)
     }
     /* a configuration that disagrees with the file: the file's names */
     tf_config *wide = tiny_config("16", "32");
-    expect_open_fails(path, wide, TF_ERR_SHAPE, "sequential.0.word_embeddings.weight",
+    expect_open_fails(path, wide, TF_ERR_FORMAT, "sequential.0.word_embeddings.weight",
                       "[40, 16]", "[40, 32]", NULL);
     tf_config_free(wide);
     tf_config *more = tiny_config("24", "30");
-    expect_open_fails(path, more, TF_ERR_SHAPE, "sequential.2.mlp.key_param_tokens", NULL);
+    expect_open_fails(path, more, TF_ERR_FORMAT, "sequential.2.mlp.key_param_tokens", NULL);
     tf_config_free(more);
     tf_config *deep = tiny_config("2,", "3,");
     expect_open_fails(path, deep, TF_ERR_CONFIG, "'num_layers' is 3", "has 2 layers", NULL);

@@ -428,9 +428,15 @@ START_TEST(test_overlapping_offsets_refused)
                           "\"big\":{\"dtype\":\"F32\",\"shape\":[8],\"data_offsets\":[0,32]},"
                           "\"c\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[32,33]}}",
                           33, "overlap", "'small'");
-    /* Touching ranges and an empty tensor inside another are fine. */
+    /* An empty tensor inside another is refused, as the reference does:
+     * every tensor starts where the previous one ends. */
+    expect_header_refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                          "\"e\":{\"dtype\":\"F32\",\"shape\":[0,4],\"data_offsets\":[8,8]},"
+                          "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[16,32]}}",
+                          32, "overlap", "'e'");
+    /* Touching ranges, and an empty tensor between two, are fine. */
     expect_header_accepted("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
-                           "\"e\":{\"dtype\":\"F32\",\"shape\":[0,4],\"data_offsets\":[8,8]},"
+                           "\"e\":{\"dtype\":\"F32\",\"shape\":[0,4],\"data_offsets\":[16,16]},"
                            "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[16,32]}}",
                            32, 3);
 }

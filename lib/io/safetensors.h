@@ -8,11 +8,13 @@
  * byte after the header.
  *
  * The reader validates strictly before it hands anything out: header length
- * within the file, JSON well formed (json-c), every entry an object with
- * exactly dtype/shape/data_offsets of the right JSON types, a known dtype,
- * non-negative shape dims whose product times the dtype size equals
- * end - begin without overflow, begin <= end, end within the data area,
- * no two tensors overlapping, no duplicate names, metadata values strings.
+ * within the file, the header valid UTF-8 JSON (json-c) starting with '{',
+ * every entry an object with exactly dtype/shape/data_offsets of the right
+ * JSON types, a known dtype, non-negative shape dims whose product times
+ * the dtype size equals end - begin without overflow, begin <= end, end
+ * within the data area, the tensors' ranges tiling the data area exactly
+ * (sorted, each starts where the previous ended, from 0 to the end of the
+ * file: no gap, no overlap), no duplicate names, metadata values strings.
  * Every refusal is TF_ERR_FORMAT (or TF_ERR_IO for open/read errors) with a
  * message naming the file, and the tensor or field at fault.
  */
@@ -53,6 +55,11 @@ typedef struct tfi_st_tensor {
     int64_t numel;
 } tfi_st_tensor;
 
+typedef struct tfi_st_named {
+    const char *name;
+    int index;
+} tfi_st_named;
+
 typedef struct tfi_st_file {
     unsigned char *buf; /* whole file contents, or with header_only the
                            first data_start bytes (owned) */
@@ -65,6 +72,7 @@ typedef struct tfi_st_file {
     char **meta_keys;
     char **meta_values;
     int nmeta;          /* in header order */
+    struct tfi_st_named *tensor_index, *meta_index; /* by name, for look-ups */
     char *name;         /* path or name given at open, used in messages (owned) */
 } tfi_st_file;
 

@@ -1,8 +1,8 @@
 /*
  * safetensors_entries.c -- the safetensors header's entries, validated
  * field by field: each tensor's dtype, shape and data offsets (which must
- * agree, and lie in the data area without overlapping another tensor) and
- * the __metadata__ strings.
+ * agree), the tensors' ranges tiling the data area exactly, and the
+ * __metadata__ strings.
  */
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -272,48 +272,57 @@ static tf_status parse_entries(tfi_st_parse *p, json_object *root)
     return TF_OK;
 }
 
-static int compare_tensor_begin(const void *a, const void *b)
+static int compare_tensor_range(const void *a, const void *b)
 {
     const tfi_st_tensor *x = *(const tfi_st_tensor *const *)a;
     const tfi_st_tensor *y = *(const tfi_st_tensor *const *)b;
-    return (x->begin > y->begin) - (x->begin < y->begin);
+    if (x->begin != y->begin)
+        return (x->begin > y->begin) - (x->begin < y->begin);
+    return (x->end > y->end) - (x->end < y->end);
 }
 
-/* Sorted by begin, ranges that do not overlap so far are disjoint, so a
- * tensor overlaps an earlier one iff it starts before the previous one
- * ends.  Empty tensors own no bytes and are skipped. */
-static tf_status check_overlaps(tfi_st_parse *p)
+/* The tensors' byte ranges must tile the data area exactly, as the format
+ * requires: sorted by (begin, end), each starts where the previous one
+ * ended (an empty tensor too), the first at 0, and the last ends at the end
+ * of the file.  A gap means a wrong header length or offset: every tensor
+ * would be read shifted, silently (NaN weights). */
+static tf_status check_tiling(tfi_st_parse *p)
 {
     tfi_st_file *f = p->f;
-    if (f->ntensors < 2)
-        return TF_OK;
-    const tfi_st_tensor **order = malloc((size_t)f->ntensors * sizeof *order);
+    const tfi_st_tensor **order = malloc((size_t)(f->ntensors ? f->ntensors : 1) * sizeof *order);
     if (!order)
         return tfi_st_fail_nomem(p);
-    int n = 0;
-    for (int i = 0; i < f->ntensors; i++) {
-        if (f->tensors[i].end > f->tensors[i].begin)
-            order[n++] = &f->tensors[i];
-    }
-    qsort(order, (size_t)n, sizeof *order, compare_tensor_begin);
+    for (int i = 0; i < f->ntensors; i++)
+        order[i] = &f->tensors[i];
+    qsort(order, (size_t)f->ntensors, sizeof *order, compare_tensor_range);
     tf_status st = TF_OK;
-    for (int i = 1; i < n && st == TF_OK; i++) {
-        const tfi_st_tensor *prev = order[i - 1], *t = order[i];
-        if (t->begin < prev->end)
+    uint64_t at = 0;
+    const tfi_st_tensor *prev = NULL;
+    for (int i = 0; i < f->ntensors && st == TF_OK; i++) {
+        const tfi_st_tensor *t = order[i];
+        if (t->begin < at)
             st = tfi_st_fail_file(p, "tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap",
-                           prev->name, (unsigned long long)prev->begin,
-                           (unsigned long long)prev->end, t->name,
-                           (unsigned long long)t->begin, (unsigned long long)t->end);
+                                  prev->name, (unsigned long long)prev->begin,
+                                  (unsigned long long)prev->end, t->name,
+                                  (unsigned long long)t->begin, (unsigned long long)t->end);
+        else if (t->begin > at)
+            st = tfi_st_fail_file(p, "gap in the data area: bytes [%llu, %llu) before tensor "
+                                  "'%s' belong to no tensor (wrong header length or offsets?)",
+                                  (unsigned long long)at, (unsigned long long)t->begin, t->name);
+        at = t->end;
+        prev = t;
     }
+    if (st == TF_OK && at != (uint64_t)p->data_size)
+        st = tfi_st_fail_file(p, "the data area has %zu bytes but the tensors end at byte %llu: "
+                              "bytes [%llu, %zu) belong to no tensor (wrong header length?)",
+                              p->data_size, (unsigned long long)at, (unsigned long long)at,
+                              p->data_size);
     free(order);
     return st;
 }
 
-/* Validates f->buf (f->size bytes, f->name set) and fills the tensor and
- * metadata tables.  On failure the caller empties f. */
-
 tf_status tfi_st_parse_entries(tfi_st_parse *p, json_object *root)
 {
     tf_status st = parse_entries(p, root);
-    return st == TF_OK ? check_overlaps(p) : st;
+    return st == TF_OK ? check_tiling(p) : st;
 }

@@ -5,7 +5,7 @@
  * lists the keys of the top-level object and of the objects directly inside
  * it; each key is decoded by json-c (so "a" and "\u0061" are the same key)
  * and the decoded names are compared.  The bytes after the JSON must be
- * space padding.
+ * space padding, and the whole header valid UTF-8.
  */
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -223,8 +223,45 @@ done:
     return st;
 }
 
+/* Length of the valid UTF-8 sequence at s[0..n), or 0: no overlong forms,
+ * no surrogates, nothing above U+10FFFF (RFC 3629). */
+static size_t utf8_char(const unsigned char *s, size_t n)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t len = s[0] >= 0xC2 && s[0] <= 0xDF ? 2 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+                 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] > 0x9F) ||
+        (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return len;
+}
+
+/* The format says the header is UTF-8 JSON; json-c passes some invalid
+ * bytes through into names. */
+static tf_status check_utf8(tfi_st_parse *p)
+{
+    const unsigned char *h = (const unsigned char *)p->header;
+    for (size_t i = 0; i < p->header_len;) {
+        size_t len = utf8_char(h + i, p->header_len - i);
+        if (len == 0)
+            return tfi_st_fail_file(p, "header is not valid UTF-8 (byte 0x%02x at byte %zu of "
+                                    "the header)", h[i], i);
+        i += len;
+    }
+    return TF_OK;
+}
+
 tf_status tfi_st_check_raw_header(tfi_st_parse *p)
 {
+    tf_status utf = check_utf8(p);
+    if (utf != TF_OK)
+        return utf;
     raw_keys keys = {0};
     size_t json_end = 0;
     tf_status st = scan_header_keys(p, &keys, &json_end);

@@ -28,8 +28,9 @@ tf_status tfi_st_fail_tensor(tfi_st_parse *p, const char *tensor, const char *fm
 tf_status tfi_st_fail_nomem(tfi_st_parse *p);
 
 /* The header's raw text, which json-c already accepted, scanned for what
- * json-c hides: repeated keys (it keeps the last), and bytes after the
- * JSON other than space padding.  TF_ERR_FORMAT naming the key. */
+ * json-c hides: bytes that are not UTF-8, repeated keys (it keeps the
+ * last), and bytes after the JSON other than space padding.
+ * TF_ERR_FORMAT naming the key or byte. */
 tf_status tfi_st_check_raw_header(tfi_st_parse *p);
 
 /* The entries of the root object json-c parsed, into p->f's tensor and

@@ -170,6 +170,55 @@ static const char *torch_kind(const unsigned char *buf, size_t have)
     return NULL;
 }
 
+/* ---- look-ups by name -------------------------------------------------- */
+
+/* Names are unique (safetensors_keys.c), so an index sorted by name lets
+ * tfi_st_find and tfi_st_meta bisect: a model of many layers looks up
+ * thousands of names. */
+static int compare_named(const void *a, const void *b)
+{
+    return strcmp(((const tfi_st_named *)a)->name, ((const tfi_st_named *)b)->name);
+}
+
+static tfi_st_named *name_index(int n, const char *(*name_at)(const tfi_st_file *, int),
+                                const tfi_st_file *f)
+{
+    tfi_st_named *index = malloc((size_t)(n ? n : 1) * sizeof *index);
+    if (!index)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        index[i] = (tfi_st_named){name_at(f, i), i};
+    qsort(index, (size_t)n, sizeof *index, compare_named);
+    return index;
+}
+
+static const char *tensor_name_at(const tfi_st_file *f, int i)
+{
+    return f->tensors[i].name;
+}
+
+static const char *meta_key_at(const tfi_st_file *f, int i)
+{
+    return f->meta_keys[i];
+}
+
+static tf_status build_indexes(tfi_st_parse *p)
+{
+    tfi_st_file *f = p->f;
+    f->tensor_index = name_index(f->ntensors, tensor_name_at, f);
+    f->meta_index = name_index(f->nmeta, meta_key_at, f);
+    return f->tensor_index && f->meta_index ? TF_OK : tfi_st_fail_nomem(p);
+}
+
+/* The position of name in the file's order, or -1. */
+static int bisect(const tfi_st_named *index, int n, const char *name)
+{
+    tfi_st_named key = {name, 0};
+    const tfi_st_named *hit = index ? bsearch(&key, index, (size_t)n, sizeof key, compare_named)
+                                    : NULL;
+    return hit ? hit->index : -1;
+}
+
 static tf_status parse_buffer(tfi_st_file *f, tfi_errbuf *eb)
 {
     tfi_st_parse p = {.f = f, .eb = eb};
@@ -193,6 +242,8 @@ static tf_status parse_buffer(tfi_st_file *f, tfi_errbuf *eb)
     if (st == TF_OK)
         st = tfi_st_parse_entries(&p, root);
     json_object_put(root);
+    if (st == TF_OK)
+        st = build_indexes(&p);
     return st;
 }
 
@@ -211,6 +262,8 @@ void tfi_st_close(tfi_st_file *f)
         free(f->meta_values[i]);
     }
     free(f->tensors);
+    free(f->tensor_index);
+    free(f->meta_index);
     free(f->meta_keys);
     free(f->meta_values);
     free(f->buf);
@@ -355,11 +408,8 @@ const tfi_st_tensor *tfi_st_find(const tfi_st_file *f, const char *name)
 {
     if (!f || !name)
         return NULL;
-    for (int i = 0; i < f->ntensors; i++) {
-        if (strcmp(f->tensors[i].name, name) == 0)
-            return &f->tensors[i];
-    }
-    return NULL;
+    int i = bisect(f->tensor_index, f->ntensors, name);
+    return i < 0 ? NULL : &f->tensors[i];
 }
 
 const void *tfi_st_data(const tfi_st_file *f, const tfi_st_tensor *t)
@@ -371,11 +421,8 @@ const char *tfi_st_meta(const tfi_st_file *f, const char *key)
 {
     if (!f || !key)
         return NULL;
-    for (int i = 0; i < f->nmeta; i++) {
-        if (strcmp(f->meta_keys[i], key) == 0)
-            return f->meta_values[i];
-    }
-    return NULL;
+    int i = bisect(f->meta_index, f->nmeta, key);
+    return i < 0 ? NULL : f->meta_values[i];
 }
 
 tf_status tfi_st_read_f32(const tfi_st_file *f, const char *name, float *dst,

@@ -18,9 +18,9 @@ void tfi_rotary_tables(float *cos_t, float *sin_t, int64_t T, int r, double base
     int half = r / 2;
     /* In double, then rounded once: angles reach T (thousands of radians),
      * where a float angle would already be off by ~1e-4 rad. */
-    for (int64_t t = 0; t < T; t++) {
-        for (int j = 0; j < half; j++) {
-            double inv_freq = pow(base, -2.0 * j / (double)r);
+    for (int j = 0; j < half; j++) {
+        double inv_freq = pow(base, -2.0 * j / (double)r); /* once per pair, not per position */
+        for (int64_t t = 0; t < T; t++) {
             double angle = (double)t * inv_freq;
             cos_t[t * half + j] = (float)cos(angle);
             sin_t[t * half + j] = (float)sin(angle);

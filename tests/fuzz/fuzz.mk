@@ -9,7 +9,7 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 8
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_CFLAGS := -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(LIB_CFLAGS) -Wno-pass-failed
+FUZZ_CFLAGS := -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(LIB_CFLAGS) -Wno-pass-failed -DTF_FUZZ_ROOT=\"$(CURDIR)\"
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_OBJ := $(LIB_SRC:%.c=$(B)/fuzz/%.o)
 .SECONDARY: $(FUZZ_OBJ)

@@ -9,6 +9,8 @@ shift 2
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$dir"
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1
+# inputs reach the readers as files: keep them in memory where possible
+[ -d /dev/shm ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 for t in "$@"; do
   mkdir -p "corpus-$t"

@@ -22,6 +22,8 @@ datasets                   :class:`Dataset` (one file, sets of shards: open_file
 inference                  :class:`Decoder`, :class:`Sampler`, sample,
                            :class:`SamplerParams`, bytes_to_tokens,
                            tokens_to_bytes, tokens_to_text
+tokenizer                  :class:`Tokenizer` (a Hugging Face tokenizer.json,
+                           byte-level BPE: GPT-2, GPT-NeoX-20B)
 errors                     :class:`TokenformerError` and one subclass per status
 =========================  ====================================================
 
@@ -83,6 +85,7 @@ from .params import (DatasetParams, GrowParams, ModelParams, OptimizerParams, Pa
 from .pattention import Pattention
 from .runtime import (get_info, get_num_threads, init, last_error, norm_type_name,
                       set_num_threads, status_name, version_number, version_string)
+from .tokenizer import Tokenizer
 
 #: The version of these bindings (the header version they were written for).
 __version__ = "0.1.0"
@@ -97,7 +100,7 @@ __all__ = [
     "Pattention", "Config", "Model", "ForwardResult", "CheckpointInfo", "checkpoint_info",
     "Optimizer", "schedule_lr", "Dataset", "Source",
     "Decoder", "Sampler", "sample", "sampler_params", "bytes_to_tokens", "tokens_to_bytes",
-    "tokens_to_text",
+    "tokens_to_text", "Tokenizer",
     "TokenformerError", "ArgumentError", "ShapeError", "NoMemoryError",
     "TokenformerIOError", "FormatError", "ConfigError", "NonFiniteError", "StateError",
     "RangeError", "NotFoundError", "ClosedError", "ArgumentTypeError", "ArgumentOverflowError",

@@ -121,12 +121,17 @@ class tf_decoder(_Opaque):
     """Opaque ``struct tf_decoder``."""
 
 
+class tf_tokenizer(_Opaque):
+    """Opaque ``struct tf_tokenizer``."""
+
+
 PattentionP = POINTER(tf_pattention)
 ConfigP = POINTER(tf_config)
 ModelP = POINTER(tf_model)
 OptimizerP = POINTER(tf_optimizer)
 DatasetP = POINTER(tf_dataset)
 DecoderP = POINTER(tf_decoder)
+TokenizerP = POINTER(tf_tokenizer)
 
 Pf = POINTER(c_float)
 Pi32 = POINTER(c_int32)
@@ -259,6 +264,21 @@ PROTOTYPES = {
                                  POINTER(c_int), TokenCallback, c_void_p]),
     "tf_bytes_to_tokens": (St, [c_char_p, c_size_t, Pi32, c_size_t, POINTER(c_size_t)]),
     "tf_tokens_to_bytes": (St, [Pi32, c_size_t, POINTER(c_char), c_size_t]),
+    # BPE tokenizer
+    "tf_tokenizer_load": (St, [c_char_p, POINTER(TokenizerP)]),
+    "tf_tokenizer_parse": (St, [c_char_p, c_size_t, POINTER(TokenizerP)]),
+    "tf_tokenizer_free": (None, [TokenizerP]),
+    "tf_tokenizer_errmsg": (c_char_p, [TokenizerP]),
+    "tf_tokenizer_vocab_size": (c_int64, [TokenizerP]),
+    "tf_tokenizer_encode": (St, [TokenizerP, c_char_p, c_size_t, Pi32, c_size_t,
+                                 POINTER(c_size_t)]),
+    "tf_tokenizer_decode": (St, [TokenizerP, Pi32, c_size_t, POINTER(c_char), c_size_t,
+                                 POINTER(c_size_t)]),
+    "tf_tokenizer_token_to_id": (St, [TokenizerP, c_char_p, POINTER(c_int32)]),
+    "tf_tokenizer_id_to_token": (c_char_p, [TokenizerP, c_int32]),
+    "tf_tokenizer_is_special": (c_int, [TokenizerP, c_int32]),
+    "tf_tokenizer_num_added": (c_int32, [TokenizerP]),
+    "tf_tokenizer_added_id": (c_int32, [TokenizerP, c_int32]),
 }
 
 #: Header functions the loaded library does not export.
