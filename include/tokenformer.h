@@ -938,6 +938,22 @@ TF_API int64_t tf_decoder_position(const tf_decoder *dec);
  * cache is unchanged. */
 TF_API tf_status tf_decoder_prefill(tf_decoder *dec, int T, const int32_t *tokens,
                                     float *logits);
+/* Appends T >= 1 tokens per sequence (tokens [batch, T]) as
+ * tf_decoder_prefill does, and scores them: *nll (if not NULL) receives
+ * the sum over the batch * T positions of the cross-entropy
+ * -log softmax(logits)[target] against targets [batch, T] (the next
+ * tokens), in nats.  From an empty cache, nll / (batch * T) is the mean
+ * loss tf_model_forward gives on the same tokens (float32 rounding apart),
+ * but memory stays bounded whatever T: positions run in chunks, and the
+ * logits of at most 64 rows exist at once (13 MB for V = 50304; allocated
+ * by the first call), where tf_model_forward keeps every activation of
+ * [B, T] for a backward.  This is how a model is evaluated (examples/eval:
+ * reset, then one window of seq_length tokens per call).  Errors as
+ * tf_decoder_prefill's; targets outside the vocabulary are TF_ERR_RANGE;
+ * on error the cache is unchanged.  Afterwards the last position's logits
+ * are tf_decoder_logits(), as after a prefill. */
+TF_API tf_status tf_decoder_score(tf_decoder *dec, int T, const int32_t *tokens,
+                                  const int32_t *targets, double *nll);
 /* One token per sequence (tokens [batch]); the same as prefill with T = 1. */
 TF_API tf_status tf_decoder_step(tf_decoder *dec, const int32_t *tokens, float *logits);
 /* The logits [batch, V] of the last position, borrowed; valid until the
@@ -964,6 +980,19 @@ static inline tf_sampler_params tf_sampler_default_params(void)
     tf_sampler_params_init(&p, sizeof p);
     return p;
 }
+
+/* Sets p's temperature, top_k and top_p (the seed is left as it is) to
+ * sample as GPT-NeoX's text generation does with these values (the
+ * official text_generation.yml; 0 means off for each): greedy (the
+ * argmax) when all three are 0; otherwise softmax(logits / temperature)
+ * (no division when temperature is 0), restricted to the top_k most likely
+ * ids (0: all) and then to the nucleus of mass top_p (0: all).  GPT-NeoX's
+ * nucleus also keeps the next id when the mass reaches top_p exactly: a
+ * difference of one id, on exact ties only.  temperature must be finite
+ * and >= 0, top_k >= 0, top_p in [0, 1]; else TF_ERR_ARGUMENT and *p is
+ * unchanged.  p->struct_size must reach top_p. */
+TF_API tf_status tf_sampler_params_official(tf_sampler_params *p, double temperature,
+                                            int32_t top_k, double top_p);
 
 /* Draws one id from logits [V] per params.  *rng_state (seed it with
  * params->seed or any value) advances, so successive calls continue one

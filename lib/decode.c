@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "kernels/decode_ops.h"
+#include "kernels/ops.h"
 #include "kernels/theta.h"
 #include "model.h"
 
@@ -56,6 +57,10 @@ struct tf_decoder {
     /* generate */
     int32_t *gen_feed, *gen_ids;
     unsigned char *gen_live;
+    /* score: logits and log-sum-exp of SCORE_ROWS rows, their targets
+     * (allocated by the first tf_decoder_score) */
+    float *slogits, *slse;
+    int32_t *stargets;
 };
 
 static tf_pattention *set_of(tf_model *m, int64_t l, int kind)
@@ -76,6 +81,9 @@ static void release(tf_decoder *dec)
     tfi_free(dec->gen_feed);
     tfi_free(dec->gen_ids);
     tfi_free(dec->gen_live);
+    tfi_free(dec->slogits);
+    tfi_free(dec->slse);
+    tfi_free(dec->stargets);
 }
 
 /* Grows the scratch for a chunk of `rows` rows if the model grew or the
@@ -374,6 +382,77 @@ TF_API tf_status tf_decoder_step(tf_decoder *dec, const int32_t *tokens, float *
     forward_tokens(dec, 1, tokens);
     if (logits)
         memcpy(logits, dec->logits, (size_t)dec->batch * (size_t)dec->V * sizeof(float));
+    return TF_OK;
+}
+
+/* ---- scoring ---------------------------------------------------------- */
+
+/* Rows whose logits exist at once while scoring: [SCORE_ROWS, V] floats
+ * (13 MB for V = 50304). */
+#define SCORE_ROWS 64
+
+/* The cross-entropy of the R rows of the last chunk (Tc positions per
+ * sequence, row b * Tc + t) against targets (row stride ld), summed. */
+static double score_chunk(tf_decoder *dec, int Tc, const int32_t *targets, int64_t ld)
+{
+    tf_model *m = dec->model;
+    const int64_t d = dec->d, V = dec->V, R = dec->batch * (int64_t)Tc;
+    ln_rows(dec->u, dec->x, m->norm_w, m->norm_b, R, d, (float)m->p.layernorm_epsilon);
+    double total = 0.0;
+    for (int64_t r0 = 0; r0 < R; r0 += SCORE_ROWS) {
+        const int64_t n = R - r0 < SCORE_ROWS ? R - r0 : SCORE_ROWS;
+        for (int64_t i = 0; i < n; i++)
+            dec->stargets[i] = targets[(r0 + i) / Tc * ld + (r0 + i) % Tc];
+        tfi_sgemm(0, 1, n, V, d, 1.0f, dec->u + r0 * d, d, m->embed, d, 0.0f, dec->slogits, V,
+                  0);
+        total += tfi_crossentropy_forward(dec->slogits, dec->stargets, n, V, dec->slse) *
+                 (double)n;
+    }
+    return total;
+}
+
+TF_API tf_status tf_decoder_score(tf_decoder *dec, int T, const int32_t *tokens,
+                                  const int32_t *targets, double *nll)
+{
+    static const char fn[] = "tf_decoder_score";
+    if (!dec)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "%s: the decoder is NULL", fn);
+    if (!targets)
+        return tfi_fail(&dec->err, TF_ERR_ARGUMENT, "%s: targets is NULL", fn);
+    tf_status st = check_call(dec, fn, T, tokens);
+    if (st != TF_OK)
+        return st;
+    const size_t count = (size_t)dec->batch * (size_t)T;
+    for (size_t i = 0; i < count; i++)
+        if (targets[i] < 0 || targets[i] >= dec->V)
+            return tfi_fail(&dec->err, TF_ERR_RANGE,
+                            "%s: targets[%zu] = %d is outside the vocabulary [0, %lld)", fn, i,
+                            targets[i], (long long)dec->V);
+    if (!dec->slogits) {
+        dec->slogits = tfi_alloc(tfi_mul_size((size_t)SCORE_ROWS * sizeof(float), (size_t)dec->V));
+        dec->slse = tfi_alloc(SCORE_ROWS * sizeof(float));
+        dec->stargets = tfi_alloc(SCORE_ROWS * sizeof(int32_t));
+        if (!dec->slogits || !dec->slse || !dec->stargets) {
+            tfi_free(dec->slogits);
+            tfi_free(dec->slse);
+            tfi_free(dec->stargets);
+            dec->slogits = dec->slse = NULL;
+            dec->stargets = NULL;
+            return tfi_fail(&dec->err, TF_ERR_NOMEM, "%s: out of memory for the logits of %d "
+                            "rows", fn, SCORE_ROWS);
+        }
+    }
+    double total = 0.0;
+    int done = 0, last = 0;
+    while (done < T) {
+        last = T - done < dec->chunk ? T - done : dec->chunk;
+        run_chunk(dec, last, tokens + done, T);
+        total += score_chunk(dec, last, targets + done, T);
+        done += last;
+    }
+    final_logits(dec, last);
+    if (nll)
+        *nll = total;
     return TF_OK;
 }
 
