@@ -19,8 +19,9 @@ model                      :class:`Model`, :class:`ModelParams`
 optimizer                  :class:`Optimizer`, :class:`OptimizerParams`
 datasets                   :class:`Dataset` (one file, sets of shards: open_files,
                            open_glob; sources()), :class:`DatasetParams`
-inference                  :class:`Decoder`, :class:`Sampler`, sample,
-                           :class:`SamplerParams`, bytes_to_tokens,
+inference                  :class:`Decoder` (prefill, step, generate, score),
+                           :class:`Sampler`, sample, :class:`SamplerParams`,
+                           official_sampler_params, bytes_to_tokens,
                            tokens_to_bytes, tokens_to_text
 tokenizer                  :class:`Tokenizer` (a Hugging Face tokenizer.json,
                            byte-level BPE: GPT-2, GPT-NeoX-20B)
@@ -76,8 +77,8 @@ from .errors import (ArgumentError, ArgumentOverflowError, ArgumentTypeError, Cl
                      ConfigError, FormatError, IOError, NoMemoryError, NonFiniteError,
                      NotFoundError, RangeError, ShapeError, StateError, TokenformerError,
                      TokenformerIOError)
-from .inference import (Decoder, Sampler, bytes_to_tokens, sample, sampler_params,
-                        tokens_to_bytes, tokens_to_text)
+from .inference import (Decoder, Sampler, bytes_to_tokens, official_sampler_params, sample,
+                        sampler_params, tokens_to_bytes, tokens_to_text)
 from .model import CheckpointInfo, ForwardResult, Model, checkpoint_info
 from .optimizer import Optimizer, schedule_lr
 from .params import (DatasetParams, GrowParams, ModelParams, OptimizerParams, PattentionParams,
@@ -99,7 +100,8 @@ __all__ = [
     "DatasetParams",
     "Pattention", "Config", "Model", "ForwardResult", "CheckpointInfo", "checkpoint_info",
     "Optimizer", "schedule_lr", "Dataset", "Source",
-    "Decoder", "Sampler", "sample", "sampler_params", "bytes_to_tokens", "tokens_to_bytes",
+    "Decoder", "Sampler", "sample", "sampler_params", "official_sampler_params",
+    "bytes_to_tokens", "tokens_to_bytes",
     "tokens_to_text", "Tokenizer",
     "TokenformerError", "ArgumentError", "ShapeError", "NoMemoryError",
     "TokenformerIOError", "FormatError", "ConfigError", "NonFiniteError", "StateError",
