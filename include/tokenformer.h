@@ -848,6 +848,21 @@ TF_API tf_status tf_dataset_batch(const tf_dataset *ds, tf_split split, int64_t 
  * other hyperparameters are the program's and are not saved). */
 TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt,
                                const char *path);
+/* The number formats tf_model_export writes parameters in. */
+typedef enum tf_dtype {
+    TF_DTYPE_F32 = 0, /* float32: what tf_model_save writes */
+    TF_DTYPE_BF16 = 1 /* bfloat16: half the bytes, 8 significant bits */
+} tf_dtype;
+
+/* Saves model to run it elsewhere: what tf_model_save writes without an
+ * optimizer (configuration, taus), with every parameter in dtype; bfloat16
+ * values are rounded to nearest, ties to even (NaN stays NaN, a value
+ * beyond bfloat16's range becomes infinity), and load back as exactly
+ * those values (tf_model_open, tf_model_load widen them).  Training state
+ * is not exported: resume from tf_model_save's float32 files.  Atomic as
+ * tf_model_save; the bfloat16 copies (half the parameters' bytes) live
+ * until the file is written.  TF_ERR_ARGUMENT for another dtype. */
+TF_API tf_status tf_model_export(tf_model *model, const char *path, tf_dtype dtype);
 /* Loads parameters of the same shape into model, with the recorded taus
  * and tau ramps, and opt's state if opt is not NULL and the file has it
  * (the restart fields of its params come from the file too; a file

@@ -1,6 +1,6 @@
 /*
  * model_io.c -- a model (and optionally its optimizer) to and from a
- * checkpoint: tf_model_save, tf_model_load.  The layout is
+ * checkpoint: tf_model_save, tf_model_export, tf_model_load.  The layout is
  * in model_io.h; the metadata is model_meta.c's, the optimizer's tensors
  * optimizer_io.c's.
  *
@@ -16,6 +16,50 @@
 
 /* ---- saving ------------------------------------------------------------- */
 
+/* Writes model (and opt's state) to path with the parameters in dtype:
+ * F32 as they are, BF16 narrowed into copies that live until written. */
+static tf_status save(tf_model *model, const tf_optimizer *opt, const char *path,
+                      tfi_st_dtype dtype, const char *fn)
+{
+    tfi_st_writer *w = tfi_st_writer_new();
+    uint16_t **narrow = tfi_calloc((size_t)model->nrefs, sizeof *narrow);
+    if (!w || !narrow) {
+        tfi_st_writer_free(w);
+        tfi_free(narrow);
+        return tfi_fail(&model->err, TF_ERR_NOMEM, "%s: out of memory", fn);
+    }
+    tf_status st = tfi_model_meta_write(w, model);
+    if (st == TF_OK)
+        st = tfi_growth_meta_write(w, model, opt);
+    for (int i = 0; i < model->nrefs && st == TF_OK; i++) {
+        const tfi_tensor_ref *r = &model->refs[i];
+        int64_t shape[2] = {r->rows, r->cols};
+        const void *data = r->data;
+        if (dtype == TFI_ST_BF16) {
+            const size_t n = tfi_ref_size(r);
+            if (!(narrow[i] = tfi_alloc(n * sizeof(uint16_t)))) {
+                st = tfi_fail(NULL, TF_ERR_NOMEM, "out of memory for the bfloat16 copies");
+                break;
+            }
+            for (size_t j = 0; j < n; j++)
+                narrow[i][j] = tfi_f32_to_bf16(r->data[j]);
+            data = narrow[i];
+        }
+        st = tfi_st_writer_add(w, r->name, dtype, r->cols ? 2 : 1, shape, data);
+    }
+    if (opt && st == TF_OK)
+        st = tfi_optimizer_write(w, opt);
+    if (st != TF_OK)
+        tfi_fail(&model->err, st, "%s: %s", fn, tf_last_error());
+    else
+        st = tfi_st_writer_write(w, path, &model->err);
+    tfi_st_writer_free(w);
+    for (int i = 0; i < model->nrefs; i++)
+        tfi_free(narrow[i]);
+    tfi_free(narrow);
+    return st;
+}
+
 TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt, const char *path)
 {
     if (!model)
@@ -28,26 +72,21 @@ TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt, const c
     if (opt && opt->nslots != model->nrefs)
         return tfi_fail(&model->err, TF_ERR_STATE,
                         "tf_model_save: the optimizer does not match the model's tensors");
-    tfi_st_writer *w = tfi_st_writer_new();
-    if (!w)
-        return tfi_fail(&model->err, TF_ERR_NOMEM, "tf_model_save: out of memory");
-    tf_status st = tfi_model_meta_write(w, model);
-    if (st == TF_OK)
-        st = tfi_growth_meta_write(w, model, opt);
-    for (int i = 0; i < model->nrefs && st == TF_OK; i++) {
-        const tfi_tensor_ref *r = &model->refs[i];
-        int64_t shape[2] = {r->rows, r->cols};
-        st = tfi_st_writer_add(w, r->name, TFI_ST_F32, r->cols ? 2 : 1, shape, r->data);
-    }
-    if (opt && st == TF_OK)
-        st = tfi_optimizer_write(w, opt);
-    if (st != TF_OK) {
-        tfi_st_writer_free(w);
-        return tfi_fail(&model->err, st, "tf_model_save: %s", tf_last_error());
-    }
-    st = tfi_st_writer_write(w, path, &model->err);
-    tfi_st_writer_free(w);
-    return st;
+    return save(model, opt, path, TFI_ST_F32, "tf_model_save");
+}
+
+TF_API tf_status tf_model_export(tf_model *model, const char *path, tf_dtype dtype)
+{
+    if (!model)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_export: the model is NULL");
+    if (!path)
+        return tfi_fail(&model->err, TF_ERR_ARGUMENT, "tf_model_export: path is NULL");
+    if (dtype != TF_DTYPE_F32 && dtype != TF_DTYPE_BF16)
+        return tfi_fail(&model->err, TF_ERR_ARGUMENT,
+                        "tf_model_export: unknown dtype %d (TF_DTYPE_F32 or TF_DTYPE_BF16)",
+                        (int)dtype);
+    return save(model, NULL, path, dtype == TF_DTYPE_BF16 ? TFI_ST_BF16 : TFI_ST_F32,
+                "tf_model_export");
 }
 
 /* ---- loading ------------------------------------------------------------ */

@@ -348,6 +348,50 @@ START_TEST(test_other_dtypes_refused)
 }
 END_TEST
 
+START_TEST(test_export_bf16)
+{
+    tf_model *a = created();
+    ck_assert_int_eq(tf_pattention_set_tau(tf_model_pattention(a, 1, TF_SET_FFN), 3.25), TF_OK);
+    char f32[512], bf16[512];
+    tt_tmp_path(f32, sizeof f32, "f32.safetensors");
+    tt_tmp_path(bf16, sizeof bf16, "bf16.safetensors");
+    ck_assert_int_eq(tf_model_export(a, f32, TF_DTYPE_F32), TF_OK);
+    ck_assert_int_eq(tf_model_export(a, bf16, TF_DTYPE_BF16), TF_OK);
+    tfi_st_file f;
+    ck_assert_int_eq(tfi_st_open(bf16, &f, NULL), TF_OK);
+    for (int i = 0; i < f.ntensors; i++)
+        ck_assert_int_eq(f.tensors[i].dtype, TFI_ST_BF16);
+    const size_t half = f.size;
+    tfi_st_close(&f);
+    ck_assert_int_eq(tfi_st_open(f32, &f, NULL), TF_OK);
+    ck_assert_uint_lt(half - (f.size - f.data_start) / 2, f.data_start + 64);
+    tfi_st_close(&f);
+    tf_model *x = opened(f32, NULL), *y = opened(bf16, NULL);
+    expect_same_tensors(a, x);
+    for (int i = 0; i < tf_model_num_tensors(a); i++) {
+        const char *name = tf_model_tensor_name(a, i);
+        size_t n;
+        float *want = tensor_copy(a, name, &n), *got = tensor_copy(y, name, &n);
+        for (size_t j = 0; j < n; j++)
+            ck_assert_uint_eq(bits_of(got[j]), bits_of(tfi_bf16_to_f32(tfi_f32_to_bf16(want[j]))));
+        free(want);
+        free(got);
+    }
+    ck_assert(tf_pattention_tau(tf_model_pattention(y, 1, TF_SET_FFN)) == 3.25);
+    ck_assert_int_eq(tf_pattention_scale_policy(tf_model_pattention(y, 1, TF_SET_FFN)),
+                     TF_SCALE_PINNED);
+    /* refused: another dtype, and nothing written */
+    char bad[512];
+    tt_tmp_path(bad, sizeof bad, "bad.safetensors");
+    ck_assert_int_eq(tf_model_export(a, bad, (tf_dtype)7), TF_ERR_ARGUMENT);
+    ck_assert_int_eq(access(bad, F_OK), -1);
+    ck_assert_int_eq(tf_model_export(NULL, bad, TF_DTYPE_F32), TF_ERR_ARGUMENT);
+    tf_model_free(a);
+    tf_model_free(x);
+    tf_model_free(y);
+}
+END_TEST
+
 /* ---- PyTorch files -------------------------------------------------------------- */
 
 START_TEST(test_pytorch_files_refused)
@@ -641,6 +685,7 @@ Suite *open_suite(void)
     tcase_add_test(tc, test_bf16_file_loads);
     tcase_add_test(tc, test_f16_file_loads_exactly);
     tcase_add_test(tc, test_other_dtypes_refused);
+    tcase_add_test(tc, test_export_bf16);
     tcase_add_test(tc, test_pytorch_files_refused);
     tcase_add_test(tc, test_open_official_names_with_config);
     tcase_add_test(tc, test_config_checked_against_metadata);

@@ -382,6 +382,22 @@ class ConvertTest(unittest.TestCase):
                                 % (dtype, err))
                 self.assertGreater(err, REL_TOL)  # the rounding does show
 
+    def test_model_export_bf16(self):
+        """Model.export writes what the converter's --dtype bf16 does: the
+        same rounding, loaded back exactly."""
+        out = self.out()
+        tc.convert(os.path.join(DATA, "tiny_fp32.pt"), out, config=CONFIG)
+        exported, converted = self.out("exported.safetensors"), self.out("bf16.safetensors")
+        tc.convert(os.path.join(DATA, "tiny_fp32.pt"), converted, config=CONFIG, dtype="bf16")
+        with tf.Model.open(out) as m:
+            m.export(exported, dtype="bf16")
+            with self.assertRaises(ValueError):
+                m.export(exported, dtype="f64")
+        with tf.Model.open(exported) as a, tf.Model.open(converted) as b:
+            for n in a.tensor_names():
+                np.testing.assert_array_equal(a.get_tensor(n), b.get_tensor(n), n)
+        self.assertLess(os.path.getsize(exported), 0.6 * os.path.getsize(out))
+
     def test_output_is_atomic(self):
         src = os.path.join(DATA, "tiny_fp32.pt")
         out = self.out()

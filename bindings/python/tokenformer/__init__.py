@@ -14,7 +14,7 @@ Pattention sets            :class:`Pattention`, :class:`PattentionParams`,
 configurations             :class:`Config`
 model                      :class:`Model`, :class:`ModelParams`
                            (forward/backward, named tensors, growth,
-                           checkpoints: save, load, open, load_grown),
+                           checkpoints: save, export, load, open, load_grown),
                            checkpoint_info
 optimizer                  :class:`Optimizer`, :class:`OptimizerParams`
 datasets                   :class:`Dataset` (one file, sets of shards: open_files,
@@ -72,7 +72,8 @@ from . import _lib
 from ._lib import library_path, missing_symbols
 from .config import Config
 from .dataset import Dataset, Source
-from .enums import DataFormat, KeyInit, LrRestart, Norm, ScalePolicy, SetKind, Split, Status
+from .enums import (DataFormat, DType, KeyInit, LrRestart, Norm, ScalePolicy, SetKind, Split,
+                    Status)
 from .errors import (ArgumentError, ArgumentOverflowError, ArgumentTypeError, ClosedError,
                      ConfigError, FormatError, IOError, NoMemoryError, NonFiniteError,
                      NotFoundError, RangeError, ShapeError, StateError, TokenformerError,
@@ -96,6 +97,7 @@ __all__ = [
     "version_number", "version_string", "init", "set_num_threads", "get_num_threads",
     "get_info", "status_name", "last_error", "norm_type_name",
     "Status", "Norm", "ScalePolicy", "KeyInit", "LrRestart", "SetKind", "DataFormat", "Split",
+    "DType",
     "PattentionParams", "GrowParams", "ModelParams", "OptimizerParams", "SamplerParams",
     "DatasetParams",
     "Pattention", "Config", "Model", "ForwardResult", "CheckpointInfo", "checkpoint_info",

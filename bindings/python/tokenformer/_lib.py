@@ -244,6 +244,7 @@ PROTOTYPES = {
     "tf_dataset_source": (St, [DatasetP, Enum, c_int64, POINTER(DataSource)]),
     # checkpoints
     "tf_model_save": (St, [ModelP, OptimizerP, c_char_p]),
+    "tf_model_export": (St, [ModelP, c_char_p, Enum]),
     "tf_model_load": (St, [ModelP, OptimizerP, c_char_p]),
     "tf_model_open": (St, [c_char_p, POINTER(ModelP)]),
     "tf_model_open_config": (St, [c_char_p, ConfigP, POINTER(ModelP)]),

@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike
 
 from . import _lib, errors
 from ._lib import F, PathLike
-from .enums import NormLike, ScalePolicyLike, SetKind, SetKindLike
+from .enums import DType, DTypeLike, NormLike, ScalePolicyLike, SetKind, SetKindLike
 from .params import GrowParams, ModelParams, given_fields
 from .pattention import Pattention, grow_params
 
@@ -342,6 +342,13 @@ class Model(_lib.Handle):
         h = self._h()
         opt = optimizer._h() if optimizer is not None else None
         self._check(F.tf_model_save(h, opt, _lib.path_arg(path)))
+
+    def export(self, path: PathLike, dtype: DTypeLike = "bf16") -> None:
+        """``tf_model_export()``: the model to run elsewhere, every parameter
+        in ``dtype`` ("bf16": half the bytes, rounded to nearest even, or
+        "f32"), without training state; :meth:`open` reads it back."""
+        h = self._h()
+        self._check(F.tf_model_export(h, _lib.path_arg(path), int(DType.coerce(dtype))))
 
     def load(self, path: PathLike, optimizer: Optional["Optimizer"] = None) -> None:
         """``tf_model_load()``: parameters of the same shapes (and the
