@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "tokenformer.h"
 
 static void usage(FILE *f)
@@ -50,24 +51,6 @@ static int fail(const char *what, const char *detail)
 {
     fprintf(stderr, "eval: %s: %s\n", what, detail);
     return 1;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 typedef struct options {
@@ -107,13 +90,13 @@ static int parse_args(int argc, char **argv, options *o)
                 bad = f > 3;
                 o->format = (tf_data_format)f;
             } else if (!strcmp(a, "--batch"))
-                bad = parse_i64(v, &o->batch) || o->batch < 1 || o->batch > 4096;
+                bad = cli_parse_i64(v, &o->batch) || o->batch < 1 || o->batch > 4096;
             else if (!strcmp(a, "--max-windows"))
-                bad = parse_i64(v, &o->max_windows) || o->max_windows < 1;
+                bad = cli_parse_i64(v, &o->max_windows) || o->max_windows < 1;
             else if (!strcmp(a, "--seq-length"))
-                bad = parse_i64(v, &o->seq_length) || o->seq_length < 1;
+                bad = cli_parse_i64(v, &o->seq_length) || o->seq_length < 1;
             else if (!strcmp(a, "--threads"))
-                bad = parse_i64(v, &o->threads) || o->threads < 1 || o->threads > 4096;
+                bad = cli_parse_i64(v, &o->threads) || o->threads < 1 || o->threads > 4096;
             else {
                 fprintf(stderr, "eval: unknown option %s (see --help)\n", a);
                 return 1;
@@ -140,38 +123,6 @@ static int parse_args(int argc, char **argv, options *o)
     return 0;
 }
 
-/* A whole file into memory (malloc'ed); NULL with errno on failure. */
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        char *grown = realloc(buf, cap * 2);
-        if (!grown) {
-            free(buf);
-            buf = NULL;
-            errno = ENOMEM;
-        }
-        buf = grown;
-        cap *= 2;
-    }
-    int bad = buf && ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        errno = EIO;
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 /* The tokens to evaluate on, as a dataset (everything in the train split). */
 static int open_tokens(const options *o, int64_t vocab, tf_dataset **ds)
 {
@@ -192,11 +143,16 @@ static int open_tokens(const options *o, int64_t vocab, tf_dataset **ds)
     if (tf_tokenizer_load(o->tokenizer, &tok) != TF_OK)
         return fail("cannot load the tokenizer", tf_last_error());
     size_t len = 0, n = 0;
-    char *text = read_file(o->text, &len);
+    FILE *f = fopen(o->text, "rb");
+    const int opened = f != NULL, open_errno = errno;
+    char *text = opened ? cli_read_all(f, &len) : NULL;
+    if (opened)
+        fclose(f);
     int32_t *ids = NULL;
     int rc = 0;
     if (!text) {
-        fprintf(stderr, "eval: cannot read %s: %s\n", o->text, strerror(errno));
+        fprintf(stderr, "eval: cannot read %s: %s\n", o->text,
+                opened ? "read error or out of memory" : strerror(open_errno));
         rc = 1;
     } else {
         tf_tokenizer_encode(tok, text, len, NULL, 0, &n);
@@ -212,20 +168,6 @@ static int open_tokens(const options *o, int64_t vocab, tf_dataset **ds)
     free(text);
     tf_tokenizer_free(tok);
     return rc;
-}
-
-static tf_model *open_model(const options *o)
-{
-    tf_config *cfg = NULL;
-    tf_model *model = NULL;
-    if (o->config && tf_config_load(o->config, &cfg) != TF_OK) {
-        fail("--config", tf_last_error());
-        return NULL;
-    }
-    if (tf_model_open_config(o->path, cfg, &model) != TF_OK)
-        fail("cannot open the model", tf_last_error());
-    tf_config_free(cfg);
-    return model;
 }
 
 /* Scores windows [w0, w0 + B) with dec (batch B); *nll accumulates. */
@@ -255,7 +197,7 @@ int main(int argc, char **argv)
         return 1;
     if (o.threads && tf_set_num_threads((int)o.threads) != TF_OK)
         return fail("--threads", tf_last_error());
-    tf_model *model = open_model(&o);
+    tf_model *model = cli_open_model("eval", o.path, o.config);
     if (!model)
         return 1;
     tf_model_params mp = tf_model_default_params();
@@ -294,13 +236,13 @@ int main(int argc, char **argv)
         rc = fail("decoder", tf_last_error());
 
     const int tty = isatty(STDERR_FILENO);
-    double nll = 0.0, t0 = now();
+    double nll = 0.0, t0 = cli_now();
     int64_t done = 0, next_report = 0;
     while (!rc && done < windows) {
         int n = windows - done >= B ? B : 1;
         rc = score(n == B ? dec : tail, ds, done, n, T, tok, tgt, &nll);
         done += n;
-        double mean = nll / ((double)done * T), dt = now() - t0;
+        double mean = nll / ((double)done * T), dt = cli_now() - t0;
         if (!rc && (tty || done >= next_report || done == windows)) {
             fprintf(stderr, "%seval: %" PRId64 "/%" PRId64 " windows, mean loss %.4f, "
                     "%.0f tokens/s%s", tty ? "\r" : "", done, windows, mean,

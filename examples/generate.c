@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "tokenformer.h"
 
 static void usage(FILE *f)
@@ -71,80 +72,6 @@ static int fail(const char *what, const char *detail)
 {
     fprintf(stderr, "generate: %s: %s\n", what, detail);
     return 1;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Whole-string numbers; 0 on success. */
-static int parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-')
-        return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_double(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || isnan(v))
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* Reads all of a stream into a NUL-terminated buffer. */
-static char *read_all(FILE *f, size_t *len)
-{
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    if (!buf)
-        return NULL;
-    for (;;) {
-        if (n + 1 >= cap) {
-            char *grown = realloc(buf, cap * 2);
-            if (!grown) {
-                free(buf);
-                return NULL;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
 }
 
 /* ---- decoded text, streamed ----------------------------------------------- */
@@ -310,17 +237,17 @@ static int parse_args(int argc, char **argv, options *o)
             } else if (!strcmp(a, "--generation-config")) {
                 o->gen_config = v;
             } else if (!strcmp(a, "--maximum-tokens") || !strcmp(a, "--max-new")) {
-                bad = parse_i64(v, &o->max_new) || o->max_new < 0 || o->max_new > 1 << 30;
+                bad = cli_parse_i64(v, &o->max_new) || o->max_new < 0 || o->max_new > 1 << 30;
                 o->set_max = 1;
             } else if (!strcmp(a, "--temperature")) {
-                bad = parse_double(v, &o->temperature) || !(o->temperature >= 0.0) ||
+                bad = cli_parse_double(v, &o->temperature) || !(o->temperature >= 0.0) ||
                       isinf(o->temperature);
                 o->set_temperature = 1;
             } else if (!strcmp(a, "--top-k")) {
-                bad = parse_i64(v, &o->top_k) || o->top_k < 0 || o->top_k > INT32_MAX;
+                bad = cli_parse_i64(v, &o->top_k) || o->top_k < 0 || o->top_k > INT32_MAX;
                 o->set_top_k = 1;
             } else if (!strcmp(a, "--top-p")) {
-                bad = parse_double(v, &o->top_p) || !(o->top_p >= 0.0 && o->top_p <= 1.0);
+                bad = cli_parse_double(v, &o->top_p) || !(o->top_p >= 0.0 && o->top_p <= 1.0);
                 if (bad) {
                     fprintf(stderr, "generate: --top-p must be in [0, 1] (0: off), not '%s'\n",
                             v);
@@ -328,11 +255,11 @@ static int parse_args(int argc, char **argv, options *o)
                 }
                 o->set_top_p = 1;
             } else if (!strcmp(a, "--seed")) {
-                bad = parse_u64(v, &o->seed);
+                bad = cli_parse_u64(v, &o->seed);
             } else if (!strcmp(a, "--threads")) {
-                bad = parse_i64(v, &o->threads) || o->threads < 1 || o->threads > 4096;
+                bad = cli_parse_i64(v, &o->threads) || o->threads < 1 || o->threads > 4096;
             } else if (!strcmp(a, "--stop-id") || !strcmp(a, "--stop-byte")) {
-                bad = parse_i64(v, &iv) || iv < 0 || iv > INT32_MAX;
+                bad = cli_parse_i64(v, &iv) || iv < 0 || iv > INT32_MAX;
                 if (!bad && o->n_stop == (int)(sizeof o->stops / sizeof o->stops[0])) {
                     fprintf(stderr, "generate: at most 64 stop ids\n");
                     return 1;
@@ -385,20 +312,6 @@ static int read_generation_config(options *o)
         o->top_p = dv;
     tf_config_free(cfg);
     return st == TF_OK ? 0 : fail("--generation-config", tf_last_error());
-}
-
-static tf_model *open_model(const options *o)
-{
-    tf_config *cfg = NULL;
-    tf_model *model = NULL;
-    if (o->config && tf_config_load(o->config, &cfg) != TF_OK) {
-        fail("--config", tf_last_error());
-        return NULL;
-    }
-    if (tf_model_open_config(o->path, cfg, &model) != TF_OK)
-        fail("cannot open the model", tf_last_error());
-    tf_config_free(cfg);
-    return model;
 }
 
 /* The prompt's ids into *ids (malloc'ed), *n of them; 0 or 1 (reported). */
@@ -474,7 +387,7 @@ int main(int argc, char **argv)
     if (o.threads && tf_set_num_threads((int)o.threads) != TF_OK)
         return fail("--threads", tf_last_error());
 
-    tf_model *model = open_model(&o);
+    tf_model *model = cli_open_model("generate", o.path, o.config);
     if (!model)
         return 1;
     tf_model_params mp = tf_model_default_params();
@@ -508,7 +421,7 @@ int main(int argc, char **argv)
         if ((text = malloc(text_len + 1)))
             memcpy(text, o.prompt, text_len + 1);
     } else if (!rc) {
-        text = read_all(stdin, &text_len);
+        text = cli_read_all(stdin, &text_len);
     }
     if (!rc && !text)
         rc = fail("prompt", "cannot read standard input or out of memory");
@@ -566,10 +479,10 @@ int main(int argc, char **argv)
             int n = (int)(left < room ? left : room), produced = 0;
             tf_sampler_params chunk = sp;
             chunk.seed = sp.seed + (uint64_t)windows; /* a fresh stream per window */
-            double t0 = now();
+            double t0 = cli_now();
             s = tf_decoder_generate(dec, n, &chunk, o.stops, o.n_stop, out + have, &produced,
                                     on_token, &st);
-            busy += now() - t0;
+            busy += cli_now() - t0;
             have += (size_t)produced;
             left -= produced;
             int stopped = produced < n && tf_decoder_position(dec) < mp.seq_length;

@@ -23,7 +23,9 @@
  *   o = causal attention of q over the cache positions [0, pos0 + t]
  *   x += Pproj(o);  x += Pffn(LN(x))
  * and at the end logits = LN(x_last; w, b) embed^T for the last position of
- * each sequence only.
+ * each sequence only; scoring (tf_decoder_score) also takes every row of
+ * each chunk through the final LayerNorm and the head, SCORE_ROWS rows of
+ * logits at a time, into a sum of cross-entropies.
  */
 #include <math.h>
 #include <string.h>
@@ -327,66 +329,6 @@ static void final_logits(tf_decoder *dec, int Tc)
     dec->have_logits = 1;
 }
 
-/* Validates a call of T tokens per sequence (row stride T) and reserves. */
-static tf_status check_call(tf_decoder *dec, const char *fn, int T, const int32_t *tokens)
-{
-    if (!tokens)
-        return tfi_fail(&dec->err, TF_ERR_ARGUMENT, "%s: tokens is NULL", fn);
-    if (T < 1)
-        return tfi_fail(&dec->err, TF_ERR_ARGUMENT, "%s: T must be >= 1 (got %d)", fn, T);
-    if (dec->pos + T > dec->S)
-        return tfi_fail(&dec->err, TF_ERR_RANGE,
-                        "%s: context full: position %lld + %d > seq_length %lld", fn,
-                        (long long)dec->pos, T, (long long)dec->S);
-    const size_t count = (size_t)dec->batch * (size_t)T;
-    for (size_t i = 0; i < count; i++)
-        if (tokens[i] < 0 || tokens[i] >= dec->V)
-            return tfi_fail(&dec->err, TF_ERR_RANGE,
-                            "%s: tokens[%zu] = %d is outside the vocabulary [0, %lld)", fn, i,
-                            tokens[i], (long long)dec->V);
-    return reserve_scratch(dec, fn);
-}
-
-static void forward_tokens(tf_decoder *dec, int T, const int32_t *tokens)
-{
-    int done = 0, last = 0;
-    while (done < T) {
-        last = T - done < dec->chunk ? T - done : dec->chunk;
-        run_chunk(dec, last, tokens + done, T);
-        done += last;
-    }
-    final_logits(dec, last);
-}
-
-TF_API tf_status tf_decoder_prefill(tf_decoder *dec, int T, const int32_t *tokens,
-                                    float *logits)
-{
-    if (!dec)
-        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_decoder_prefill: the decoder is NULL");
-    tf_status st = check_call(dec, "tf_decoder_prefill", T, tokens);
-    if (st != TF_OK)
-        return st;
-    forward_tokens(dec, T, tokens);
-    if (logits)
-        memcpy(logits, dec->logits, (size_t)dec->batch * (size_t)dec->V * sizeof(float));
-    return TF_OK;
-}
-
-TF_API tf_status tf_decoder_step(tf_decoder *dec, const int32_t *tokens, float *logits)
-{
-    if (!dec)
-        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_decoder_step: the decoder is NULL");
-    tf_status st = check_call(dec, "tf_decoder_step", 1, tokens);
-    if (st != TF_OK)
-        return st;
-    forward_tokens(dec, 1, tokens);
-    if (logits)
-        memcpy(logits, dec->logits, (size_t)dec->batch * (size_t)dec->V * sizeof(float));
-    return TF_OK;
-}
-
-/* ---- scoring ---------------------------------------------------------- */
-
 /* Rows whose logits exist at once while scoring: [SCORE_ROWS, V] floats
  * (13 MB for V = 50304). */
 #define SCORE_ROWS 64
@@ -411,6 +353,81 @@ static double score_chunk(tf_decoder *dec, int Tc, const int32_t *targets, int64
     return total;
 }
 
+/* TF_ERR_RANGE naming the first of ids[0, count) outside the vocabulary. */
+static tf_status check_ids(tf_decoder *dec, const char *fn, const char *what,
+                           const int32_t *ids, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (ids[i] < 0 || ids[i] >= dec->V)
+            return tfi_fail(&dec->err, TF_ERR_RANGE,
+                            "%s: %s[%zu] = %d is outside the vocabulary [0, %lld)", fn, what, i,
+                            ids[i], (long long)dec->V);
+    return TF_OK;
+}
+
+/* Validates a call of T tokens per sequence (row stride T) and reserves. */
+static tf_status check_call(tf_decoder *dec, const char *fn, int T, const int32_t *tokens)
+{
+    if (!tokens)
+        return tfi_fail(&dec->err, TF_ERR_ARGUMENT, "%s: tokens is NULL", fn);
+    if (T < 1)
+        return tfi_fail(&dec->err, TF_ERR_ARGUMENT, "%s: T must be >= 1 (got %d)", fn, T);
+    if (dec->pos + T > dec->S)
+        return tfi_fail(&dec->err, TF_ERR_RANGE,
+                        "%s: context full: position %lld + %d > seq_length %lld", fn,
+                        (long long)dec->pos, T, (long long)dec->S);
+    tf_status st = check_ids(dec, fn, "tokens", tokens, (size_t)dec->batch * (size_t)T);
+    return st == TF_OK ? reserve_scratch(dec, fn) : st;
+}
+
+/* Runs T tokens per sequence through the cache in chunks, then the last
+ * position's logits; with targets (tf_decoder_score) each chunk's rows are
+ * scored on the way, and the summed cross-entropy returned. */
+static double forward_tokens(tf_decoder *dec, int T, const int32_t *tokens,
+                             const int32_t *targets)
+{
+    int done = 0, last = 0;
+    double nll = 0.0;
+    while (done < T) {
+        last = T - done < dec->chunk ? T - done : dec->chunk;
+        run_chunk(dec, last, tokens + done, T);
+        if (targets)
+            nll += score_chunk(dec, last, targets + done, T);
+        done += last;
+    }
+    final_logits(dec, last);
+    return nll;
+}
+
+TF_API tf_status tf_decoder_prefill(tf_decoder *dec, int T, const int32_t *tokens,
+                                    float *logits)
+{
+    if (!dec)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_decoder_prefill: the decoder is NULL");
+    tf_status st = check_call(dec, "tf_decoder_prefill", T, tokens);
+    if (st != TF_OK)
+        return st;
+    forward_tokens(dec, T, tokens, NULL);
+    if (logits)
+        memcpy(logits, dec->logits, (size_t)dec->batch * (size_t)dec->V * sizeof(float));
+    return TF_OK;
+}
+
+TF_API tf_status tf_decoder_step(tf_decoder *dec, const int32_t *tokens, float *logits)
+{
+    if (!dec)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_decoder_step: the decoder is NULL");
+    tf_status st = check_call(dec, "tf_decoder_step", 1, tokens);
+    if (st != TF_OK)
+        return st;
+    forward_tokens(dec, 1, tokens, NULL);
+    if (logits)
+        memcpy(logits, dec->logits, (size_t)dec->batch * (size_t)dec->V * sizeof(float));
+    return TF_OK;
+}
+
+/* ---- scoring ---------------------------------------------------------- */
+
 TF_API tf_status tf_decoder_score(tf_decoder *dec, int T, const int32_t *tokens,
                                   const int32_t *targets, double *nll)
 {
@@ -420,14 +437,10 @@ TF_API tf_status tf_decoder_score(tf_decoder *dec, int T, const int32_t *tokens,
     if (!targets)
         return tfi_fail(&dec->err, TF_ERR_ARGUMENT, "%s: targets is NULL", fn);
     tf_status st = check_call(dec, fn, T, tokens);
+    if (st == TF_OK)
+        st = check_ids(dec, fn, "targets", targets, (size_t)dec->batch * (size_t)T);
     if (st != TF_OK)
         return st;
-    const size_t count = (size_t)dec->batch * (size_t)T;
-    for (size_t i = 0; i < count; i++)
-        if (targets[i] < 0 || targets[i] >= dec->V)
-            return tfi_fail(&dec->err, TF_ERR_RANGE,
-                            "%s: targets[%zu] = %d is outside the vocabulary [0, %lld)", fn, i,
-                            targets[i], (long long)dec->V);
     if (!dec->slogits) {
         dec->slogits = tfi_alloc(tfi_mul_size((size_t)SCORE_ROWS * sizeof(float), (size_t)dec->V));
         dec->slse = tfi_alloc(SCORE_ROWS * sizeof(float));
@@ -442,15 +455,7 @@ TF_API tf_status tf_decoder_score(tf_decoder *dec, int T, const int32_t *tokens,
                             "rows", fn, SCORE_ROWS);
         }
     }
-    double total = 0.0;
-    int done = 0, last = 0;
-    while (done < T) {
-        last = T - done < dec->chunk ? T - done : dec->chunk;
-        run_chunk(dec, last, tokens + done, T);
-        total += score_chunk(dec, last, targets + done, T);
-        done += last;
-    }
-    final_logits(dec, last);
+    const double total = forward_tokens(dec, T, tokens, targets);
     if (nll)
         *nll = total;
     return TF_OK;
@@ -534,7 +539,7 @@ TF_API tf_status tf_decoder_generate(tf_decoder *dec, int max_new, const tf_samp
                 *produced = steps;
             return st;
         }
-        forward_tokens(dec, 1, dec->gen_feed);
+        forward_tokens(dec, 1, dec->gen_feed, NULL);
         steps++;
         if (on_token && on_token(user, dec->gen_ids, B) != 0)
             break;

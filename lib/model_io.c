@@ -60,27 +60,35 @@ static tf_status save(tf_model *model, const tf_optimizer *opt, const char *path
     return st;
 }
 
-TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt, const char *path)
+/* The arguments of save, export and load: a model, a path, and an
+ * optimizer (or NULL) bound to the model as it is. */
+static tf_status check_args(tf_model *model, const tf_optimizer *opt, const char *path,
+                            const char *fn)
 {
     if (!model)
-        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_save: the model is NULL");
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "%s: the model is NULL", fn);
     if (!path)
-        return tfi_fail(&model->err, TF_ERR_ARGUMENT, "tf_model_save: path is NULL");
+        return tfi_fail(&model->err, TF_ERR_ARGUMENT, "%s: path is NULL", fn);
     if (opt && opt->model != model)
         return tfi_fail(&model->err, TF_ERR_ARGUMENT,
-                        "tf_model_save: the optimizer belongs to another model");
+                        "%s: the optimizer belongs to another model", fn);
     if (opt && opt->nslots != model->nrefs)
         return tfi_fail(&model->err, TF_ERR_STATE,
-                        "tf_model_save: the optimizer does not match the model's tensors");
-    return save(model, opt, path, TFI_ST_F32, "tf_model_save");
+                        "%s: the optimizer does not match the model's tensors", fn);
+    return TF_OK;
+}
+
+TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt, const char *path)
+{
+    tf_status st = check_args(model, opt, path, "tf_model_save");
+    return st == TF_OK ? save(model, opt, path, TFI_ST_F32, "tf_model_save") : st;
 }
 
 TF_API tf_status tf_model_export(tf_model *model, const char *path, tf_dtype dtype)
 {
-    if (!model)
-        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_export: the model is NULL");
-    if (!path)
-        return tfi_fail(&model->err, TF_ERR_ARGUMENT, "tf_model_export: path is NULL");
+    tf_status st = check_args(model, NULL, path, "tf_model_export");
+    if (st != TF_OK)
+        return st;
     if (dtype != TF_DTYPE_F32 && dtype != TF_DTYPE_BF16)
         return tfi_fail(&model->err, TF_ERR_ARGUMENT,
                         "tf_model_export: unknown dtype %d (TF_DTYPE_F32 or TF_DTYPE_BF16)",
@@ -198,21 +206,13 @@ done:
 
 TF_API tf_status tf_model_load(tf_model *model, tf_optimizer *opt, const char *path)
 {
-    if (!model)
-        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_load: the model is NULL");
-    if (!path)
-        return tfi_fail(&model->err, TF_ERR_ARGUMENT, "tf_model_load: path is NULL");
-    if (opt && opt->model != model)
-        return tfi_fail(&model->err, TF_ERR_ARGUMENT,
-                        "tf_model_load: the optimizer belongs to another model");
-    if (opt && opt->nslots != model->nrefs)
-        return tfi_fail(&model->err, TF_ERR_STATE,
-                        "tf_model_load: the optimizer does not match the model's tensors");
+    tf_status st = check_args(model, opt, path, "tf_model_load");
+    if (st != TF_OK)
+        return st;
     /* the whole file in memory: everything is checked before anything of
      * the model changes, and the copy cannot fail half way */
     tfi_st_file f;
-    tf_status st = tfi_st_open(path, &f, &model->err);
-    if (st != TF_OK)
+    if ((st = tfi_st_open(path, &f, &model->err)) != TF_OK)
         return st;
     st = tfi_model_load_from(model, opt, &f);
     tfi_st_close(&f);

@@ -216,6 +216,16 @@ static tf_model *created(void)
     return m;
 }
 
+/* created(), saved by tf_model_save to path (cap bytes) = the scratch
+ * directory's `name`. */
+static tf_model *created_saved(const char *name, char *path, size_t cap)
+{
+    tf_model *m = created();
+    tt_tmp_path(path, cap, name);
+    ck_assert_msg(tf_model_save(m, NULL, path) == TF_OK, "%s", tf_last_error());
+    return m;
+}
+
 static tf_model *opened(const char *path, const tf_config *cfg)
 {
     tf_model *m = NULL;
@@ -501,10 +511,8 @@ END_TEST
 
 START_TEST(test_config_checked_against_metadata)
 {
-    tf_model *a = created();
     char path[512];
-    tt_tmp_path(path, sizeof path, "lib.safetensors");
-    ck_assert_int_eq(tf_model_save(a, NULL, path), TF_OK);
+    tf_model *a = created_saved("lib.safetensors", path, sizeof path);
     tf_config *same = tiny_config(NULL, NULL);
     tf_model *b = opened(path, same);
     expect_same_tensors(a, b);
@@ -552,10 +560,8 @@ static void step_once(tf_model *m, tf_optimizer *opt, float *loss)
 
 START_TEST(test_opened_model_has_no_gradients_and_trains)
 {
-    tf_model *a = created();
     char path[512];
-    tt_tmp_path(path, sizeof path, "ckpt.safetensors");
-    ck_assert_int_eq(tf_model_save(a, NULL, path), TF_OK);
+    tf_model *a = created_saved("ckpt.safetensors", path, sizeof path);
     tf_model *b = opened(path, NULL);
     ck_assert_ptr_null(b->embed_grad);
     for (int i = 0; i < b->nrefs; i++)
@@ -638,10 +644,8 @@ END_TEST
 
 START_TEST(test_header_only_reader)
 {
-    tf_model *a = created();
     char path[512];
-    tt_tmp_path(path, sizeof path, "h.safetensors");
-    ck_assert_int_eq(tf_model_save(a, NULL, path), TF_OK);
+    tf_model *a = created_saved("h.safetensors", path, sizeof path);
     tfi_st_file f;
     ck_assert_int_eq(tfi_st_open_header(path, &f, NULL), TF_OK);
     ck_assert(f.header_only && f.data_start < f.size);

@@ -313,23 +313,36 @@ tf_status tfi_st_open_memory(const void *data, size_t size, const char *name,
     return finish_open(f, eb);
 }
 
-tf_status tfi_st_open(const char *path, tfi_st_file *f, tfi_errbuf *eb)
+/* What both readers start with: f emptied, path opened as a regular file
+ * (*fp) whose size (*fsize) memory can address. */
+static tf_status open_regular(const char *path, tfi_st_file *f, const char *fn, FILE **fp,
+                              size_t *fsize, tfi_errbuf *eb)
 {
     if (!f)
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "tfi_st_open: NULL file");
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: NULL file", fn);
     memset(f, 0, sizeof *f);
     if (!path)
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "tfi_st_open: NULL path");
-    FILE *fp;
-    int64_t fsize;
-    tf_status st = tfi_fopen_regular(path, &fp, &fsize, eb);
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: NULL path", fn);
+    int64_t size;
+    tf_status st = tfi_fopen_regular(path, fp, &size, eb);
     if (st != TF_OK)
         return st;
-    if ((uint64_t)fsize > SIZE_MAX) {
-        fclose(fp);
+    if ((uint64_t)size > SIZE_MAX) {
+        fclose(*fp);
         return tfi_fail(eb, TF_ERR_IO, "%s: too large to read into memory", path);
     }
-    st = start_open(f, path, (size_t)fsize, eb);
+    *fsize = (size_t)size;
+    return TF_OK;
+}
+
+tf_status tfi_st_open(const char *path, tfi_st_file *f, tfi_errbuf *eb)
+{
+    FILE *fp;
+    size_t fsize;
+    tf_status st = open_regular(path, f, "tfi_st_open", &fp, &fsize, eb);
+    if (st != TF_OK)
+        return st;
+    st = start_open(f, path, fsize, eb);
     if (st != TF_OK) {
         fclose(fp);
         return st;
@@ -364,20 +377,11 @@ static tf_status read_exact(FILE *fp, const char *path, void *buf, size_t bytes,
 
 tf_status tfi_st_open_header(const char *path, tfi_st_file *f, tfi_errbuf *eb)
 {
-    if (!f)
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "tfi_st_open_header: NULL file");
-    memset(f, 0, sizeof *f);
-    if (!path)
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "tfi_st_open_header: NULL path");
     FILE *fp;
-    int64_t fsize;
-    tf_status st = tfi_fopen_regular(path, &fp, &fsize, eb);
+    size_t fsize;
+    tf_status st = open_regular(path, f, "tfi_st_open_header", &fp, &fsize, eb);
     if (st != TF_OK)
         return st;
-    if ((uint64_t)fsize > SIZE_MAX) {
-        fclose(fp);
-        return tfi_fail(eb, TF_ERR_IO, "%s: too large for this system", path);
-    }
     /* the length, then the header if the length is plausible (else the
      * parse refuses the file from its first bytes) */
     unsigned char len[8];
@@ -389,7 +393,7 @@ tf_status tfi_st_open_header(const char *path, tfi_st_file *f, tfi_errbuf *eb)
             want = 8 + (size_t)n;
     }
     if (st == TF_OK && (st = start_open(f, path, want, eb)) == TF_OK) {
-        f->size = (size_t)fsize;
+        f->size = fsize;
         f->header_only = 1;
         f->fp = fp;
         f->data_start = want;
