@@ -246,7 +246,9 @@ TF_API tf_scale_policy tf_pattention_scale_policy(const tf_pattention *set);
 TF_API tf_status tf_pattention_set_tau(tf_pattention *set, double tau);
 
 /* Copy keys [n, d_in] / values [n, d_out] out or in; count must equal the
- * tensor's size.  get_*_grad copy the accumulated gradients. */
+ * tensor's size.  get_*_grad copy the accumulated gradients: zeros before
+ * the set's first backward, which allocates them (a set that only runs
+ * forward never holds gradient buffers). */
 TF_API tf_status tf_pattention_get_keys(const tf_pattention *set, float *dst, size_t count);
 TF_API tf_status tf_pattention_set_keys(tf_pattention *set, const float *src, size_t count);
 TF_API tf_status tf_pattention_get_values(const tf_pattention *set, float *dst, size_t count);
@@ -498,7 +500,11 @@ static inline tf_model_params tf_model_default_params(void)
  * key and its line. */
 TF_API tf_status tf_config_model_params(const tf_config *cfg, tf_model_params *out);
 
-/* Creates a model with freshly initialised parameters (official init). */
+/* Creates a model with freshly initialised parameters (official init).
+ * The gradient buffers (as many floats again) are allocated by the first
+ * tf_model_backward, tf_model_set_grad or tf_optimizer_create (which can
+ * then fail with TF_ERR_NOMEM, changing nothing); until then
+ * tf_model_get_grad reads zeros and tf_model_zero_grad does nothing. */
 TF_API tf_status tf_model_create(const tf_model_params *params, tf_model **out);
 TF_API void tf_model_free(tf_model *model);
 TF_API const char *tf_model_errmsg(const tf_model *model);
@@ -534,7 +540,8 @@ TF_API tf_status tf_model_set_tensor(tf_model *model, const char *name,
 TF_API tf_status tf_model_get_grad(const tf_model *model, const char *name,
                                    float *dst, size_t count);
 /* Replaces a tensor's accumulated gradient (e.g. gradients computed
- * elsewhere, to drive tf_optimizer_step). */
+ * elsewhere, to drive tf_optimizer_step); allocates the gradients if the
+ * model has none yet. */
 TF_API tf_status tf_model_set_grad(tf_model *model, const char *name, const float *src,
                                    size_t count);
 
