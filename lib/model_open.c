@@ -9,6 +9,15 @@
  * and the file is read once: its header, then every tensor straight into
  * the model's buffer (io/safetensors_f32.c), so that opening costs about
  * the weights' bytes in memory and one pass over the file.
+ *
+ * Why pread and not mmap: copying out of a mapping makes the touched file
+ * pages part of the process's resident set (twice the weights at the
+ * peak, unless dropped as it goes), and keeping float32 tensors mapped
+ * would make every model tensor's ownership conditional (growth, loading
+ * and freeing replace buffers); either way a file truncated while mapped
+ * kills the process with SIGBUS, where a short pread is an error the
+ * library reports.  From a warm page cache pread costs one copy, about
+ * what the page faults of a mapping cost.
  */
 #include <stddef.h>
 #include <stdio.h>
