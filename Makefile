@@ -29,7 +29,7 @@ CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter
 BASE_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -fopenmp $(WARN)
 LIB_CFLAGS := $(BASE_CFLAGS) -fno-math-errno -ffp-contract=fast -fPIC -fvisibility=hidden -DTF_BUILDING_LIBRARY -Iinclude -Ilib
-DEP_LIBS := -lblis -lyaml -ljson-c -lpcre2-8 -lutf8proc -lm -lpthread
+DEP_LIBS := -lblis -lyaml -ljson-c -lpcre2-8 -lutf8proc -lz -lm -lpthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
 
 B := build
@@ -42,7 +42,9 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 LIB_HDR := $(HDR) $(wildcard lib/*.h lib/kernels/*.h lib/io/*.h)
 
 TEST_SRC := $(sort $(wildcard tests/*.c))
-EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
+# Single-file examples, and the trainer (examples/train/: several files).
+TRAIN_SRC := $(sort $(wildcard examples/train/*.c))
+EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c)) $(B)/examples/train
 TOOLS := $(B)/tools/tf-conformance
 BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 
@@ -83,6 +85,10 @@ $(B)/examples/%: examples/%.c $(SHARED) $(B)/libtokenformer.so $(wildcard exampl
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(PROG_CFLAGS) -Iexamples $< -o $@ $(PROG_LINK)
 
+$(B)/examples/train: $(TRAIN_SRC) $(wildcard examples/train/*.h) $(SHARED) $(B)/libtokenformer.so $(wildcard examples/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PROG_CFLAGS) -Iexamples $(TRAIN_SRC) -o $@ $(PROG_LINK)
+
 $(B)/tools/tf-conformance: tools/conformance.c $(STATIC) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LIB_CFLAGS) $< -o $@ $(STATIC) $(DEP_LIBS)
@@ -113,6 +119,7 @@ check: deps all tokenizer-data $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
 	MAKE="$(MAKE)" PYTHON="$(PYTHON)" tests/install_test.sh
 	PYTHON="$(PYTHON)" tests/python_package_test.sh
 	tests/trainer_test.sh $(B)/examples/train
+	PYTHON="$(PYTHON)" tests/trainer_ux_test.sh $(B)/examples
 	PYTHON="$(PYTHON)" tests/growth_tools_test.sh $(B)/examples
 	PYTHON="$(PYTHON)" tests/kill9_test.sh $(B)/examples/train 30
 	$(MAKE) --no-print-directory fuzz-smoke
@@ -164,13 +171,19 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-# The main job: train on Debian's fortunes, grow, train on, generate.
+# The main job: train on Debian's fortunes, grow, train on, generate.  A
+# second `make demo` continues (or, when finished, only samples) the run in
+# DEMO_DIR; one without a checkpoint starts over.
 DEMO_DIR ?= run/fortunes
 demo: deps all
-	mkdir -p $(DEMO_DIR)
-	$(B)/examples/train examples/configs/fortunes.yml --out $(DEMO_DIR)
+	@if [ -f $(DEMO_DIR)/checkpoint.safetensors ]; then \
+	  echo "make demo: continuing the run in $(DEMO_DIR) (rm -r $(DEMO_DIR) starts it over)"; \
+	  how=--resume; else how=--force; fi; \
+	$(B)/examples/train examples/configs/fortunes.yml --out $(DEMO_DIR) $$how
 	$(B)/examples/generate $(DEMO_DIR)/checkpoint.safetensors --prompt "Q: " \
 	  --max-new 400 --temperature 0.8 --top-k 40 --seed 7
+	@echo "make demo: the loss curve is $(DEMO_DIR)/loss.png (train and validation" \
+	  "loss against step, growths dashed); the log $(DEMO_DIR)/log.csv"
 .PHONY: demo
 
 # Debian packages for building, testing and the demo (sudo when not root).

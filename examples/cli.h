@@ -1,13 +1,11 @@
 /*
- * cli.h -- what the example programs generate and eval share: whole-string
- * number parsing, a clock, reading a whole stream, and opening a model with
- * an optional YAML configuration.  Public API only.
+ * cli.h -- what the example programs generate and eval share besides
+ * args.h's numbers: a clock, reading a whole stream, and opening a model
+ * with an optional YAML configuration.  Public API only.
  */
 #ifndef TF_EXAMPLES_CLI_H
 #define TF_EXAMPLES_CLI_H
 
-#include <errno.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,42 +18,6 @@ static inline double cli_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Whole-string numbers: 0 on success, -1 (and *out unchanged) otherwise. */
-static inline int cli_parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static inline int cli_parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-')
-        return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static inline int cli_parse_double(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || isnan(v))
-        return -1;
-    *out = v;
-    return 0;
 }
 
 /* All of a stream in a NUL-terminated malloc'ed buffer (*len bytes before

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "cli.h"
 #include "tokenformer.h"
 
@@ -87,24 +88,25 @@ static int parse_args(int argc, char **argv, options *o)
                 int f = 0;
                 while (f <= 3 && strcmp(v, tf_data_format_name((tf_data_format)f)) != 0)
                     f++;
-                bad = f > 3;
+                if (f > 3) {
+                    fprintf(stderr, "eval: --format is auto, bytes, u16 or llmc, not '%s'\n", v);
+                    return 1;
+                }
                 o->format = (tf_data_format)f;
             } else if (!strcmp(a, "--batch"))
-                bad = cli_parse_i64(v, &o->batch) || o->batch < 1 || o->batch > 4096;
+                bad = arg_int("eval", a, v, 1, 4096, &o->batch);
             else if (!strcmp(a, "--max-windows"))
-                bad = cli_parse_i64(v, &o->max_windows) || o->max_windows < 1;
+                bad = arg_int("eval", a, v, 1, INT64_MAX, &o->max_windows);
             else if (!strcmp(a, "--seq-length"))
-                bad = cli_parse_i64(v, &o->seq_length) || o->seq_length < 1;
+                bad = arg_int("eval", a, v, 1, INT32_MAX, &o->seq_length);
             else if (!strcmp(a, "--threads"))
-                bad = cli_parse_i64(v, &o->threads) || o->threads < 1 || o->threads > 4096;
+                bad = arg_int("eval", a, v, 1, 4096, &o->threads);
             else {
                 fprintf(stderr, "eval: unknown option %s (see --help)\n", a);
                 return 1;
             }
-            if (bad) {
-                fprintf(stderr, "eval: bad value '%s' for %s\n", v, a);
-                return 1;
-            }
+            if (bad)
+                return 1; /* args.h said why */
         } else if (!o->path) {
             o->path = a;
         } else {

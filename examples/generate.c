@@ -17,6 +17,7 @@
  * to stdout, a summary goes to stderr.
  */
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "args.h"
 #include "cli.h"
 #include "tokenformer.h"
 
@@ -237,29 +239,23 @@ static int parse_args(int argc, char **argv, options *o)
             } else if (!strcmp(a, "--generation-config")) {
                 o->gen_config = v;
             } else if (!strcmp(a, "--maximum-tokens") || !strcmp(a, "--max-new")) {
-                bad = cli_parse_i64(v, &o->max_new) || o->max_new < 0 || o->max_new > 1 << 30;
+                bad = arg_int("generate", a, v, 0, 1 << 30, &o->max_new);
                 o->set_max = 1;
             } else if (!strcmp(a, "--temperature")) {
-                bad = cli_parse_double(v, &o->temperature) || !(o->temperature >= 0.0) ||
-                      isinf(o->temperature);
+                bad = arg_double("generate", a, v, 0.0, DBL_MAX, &o->temperature);
                 o->set_temperature = 1;
             } else if (!strcmp(a, "--top-k")) {
-                bad = cli_parse_i64(v, &o->top_k) || o->top_k < 0 || o->top_k > INT32_MAX;
+                bad = arg_int("generate", a, v, 0, INT32_MAX, &o->top_k);
                 o->set_top_k = 1;
             } else if (!strcmp(a, "--top-p")) {
-                bad = cli_parse_double(v, &o->top_p) || !(o->top_p >= 0.0 && o->top_p <= 1.0);
-                if (bad) {
-                    fprintf(stderr, "generate: --top-p must be in [0, 1] (0: off), not '%s'\n",
-                            v);
-                    return 1;
-                }
+                bad = arg_double("generate", a, v, 0.0, 1.0, &o->top_p); /* 0: off */
                 o->set_top_p = 1;
             } else if (!strcmp(a, "--seed")) {
-                bad = cli_parse_u64(v, &o->seed);
+                bad = arg_u64("generate", a, v, &o->seed);
             } else if (!strcmp(a, "--threads")) {
-                bad = cli_parse_i64(v, &o->threads) || o->threads < 1 || o->threads > 4096;
+                bad = arg_int("generate", a, v, 1, 4096, &o->threads);
             } else if (!strcmp(a, "--stop-id") || !strcmp(a, "--stop-byte")) {
-                bad = cli_parse_i64(v, &iv) || iv < 0 || iv > INT32_MAX;
+                bad = arg_int("generate", a, v, 0, INT32_MAX, &iv);
                 if (!bad && o->n_stop == (int)(sizeof o->stops / sizeof o->stops[0])) {
                     fprintf(stderr, "generate: at most 64 stop ids\n");
                     return 1;
@@ -270,10 +266,8 @@ static int parse_args(int argc, char **argv, options *o)
                 fprintf(stderr, "generate: unknown option %s (see --help)\n", a);
                 return 1;
             }
-            if (bad) {
-                fprintf(stderr, "generate: bad value '%s' for %s\n", v, a);
-                return 1;
-            }
+            if (bad)
+                return 1; /* args.h said why */
         } else if (!o->path) {
             o->path = a;
         } else {

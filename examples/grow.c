@@ -27,11 +27,11 @@
  * OUT is written atomically (a temporary file, fsync, rename); IN == OUT is
  * allowed.  Exit status 0 on success, 1 on an error, 2 on bad usage.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "tokenformer.h"
 
 static void usage(FILE *f)
@@ -50,19 +50,6 @@ static int fail(const char *what, const char *msg)
 {
     fprintf(stderr, "grow: %s: %s\n", what, msg);
     return 1;
-}
-
-/* Parses a positive integer argument; 0 on error. */
-static int64_t parse_count(const char *flag, const char *s)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < 1) {
-        fprintf(stderr, "grow: %s needs a positive integer, not '%s'\n", flag, s);
-        return 0;
-    }
-    return (int64_t)v;
 }
 
 static void print_sizes(const char *label, const tf_model *m)
@@ -117,8 +104,8 @@ int main(int argc, char **argv)
             config = argv[++i];
         } else if ((strcmp(a, "--qkv") == 0 || strcmp(a, "--proj") == 0 ||
                     strcmp(a, "--ffn") == 0) && has_val) {
-            int64_t v = parse_count(a, argv[++i]);
-            if (!v)
+            int64_t v;
+            if (arg_int("grow", a, argv[++i], 1, INT64_MAX, &v))
                 return 2;
             *(a[2] == 'q' ? &qkv : a[2] == 'p' ? &proj : &ffn) = v;
         } else if (strcmp(a, "--key-init") == 0 && has_val) {
@@ -136,28 +123,15 @@ int main(int argc, char **argv)
             }
             g.scale_policy = strcmp(v, "follow_n") == 0 ? TF_SCALE_FOLLOW_N : TF_SCALE_PINNED;
         } else if (strcmp(a, "--key-std") == 0 && has_val) {
-            char *end;
-            g.key_std = strtod(argv[++i], &end);
-            if (*end || !(g.key_std >= 0)) {
-                fprintf(stderr, "grow: --key-std needs a number >= 0, not '%s'\n", argv[i]);
+            if (arg_double("grow", a, argv[++i], 0.0, DBL_MAX, &g.key_std))
                 return 2;
-            }
         } else if (strcmp(a, "--value-std") == 0 && has_val) {
-            char *end;
-            g.value_std = strtod(argv[++i], &end);
-            if (*end || !(g.value_std >= 0)) {
-                fprintf(stderr, "grow: --value-std needs a number >= 0, not '%s'\n", argv[i]);
+            if (arg_double("grow", a, argv[++i], 0.0, DBL_MAX, &g.value_std))
                 return 2;
-            }
             g.value_std_scale = 1.0; /* an explicit std; 0 asks for the init's own */
         } else if (strcmp(a, "--seed") == 0 && has_val) {
-            char *end;
-            errno = 0;
-            g.seed = strtoull(argv[++i], &end, 10);
-            if (errno || *end || argv[i][0] == '-' || !argv[i][0]) {
-                fprintf(stderr, "grow: --seed needs a non-negative integer, not '%s'\n", argv[i]);
+            if (arg_u64("grow", a, argv[++i], &g.seed))
                 return 2;
-            }
         } else if (strcmp(a, "--drop-optimizer") == 0) {
             drop_opt = 1;
         } else if (a[0] == '-' && a[1]) {

@@ -1145,6 +1145,118 @@ TF_API int tf_tokenizer_is_special(const tf_tokenizer *tok, int32_t id);
 TF_API int32_t tf_tokenizer_num_added(const tf_tokenizer *tok);
 TF_API int32_t tf_tokenizer_added_id(const tf_tokenizer *tok, int32_t i);
 
+/* ------------------------------------------------------------------------
+ * Image datasets: labelled grayscale images for classification
+ *
+ * A dataset holds N images of H x W unsigned-byte pixels and N integer
+ * labels, all in memory (Fashion-MNIST's 60,000 training images take 47 MB).
+ * It is read from a pair of IDX files (the MNIST family's format: images
+ * [N, H, W] and labels [N], data type 0x08 unsigned byte), each plain or
+ * gzip-compressed (detected from the content; Debian's dataset-fashion-mnist
+ * ships /usr/share/datasets/fashion-mnist/{train,t10k}-{images-idx3,
+ * labels-idx1}-ubyte.gz), or copied from arrays in memory.
+ *
+ * Batches are float32 pixels [B, H, W] and int32 labels [B], written into
+ * the caller's buffers.  A pixel byte v becomes
+ *
+ *     x = (v / 255 - mean) / std                (mean, std from the params)
+ *
+ * so the defaults (mean 0, std 1) give raw [0, 1].  Fashion-MNIST's
+ * training set has mean 0.2860 and standard deviation 0.3530 in [0, 1]
+ * units (tests/test_images.c checks these figures on the real files).
+ *
+ * Training batches come from a seeded stream of epochs.  Epoch e is a
+ * pseudo-random permutation of the N images (a keyed Feistel network over
+ * the indices, a new key every epoch); it is cut into floor(N / B) batches
+ * of B, and the N mod B images left over are skipped in that epoch (other
+ * ones in the next).  Batch i belongs to epoch i / floor(N / B).  A batch is
+ * a pure function of (dataset, params, seed, i, B): a run resumed at batch
+ * i sees exactly the data it would have seen, augmentation included.
+ *
+ * Augmentation (training batches only), per image, with draws from a
+ * generator seeded from (seed, i): a shift (dy, dx), uniform in [-k, k]^2
+ * with k = params.shift, then, when params.hflip is 1, a horizontal flip
+ * with probability 1/2 (f = 1 flipped, else 0):
+ *
+ *     out[y][x] = v[y + dy][x' + dx]     x' = f ? W - 1 - x : x
+ *
+ * or the padding byte 0 where that lies outside the image.  The shift is
+ * zero-padding by k pixels on every side and cropping H x W back at a
+ * random offset (torchvision's RandomCrop(size, padding=k)); k = 0 is off.
+ * Flips suit clothes (Fashion-MNIST), not digits or text.
+ * Evaluation batches are the images in file order, normalised the same
+ * way and never augmented.
+ * ---------------------------------------------------------------------- */
+typedef struct tf_image_dataset tf_image_dataset;
+
+#define TF_IMAGE_MAX_SHIFT 4096
+
+typedef struct tf_image_aug_params {
+    size_t struct_size;
+    int32_t shift;   /* k in [0, TF_IMAGE_MAX_SHIFT]: random shifts by up to
+                        k pixels (pad + crop; a k near H or W mostly pads).
+                        Default 2 */
+    int32_t hflip;   /* 1: random horizontal flips, 0: none.  Default 1 */
+    double mean;     /* normalisation, see above.  Default 0 */
+    double std;      /* > 0.  Default 1 */
+} tf_image_aug_params;
+
+/* Fills *p with the defaults: the first `size` bytes (pass sizeof *p), at
+ * most this library's size, which it stores in p->struct_size. */
+TF_API void tf_image_aug_params_init(tf_image_aug_params *p, size_t size);
+/* The defaults as a value.  Inline, so that the struct is the caller's own
+ * size: a program built against an older header stays safe with a newer
+ * library (which only ever appends fields). */
+static inline tf_image_aug_params tf_image_aug_default_params(void)
+{
+    tf_image_aug_params p;
+    tf_image_aug_params_init(&p, sizeof p);
+    return p;
+}
+
+/* Reads an IDX image file [N, H, W] and an IDX label file [N] (each plain
+ * or gzip).  The files are validated whole before *out is set: a non-regular
+ * file (directory, FIFO, device) is TF_ERR_IO without being read; a bad
+ * magic, a data type other than unsigned byte, a wrong number of
+ * dimensions, a size the file cannot hold (checked before any allocation),
+ * truncated, trailing or corrupt data, and image and label counts that
+ * differ are TF_ERR_FORMAT naming the file.  The caller owns *out. */
+TF_API tf_status tf_image_dataset_open(const char *images_path, const char *labels_path,
+                                       tf_image_dataset **out);
+/* The same from memory (copied): pixels [n, height, width] and labels [n],
+ * each label >= 0 (TF_ERR_RANGE naming the first bad one). */
+TF_API tf_status tf_image_dataset_from_memory(const uint8_t *pixels, const int32_t *labels,
+                                              int64_t n, int32_t height, int32_t width,
+                                              tf_image_dataset **out);
+TF_API void tf_image_dataset_free(tf_image_dataset *ds);
+TF_API const char *tf_image_dataset_errmsg(const tf_image_dataset *ds);
+
+/* N, H, W (0 if ds is NULL). */
+TF_API int64_t tf_image_dataset_size(const tf_image_dataset *ds);
+TF_API int32_t tf_image_dataset_height(const tf_image_dataset *ds);
+TF_API int32_t tf_image_dataset_width(const tf_image_dataset *ds);
+/* 1 + the largest label: labels are in [0, num_classes). */
+TF_API int32_t tf_image_dataset_num_classes(const tf_image_dataset *ds);
+/* Training batches per epoch, floor(N / B) (0 if B < 1 or B > N). */
+TF_API int64_t tf_image_dataset_epoch_batches(const tf_image_dataset *ds, int B);
+
+/* Training batch i >= 0 of the seeded epoch stream (see above), augmented
+ * and normalised per params (NULL: defaults): pixels [B, H, W], labels [B].
+ * B must be in [1, N] (TF_ERR_RANGE otherwise). */
+TF_API tf_status tf_image_dataset_train_batch(const tf_image_dataset *ds,
+                                              const tf_image_aug_params *params, uint64_t seed,
+                                              int64_t i, int B, float *pixels, int32_t *labels);
+
+/* Images [first, first + count) in file order, normalised per params (NULL:
+ * defaults; shift and hflip are ignored): pixels [count, H, W], labels
+ * [count].  The range must lie inside [0, N).  An evaluation pass:
+ *     for (int64_t f = 0; f < N; f += B)
+ *         tf_image_dataset_eval_batch(ds, &p, f, N - f < B ? N - f : B, px, lab);
+ */
+TF_API tf_status tf_image_dataset_eval_batch(const tf_image_dataset *ds,
+                                             const tf_image_aug_params *params, int64_t first,
+                                             int count, float *pixels, int32_t *labels);
+
 #ifdef __cplusplus
 }
 #endif

@@ -49,7 +49,7 @@ for f in usr/include/tokenformer.h usr/lib/libtokenformer.so.$version \
          usr/lib/python3/dist-packages/tokenformer/libtokenformer.so.$major; do
   [ -e "$dest/$f" ] || die "make install did not install /$f"
 done
-for e in examples/*.c; do
+for e in examples/*.c examples/train/; do
   b=$(basename "$e" .c)
   [ -x "$dest/usr/bin/tf-$b" ] || die "make install did not install /usr/bin/tf-$b"
 done

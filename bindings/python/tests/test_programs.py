@@ -154,7 +154,7 @@ class ProgramsTest(unittest.TestCase):
     def test_refusals(self):
         for bad in ("1.5", "-0.1", "nan"):
             r = self.generate("--prompt", "1", "--top-p", bad, ok=False)
-            self.assertIn(b"--top-p must be in [0, 1]", r.stderr)
+            self.assertIn(b"--top-p needs a number in [0, 1]", r.stderr)
         r = self.generate("--prompt", "hello world", ok=False)  # ids the model does not have
         self.assertIn(b"outside the model's vocabulary of 96", r.stderr)
         r = self.run_prog(GENERATE, os.path.join(TORCH, "tiny_fp32.pt"), ok=False)

@@ -19,6 +19,7 @@ model                      :class:`Model`, :class:`ModelParams`
 optimizer                  :class:`Optimizer`, :class:`OptimizerParams`
 datasets                   :class:`Dataset` (one file, sets of shards: open_files,
                            open_glob; sources()), :class:`DatasetParams`
+image datasets             :class:`ImageDataset`, :class:`ImageAugParams`
 inference                  :class:`Decoder` (prefill, step, generate, score),
                            :class:`Sampler`, sample, :class:`SamplerParams`,
                            official_sampler_params, bytes_to_tokens,
@@ -78,12 +79,13 @@ from .errors import (ArgumentError, ArgumentOverflowError, ArgumentTypeError, Cl
                      ConfigError, FormatError, IOError, NoMemoryError, NonFiniteError,
                      NotFoundError, RangeError, ShapeError, StateError, TokenformerError,
                      TokenformerIOError)
+from .images import ImageDataset
 from .inference import (Decoder, Sampler, bytes_to_tokens, official_sampler_params, sample,
                         sampler_params, tokens_to_bytes, tokens_to_text)
 from .model import CheckpointInfo, ForwardResult, Model, checkpoint_info
 from .optimizer import Optimizer, schedule_lr
-from .params import (DatasetParams, GrowParams, ModelParams, OptimizerParams, PattentionParams,
-                     SamplerParams)
+from .params import (DatasetParams, GrowParams, ImageAugParams, ModelParams, OptimizerParams,
+                     PattentionParams, SamplerParams)
 from .pattention import Pattention
 from .runtime import (get_info, get_num_threads, init, last_error, norm_type_name,
                       set_num_threads, status_name, version_number, version_string)
@@ -102,6 +104,7 @@ __all__ = [
     "DatasetParams",
     "Pattention", "Config", "Model", "ForwardResult", "CheckpointInfo", "checkpoint_info",
     "Optimizer", "schedule_lr", "Dataset", "Source",
+    "ImageDataset", "ImageAugParams",
     "Decoder", "Sampler", "sample", "sampler_params", "official_sampler_params",
     "bytes_to_tokens", "tokens_to_bytes",
     "tokens_to_text", "Tokenizer",

@@ -26,12 +26,12 @@ import ctypes.util
 import os
 from typing import Any, Optional, TypeVar, Union
 from ctypes import (CFUNCTYPE, POINTER, c_char, c_char_p, c_double, c_float, c_int, c_int32,
-                    c_int64, c_size_t, c_uint64, c_void_p)
+                    c_int64, c_size_t, c_uint8, c_uint64, c_void_p)
 
 import numpy as np
 
 from . import errors
-from .params import (DataSource, DatasetParams, GrowParams, Info, ModelParams,
+from .params import (DataSource, DatasetParams, GrowParams, ImageAugParams, Info, ModelParams,
                      OptimizerParams, PattentionParams, SamplerParams)
 
 #: A filesystem path as the bindings take it.
@@ -123,6 +123,8 @@ class tf_decoder(_Opaque):
 
 class tf_tokenizer(_Opaque):
     """Opaque ``struct tf_tokenizer``."""
+class tf_image_dataset(_Opaque):
+    """Opaque ``struct tf_image_dataset``."""
 
 
 PattentionP = POINTER(tf_pattention)
@@ -132,9 +134,11 @@ OptimizerP = POINTER(tf_optimizer)
 DatasetP = POINTER(tf_dataset)
 DecoderP = POINTER(tf_decoder)
 TokenizerP = POINTER(tf_tokenizer)
+ImageDatasetP = POINTER(tf_image_dataset)
 
 Pf = POINTER(c_float)
 Pi32 = POINTER(c_int32)
+Pu8 = POINTER(c_uint8)
 St = c_int  # tf_status
 Enum = c_int
 
@@ -282,6 +286,22 @@ PROTOTYPES = {
     "tf_tokenizer_is_special": (c_int, [TokenizerP, c_int32]),
     "tf_tokenizer_num_added": (c_int32, [TokenizerP]),
     "tf_tokenizer_added_id": (c_int32, [TokenizerP, c_int32]),
+    # image datasets
+    "tf_image_aug_params_init": (None, [POINTER(ImageAugParams), c_size_t]),
+    "tf_image_dataset_open": (St, [c_char_p, c_char_p, POINTER(ImageDatasetP)]),
+    "tf_image_dataset_from_memory": (St, [Pu8, Pi32, c_int64, c_int32, c_int32,
+                                          POINTER(ImageDatasetP)]),
+    "tf_image_dataset_free": (None, [ImageDatasetP]),
+    "tf_image_dataset_errmsg": (c_char_p, [ImageDatasetP]),
+    "tf_image_dataset_size": (c_int64, [ImageDatasetP]),
+    "tf_image_dataset_height": (c_int32, [ImageDatasetP]),
+    "tf_image_dataset_width": (c_int32, [ImageDatasetP]),
+    "tf_image_dataset_num_classes": (c_int32, [ImageDatasetP]),
+    "tf_image_dataset_epoch_batches": (c_int64, [ImageDatasetP, c_int]),
+    "tf_image_dataset_train_batch": (St, [ImageDatasetP, POINTER(ImageAugParams), c_uint64,
+                                          c_int64, c_int, Pf, Pi32]),
+    "tf_image_dataset_eval_batch": (St, [ImageDatasetP, POINTER(ImageAugParams), c_int64, c_int,
+                                         Pf, Pi32]),
 }
 
 #: Header functions the loaded library does not export.
@@ -353,7 +373,8 @@ for _fn_name, _mirror in (("tf_pattention_params_init", PattentionParams),
                           ("tf_model_params_init", ModelParams),
                           ("tf_optimizer_params_init", OptimizerParams),
                           ("tf_sampler_params_init", SamplerParams),
-                          ("tf_dataset_params_init", DatasetParams)):
+                          ("tf_dataset_params_init", DatasetParams),
+                          ("tf_image_aug_params_init", ImageAugParams)):
     _check_struct(_fn_name, _mirror)
 
 

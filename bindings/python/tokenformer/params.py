@@ -24,7 +24,7 @@ from .enums import (DataFormat, DataFormatLike, KeyInit, KeyInitLike, LrRestart,
                     Norm, NormLike, ScalePolicy, ScalePolicyLike)
 
 __all__ = ["PattentionParams", "GrowParams", "ModelParams", "OptimizerParams",
-           "SamplerParams", "DatasetParams", "Info", "DataSource"]
+           "SamplerParams", "DatasetParams", "ImageAugParams", "Info", "DataSource"]
 
 _ENUM_FIELDS = {"norm": Norm, "scale_policy": ScalePolicy, "key_init": KeyInit,
                 "lr_schedule": LrRestart, "lr_restart": LrRestart, "format": DataFormat}
@@ -310,6 +310,24 @@ class DataSource(ctypes.Structure):
         ("file_tokens", c_int64),
         ("num_tokens", c_int64),
     ]
+
+
+class ImageAugParams(_ParamsBase):
+    """``tf_image_aug_params``: shift (random shifts by up to k pixels,
+    zero-padded; 0: off), hflip (1: random horizontal flips), mean and std
+    (a pixel byte v becomes ``(v / 255 - mean) / std``)."""
+    _init_fn = "tf_image_aug_params_init"
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("shift", c_int32),
+        ("hflip", c_int32),
+        ("mean", c_double),
+        ("std", c_double),
+    ]
+
+    def __init__(self, *, shift: Optional[int] = None, hflip: Optional[int] = None,
+                 mean: Optional[float] = None, std: Optional[float] = None) -> None:
+        super().__init__(**given_fields(ImageAugParams, locals()))
 
 
 class Info(ctypes.Structure):
