@@ -382,6 +382,31 @@ class ConvertTest(unittest.TestCase):
                                 % (dtype, err))
                 self.assertGreater(err, REL_TOL)  # the rounding does show
 
+    def test_open_official_names_with_config(self):
+        """A file with the official names and no configuration (what a
+        hand-written script gives): Model.open needs its YAML, as a path or
+        a Config, and then gives PyTorch's logits; errors name tensors as
+        the file does."""
+        sd = fixture_state_dict()
+        path = self.out("official.safetensors")
+        safetensors.write(path, [(k, "F32", tuple(a.shape), (lambda a=a: a))
+                                 for k, a in sd.items()], {})
+        with self.assertRaises(tf.FormatError) as cm:
+            tf.Model.open(path)
+        self.assertIn("no configuration in the metadata", str(cm.exception))
+        ref = np.load(os.path.join(DATA, "logits_fp32.npy"))
+        with tf.Config.load(CONFIG) as cfg:
+            for config in (CONFIG, cfg):
+                with tf.Model.open(path, config=config) as m:
+                    self.assertLess(rel_err(m.logits(TOKENS), ref), REL_TOL)
+        del sd["sequential.5.norm.bias"]
+        holed = self.out("holed.safetensors")
+        safetensors.write(holed, [(k, "F32", tuple(a.shape), (lambda a=a: a))
+                                  for k, a in sd.items()], {})
+        with self.assertRaises(tf.FormatError) as cm:
+            tf.Model.open(holed, config=CONFIG)
+        self.assertIn("no tensor 'sequential.5.norm.bias' (final_norm.bias)", str(cm.exception))
+
     def test_model_export_bf16(self):
         """Model.export writes what the converter's --dtype bf16 does: the
         same rounding, loaded back exactly."""
