@@ -1,24 +1,32 @@
 /*
  * generate.c -- text generation from a checkpoint with the KV-cache
- * decoder.  Uses the public API only.
+ * decoder, with the sampling of the official text_generation.yml.  Uses
+ * the public API only.
  *
- *   generate CHECKPOINT [--prompt TEXT] [--max-new N] [--temperature T]
- *            [--top-k K] [--top-p P] [--seed S] [--stop-byte B]
+ *   generate CHECKPOINT [--tokenizer tokenizer.json] [--prompt TEXT]
+ *            [--config MODEL.yml] [--generation-config text_generation.yml]
+ *            [--maximum-tokens N] [--temperature T] [--top-k K] [--top-p P]
+ *            [--seed S] [--threads N] [--stop-id ID]... [--ignore-eos]
+ *            [--show-ids]
  *
- * With a vocabulary of 256 the prompt is bytes (from --prompt, else from
- * standard input) and the output is bytes; with any other vocabulary the
- * prompt is space-separated token ids and the output is ids.  The prompt is
- * echoed, generated tokens stream to stdout as they are produced, and a
- * summary (tokens, decode tokens/s) goes to stderr.
+ * With a tokenizer the prompt is text, encoded by it, and the output is
+ * decoded as it streams (a token may end inside a UTF-8 character: only
+ * whole characters are printed, invalid bytes as U+FFFD).  Without one, a
+ * vocabulary of 256 is bytes in and out, any other vocabulary
+ * space-separated token ids.  The prompt is echoed, generated text streams
+ * to stdout, a summary goes to stderr.
  */
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "args.h"
+#include "cli.h"
 #include "tokenformer.h"
 
 static void usage(FILE *f)
@@ -27,22 +35,39 @@ static void usage(FILE *f)
             "usage: generate CHECKPOINT [options]\n"
             "\n"
             "Generates a continuation of a prompt with the model in CHECKPOINT (a\n"
-            "safetensors file saved by libtokenformer).  With a vocabulary of 256 the\n"
-            "prompt and the output are bytes; otherwise space-separated token ids.\n"
+            "safetensors file: saved by libtokenformer, or converted from an official\n"
+            "release by tools/convert_checkpoint.py).\n"
             "\n"
             "options:\n"
-            "  --prompt TEXT       the prompt (default: read standard input)\n"
-            "  --max-new N         tokens to generate (default 200)\n"
-            "  --temperature T     >= 0; 0 is greedy (default 1.0)\n"
-            "  --top-k K           keep the K most likely tokens, K >= 0; 0: off (default 0)\n"
-            "  --top-p P           nucleus sampling, P in [0, 1]; 1: off (default 1.0)\n"
+            "  --tokenizer FILE    a tokenizer.json (GPT-NeoX-20B's for the released\n"
+            "                      models): the prompt is text, the output decoded text\n"
+            "  --prompt TEXT       the prompt (default: read standard input); with a\n"
+            "                      tokenizer, an empty prompt starts from <|endoftext|>\n"
+            "  --config FILE       the model's YAML config (e.g. 150M_eval.yml): needed\n"
+            "                      for a file with the official tensor names only; else\n"
+            "                      checked against the file's own configuration\n"
+            "  --generation-config FILE  maximum_tokens, temperature, top_k and top_p\n"
+            "                      from an official text_generation.yml (options win)\n"
+            "  --maximum-tokens N  tokens to generate at most (default 200; --max-new)\n"
+            "  --temperature T     >= 0 (default 1.0)\n"
+            "  --top-k K           keep the K most likely tokens; 0: off (default 0)\n"
+            "  --top-p P           nucleus sampling, P in [0, 1]; 0: off (default 0)\n"
+            "                      Temperature, top-k and top-p all 0: greedy.\n"
             "  --seed S            random seed (default 1)\n"
-            "  --stop-byte B       stop after emitting token B (0..vocab-1); may be repeated\n"
+            "  --threads N         threads (default: TF_NUM_THREADS or all CPUs)\n"
+            "  --stop-id ID        also stop after emitting token ID; may be repeated\n"
+            "                      (--stop-byte is the same)\n"
+            "  --ignore-eos        do not stop at the tokenizer's <|endoftext|>\n"
+            "  --show-ids          print the generated ids to stderr at the end\n"
             "  -h, --help          this text\n"
             "\n"
-            "When the context (seq_length) is full, generation goes on with the last\n"
-            "half of it as a sliding window.  Prints tokens and decode\n"
-            "tokens/s to stderr; exits 1 on any error.\n");
+            "Sampling follows GPT-NeoX's text generation: softmax(logits / temperature)\n"
+            "(no division at temperature 0), the top-k most likely, then the nucleus of\n"
+            "mass top-p; generation ends at <|endoftext|> (not printed) when the\n"
+            "tokenizer has it.  A prompt longer than the context (seq_length) keeps its\n"
+            "last seq_length tokens, and when the context is full generation goes on\n"
+            "with its last half as a sliding window; both are said on stderr.  Exits 1\n"
+            "on any error.\n");
 }
 
 static int fail(const char *what, const char *detail)
@@ -51,48 +76,96 @@ static int fail(const char *what, const char *detail)
     return 1;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+/* ---- decoded text, streamed ----------------------------------------------- */
 
-/* Reads all of a stream into a NUL-terminated buffer. */
-static char *read_all(FILE *f, size_t *len)
+#define REPLACEMENT "\xef\xbf\xbd" /* U+FFFD */
+
+/* Prints the whole UTF-8 characters at the start of buf[0, n), one U+FFFD
+ * for each invalid sequence (its maximal valid prefix, as UTF-8 decoders
+ * replace), and returns the bytes used: an incomplete character at the end
+ * is left for the next token's bytes, unless `final` (then it is invalid). */
+static size_t print_utf8(const unsigned char *buf, size_t n, int final)
 {
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    if (!buf)
-        return NULL;
-    for (;;) {
-        if (n + 1 >= cap) {
-            char *grown = realloc(buf, cap * 2);
-            if (!grown) {
-                free(buf);
-                return NULL;
-            }
-            buf = grown;
-            cap *= 2;
+    size_t i = 0;
+    while (i < n) {
+        const unsigned char c = buf[i];
+        size_t need;
+        unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range */
+        if (c < 0x80) {
+            putchar(c);
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            need = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            lo = c == 0xe0 ? 0xa0 : 0x80; /* no overlong forms */
+            hi = c == 0xed ? 0x9f : 0xbf; /* no surrogates */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            lo = c == 0xf0 ? 0x90 : 0x80;
+            hi = c == 0xf4 ? 0x8f : 0xbf; /* at most U+10FFFF */
+        } else {
+            fputs(REPLACEMENT, stdout);
+            i++;
+            continue;
         }
-        size_t got = fread(buf + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0)
-            break;
+        size_t k = 1;
+        while (k <= need && i + k < n && buf[i + k] >= (k == 1 ? lo : 0x80) &&
+               buf[i + k] <= (k == 1 ? hi : 0xbf))
+            k++;
+        if (k == need + 1) {
+            fwrite(buf + i, 1, k, stdout);
+        } else if (i + k == n && !final) {
+            break; /* the rest of the character may come with the next token */
+        } else {
+            fputs(REPLACEMENT, stdout);
+        }
+        i += k;
     }
-    if (ferror(f)) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
+    return i;
 }
 
 typedef struct stream_state {
-    int bytes; /* print bytes, else ids */
-    int64_t count;
+    enum { OUT_IDS, OUT_BYTES, OUT_TEXT } mode;
+    tf_tokenizer *tok;
+    int32_t eos;               /* not printed; -1: none */
+    unsigned char *pending;    /* text bytes not printed yet */
+    size_t npending, cap;
+    int64_t count, unknown;    /* tokens generated; of them, not in the tokenizer */
+    int last_newline;          /* the last thing printed was '\n' */
+    int failed;
 } stream_state;
+
+/* Appends the bytes of token id to s->pending and prints what is whole. */
+static void stream_text(stream_state *s, int32_t id, int final)
+{
+    size_t len = 0;
+    if (id >= 0 && id != s->eos) {
+        if (tf_tokenizer_decode(s->tok, &id, 1, NULL, 0, &len) != TF_OK) {
+            s->unknown++; /* an id the model has and the tokenizer not (padding) */
+            len = 0;
+        } else if (s->npending + len > s->cap) {
+            size_t cap = (s->npending + len) * 2 + 64;
+            unsigned char *grown = realloc(s->pending, cap);
+            if (!grown) {
+                s->failed = 1;
+                return;
+            }
+            s->pending = grown;
+            s->cap = cap;
+        }
+        if (len && tf_tokenizer_decode(s->tok, &id, 1, (char *)s->pending + s->npending,
+                                       s->cap - s->npending, &len) == TF_OK)
+            s->npending += len;
+    }
+    size_t used = print_utf8(s->pending, s->npending, final);
+    if (used) {
+        s->last_newline = s->pending[used - 1] == '\n';
+        memmove(s->pending, s->pending + used, s->npending - used);
+        s->npending -= used;
+    }
+}
 
 static int on_token(void *user, const int32_t *ids, int batch)
 {
@@ -100,30 +173,54 @@ static int on_token(void *user, const int32_t *ids, int batch)
     (void)batch;
     if (ids[0] < 0)
         return 0;
-    if (s->bytes) {
+    s->count++;
+    if (s->mode == OUT_TEXT) {
+        stream_text(s, ids[0], 0);
+    } else if (s->mode == OUT_BYTES) {
         char c;
-        if (tf_tokens_to_bytes(ids, 1, &c, 1) == TF_OK)
+        if (tf_tokens_to_bytes(ids, 1, &c, 1) == TF_OK) {
             fputc((unsigned char)c, stdout);
+            s->last_newline = c == '\n';
+        }
     } else {
         printf(" %" PRId32, ids[0]);
     }
     fflush(stdout);
-    s->count++;
-    return 0;
+    return s->failed;
 }
 
-int main(int argc, char **argv)
-{
-    const char *path = NULL, *prompt_arg = NULL;
-    int64_t max_new = 200;
-    tf_sampler_params sp = tf_sampler_default_params();
+/* ---- options ---------------------------------------------------------------- */
+
+typedef struct options {
+    const char *path, *prompt, *tokenizer, *config, *gen_config;
+    int64_t max_new;
+    double temperature, top_p;
+    int64_t top_k;
+    uint64_t seed;
+    int64_t threads;
     int32_t stops[64];
-    int n_stop = 0;
+    int n_stop, ignore_eos, show_ids;
+    int set_max, set_temperature, set_top_k, set_top_p; /* given on the command line */
+} options;
+
+/* 0 and *o filled, or 1 (message printed), or -1 for --help. */
+static int parse_args(int argc, char **argv, options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->max_new = 200;
+    o->temperature = 1.0;
+    o->seed = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            return -1;
+        if (!strcmp(a, "--ignore-eos")) {
+            o->ignore_eos = 1;
+            continue;
+        }
+        if (!strcmp(a, "--show-ids")) {
+            o->show_ids = 1;
+            continue;
         }
         if (a[0] == '-' && a[1] == '-') {
             if (i + 1 >= argc) {
@@ -131,87 +228,111 @@ int main(int argc, char **argv)
                 return 1;
             }
             const char *v = argv[++i];
-            int64_t iv = 0;
+            int64_t iv;
             int bad = 0;
             if (!strcmp(a, "--prompt")) {
-                prompt_arg = v;
-            } else if (!strcmp(a, "--max-new")) {
-                bad = arg_int("generate", a, v, 0, 1 << 30, &max_new);
+                o->prompt = v;
+            } else if (!strcmp(a, "--tokenizer")) {
+                o->tokenizer = v;
+            } else if (!strcmp(a, "--config")) {
+                o->config = v;
+            } else if (!strcmp(a, "--generation-config")) {
+                o->gen_config = v;
+            } else if (!strcmp(a, "--maximum-tokens") || !strcmp(a, "--max-new")) {
+                bad = arg_int("generate", a, v, 0, 1 << 30, &o->max_new);
+                o->set_max = 1;
             } else if (!strcmp(a, "--temperature")) {
-                bad = arg_double("generate", a, v, 0.0, DBL_MAX, &sp.temperature);
+                bad = arg_double("generate", a, v, 0.0, DBL_MAX, &o->temperature);
+                o->set_temperature = 1;
             } else if (!strcmp(a, "--top-k")) {
-                bad = arg_int("generate", a, v, 0, INT32_MAX, &iv);
-                sp.top_k = (int32_t)iv;
+                bad = arg_int("generate", a, v, 0, INT32_MAX, &o->top_k);
+                o->set_top_k = 1;
             } else if (!strcmp(a, "--top-p")) {
-                bad = arg_double("generate", a, v, 0.0, 1.0, &sp.top_p);
+                bad = arg_double("generate", a, v, 0.0, 1.0, &o->top_p); /* 0: off */
+                o->set_top_p = 1;
             } else if (!strcmp(a, "--seed")) {
-                bad = arg_u64("generate", a, v, &sp.seed);
-            } else if (!strcmp(a, "--stop-byte")) {
+                bad = arg_u64("generate", a, v, &o->seed);
+            } else if (!strcmp(a, "--threads")) {
+                bad = arg_int("generate", a, v, 1, 4096, &o->threads);
+            } else if (!strcmp(a, "--stop-id") || !strcmp(a, "--stop-byte")) {
                 bad = arg_int("generate", a, v, 0, INT32_MAX, &iv);
-                if (!bad && n_stop == (int)(sizeof stops / sizeof stops[0]))
-                    return fail("--stop-byte", "at most 64 stop tokens");
-                stops[n_stop] = (int32_t)iv;
-                n_stop += !bad;
+                if (!bad && o->n_stop == (int)(sizeof o->stops / sizeof o->stops[0])) {
+                    fprintf(stderr, "generate: at most 64 stop ids\n");
+                    return 1;
+                }
+                if (!bad)
+                    o->stops[o->n_stop++] = (int32_t)iv;
             } else {
                 fprintf(stderr, "generate: unknown option %s (see --help)\n", a);
                 return 1;
             }
             if (bad)
-                return 1;
-        } else if (!path) {
-            path = a;
+                return 1; /* args.h said why */
+        } else if (!o->path) {
+            o->path = a;
         } else {
             fprintf(stderr, "generate: unexpected argument '%s' (see --help)\n", a);
             return 1;
         }
     }
-    if (!path) {
+    if (!o->path) {
         usage(stderr);
         return 1;
     }
+    return 0;
+}
 
-    tf_model *model = NULL;
-    if (tf_model_open(path, &model) != TF_OK)
-        return fail("cannot load the model", tf_last_error());
-    tf_model_params mp = tf_model_default_params();
-    if (tf_model_get_params(model, &mp) != TF_OK) {
-        tf_model_free(model);
-        return fail("model", tf_last_error());
-    }
-    const int bytes = mp.vocab_size == 256;
-    for (int i = 0; i < n_stop; i++)
-        if (stops[i] >= mp.vocab_size) {
-            fprintf(stderr, "generate: --stop-byte %d is outside the vocabulary [0, %" PRId64 ")\n",
-                    (int)stops[i], mp.vocab_size);
-            tf_model_free(model);
-            return 1;
-        }
+/* maximum_tokens, temperature, top_k, top_p of an official
+ * text_generation.yml, where the command line did not set them. */
+static int read_generation_config(options *o)
+{
+    tf_config *cfg = NULL;
+    if (tf_config_load(o->gen_config, &cfg) != TF_OK)
+        return fail("--generation-config", tf_last_error());
+    int64_t iv;
+    double dv;
+    tf_status st = TF_OK;
+    if (!o->set_max && tf_config_has(cfg, "maximum_tokens") &&
+        (st = tf_config_get_int(cfg, "maximum_tokens", &iv)) == TF_OK)
+        o->max_new = iv < 0 ? 0 : iv > (1 << 30) ? (1 << 30) : iv;
+    if (st == TF_OK && !o->set_temperature && tf_config_has(cfg, "temperature") &&
+        (st = tf_config_get_double(cfg, "temperature", &dv)) == TF_OK)
+        o->temperature = dv;
+    if (st == TF_OK && !o->set_top_k && tf_config_has(cfg, "top_k") &&
+        (st = tf_config_get_int(cfg, "top_k", &iv)) == TF_OK)
+        o->top_k = iv;
+    if (st == TF_OK && !o->set_top_p && tf_config_has(cfg, "top_p") &&
+        (st = tf_config_get_double(cfg, "top_p", &dv)) == TF_OK)
+        o->top_p = dv;
+    tf_config_free(cfg);
+    return st == TF_OK ? 0 : fail("--generation-config", tf_last_error());
+}
 
-    /* the prompt */
-    size_t text_len = 0;
-    char *text = NULL;
-    if (prompt_arg) {
-        text_len = strlen(prompt_arg);
-        text = malloc(text_len + 1);
-        if (text)
-            memcpy(text, prompt_arg, text_len + 1);
+/* The prompt's ids into *ids (malloc'ed), *n of them; 0 or 1 (reported). */
+static int encode_prompt(const char *text, size_t len, tf_tokenizer *tok, int64_t vocab,
+                         int32_t eos, int32_t **ids, size_t *n)
+{
+    *ids = malloc((len + 1) * sizeof(int32_t));
+    *n = 0;
+    if (!*ids)
+        return fail("prompt", "out of memory");
+    if (tok) {
+        size_t need = 0;
+        tf_tokenizer_encode(tok, text, len, NULL, 0, &need);
+        int32_t *grown = need > len + 1 ? realloc(*ids, need * sizeof(int32_t)) : *ids;
+        if (!grown)
+            return fail("prompt", "out of memory");
+        *ids = grown;
+        if (tf_tokenizer_encode(tok, text, len, *ids, need, n) != TF_OK)
+            return fail("cannot encode the prompt", tf_tokenizer_errmsg(tok));
+        if (*n == 0 && eos >= 0)
+            (*ids)[(*n)++] = eos; /* unconditional, as the official generation */
+    } else if (vocab == 256) {
+        if (tf_bytes_to_tokens(text, len, *ids, len + 1, n) != TF_OK)
+            return fail("prompt", tf_last_error());
     } else {
-        text = read_all(stdin, &text_len);
-    }
-    if (!text) {
-        tf_model_free(model);
-        return fail("prompt", "cannot read standard input or out of memory");
-    }
-    int32_t *prompt = malloc((text_len + 1) * sizeof(int32_t));
-    size_t n_prompt = 0;
-    int rc = 0;
-    if (!prompt) {
-        rc = fail("prompt", "out of memory");
-    } else if (bytes) {
-        if (tf_bytes_to_tokens(text, text_len, prompt, text_len + 1, &n_prompt) != TF_OK)
-            rc = fail("prompt", tf_last_error());
-    } else {
-        char *p = text, *end;
+        const char *p = text;
+        char *end;
         for (;;) {
             while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
                 p++;
@@ -219,55 +340,126 @@ int main(int argc, char **argv)
                 break;
             errno = 0;
             long long v = strtoll(p, &end, 10);
-            if (end == p || errno || v < 0 || v >= mp.vocab_size ||
+            if (end == p || errno || v < 0 || v >= vocab ||
                 (*end && *end != ' ' && *end != '\n' && *end != '\t' && *end != '\r')) {
                 fprintf(stderr,
                         "generate: the prompt must be token ids in [0, %" PRId64
-                        ") separated by spaces (vocabulary is not bytes); bad token at "
-                        "offset %zu\n", mp.vocab_size, (size_t)(p - text));
-                rc = 1;
-                break;
+                        ") separated by spaces (vocabulary is not bytes; or give --tokenizer); "
+                        "bad token at offset %zu\n", vocab, (size_t)(p - text));
+                return 1;
             }
-            prompt[n_prompt++] = (int32_t)v;
+            (*ids)[(*n)++] = (int32_t)v;
             p = end;
         }
     }
-    if (!rc && n_prompt == 0)
-        rc = fail("prompt", "empty prompt: give --prompt TEXT or text on standard input");
+    if (*n == 0)
+        return fail("prompt", "empty prompt: give --prompt TEXT or text on standard input");
+    for (size_t i = 0; i < *n; i++)
+        if ((*ids)[i] >= vocab) {
+            fprintf(stderr, "generate: the prompt's token %zu is id %" PRId32 ", outside the "
+                    "model's vocabulary of %" PRId64 ": the tokenizer does not belong to this "
+                    "model\n", i, (*ids)[i], vocab);
+            return 1;
+        }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc < 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (rc || (o.gen_config && read_generation_config(&o)))
+        return 1;
+    tf_sampler_params sp = tf_sampler_default_params();
+    sp.seed = o.seed;
+    if (tf_sampler_params_official(&sp, o.temperature, (int32_t)o.top_k, o.top_p) != TF_OK)
+        return fail("sampling", tf_last_error());
+    if (o.threads && tf_set_num_threads((int)o.threads) != TF_OK)
+        return fail("--threads", tf_last_error());
+
+    tf_model *model = cli_open_model("generate", o.path, o.config);
+    if (!model)
+        return 1;
+    tf_model_params mp = tf_model_default_params();
+    tf_tokenizer *tok = NULL;
+    if (tf_model_get_params(model, &mp) != TF_OK)
+        rc = fail("model", tf_last_error());
+    if (!rc && o.tokenizer && tf_tokenizer_load(o.tokenizer, &tok) != TF_OK)
+        rc = fail("cannot load the tokenizer", tf_last_error());
+    int32_t eos = -1;
+    if (tok) {
+        if (tf_tokenizer_token_to_id(tok, "<|endoftext|>", &eos) != TF_OK || eos >= mp.vocab_size)
+            eos = -1;
+        if (tf_tokenizer_vocab_size(tok) > mp.vocab_size)
+            fprintf(stderr, "generate: note: the tokenizer has %" PRId64 " ids, the model %" PRId64
+                    ": are they of one release?\n", tf_tokenizer_vocab_size(tok), mp.vocab_size);
+    }
+    for (int i = 0; !rc && i < o.n_stop; i++)
+        if (o.stops[i] >= mp.vocab_size) {
+            fprintf(stderr, "generate: --stop-id %d is outside the vocabulary [0, %" PRId64 ")\n",
+                    (int)o.stops[i], mp.vocab_size);
+            rc = 1;
+        }
+    if (!rc && eos >= 0 && !o.ignore_eos && o.n_stop < 64)
+        o.stops[o.n_stop++] = eos;
+
+    /* the prompt */
+    size_t text_len = 0;
+    char *text = NULL;
+    if (!rc && o.prompt) {
+        text_len = strlen(o.prompt);
+        if ((text = malloc(text_len + 1)))
+            memcpy(text, o.prompt, text_len + 1);
+    } else if (!rc) {
+        text = cli_read_all(stdin, &text_len);
+    }
+    if (!rc && !text)
+        rc = fail("prompt", "cannot read standard input or out of memory");
+    int32_t *prompt = NULL;
+    size_t n_prompt = 0, skip = 0;
+    if (!rc)
+        rc = encode_prompt(text, text_len, tok, mp.vocab_size, eos, &prompt, &n_prompt);
     if (!rc && (int64_t)n_prompt > mp.seq_length) {
-        fprintf(stderr, "generate: the prompt has %zu tokens, the model's context is %" PRId64 "\n",
-                n_prompt, mp.seq_length);
-        rc = 1;
+        skip = n_prompt - (size_t)mp.seq_length;
+        fprintf(stderr, "generate: the prompt has %zu tokens, more than the context of %" PRId64
+                ": its first %zu are left out\n", n_prompt, mp.seq_length, skip);
     }
     tf_decoder *dec = NULL;
     if (!rc && tf_decoder_create(model, 1, &dec) != TF_OK)
         rc = fail("decoder", tf_last_error());
-    if (!rc && tf_decoder_prefill(dec, (int)n_prompt, prompt, NULL) != TF_OK)
+    if (!rc && tf_decoder_prefill(dec, (int)(n_prompt - skip), prompt + skip, NULL) != TF_OK)
         rc = fail("prefill", tf_decoder_errmsg(dec));
 
+    stream_state st = {.mode = tok ? OUT_TEXT : mp.vocab_size == 256 ? OUT_BYTES : OUT_IDS,
+                       .tok = tok, .eos = eos};
     int32_t *out = NULL;
     if (!rc) {
-        /* echo the prompt */
-        if (bytes)
+        /* echo the prompt as given */
+        if (st.mode != OUT_IDS) {
             fwrite(text, 1, text_len, stdout);
-        else
+            st.last_newline = text_len > 0 && text[text_len - 1] == '\n';
+        } else {
             for (size_t i = 0; i < n_prompt; i++)
                 printf(i ? " %" PRId32 : "%" PRId32, prompt[i]);
+        }
         fflush(stdout);
         /* every token so far, for re-filling the context when it is full */
-        out = malloc(((size_t)max_new + n_prompt + 1) * sizeof(int32_t));
+        out = malloc(((size_t)o.max_new + n_prompt + 1) * sizeof(int32_t));
         if (!out)
             rc = fail("generate", "out of memory");
         else
             memcpy(out, prompt, n_prompt * sizeof(int32_t));
     }
     if (!rc) {
-        stream_state st = {bytes, 0};
         size_t have = n_prompt;
-        int64_t left = max_new, windows = 0;
+        int64_t left = o.max_new, windows = 0;
         double busy = 0.0;
         tf_status s = TF_OK;
-        while (left > 0 && s == TF_OK) {
+        while (left > 0 && s == TF_OK && !st.failed) {
             int64_t room = mp.seq_length - tf_decoder_position(dec);
             if (room == 0) {
                 /* a sliding window: keep the last half of the context */
@@ -281,32 +473,47 @@ int main(int argc, char **argv)
             int n = (int)(left < room ? left : room), produced = 0;
             tf_sampler_params chunk = sp;
             chunk.seed = sp.seed + (uint64_t)windows; /* a fresh stream per window */
-            double t0 = now();
-            s = tf_decoder_generate(dec, n, &chunk, stops, n_stop, out + have, &produced,
+            double t0 = cli_now();
+            s = tf_decoder_generate(dec, n, &chunk, o.stops, o.n_stop, out + have, &produced,
                                     on_token, &st);
-            busy += now() - t0;
+            busy += cli_now() - t0;
             have += (size_t)produced;
             left -= produced;
             int stopped = produced < n && tf_decoder_position(dec) < mp.seq_length;
             if (stopped || produced == 0)
                 break;
         }
-        if (!bytes || (st.count > 0 && out[have - 1] != '\n'))
+        if (st.mode == OUT_TEXT)
+            stream_text(&st, -1, 1); /* what is left: an unfinished character */
+        if (st.mode == OUT_IDS || !st.last_newline)
             putchar('\n');
         fflush(stdout);
         if (s != TF_OK) {
             rc = fail("generation failed", tf_decoder_errmsg(dec));
+        } else if (st.failed) {
+            rc = fail("generation failed", "out of memory");
         } else {
             fprintf(stderr, "generate: %zu prompt tokens, %lld generated tokens, %.1f tokens/s "
                     "(decode)%s\n", n_prompt, (long long)st.count,
                     busy > 0 ? (double)st.count / busy : 0.0,
                     windows ? ", sliding window" : "");
+            if (st.unknown)
+                fprintf(stderr, "generate: %lld generated ids are not in the tokenizer "
+                        "(padding of the vocabulary): left out\n", (long long)st.unknown);
+            if (o.show_ids) {
+                fprintf(stderr, "generate: ids:");
+                for (size_t i = n_prompt; i < have; i++)
+                    fprintf(stderr, " %" PRId32, out[i]);
+                fprintf(stderr, "\n");
+            }
         }
     }
+    free(st.pending);
     free(out);
     tf_decoder_free(dec);
     free(prompt);
     free(text);
+    tf_tokenizer_free(tok);
     tf_model_free(model);
     return rc;
 }

@@ -246,7 +246,9 @@ TF_API tf_scale_policy tf_pattention_scale_policy(const tf_pattention *set);
 TF_API tf_status tf_pattention_set_tau(tf_pattention *set, double tau);
 
 /* Copy keys [n, d_in] / values [n, d_out] out or in; count must equal the
- * tensor's size.  get_*_grad copy the accumulated gradients. */
+ * tensor's size.  get_*_grad copy the accumulated gradients: zeros before
+ * the set's first backward, which allocates them (a set that only runs
+ * forward never holds gradient buffers). */
 TF_API tf_status tf_pattention_get_keys(const tf_pattention *set, float *dst, size_t count);
 TF_API tf_status tf_pattention_set_keys(tf_pattention *set, const float *src, size_t count);
 TF_API tf_status tf_pattention_get_values(const tf_pattention *set, float *dst, size_t count);
@@ -498,7 +500,12 @@ static inline tf_model_params tf_model_default_params(void)
  * key and its line. */
 TF_API tf_status tf_config_model_params(const tf_config *cfg, tf_model_params *out);
 
-/* Creates a model with freshly initialised parameters (official init). */
+/* Creates a model with freshly initialised parameters (official init).
+ * The gradient buffer (as many floats again) is allocated by the first
+ * tf_model_backward, tf_model_set_grad, tf_model_grad_buffer or
+ * tf_optimizer_create (which can then fail with TF_ERR_NOMEM, changing
+ * nothing); until then
+ * tf_model_get_grad reads zeros and tf_model_zero_grad does nothing. */
 TF_API tf_status tf_model_create(const tf_model_params *params, tf_model **out);
 TF_API void tf_model_free(tf_model *model);
 TF_API const char *tf_model_errmsg(const tf_model *model);
@@ -535,7 +542,8 @@ TF_API tf_status tf_model_set_tensor(tf_model *model, const char *name,
 TF_API tf_status tf_model_get_grad(const tf_model *model, const char *name,
                                    float *dst, size_t count);
 /* Replaces a tensor's accumulated gradient (e.g. gradients computed
- * elsewhere, to drive tf_optimizer_step). */
+ * elsewhere, to drive tf_optimizer_step); allocates the gradients if the
+ * model has none yet. */
 TF_API tf_status tf_model_set_grad(tf_model *model, const char *name, const float *src,
                                    size_t count);
 
@@ -586,8 +594,10 @@ TF_API tf_status tf_model_zero_grad(tf_model *model);
  * tf_optimizer_step see (the step reads it, then zeroes it).  The pointer
  * stays valid until the model grows (tf_model_grow, or tf_pattention_grow
  * on one of its sets: growth lays the buffer out anew, keeping the
- * gradients, all or nothing) or is freed; call again after a growth.
- * TF_ERR_ARGUMENT for a NULL argument. */
+ * gradients, all or nothing) or is freed; call again after a growth.  A
+ * model without gradients yet (one that has only run forward) gets them
+ * here, zero: TF_ERR_NOMEM then changes nothing.  TF_ERR_ARGUMENT for a
+ * NULL argument. */
 TF_API tf_status tf_model_grad_buffer(tf_model *model, float **data, size_t *count);
 
 /* Called during tf_model_backward whenever a range of the gradient buffer
@@ -922,6 +932,21 @@ TF_API tf_status tf_dataset_batch(const tf_dataset *ds, tf_split split, int64_t 
  * other hyperparameters are the program's and are not saved). */
 TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt,
                                const char *path);
+/* The number formats tf_model_export writes parameters in. */
+typedef enum tf_dtype {
+    TF_DTYPE_F32 = 0, /* float32: what tf_model_save writes */
+    TF_DTYPE_BF16 = 1 /* bfloat16: half the bytes, 8 significant bits */
+} tf_dtype;
+
+/* Saves model to run it elsewhere: what tf_model_save writes without an
+ * optimizer (configuration, taus), with every parameter in dtype; bfloat16
+ * values are rounded to nearest, ties to even (NaN stays NaN, a value
+ * beyond bfloat16's range becomes infinity), and load back as exactly
+ * those values (tf_model_open, tf_model_load widen them).  Training state
+ * is not exported: resume from tf_model_save's float32 files.  Atomic as
+ * tf_model_save; the bfloat16 copies (half the parameters' bytes) live
+ * until the file is written.  TF_ERR_ARGUMENT for another dtype. */
+TF_API tf_status tf_model_export(tf_model *model, const char *path, tf_dtype dtype);
 /* Loads parameters of the same shape into model, with the recorded taus
  * and tau ramps, and opt's state if opt is not NULL and the file has it
  * (the restart fields of its params come from the file too; a file
@@ -929,14 +954,41 @@ TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt,
  * both shapes: read a checkpoint's sizes first with tf_checkpoint_info(). */
 TF_API tf_status tf_model_load(tf_model *model, tf_optimizer *opt,
                                const char *path);
-/* Creates a model from a checkpoint's own configuration and parameters.
- * The metadata's format tag, if present, must be tokenformer-checkpoint-1
- * (or the fixtures' tokenformer-fixture-1), its scale policies follow_n or
- * pinned; every tensor the configuration declares must be in the file with
- * its exact shape before anything is allocated, so sizes in the metadata
- * cannot make the library allocate more than the file holds (TF_ERR_FORMAT
- * otherwise).  Every error message names the file. */
+/* Creates a model from a checkpoint's own configuration and parameters,
+ * to run it: tf_model_open_config(path, NULL, out). */
 TF_API tf_status tf_model_open(const char *path, tf_model **out);
+
+/* Creates a model from a checkpoint, to run it (or to train on; see
+ * Memory).  The configuration is the one in the file's metadata; if cfg
+ * is not NULL, every model key cfg sets (num_layers, hidden_size,
+ * num_attention_heads, the three slot numbers, rotary_pct,
+ * rotary_emb_base, norm_activation_type, vocab_size, seq_length,
+ * layernorm_epsilon) must have the file's value, else TF_ERR_CONFIG naming
+ * the key, its line and both values.  A file without a configuration in
+ * its metadata (tensors under the official GPT-NeoX names, written by
+ * another tool) takes cfg's (an official YAML such as 150M_eval.yml),
+ * with vocab_size from the embedding's rows when cfg has none, and
+ * num_layers checked against the layers in the file; without cfg such a
+ * file is TF_ERR_FORMAT.  The metadata's format tag, if present, must be
+ * tokenformer-checkpoint-1 (or the fixtures' tokenformer-fixture-1), its
+ * scale policies follow_n or pinned.  Every tensor the configuration
+ * declares must be in the file with its exact shape before anything is
+ * allocated, so sizes in the metadata cannot make the library allocate
+ * more than the file holds (TF_ERR_FORMAT otherwise, also for a tensor
+ * whose shape disagrees with cfg's).  Tensors may be F32, F16 or
+ * BF16 (converted to float32 exactly).  Every error message names the
+ * file, and a tensor as the file calls it ("sequential.15.norm.bias").  A
+ * PyTorch file (pytorch_model.bin, *.pt) is TF_ERR_FORMAT saying to
+ * convert it with tools/convert_checkpoint.py (tf-convert).
+ *
+ * Memory: the model is created at the file's sizes without drawing an
+ * initialisation and without gradients; the file is read once, its header
+ * and then each tensor straight into the model's own buffer (no mapping,
+ * no copy of the file), so the process grows by about the weights in
+ * float32.  Gradients are allocated by the first tf_model_backward,
+ * tf_model_set_grad, tf_model_grad_buffer or tf_optimizer_create, so an
+ * opened model trains like a created one.  The caller owns *out; cfg is only read. */
+TF_API tf_status tf_model_open_config(const char *path, const tf_config *cfg, tf_model **out);
 
 /* Growth-aware loading (the official "partial init"): loads a checkpoint
  * whose slot numbers are at most the model's.  The checkpoint's tokens
@@ -985,6 +1037,22 @@ TF_API int64_t tf_decoder_position(const tf_decoder *dec);
  * cache is unchanged. */
 TF_API tf_status tf_decoder_prefill(tf_decoder *dec, int T, const int32_t *tokens,
                                     float *logits);
+/* Appends T >= 1 tokens per sequence (tokens [batch, T]) as
+ * tf_decoder_prefill does, and scores them: *nll (if not NULL) receives
+ * the sum over the batch * T positions of the cross-entropy
+ * -log softmax(logits)[target] against targets [batch, T] (the next
+ * tokens), in nats.  From an empty cache, nll / (batch * T) is the mean
+ * loss tf_model_forward gives on the same tokens (float32 rounding apart),
+ * but memory stays bounded whatever T: positions run in chunks, and the
+ * logits of at most 64 rows exist at once (13 MB for V = 50304; allocated
+ * by the first call), where tf_model_forward keeps every activation of
+ * [B, T] for a backward.  This is how a model is evaluated (examples/eval:
+ * reset, then one window of seq_length tokens per call).  Errors as
+ * tf_decoder_prefill's; targets outside the vocabulary are TF_ERR_RANGE;
+ * on error the cache is unchanged.  Afterwards the last position's logits
+ * are tf_decoder_logits(), as after a prefill. */
+TF_API tf_status tf_decoder_score(tf_decoder *dec, int T, const int32_t *tokens,
+                                  const int32_t *targets, double *nll);
 /* One token per sequence (tokens [batch]); the same as prefill with T = 1. */
 TF_API tf_status tf_decoder_step(tf_decoder *dec, const int32_t *tokens, float *logits);
 /* The logits [batch, V] of the last position, borrowed; valid until the
@@ -1011,6 +1079,19 @@ static inline tf_sampler_params tf_sampler_default_params(void)
     tf_sampler_params_init(&p, sizeof p);
     return p;
 }
+
+/* Sets p's temperature, top_k and top_p (the seed is left as it is) to
+ * sample as GPT-NeoX's text generation does with these values (the
+ * official text_generation.yml; 0 means off for each): greedy (the
+ * argmax) when all three are 0; otherwise softmax(logits / temperature)
+ * (no division when temperature is 0), restricted to the top_k most likely
+ * ids (0: all) and then to the nucleus of mass top_p (0: all).  GPT-NeoX's
+ * nucleus also keeps the next id when the mass reaches top_p exactly: a
+ * difference of one id, on exact ties only.  temperature must be finite
+ * and >= 0, top_k >= 0, top_p in [0, 1]; else TF_ERR_ARGUMENT and *p is
+ * unchanged.  p->struct_size must reach top_p. */
+TF_API tf_status tf_sampler_params_official(tf_sampler_params *p, double temperature,
+                                            int32_t top_k, double top_p);
 
 /* Draws one id from logits [V] per params.  *rng_state (seed it with
  * params->seed or any value) advances, so successive calls continue one

@@ -23,12 +23,15 @@
  *   o = causal attention of q over the cache positions [0, pos0 + t]
  *   x += Pproj(o);  x += Pffn(LN(x))
  * and at the end logits = LN(x_last; w, b) embed^T for the last position of
- * each sequence only.
+ * each sequence only; scoring (tf_decoder_score) also takes every row of
+ * each chunk through the final LayerNorm and the head, SCORE_ROWS rows of
+ * logits at a time, into a sum of cross-entropies.
  */
 #include <math.h>
 #include <string.h>
 
 #include "kernels/decode_ops.h"
+#include "kernels/ops.h"
 #include "kernels/theta.h"
 #include "model.h"
 
@@ -56,6 +59,10 @@ struct tf_decoder {
     /* generate */
     int32_t *gen_feed, *gen_ids;
     unsigned char *gen_live;
+    /* score: logits and log-sum-exp of SCORE_ROWS rows, their targets
+     * (allocated by the first tf_decoder_score) */
+    float *slogits, *slse;
+    int32_t *stargets;
 };
 
 static tf_pattention *set_of(tf_model *m, int64_t l, int kind)
@@ -76,6 +83,9 @@ static void release(tf_decoder *dec)
     tfi_free(dec->gen_feed);
     tfi_free(dec->gen_ids);
     tfi_free(dec->gen_live);
+    tfi_free(dec->slogits);
+    tfi_free(dec->slse);
+    tfi_free(dec->stargets);
 }
 
 /* Grows the scratch for a chunk of `rows` rows if the model grew or the
@@ -138,8 +148,11 @@ TF_API tf_status tf_decoder_create(tf_model *model, int batch, tf_decoder **out)
     size_t row_d = rows * d, logits = tfi_mul_size((size_t)batch, (size_t)dec->V);
     int ok = cache != 0 && logits != 0;
     if (ok) {
-        dec->kcache = tfi_calloc(cache, sizeof(float));
-        dec->vcache = tfi_calloc(cache, sizeof(float));
+        /* not zeroed: attention reads only the positions written before it,
+         * and untouched pages cost no memory, so a decoder uses about the
+         * positions it fills, not seq_length's */
+        dec->kcache = tfi_alloc(tfi_mul_size(cache, sizeof(float)));
+        dec->vcache = tfi_alloc(tfi_mul_size(cache, sizeof(float)));
         float **rowbufs[] = {&dec->x, &dec->u, &dec->q, &dec->k, &dec->v, &dec->att, &dec->acc};
         for (size_t i = 0; i < sizeof rowbufs / sizeof rowbufs[0]; i++)
             *rowbufs[i] = tfi_calloc(row_d, sizeof(float));
@@ -316,6 +329,42 @@ static void final_logits(tf_decoder *dec, int Tc)
     dec->have_logits = 1;
 }
 
+/* Rows whose logits exist at once while scoring: [SCORE_ROWS, V] floats
+ * (13 MB for V = 50304). */
+#define SCORE_ROWS 64
+
+/* The cross-entropy of the R rows of the last chunk (Tc positions per
+ * sequence, row b * Tc + t) against targets (row stride ld), summed. */
+static double score_chunk(tf_decoder *dec, int Tc, const int32_t *targets, int64_t ld)
+{
+    tf_model *m = dec->model;
+    const int64_t d = dec->d, V = dec->V, R = dec->batch * (int64_t)Tc;
+    ln_rows(dec->u, dec->x, m->norm_w, m->norm_b, R, d, (float)m->p.layernorm_epsilon);
+    double total = 0.0;
+    for (int64_t r0 = 0; r0 < R; r0 += SCORE_ROWS) {
+        const int64_t n = R - r0 < SCORE_ROWS ? R - r0 : SCORE_ROWS;
+        for (int64_t i = 0; i < n; i++)
+            dec->stargets[i] = targets[(r0 + i) / Tc * ld + (r0 + i) % Tc];
+        tfi_sgemm(0, 1, n, V, d, 1.0f, dec->u + r0 * d, d, m->embed, d, 0.0f, dec->slogits, V,
+                  0);
+        total += tfi_crossentropy_forward(dec->slogits, dec->stargets, n, V, dec->slse) *
+                 (double)n;
+    }
+    return total;
+}
+
+/* TF_ERR_RANGE naming the first of ids[0, count) outside the vocabulary. */
+static tf_status check_ids(tf_decoder *dec, const char *fn, const char *what,
+                           const int32_t *ids, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (ids[i] < 0 || ids[i] >= dec->V)
+            return tfi_fail(&dec->err, TF_ERR_RANGE,
+                            "%s: %s[%zu] = %d is outside the vocabulary [0, %lld)", fn, what, i,
+                            ids[i], (long long)dec->V);
+    return TF_OK;
+}
+
 /* Validates a call of T tokens per sequence (row stride T) and reserves. */
 static tf_status check_call(tf_decoder *dec, const char *fn, int T, const int32_t *tokens)
 {
@@ -327,24 +376,27 @@ static tf_status check_call(tf_decoder *dec, const char *fn, int T, const int32_
         return tfi_fail(&dec->err, TF_ERR_RANGE,
                         "%s: context full: position %lld + %d > seq_length %lld", fn,
                         (long long)dec->pos, T, (long long)dec->S);
-    const size_t count = (size_t)dec->batch * (size_t)T;
-    for (size_t i = 0; i < count; i++)
-        if (tokens[i] < 0 || tokens[i] >= dec->V)
-            return tfi_fail(&dec->err, TF_ERR_RANGE,
-                            "%s: tokens[%zu] = %d is outside the vocabulary [0, %lld)", fn, i,
-                            tokens[i], (long long)dec->V);
-    return reserve_scratch(dec, fn);
+    tf_status st = check_ids(dec, fn, "tokens", tokens, (size_t)dec->batch * (size_t)T);
+    return st == TF_OK ? reserve_scratch(dec, fn) : st;
 }
 
-static void forward_tokens(tf_decoder *dec, int T, const int32_t *tokens)
+/* Runs T tokens per sequence through the cache in chunks, then the last
+ * position's logits; with targets (tf_decoder_score) each chunk's rows are
+ * scored on the way, and the summed cross-entropy returned. */
+static double forward_tokens(tf_decoder *dec, int T, const int32_t *tokens,
+                             const int32_t *targets)
 {
     int done = 0, last = 0;
+    double nll = 0.0;
     while (done < T) {
         last = T - done < dec->chunk ? T - done : dec->chunk;
         run_chunk(dec, last, tokens + done, T);
+        if (targets)
+            nll += score_chunk(dec, last, targets + done, T);
         done += last;
     }
     final_logits(dec, last);
+    return nll;
 }
 
 TF_API tf_status tf_decoder_prefill(tf_decoder *dec, int T, const int32_t *tokens,
@@ -355,7 +407,7 @@ TF_API tf_status tf_decoder_prefill(tf_decoder *dec, int T, const int32_t *token
     tf_status st = check_call(dec, "tf_decoder_prefill", T, tokens);
     if (st != TF_OK)
         return st;
-    forward_tokens(dec, T, tokens);
+    forward_tokens(dec, T, tokens, NULL);
     if (logits)
         memcpy(logits, dec->logits, (size_t)dec->batch * (size_t)dec->V * sizeof(float));
     return TF_OK;
@@ -368,9 +420,44 @@ TF_API tf_status tf_decoder_step(tf_decoder *dec, const int32_t *tokens, float *
     tf_status st = check_call(dec, "tf_decoder_step", 1, tokens);
     if (st != TF_OK)
         return st;
-    forward_tokens(dec, 1, tokens);
+    forward_tokens(dec, 1, tokens, NULL);
     if (logits)
         memcpy(logits, dec->logits, (size_t)dec->batch * (size_t)dec->V * sizeof(float));
+    return TF_OK;
+}
+
+/* ---- scoring ---------------------------------------------------------- */
+
+TF_API tf_status tf_decoder_score(tf_decoder *dec, int T, const int32_t *tokens,
+                                  const int32_t *targets, double *nll)
+{
+    static const char fn[] = "tf_decoder_score";
+    if (!dec)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "%s: the decoder is NULL", fn);
+    if (!targets)
+        return tfi_fail(&dec->err, TF_ERR_ARGUMENT, "%s: targets is NULL", fn);
+    tf_status st = check_call(dec, fn, T, tokens);
+    if (st == TF_OK)
+        st = check_ids(dec, fn, "targets", targets, (size_t)dec->batch * (size_t)T);
+    if (st != TF_OK)
+        return st;
+    if (!dec->slogits) {
+        dec->slogits = tfi_alloc(tfi_mul_size((size_t)SCORE_ROWS * sizeof(float), (size_t)dec->V));
+        dec->slse = tfi_alloc(SCORE_ROWS * sizeof(float));
+        dec->stargets = tfi_alloc(SCORE_ROWS * sizeof(int32_t));
+        if (!dec->slogits || !dec->slse || !dec->stargets) {
+            tfi_free(dec->slogits);
+            tfi_free(dec->slse);
+            tfi_free(dec->stargets);
+            dec->slogits = dec->slse = NULL;
+            dec->stargets = NULL;
+            return tfi_fail(&dec->err, TF_ERR_NOMEM, "%s: out of memory for the logits of %d "
+                            "rows", fn, SCORE_ROWS);
+        }
+    }
+    const double total = forward_tokens(dec, T, tokens, targets);
+    if (nll)
+        *nll = total;
     return TF_OK;
 }
 
@@ -452,7 +539,7 @@ TF_API tf_status tf_decoder_generate(tf_decoder *dec, int max_new, const tf_samp
                 *produced = steps;
             return st;
         }
-        forward_tokens(dec, 1, dec->gen_feed);
+        forward_tokens(dec, 1, dec->gen_feed, NULL);
         steps++;
         if (on_token && on_token(user, dec->gen_ids, B) != 0)
             break;

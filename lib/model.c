@@ -26,7 +26,7 @@ static void release(tf_model *m)
     tfi_free(m->embed);
     tfi_free(m->norm_w);
     tfi_free(m->norm_b);
-    tfi_model_grads_release(m);
+    tfi_model_grads_release(m); /* the gradients, sets' included */
     tfi_free(m->arena);
     tfi_free(m->layers);
     tfi_free(m->rope_cos);
@@ -36,19 +36,13 @@ static void release(tf_model *m)
     tfi_free(m->refs);
 }
 
-TF_API tf_status tf_model_create(const tf_model_params *params, tf_model **out)
+tf_status tfi_model_new(const tf_model_params *params, const int64_t *set_n, int init,
+                        tf_model **out)
 {
-    if (!out)
-        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_create: out is NULL");
     *out = NULL;
-    tf_model_params p = tf_model_default_params();
-    tf_status st = tfi_params_in(&p, sizeof p, params, TFI_MODEL_PARAMS_MIN, "tf_model_create",
-                                 "tf_model_params", NULL);
+    tf_model_params p = *params;
+    tf_status st = tfi_runtime_ensure();
     if (st != TF_OK)
-        return st;
-    if ((st = tfi_model_params_check(&p, NULL)) != TF_OK)
-        return st;
-    if ((st = tfi_runtime_ensure()) != TF_OK)
         return st;
     tf_model *m = tfi_calloc(1, sizeof *m);
     if (!m)
@@ -59,9 +53,12 @@ TF_API tf_status tf_model_create(const tf_model_params *params, tf_model **out)
     m->rotary_dims = tfi_rotary_dims(&p);
     size_t ve = tfi_mul_size((size_t)p.vocab_size, (size_t)d);
     int r2 = m->rotary_dims / 2 > 0 ? m->rotary_dims / 2 : 1;
-    m->embed = tfi_calloc(ve, sizeof(float));
-    m->norm_w = tfi_calloc((size_t)d, sizeof(float));
-    m->norm_b = tfi_calloc((size_t)d, sizeof(float));
+    /* parameters are drawn below or filled by the loader: no zeroing, so
+     * that a model opened to run touches each page once; gradients come
+     * with the first backward (tfi_model_ensure_grads) */
+    m->embed = tfi_alloc(tfi_mul_size(ve, sizeof(float)));
+    m->norm_w = tfi_alloc((size_t)d * sizeof(float));
+    m->norm_b = tfi_alloc((size_t)d * sizeof(float));
     m->sets = tfi_calloc((size_t)L * TFI_SETS_PER_LAYER, sizeof(tf_pattention));
     m->layers = tfi_calloc((size_t)L, sizeof(tfi_layer_acts));
     m->rope_cos = tfi_calloc((size_t)p.seq_length * (size_t)r2, sizeof(float));
@@ -77,14 +74,19 @@ TF_API tf_status tf_model_create(const tf_model_params *params, tf_model **out)
      * its own seed so that the init does not depend on creation order. */
     tfi_rng rng;
     tfi_rng_seed(&rng, p.seed);
-    tfi_rng_fill_normal(&rng, m->embed, ve, p.init_method_std);
-    for (int i = 0; i < d; i++)
-        m->norm_w[i] = 1.0f;
+    if (init) {
+        tfi_rng_fill_normal(&rng, m->embed, ve, p.init_method_std);
+        for (int i = 0; i < d; i++) {
+            m->norm_w[i] = 1.0f;
+            m->norm_b[i] = 0.0f;
+        }
+    }
     double value_std = 2.0 / L / sqrt((double)d);
     for (int l = 0; l < L; l++)
         for (int s = 0; s < TFI_SETS_PER_LAYER; s++) {
+            const int i = l * TFI_SETS_PER_LAYER + s;
             tf_pattention_params sp = tf_pattention_default_params();
-            sp.n = *tfi_slot_field(&p, s);
+            sp.n = set_n ? set_n[i] : *tfi_slot_field(&p, s);
             sp.d_in = d;
             sp.d_out = d;
             sp.norm = p.norm;
@@ -92,8 +94,7 @@ TF_API tf_status tf_model_create(const tf_model_params *params, tf_model **out)
             sp.seed = tfi_rng_next(&rng);
             sp.key_std = p.init_method_std;
             sp.value_std = value_std;
-            /* the gradients go into the model's buffer (model_grads.c) */
-            st = tfi_pattention_init(&m->sets[l * TFI_SETS_PER_LAYER + s], &sp, 0, NULL);
+            st = tfi_pattention_init(&m->sets[i], &sp, init, NULL);
             if (st != TF_OK) {
                 release(m);
                 tfi_free(m);
@@ -103,13 +104,28 @@ TF_API tf_status tf_model_create(const tf_model_params *params, tf_model **out)
     if (m->rotary_dims > 0)
         tfi_rotary_tables(m->rope_cos, m->rope_sin, p.seq_length, m->rotary_dims,
                           p.rotary_emb_base);
-    if ((st = tfi_model_build_refs(m)) != TF_OK || (st = tfi_model_grads_init(m)) != TF_OK) {
+    if ((st = tfi_model_build_refs(m)) != TF_OK) {
         release(m);
         tfi_free(m);
         return tfi_fail(NULL, st, "tf_model_create: out of memory");
     }
     *out = m;
     return TF_OK;
+}
+
+TF_API tf_status tf_model_create(const tf_model_params *params, tf_model **out)
+{
+    if (!out)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_create: out is NULL");
+    *out = NULL;
+    tf_model_params p = tf_model_default_params();
+    tf_status st = tfi_params_in(&p, sizeof p, params, TFI_MODEL_PARAMS_MIN, "tf_model_create",
+                                 "tf_model_params", NULL);
+    if (st != TF_OK)
+        return st;
+    if ((st = tfi_model_params_check(&p, NULL)) != TF_OK)
+        return st;
+    return tfi_model_new(&p, NULL, 1, out);
 }
 
 TF_API void tf_model_free(tf_model *model)
@@ -379,6 +395,9 @@ TF_API tf_status tf_model_backward(tf_model *model)
             return tfi_fail(&m->err, TF_ERR_STATE,
                             "tf_model_backward: a Pattention set was grown or used on its own "
                             "since the forward: run the forward again");
+    tf_status st = tfi_model_ensure_grads(m);
+    if (st != TF_OK)
+        return st;
     const int B = m->fwd_B, T = m->fwd_T;
     const int64_t BT = (int64_t)B * T, d = m->p.hidden_size, V = m->p.vocab_size;
     m->have_targets = 0;

@@ -36,6 +36,9 @@ struct tf_model {
     int head_dim, rotary_dims;
     float *embed, *embed_grad;          /* [V, d] */
     float *norm_w, *norm_b, *norm_w_grad, *norm_b_grad;  /* [d] */
+    /* the gradients (here, in the sets and in refs) are NULL until
+     * tfi_model_ensure_grads: a model that only runs never has them; then
+     * they all point into grad_arena */
     tf_pattention *sets;                /* [L * 5], layer-major */
     /* Activation arena, sized for (act_B, act_T); reallocated only when a
      * larger batch arrives. */
@@ -50,14 +53,23 @@ struct tf_model {
     int fwd_B, fwd_T, have_targets;     /* what the last forward computed */
     tfi_tensor_ref *refs;               /* named tensors, canonical order */
     int nrefs;
-    /* Every gradient in one buffer, in table order (model_grads.c): the
-     * embedding's, the sets' and the final norm's grad pointers point into
-     * it.  Growth lays it out anew. */
+    /* Every gradient in one buffer, in table order (model_grads.c), once
+     * allocated (NULL before): the embedding's, the sets' and the final
+     * norm's grad pointers point into it.  Growth lays it out anew. */
     float *grad_arena;
     size_t grad_count;
     tf_grad_ready_callback grad_ready;  /* tf_model_set_grad_ready_callback */
     void *grad_ready_user;
 };
+
+/* A model of checked params p, set i holding set_n[i] tokens (layer-major;
+ * NULL: p's slot numbers).  With init the parameters get the official
+ * initialisation (tf_model_create); without, they are allocated and left
+ * for a loader that fills every one of them (tf_model_open).  Either way
+ * no gradients: they are allocated by tfi_model_ensure_grads.  Errors go
+ * to tf_last_error() only. */
+tf_status tfi_model_new(const tf_model_params *p, const int64_t *set_n, int init,
+                        tf_model **out);
 
 int tfi_rotary_dims(const tf_model_params *p);
 /* The rotary tables (cos and sin, seq_length x rotary_dims / 2 floats each)
@@ -99,15 +111,19 @@ void tfi_model_point_grads(tf_model *m, float *arena, const size_t *off);
 
 /* ---- the gradient buffer (model_grads.c) ---- */
 
-/* Allocates the buffer for the current sizes and points every gradient
- * into it (zeroed); the table must be built and the sets created without
- * gradients of their own.  TF_ERR_NOMEM (message on m). */
-tf_status tfi_model_grads_init(tf_model *m);
+/* Allocates the gradient buffer (zero) if the model has none yet, with
+ * every gradient in it: the first backward, tf_model_set_grad,
+ * tf_model_grad_buffer and an optimizer need them, running a model never
+ * does.  A set's gradients allocated on their own (tf_pattention_backward
+ * on a borrowed set) move into it.  TF_ERR_NOMEM (message on m) leaves the
+ * gradients readable as before (zeros where none). */
+tf_status tfi_model_ensure_grads(tf_model *m);
 void tfi_model_grads_release(tf_model *m);
-/* Moves every gradient into arena (count elements, laid out by off for the
- * current sizes; a tensor already there stays), frees the old buffer and
- * installs the new one.  Cannot fail: growth calls it after its last
- * fallible step. */
+/* Moves every gradient into arena (count zeroed elements, laid out by off
+ * for the current sizes; a tensor already there stays, one without
+ * gradients stays zero), frees the old buffer (and any set's own
+ * gradients) and installs the new one.  Cannot fail: growth calls it after
+ * its last fallible step. */
 void tfi_model_grads_adopt(tf_model *m, float *arena, size_t count, const size_t *off);
 /* Readiness notifications from tf_model_backward, in its order: the final
  * norm's gradients are final, then layer l's (l = L-1 .. 0), then the

@@ -1,9 +1,10 @@
 /*
  * model_grads.c -- the model's gradients as one buffer, for hosts that sum
- * them across processes (data-parallel training): the buffer itself, its
- * move to a new layout when the model grows, and the notifications that a
- * part of it is final during backward, so that a host can start reducing
- * that part while the rest is computed.
+ * them across processes (data-parallel training): the buffer itself,
+ * allocated when gradients are first needed (a model that only runs has
+ * none), its move to a new layout when the model grows, and the
+ * notifications that a part of it is final during backward, so that a host
+ * can start reducing that part while the rest is computed.
  *
  * The buffer follows the table of named tensors (model_tensors.c), so the
  * parts backward finishes first -- the final norm, then the last layer --
@@ -14,20 +15,20 @@
 
 #include "model.h"
 
-tf_status tfi_model_grads_init(tf_model *m)
+tf_status tfi_model_ensure_grads(tf_model *m)
 {
+    if (m->grad_arena)
+        return TF_OK;
     size_t *off = tfi_calloc((size_t)m->nrefs, sizeof *off);
     size_t count = off ? tfi_model_grad_layout(m, NULL, off) : 0;
     float *arena = count ? tfi_calloc(count, sizeof(float)) : NULL;
     if (!arena) {
         tfi_free(off);
-        return tfi_fail(&m->err, TF_ERR_NOMEM, "out of memory for the gradients (%zu floats)",
-                        count);
+        return tfi_fail(&m->err, TF_ERR_NOMEM, "out of memory for the gradients "
+                        "(%lld parameters)", (long long)tf_model_num_params(m));
     }
-    tfi_model_point_grads(m, arena, off);
+    tfi_model_grads_adopt(m, arena, count, off);
     tfi_free(off);
-    m->grad_arena = arena;
-    m->grad_count = count;
     return TF_OK;
 }
 
@@ -42,8 +43,15 @@ void tfi_model_grads_adopt(tf_model *m, float *arena, size_t count, const size_t
 {
     for (int t = 0; t < m->nrefs; t++) {
         const tfi_tensor_ref *r = &m->refs[t];
-        if (r->grad != arena + off[t]) /* a grown set's rows are there already */
+        if (r->grad && r->grad != arena + off[t]) /* a grown set's rows are there already */
             memcpy(arena + off[t], r->grad, tfi_ref_size(r) * sizeof(float));
+    }
+    for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
+        tf_pattention *set = &m->sets[i];
+        if (!set->grads_borrowed) { /* allocated by a backward through its own handle */
+            tfi_free(set->key_grad);
+            tfi_free(set->value_grad);
+        }
     }
     tfi_model_point_grads(m, arena, off);
     tfi_free(m->grad_arena);
@@ -86,6 +94,9 @@ TF_API tf_status tf_model_grad_buffer(tf_model *model, float **data, size_t *cou
     if (!data || !count)
         return tfi_fail(&model->err, TF_ERR_ARGUMENT, "tf_model_grad_buffer: %s is NULL",
                         !data ? "data" : "count");
+    tf_status st = tfi_model_ensure_grads(model);
+    if (st != TF_OK)
+        return tfi_fail(&model->err, st, "tf_model_grad_buffer: %s", model->err.msg);
     *data = model->grad_arena;
     *count = model->grad_count;
     return TF_OK;

@@ -10,12 +10,13 @@
 
 /* Grows model (and opt) to the given slot numbers (want[class], see
  * tfi_slot_class) with validated g; per_set (if not NULL) gives each set's
- * size instead, layer-major.  The gradient buffer is laid out anew for the
- * grown sizes first, and every grown set is prepared with its gradient
- * rows copied into it; then all are swapped in; if the optimizer cannot
- * follow, swapping again puts the old tensors back.  Only then does the
- * new buffer take the other gradients and replace the old one.  The sets'
- * resize hook keeps the tensor table right.  Every grown set starts g's
+ * size instead, layer-major.  A model with gradients gets its gradient
+ * buffer laid out anew for the grown sizes first, and every grown set is
+ * prepared with its gradient rows copied into it (a model without keeps
+ * none); then all are swapped in; if the optimizer cannot follow, swapping
+ * again puts the old tensors back.  Only then does the new buffer take the
+ * other gradients and replace the old one.  The sets' resize hook keeps
+ * the tensor table right.  Every grown set starts g's
  * tau ramp (none if g has none), counted from opt's step count.  Each set
  * draws its new tokens from its own seed, derived from g->seed, unless
  * own_seed (one set grown through its handle: g->seed is its own). */
@@ -23,6 +24,7 @@ static tf_status grow_model(tf_model *m, tf_optimizer *opt, const int64_t want[3
                             const int64_t *per_set, const tf_grow_params *g, int own_seed)
 {
     const int nsets = m->p.num_layers * TFI_SETS_PER_LAYER;
+    const int lay = m->grad_arena != NULL; /* gradients to lay out anew */
     tfi_grow_plan *plans = tfi_calloc((size_t)nsets, sizeof *plans);
     int64_t *n = tfi_calloc((size_t)nsets, sizeof *n);
     size_t *off = tfi_calloc((size_t)m->nrefs, sizeof *off);
@@ -33,9 +35,9 @@ static tf_status grow_model(tf_model *m, tf_optimizer *opt, const int64_t want[3
         st = tfi_fail(&m->err, TF_ERR_NOMEM, "tf_model_grow: out of memory");
     for (int i = 0; st == TF_OK && i < nsets; i++)
         n[i] = per_set ? per_set[i] : want[tfi_slot_class(i % TFI_SETS_PER_LAYER)];
-    if (st == TF_OK && (count = tfi_model_grad_layout(m, n, off)) == 0)
+    if (st == TF_OK && lay && (count = tfi_model_grad_layout(m, n, off)) == 0)
         st = tfi_fail(&m->err, TF_ERR_ARGUMENT, "tf_model_grow: the grown model's size overflows");
-    if (st == TF_OK && !(arena = tfi_calloc(count, sizeof(float))))
+    if (st == TF_OK && lay && !(arena = tfi_calloc(count, sizeof(float))))
         st = tfi_fail(&m->err, TF_ERR_NOMEM,
                       "tf_model_grow: out of memory for the gradients of the grown model "
                       "(%zu floats)", count);
@@ -47,8 +49,9 @@ static tf_status grow_model(tf_model *m, tf_optimizer *opt, const int64_t want[3
         const tfi_tensor_ref *k = tfi_model_set_ref(m, i);
         const int t = (int)(k - m->refs);
         if (n[i] != m->sets[i].n)
-            st = tfi_pattention_grow_prepare(&m->sets[i], n[i], &gi, arena + off[t],
-                                             arena + off[t + 1], &plans[i], &m->err);
+            st = tfi_pattention_grow_prepare(&m->sets[i], n[i], &gi, lay ? arena + off[t] : NULL,
+                                             lay ? arena + off[t + 1] : NULL, &plans[i],
+                                             &m->err);
     }
     if (st == TF_OK) {
         for (int i = 0; i < nsets; i++)
@@ -58,7 +61,7 @@ static tf_status grow_model(tf_model *m, tf_optimizer *opt, const int64_t want[3
             for (int i = 0; i < nsets; i++)
                 if (plans[i].keys)
                     tfi_pattention_grow_swap(&m->sets[i], &plans[i]);
-        if (st == TF_OK) {
+        if (st == TF_OK && lay) {
             tfi_model_grads_adopt(m, arena, count, off);
             arena = NULL;
         }

@@ -1,11 +1,13 @@
 /*
  * model_io.h -- checkpoints, as the files that write and read them share
- * them (internal): model_io.c drives saving, loading and opening;
- * model_meta.c knows the configuration in the metadata; optimizer_io.c the
- * optimizer's step and moments.  The bytes are io/safetensors' business.
+ * them (internal): model_io.c drives saving and loading, model_open.c
+ * opening a model to run it; model_meta.c knows the configuration in the
+ * metadata; optimizer_io.c the optimizer's step and moments.  The bytes
+ * are io/safetensors' business.
  *
  * Layout of a checkpoint:
- *   tensors   every model tensor under its SPEC name (F32);
+ *   tensors   every model tensor under its SPEC name (F32; F16 and BF16
+ *             load too, and files with the official names);
  *             optimizer.exp_avg.<name>, optimizer.exp_avg_sq.<name> when
  *             an optimizer is saved with the model
  *   metadata  format = tokenformer-checkpoint-1, the configuration under
@@ -21,6 +23,34 @@
 #include "optimizer.h"
 
 #define TFI_CHECKPOINT_FORMAT "tokenformer-checkpoint-1"
+
+/* ---- model_io.c ---- */
+
+/* Loads f into m (and opt's state, if opt is not NULL and f has it): every
+ * tensor and the metadata checked first (message on m), then copied.  For
+ * a file in memory (tfi_st_open) the copy cannot fail, so an error leaves
+ * m and opt unchanged; from a header-only file (tfi_st_open_header) a
+ * read error can leave m partly filled, to be discarded. */
+tf_status tfi_model_load_from(tf_model *m, tf_optimizer *opt, const tfi_st_file *f);
+
+/* The official GPT-NeoX name of a SPEC tensor name in a model of num_layers
+ * layers: embed.weight is sequential.0.word_embeddings.weight, layers.{i}.*
+ * sequential.{i+2}.*, final_norm.* sequential.{L+3}.norm.*. */
+void tfi_official_name(int num_layers, const char *name, char *out, size_t len);
+/* Whether f names its tensors the official way (any sequential.*). */
+int tfi_file_official_names(const tfi_st_file *f);
+/* The tensor of SPEC name `name` (a model of num_layers layers) in f, under
+ * the naming f uses (official: tfi_file_official_names(f)), else under the
+ * other one; NULL if absent. */
+const tfi_st_tensor *tfi_file_tensor(const tfi_st_file *f, int official, int num_layers,
+                                     const char *name);
+/* The same tensor, which must be there as F32, F16 or BF16 of shape
+ * [rows, cols] ([rows] for cols == 0): TF_ERR_FORMAT naming it as the file
+ * would (and its SPEC name) if absent, tfi_st_find_f32's errors (in the
+ * file's name) otherwise. */
+tf_status tfi_file_expect(const tfi_st_file *f, int official, int num_layers, const char *name,
+                          int64_t rows, int64_t cols, const tfi_st_tensor **found,
+                          tfi_errbuf *eb);
 
 /* ---- model_meta.c ---- */
 
@@ -91,7 +121,8 @@ tf_status tfi_optimizer_meta_step(const tfi_st_file *f, int64_t *step, tfi_errbu
 tf_status tfi_optimizer_state_check(const tf_optimizer *opt, const tfi_st_file *f,
                                     const tfi_st_tensor **src, int64_t *step, int *found,
                                     tfi_errbuf *eb);
-/* Copies a checked state into opt; cannot fail. */
+/* Copies a checked state into opt; f must be held in memory (tfi_st_open):
+ * then it cannot fail. */
 void tfi_optimizer_state_read(tf_optimizer *opt, const tfi_st_file *f,
                               const tfi_st_tensor *const *src, int64_t step);
 

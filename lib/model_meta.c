@@ -131,8 +131,9 @@ tf_status tfi_meta_int(const tfi_st_file *f, const char *key, int required, int6
     if (!s)
         return required ? tfi_fail(NULL, TF_ERR_FORMAT,
                                    "%s: no '%s' in the metadata: not a libtokenformer "
-                                   "checkpoint (create the model from its config and use "
-                                   "tf_model_load)", f->name, key)
+                                   "checkpoint (a file with the official tensor names opens "
+                                   "with its YAML configuration: tf_model_open_config)",
+                                   f->name, key)
                         : TF_OK;
     if (!tfi_parse_i64(s, out))
         return tfi_fail(NULL, TF_ERR_FORMAT, "%s: metadata '%s' = '%s' is not an integer",

@@ -240,8 +240,10 @@ TF_API tf_status tf_model_get_grad(const tf_model *model, const char *name, floa
     CHECK_MODEL(model, "tf_model_get_grad");
     tf_status st;
     const tfi_tensor_ref *r = checked(model, "tf_model_get_grad", name, dst, count, &st);
-    if (r)
+    if (r && r->grad)
         memcpy(dst, r->grad, count * sizeof(float));
+    else if (r) /* nothing accumulated yet */
+        memset(dst, 0, count * sizeof(float));
     return st;
 }
 
@@ -251,7 +253,7 @@ TF_API tf_status tf_model_set_grad(tf_model *model, const char *name, const floa
     CHECK_MODEL(model, "tf_model_set_grad");
     tf_status st;
     const tfi_tensor_ref *r = checked(model, "tf_model_set_grad", name, src, count, &st);
-    if (r)
+    if (r && (st = tfi_model_ensure_grads(model)) == TF_OK)
         memcpy(r->grad, src, count * sizeof(float));
     return st;
 }
@@ -260,6 +262,7 @@ TF_API tf_status tf_model_zero_grad(tf_model *model)
 {
     CHECK_MODEL(model, "tf_model_zero_grad");
     for (int i = 0; i < model->nrefs; i++)
-        memset(model->refs[i].grad, 0, tfi_ref_size(&model->refs[i]) * sizeof(float));
+        if (model->refs[i].grad)
+            memset(model->refs[i].grad, 0, tfi_ref_size(&model->refs[i]) * sizeof(float));
     return TF_OK;
 }

@@ -191,6 +191,8 @@ TF_API tf_status tf_optimizer_create(tf_model *model, const tf_optimizer_params 
     tf_status st = params_copy(&p, params, NULL, "tf_optimizer_create");
     if (st == TF_OK)
         st = tfi_optimizer_params_check(&p, NULL, "tf_optimizer_create");
+    if (st == TF_OK && (st = tfi_model_ensure_grads(model)) != TF_OK)
+        tfi_fail(NULL, st, "tf_optimizer_create: %s", model->err.msg);
     if (st != TF_OK)
         return st;
 
@@ -646,6 +648,10 @@ TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm)
 {
     CHECK_OPT(opt, "tf_optimizer_step");
     tf_status st = check_layout(opt, "tf_optimizer_step");
+    /* allocated by tf_optimizer_create already: a no-op that keeps the
+     * loops below free of NULL checks */
+    if (st == TF_OK && (st = tfi_model_ensure_grads(opt->model)) != TF_OK)
+        tfi_fail(&opt->err, st, "tf_optimizer_step: %s", opt->model->err.msg);
     if (st != TF_OK)
         return st;
     const tf_model *model = opt->model;

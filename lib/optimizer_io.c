@@ -71,11 +71,10 @@ tf_status tfi_optimizer_state_check(const tf_optimizer *opt, const tfi_st_file *
 void tfi_optimizer_state_read(tf_optimizer *opt, const tfi_st_file *f,
                               const tfi_st_tensor *const *src, int64_t step)
 {
+    /* f is held in memory (tf_model_load): the copies cannot fail */
     for (int i = 0; i < opt->nslots; i++) {
-        memcpy(opt->slots[i].m, tfi_st_data(f, src[2 * i]),
-               (size_t)src[2 * i]->numel * sizeof(float));
-        memcpy(opt->slots[i].v, tfi_st_data(f, src[2 * i + 1]),
-               (size_t)src[2 * i + 1]->numel * sizeof(float));
+        (void)tfi_st_copy_f32(f, src[2 * i], opt->slots[i].m, NULL);
+        (void)tfi_st_copy_f32(f, src[2 * i + 1], opt->slots[i].v, NULL);
     }
     opt->step = step;
 }

@@ -14,6 +14,9 @@
             return tfi_fail(NULL, TF_ERR_ARGUMENT, fn ": the set is NULL");  \
     } while (0)
 
+#define KSIZE(s) ((size_t)(s)->n * (size_t)(s)->d_in)
+#define VSIZE(s) ((size_t)(s)->n * (size_t)(s)->d_out)
+
 double tfi_default_tau(tf_norm_type norm, int64_t n)
 {
     return norm == TF_NORM_SOFTMAX ? (double)n : sqrt((double)n);
@@ -112,7 +115,7 @@ static int valid_policy(tf_scale_policy p)
     return p == TF_SCALE_FOLLOW_N || p == TF_SCALE_PINNED;
 }
 
-tf_status tfi_pattention_init(tf_pattention *set, const tf_pattention_params *p, int own_grads,
+tf_status tfi_pattention_init(tf_pattention *set, const tf_pattention_params *p, int init,
                               tfi_errbuf *eb)
 {
     memset(set, 0, sizeof *set);
@@ -135,13 +138,10 @@ tf_status tfi_pattention_init(tf_pattention *set, const tf_pattention_params *p,
     tf_status st = tfi_runtime_ensure();
     if (st != TF_OK)
         return st;
-    set->keys = tfi_calloc(nk, sizeof(float));
-    set->values = tfi_calloc(nv, sizeof(float));
-    if (own_grads) {
-        set->key_grad = tfi_calloc(nk, sizeof(float));
-        set->value_grad = tfi_calloc(nv, sizeof(float));
-    }
-    if (!set->keys || !set->values || (own_grads && (!set->key_grad || !set->value_grad))) {
+    /* every element is drawn below or filled by the caller: no zeroing */
+    set->keys = tfi_alloc(nk * sizeof(float));
+    set->values = tfi_alloc(nv * sizeof(float));
+    if (!set->keys || !set->values) {
         tfi_pattention_release(set);
         return tfi_fail(eb, TF_ERR_NOMEM, "out of memory for a Pattention set of n=%lld",
                         (long long)p->n);
@@ -159,10 +159,33 @@ tf_status tfi_pattention_init(tf_pattention *set, const tf_pattention_params *p,
         set->tau = tfi_default_tau(p->norm, p->n);
         set->scale_policy = p->scale_policy;
     }
-    tfi_rng rng;
-    tfi_rng_seed(&rng, p->seed);
-    tfi_rng_fill_normal(&rng, set->keys, nk, p->key_std);
-    tfi_rng_fill_normal(&rng, set->values, nv, p->value_std);
+    if (init) {
+        tfi_rng rng;
+        tfi_rng_seed(&rng, p->seed);
+        tfi_rng_fill_normal(&rng, set->keys, nk, p->key_std);
+        tfi_rng_fill_normal(&rng, set->values, nv, p->value_std);
+    }
+    return TF_OK;
+}
+
+tf_status tfi_pattention_ensure_grads(tf_pattention *set, tfi_errbuf *eb)
+{
+    if (set->key_grad && set->value_grad)
+        return TF_OK;
+    float *kg = set->key_grad ? set->key_grad : tfi_calloc(KSIZE(set), sizeof(float));
+    float *vg = set->value_grad ? set->value_grad : tfi_calloc(VSIZE(set), sizeof(float));
+    if (!kg || !vg) {
+        if (kg != set->key_grad)
+            tfi_free(kg);
+        if (vg != set->value_grad)
+            tfi_free(vg);
+        return tfi_fail(eb, TF_ERR_NOMEM, "out of memory for the gradients of a Pattention "
+                        "set of n=%lld", (long long)set->n);
+    }
+    set->key_grad = kg;
+    set->value_grad = vg;
+    if (set->resized) /* the owner's table points at the gradients too */
+        set->resized(set->owner, set->owner_index);
     return TF_OK;
 }
 
@@ -242,22 +265,31 @@ TF_API tf_status tf_pattention_set_tau(tf_pattention *set, double tau)
     return TF_OK;
 }
 
-/* Shared body of the eight copy-in/copy-out calls. */
+/* Shared body of the copy-in/copy-out calls.  A NULL src is a gradient
+ * not allocated yet (nothing accumulated): zeros. */
 static tf_status copy_tensor(const tf_pattention *set, const char *fn, float *dst,
                              const float *src, size_t count, size_t expected)
 {
     tfi_errbuf *eb = (tfi_errbuf *)&set->err;
-    if (!dst || !src)
+    if (!dst)
         return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: the array is NULL", fn);
     if (count != expected)
         return tfi_fail(eb, TF_ERR_SHAPE, "%s: count %zu does not match the tensor's %zu elements",
                         fn, count, expected);
-    memcpy(dst, src, expected * sizeof(float));
+    if (src)
+        memcpy(dst, src, expected * sizeof(float));
+    else
+        memset(dst, 0, expected * sizeof(float));
     return TF_OK;
 }
 
-#define KSIZE(s) ((size_t)(s)->n * (size_t)(s)->d_in)
-#define VSIZE(s) ((size_t)(s)->n * (size_t)(s)->d_out)
+static tf_status copy_in(tf_pattention *set, const char *fn, float *dst, const float *src,
+                         size_t count, size_t expected)
+{
+    if (!src)
+        return tfi_fail(&set->err, TF_ERR_ARGUMENT, "%s: the array is NULL", fn);
+    return copy_tensor(set, fn, dst, src, count, expected);
+}
 
 TF_API tf_status tf_pattention_get_keys(const tf_pattention *set, float *dst, size_t count)
 {
@@ -268,7 +300,7 @@ TF_API tf_status tf_pattention_get_keys(const tf_pattention *set, float *dst, si
 TF_API tf_status tf_pattention_set_keys(tf_pattention *set, const float *src, size_t count)
 {
     CHECK_SET(set, "tf_pattention_set_keys");
-    return copy_tensor(set, "tf_pattention_set_keys", set->keys, src, count, KSIZE(set));
+    return copy_in(set, "tf_pattention_set_keys", set->keys, src, count, KSIZE(set));
 }
 
 TF_API tf_status tf_pattention_get_values(const tf_pattention *set, float *dst, size_t count)
@@ -280,7 +312,7 @@ TF_API tf_status tf_pattention_get_values(const tf_pattention *set, float *dst, 
 TF_API tf_status tf_pattention_set_values(tf_pattention *set, const float *src, size_t count)
 {
     CHECK_SET(set, "tf_pattention_set_values");
-    return copy_tensor(set, "tf_pattention_set_values", set->values, src, count, VSIZE(set));
+    return copy_in(set, "tf_pattention_set_values", set->values, src, count, VSIZE(set));
 }
 
 TF_API tf_status tf_pattention_get_key_grad(const tf_pattention *set, float *dst, size_t count)
@@ -299,8 +331,10 @@ TF_API tf_status tf_pattention_get_value_grad(const tf_pattention *set, float *d
 TF_API tf_status tf_pattention_zero_grad(tf_pattention *set)
 {
     CHECK_SET(set, "tf_pattention_zero_grad");
-    memset(set->key_grad, 0, KSIZE(set) * sizeof(float));
-    memset(set->value_grad, 0, VSIZE(set) * sizeof(float));
+    if (set->key_grad)
+        memset(set->key_grad, 0, KSIZE(set) * sizeof(float));
+    if (set->value_grad)
+        memset(set->value_grad, 0, VSIZE(set) * sizeof(float));
     return TF_OK;
 }
 
@@ -356,6 +390,9 @@ tf_status tfi_pattention_backward(tf_pattention *set, int64_t N, const float *X,
                         "Pattention backward: needs a forward of the same N first "
                         "(last forward N=%lld, backward N=%lld)",
                         (long long)set->fwd_rows, (long long)N);
+    tf_status st = tfi_pattention_ensure_grads(set, &set->err);
+    if (st != TF_OK)
+        return st;
     if (tfi_reserve(&set->ws_g, &set->cap_g, (size_t)N * (size_t)n) != TF_OK ||
         tfi_reserve(&set->ws_t, &set->cap_t, (size_t)(n * set->d_out)) != TF_OK)
         return tfi_fail(&set->err, TF_ERR_NOMEM,
@@ -398,7 +435,8 @@ TF_API tf_status tf_pattention_backward(tf_pattention *set, int64_t N, const flo
 
 /* ---- growth ----------------------------------------------------------- */
 
-/* Copies the old rows of a [n, width] tensor into a fresh [new_n, width]. */
+/* Copies the old rows of a [n, width] tensor into a fresh [new_n, width],
+ * the new rows zero. */
 static float *grown_copy(const float *old, int64_t n, int64_t new_n, int64_t width)
 {
     float *fresh = tfi_calloc((size_t)new_n * (size_t)width, sizeof(float));
@@ -483,17 +521,22 @@ tf_status tfi_pattention_grow_prepare(const tf_pattention *set, int64_t new_n,
         return tfi_fail(eb, TF_ERR_ARGUMENT, "growing to n=%lld overflows", (long long)new_n);
     plan->keys = grown_copy(set->keys, set->n, new_n, set->d_in);
     plan->values = grown_copy(set->values, set->n, new_n, set->d_out);
-    if (key_grad_dst && value_grad_dst) {
-        memcpy(key_grad_dst, set->key_grad, KSIZE(set) * sizeof(float));
-        memcpy(value_grad_dst, set->value_grad, VSIZE(set) * sizeof(float));
+    if (key_grad_dst && value_grad_dst) { /* the owner's storage: old rows, zeros */
+        if (set->key_grad)
+            memcpy(key_grad_dst, set->key_grad, KSIZE(set) * sizeof(float));
+        if (set->value_grad)
+            memcpy(value_grad_dst, set->value_grad, VSIZE(set) * sizeof(float));
         plan->key_grad = key_grad_dst;
         plan->value_grad = value_grad_dst;
         plan->grads_borrowed = 1;
-    } else {
-        plan->key_grad = grown_copy(set->key_grad, set->n, new_n, set->d_in);
-        plan->value_grad = grown_copy(set->value_grad, set->n, new_n, set->d_out);
+    } else { /* gradients not allocated yet stay so */
+        if (set->key_grad)
+            plan->key_grad = grown_copy(set->key_grad, set->n, new_n, set->d_in);
+        if (set->value_grad)
+            plan->value_grad = grown_copy(set->value_grad, set->n, new_n, set->d_out);
     }
-    if (!plan->keys || !plan->values || !plan->key_grad || !plan->value_grad) {
+    if (!plan->keys || !plan->values || (set->key_grad && !plan->key_grad) ||
+        (set->value_grad && !plan->value_grad)) {
         tfi_grow_plan_discard(plan);
         return tfi_fail(eb, TF_ERR_NOMEM, "out of memory growing n=%lld to %lld",
                         (long long)set->n, (long long)new_n);
@@ -544,7 +587,7 @@ TF_API tf_status tf_pattention_grow(tf_pattention *set, int64_t new_n, const tf_
                       "restart needs the optimizer: grow through tf_model_grow(model, opt, ...)");
     if (st != TF_OK)
         return st;
-    if (set->grow) { /* its owner lays its gradients out: the owner grows it */
+    if (set->grow) { /* its owner lays out its gradients: the owner grows it */
         if ((st = set->grow(set->owner, set->owner_index, new_n, &g)) != TF_OK)
             return tfi_fail(&set->err, st, "tf_pattention_grow: %s", tf_last_error());
         return TF_OK;

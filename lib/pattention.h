@@ -28,7 +28,8 @@ struct tf_pattention {
     tfi_tau_ramp ramp;
     double key_std, value_std;
     float *keys, *values;         /* [n, d_in], [n, d_out] */
-    float *key_grad, *value_grad; /* same shapes, accumulated */
+    float *key_grad, *value_grad; /* same shapes, accumulated; NULL until the
+                                     first backward (tfi_pattention_ensure_grads) */
     int grads_borrowed;           /* the gradients live in the owner's storage
                                      (a model's gradient buffer): never freed
                                      here */
@@ -39,12 +40,13 @@ struct tf_pattention {
     int64_t fwd_rows; /* N of the last forward (0: none since growth) */
     /* A set owned by a model (or other object) tells its owner whenever its
      * tensors move, so that the owner's tables never go stale: resized(owner,
-     * index) runs after every growth, cannot fail and allocates nothing.
+     * index) runs after every growth and when the gradients are allocated,
+     * cannot fail and allocates nothing.
      * NULL for a set created on its own. */
     void (*resized)(void *owner, int index);
-    /* A set whose gradients its owner lays out (grads_borrowed) grows through
-     * its owner, which moves them: tf_pattention_grow calls grow(owner,
-     * index, new_n, g) with validated g instead of growing on its own. */
+    /* A set whose owner lays out its gradients (a model's) grows through the
+     * owner, which moves them: tf_pattention_grow calls grow(owner, index,
+     * new_n, g) with validated g instead of growing on its own. */
     tf_status (*grow)(void *owner, int index, int64_t new_n, const tf_grow_params *g);
     void *owner;
     int owner_index;
@@ -54,11 +56,17 @@ struct tf_pattention {
 double tfi_default_tau(tf_norm_type norm, int64_t n);
 
 /* Validates params and initialises *set in place (the model embeds sets
- * through pointers but creates them here).  own_grads 0 leaves key_grad and
- * value_grad NULL, for an owner that points them into storage of its own
- * (and sets grads_borrowed). */
-tf_status tfi_pattention_init(tf_pattention *set, const tf_pattention_params *p, int own_grads,
+ * through pointers but creates them here).  With init the keys and values
+ * are drawn per p; without, they are allocated and left for the caller to
+ * fill (a loader that writes every element).  Gradients are not allocated
+ * (key_grad and value_grad NULL: nothing accumulated, read as zeros) until
+ * tfi_pattention_ensure_grads. */
+tf_status tfi_pattention_init(tf_pattention *set, const tf_pattention_params *p, int init,
                               tfi_errbuf *eb);
+/* Allocates the set's gradients (zero) if they are not yet, and tells the
+ * owner through the resize hook; TF_ERR_NOMEM changes nothing.  Backward
+ * calls it; an inference-only set never has gradients. */
+tf_status tfi_pattention_ensure_grads(tf_pattention *set, tfi_errbuf *eb);
 void tfi_pattention_release(tf_pattention *set);
 
 /* Y [N, d_out] = beta * Y + Pattention(X [N, d_in]); X rows have stride ldx. */
@@ -90,8 +98,9 @@ tf_status tfi_grow_params_copy(tf_grow_params *dst, const tf_grow_params *src, c
  * reset of the moments, a schedule restart). */
 int tfi_grow_params_train(const tf_grow_params *g);
 /* key_grad_dst and value_grad_dst (both or neither): zeroed storage of the
- * grown sizes, owned by the caller, that receives the old gradient rows (a
- * model's new gradient buffer); NULL: the plan allocates its own. */
+ * grown sizes, the caller's, that receives the old gradient rows (a model's
+ * new gradient buffer); NULL: the plan allocates its own if the set has
+ * gradients. */
 tf_status tfi_pattention_grow_prepare(const tf_pattention *set, int64_t new_n,
                                       const tf_grow_params *g, float *key_grad_dst,
                                       float *value_grad_dst, tfi_grow_plan *plan,

@@ -42,6 +42,31 @@ TF_API void tf_sampler_params_init(tf_sampler_params *p, size_t size)
     tfi_params_init(p, size, &d, sizeof d);
 }
 
+TF_API tf_status tf_sampler_params_official(tf_sampler_params *p, double temperature,
+                                            int32_t top_k, double top_p)
+{
+    static const char fn[] = "tf_sampler_params_official";
+    if (!p)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "%s: p is NULL", fn);
+    if (p->struct_size < TFI_PARAMS_MIN(tf_sampler_params, top_p) ||
+        p->struct_size > sizeof(tf_sampler_params))
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "%s: tf_sampler_params.struct_size is %zu: obtain "
+                        "the struct from tf_sampler_default_params()", fn, p->struct_size);
+    if (!(temperature >= 0.0) || !isfinite(temperature))
+        return tfi_fail(NULL, TF_ERR_ARGUMENT,
+                        "%s: temperature must be a finite number >= 0 (got %g)", fn, temperature);
+    if (top_k < 0)
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "%s: top_k must be >= 0 (got %d)", fn,
+                        (int)top_k);
+    if (!(top_p >= 0.0 && top_p <= 1.0))
+        return tfi_fail(NULL, TF_ERR_ARGUMENT, "%s: top_p must be in [0, 1] (got %g)", fn, top_p);
+    const int greedy = temperature == 0.0 && top_k == 0 && top_p == 0.0;
+    p->temperature = greedy ? 0.0 : temperature > 0.0 ? temperature : 1.0;
+    p->top_k = top_k;
+    p->top_p = top_p > 0.0 ? top_p : 1.0;
+    return TF_OK;
+}
+
 /* Order-preserving key: a > b  <=>  key(a) > key(b); -0 and +0 are one. */
 static inline uint32_t fkey(float f)
 {

@@ -324,7 +324,8 @@ TF_API tf_status tf_tokenizer_encode(tf_tokenizer *tok, const char *text, size_t
     if (cap < k)
         return tfi_fail(&tok->err, TF_ERR_SHAPE,
                         "tf_tokenizer_encode: the text encodes to %zu ids, ids holds %zu", k, cap);
-    memcpy(ids, tok->out.v, k * sizeof *ids);
+    if (k) /* out.v may be NULL when nothing was ever encoded */
+        memcpy(ids, tok->out.v, k * sizeof *ids);
     return TF_OK;
 }
 

@@ -5,6 +5,7 @@
  * serving, training state surviving decoding, and the byte tokenizer. */
 #include <check.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -812,6 +813,117 @@ START_TEST(test_byte_tokenizer)
 }
 END_TEST
 
+/* ---- scoring ------------------------------------------------------------- */
+
+/* tf_decoder_score's nll is the forward's loss times the positions, over
+ * several chunks and batch rows; scoring in two calls continues the
+ * cache; the last position's logits are prefill's; bad targets change
+ * nothing. */
+START_TEST(test_score_matches_forward_loss)
+{
+    const int S = 150;
+    tf_model *m = small_model(TF_NORM_L2_NORM_GELU, 0.25, S, 11);
+    for (int B = 1; B <= 3; B += 2) {
+        const size_t n = (size_t)B * S;
+        int32_t *tokens = malloc(n * sizeof(int32_t)), *targets = malloc(n * sizeof(int32_t));
+        random_tokens(tokens, n, 21 + (uint64_t)B);
+        random_tokens(targets, n, 31 + (uint64_t)B);
+        float loss;
+        ck_assert_int_eq(tf_model_forward(m, B, S, tokens, targets, NULL, &loss), TF_OK);
+        tf_decoder *dec, *ref;
+        ck_assert_int_eq(tf_decoder_create(m, B, &dec), TF_OK);
+        ck_assert_int_eq(tf_decoder_create(m, B, &ref), TF_OK);
+        double nll = -1.0;
+        ck_assert_int_eq(tf_decoder_score(dec, S, tokens, targets, &nll), TF_OK);
+        const double mean = nll / (double)n;
+        ck_assert_msg(fabs(mean - loss) <= 1e-5 * loss, "B=%d: %.9g vs %.9g", B, mean,
+                      (double)loss);
+        ck_assert_int_eq(tf_decoder_position(dec), S);
+        float want[3 * VOCAB];
+        ck_assert_int_eq(tf_decoder_prefill(ref, S, tokens, want), TF_OK);
+        ck_assert(memcmp(tf_decoder_logits(dec), want, (size_t)B * VOCAB * sizeof(float)) == 0);
+        /* two calls: 100 positions, then the other 50 after them */
+        const int P = 100;
+        int32_t *t1 = malloc(n * sizeof(int32_t)), *g1 = malloc(n * sizeof(int32_t));
+        int32_t *t2 = malloc(n * sizeof(int32_t)), *g2 = malloc(n * sizeof(int32_t));
+        for (int b = 0; b < B; b++) {
+            memcpy(t1 + b * P, tokens + b * S, P * sizeof(int32_t));
+            memcpy(g1 + b * P, targets + b * S, P * sizeof(int32_t));
+            memcpy(t2 + b * (S - P), tokens + b * S + P, (S - P) * sizeof(int32_t));
+            memcpy(g2 + b * (S - P), targets + b * S + P, (S - P) * sizeof(int32_t));
+        }
+        double a, c;
+        ck_assert_int_eq(tf_decoder_reset(dec), TF_OK);
+        ck_assert_int_eq(tf_decoder_score(dec, P, t1, g1, &a), TF_OK);
+        /* a target outside the vocabulary: refused, the cache as it was */
+        g2[n - (size_t)B * P - 1] = VOCAB;
+        ck_assert_int_eq(tf_decoder_score(dec, S - P, t2, g2, &c), TF_ERR_RANGE);
+        ck_assert_ptr_nonnull(strstr(tf_decoder_errmsg(dec), "targets["));
+        ck_assert_int_eq(tf_decoder_position(dec), P);
+        ck_assert_int_eq(tf_decoder_score(dec, S - P, t2, NULL, &c), TF_ERR_ARGUMENT);
+        g2[n - (size_t)B * P - 1] = targets[n - 1];
+        ck_assert_int_eq(tf_decoder_score(dec, S - P, t2, g2, &c), TF_OK);
+        ck_assert_msg(fabs((a + c) - nll) <= 1e-6 * nll, "%.9g + %.9g vs %.9g", a, c, nll);
+        tf_decoder_free(dec);
+        tf_decoder_free(ref);
+        free(t1);
+        free(t2);
+        free(g1);
+        free(g2);
+        free(tokens);
+        free(targets);
+    }
+    tf_model_free(m);
+}
+END_TEST
+
+/* The official sampling settings (0 = off) as library params. */
+START_TEST(test_sampler_params_official)
+{
+    static const struct {
+        double t;
+        int32_t k;
+        double p, want_t, want_p;
+    } map[] = {
+        {0.0, 0, 0.0, 0.0, 1.0},  /* greedy */
+        {0.0, 5, 0.0, 1.0, 1.0},  /* sampling without a temperature */
+        {0.0, 0, 0.9, 1.0, 0.9},
+        {0.7, 0, 0.0, 0.7, 1.0},  /* pure sampling at 0.7 */
+        {1.0, 40, 1.0, 1.0, 1.0},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        tf_sampler_params p = tf_sampler_default_params();
+        p.seed = 99;
+        ck_assert_int_eq(tf_sampler_params_official(&p, map[i].t, map[i].k, map[i].p), TF_OK);
+        ck_assert(p.temperature == map[i].want_t && p.top_k == map[i].k &&
+                  p.top_p == map[i].want_p && p.seed == 99);
+    }
+    /* the nucleus of 0.5 around a token of mass > 0.5 is that token */
+    const float logits[4] = {0.0f, 3.0f, 1.0f, 0.5f};
+    tf_sampler_params p = tf_sampler_default_params();
+    ck_assert_int_eq(tf_sampler_params_official(&p, 0.0, 0, 0.5), TF_OK);
+    uint64_t rng = 5;
+    for (int i = 0; i < 50; i++) {
+        int32_t id;
+        ck_assert_int_eq(tf_sample(logits, 4, &p, &rng, &id), TF_OK);
+        ck_assert_int_eq(id, 1);
+    }
+    static const double bad[][3] = {{0, 0, 1.5}, {0, 0, -0.1}, {0, 0, NAN}, {-1, 0, 0},
+                                    {INFINITY, 0, 0}, {0, -1, 0}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tf_sampler_params q = tf_sampler_default_params(), before = q;
+        ck_assert_int_eq(tf_sampler_params_official(&q, bad[i][0], (int32_t)bad[i][1],
+                                                    bad[i][2]),
+                         TF_ERR_ARGUMENT);
+        ck_assert(memcmp(&q, &before, sizeof q) == 0);
+    }
+    ck_assert_ptr_nonnull(strstr(tf_last_error(), "top_k"));
+    ck_assert_int_eq(tf_sampler_params_official(NULL, 1, 0, 0), TF_ERR_ARGUMENT);
+    p.struct_size = offsetof(tf_sampler_params, top_k) + sizeof p.top_k;
+    ck_assert_int_eq(tf_sampler_params_official(&p, 1, 0, 0), TF_ERR_ARGUMENT);
+}
+END_TEST
+
 #define ADD(fn, loops)                                                         \
     do {                                                                       \
         TCase *tc = tcase_create(#fn + 5);                                     \
@@ -839,5 +951,7 @@ Suite *decode_suite(void)
     ADD(test_growth_while_serving, 0);
     ADD(test_training_state_survives_decoding, 0);
     ADD(test_byte_tokenizer, 0);
+    ADD(test_score_matches_forward_loss, 0);
+    ADD(test_sampler_params_official, 0);
     return s;
 }

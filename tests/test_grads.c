@@ -125,6 +125,56 @@ START_TEST(test_buffer_order_and_size)
 }
 END_TEST
 
+/* A model that only ran has no gradients; the buffer comes when they are
+ * first needed, holding any a borrowed set accumulated on its own before. */
+START_TEST(test_buffer_allocated_when_needed)
+{
+    tf_model *m = new_model(4), *ref = new_model(4);
+    int32_t tok[B * T];
+    fill_tokens(tok, B * T, 9);
+    ck_assert_int_eq(tf_model_forward(m, B, T, tok, NULL, NULL, NULL), TF_OK);
+    /* a backward through one borrowed set, before the model has a buffer */
+    tf_pattention *set = tf_model_pattention(m, 1, TF_SET_FFN);
+    float X[3 * D], dY[3 * D];
+    for (int i = 0; i < 3 * D; i++) {
+        X[i] = (float)((i * 7) % 11) / 11.0f - 0.5f;
+        dY[i] = (float)((i * 5) % 13) / 13.0f - 0.5f;
+    }
+    ck_assert_int_eq(tf_pattention_forward(set, 3, X, dY), TF_OK); /* dY as scratch output */
+    for (int i = 0; i < 3 * D; i++)
+        dY[i] = (float)((i * 5) % 13) / 13.0f - 0.5f;
+    ck_assert_int_eq(tf_pattention_backward(set, 3, X, dY, NULL), TF_OK);
+    float kg[SF * D];
+    ck_assert_int_eq(tf_pattention_get_key_grad(set, kg, SF * D), TF_OK);
+    ck_assert(any_nonzero(kg, SF * D));
+    /* the same through the model's own backward afterwards, into the buffer */
+    fwd_bwd(m, 1);
+    fwd_bwd(ref, 1);
+    float *buf, *rbuf;
+    size_t count, rcount;
+    ck_assert_int_eq(tf_model_grad_buffer(m, &buf, &count), TF_OK);
+    ck_assert_int_eq(tf_model_grad_buffer(ref, &rbuf, &rcount), TF_OK);
+    ck_assert_uint_eq(count, rcount);
+    expect_buffer_is_table(m, buf, count);
+    /* the set's own accumulation is in the buffer, on top of the model's */
+    float mg[SF * D], rg[SF * D];
+    ck_assert_int_eq(tf_model_get_grad(m, "layers.1.mlp.key_param_tokens", mg, SF * D), TF_OK);
+    ck_assert_int_eq(tf_model_get_grad(ref, "layers.1.mlp.key_param_tokens", rg, SF * D), TF_OK);
+    for (int i = 0; i < SF * D; i++)
+        ck_assert_msg(mg[i] == rg[i] + kg[i], "element %d: %g, not %g + %g", i, mg[i], rg[i],
+                      kg[i]);
+    /* a model grown before it had gradients gets a buffer of the grown size */
+    tf_model *g = new_model(5);
+    ck_assert_int_eq(tf_model_grow(g, NULL, SQ + 2, SP, SF, NULL), TF_OK);
+    ck_assert_int_eq(tf_model_grad_buffer(g, &buf, &count), TF_OK);
+    ck_assert_uint_eq(count, (size_t)tf_model_num_params(g));
+    ck_assert(!any_nonzero(buf, count));
+    tf_model_free(g);
+    tf_model_free(ref);
+    tf_model_free(m);
+}
+END_TEST
+
 /* A host sums the buffer in place; the optimizer steps with what it wrote,
  * exactly as with the same gradients set tensor by tensor. */
 START_TEST(test_in_place_writes_drive_the_step)
@@ -415,6 +465,7 @@ Suite *grads_suite(void)
     Suite *s = suite_create("grads");
     TCase *tc = tcase_create("buffer");
     tcase_add_test(tc, test_buffer_order_and_size);
+    tcase_add_test(tc, test_buffer_allocated_when_needed);
     tcase_add_test(tc, test_in_place_writes_drive_the_step);
     tcase_add_test(tc, test_buffer_follows_growth);
     tcase_add_test(tc, test_ready_ranges_cover_once_and_are_final);

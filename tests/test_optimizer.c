@@ -61,6 +61,7 @@ static tf_model *fixture_model(tfi_st_file *f)
                                                   : TF_NORM_L2_NORM_GELU;
     tf_model *m = NULL;
     ck_assert_msg(tf_model_create(&mp, &m) == TF_OK, "%s", tf_last_error());
+    ck_assert_int_eq(tfi_model_ensure_grads(m), TF_OK); /* written directly below */
     char gname[128];
     for (int i = 0; i < m->nrefs; i++) {
         const tfi_tensor_ref *r = &m->refs[i];

@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "internal.h"
 
@@ -60,8 +61,11 @@ typedef struct tfi_st_named {
 } tfi_st_named;
 
 typedef struct tfi_st_file {
-    unsigned char *buf; /* whole file contents (owned) */
+    unsigned char *buf; /* whole file contents, or with header_only the
+                           first data_start bytes (owned) */
     size_t size;        /* file size */
+    int header_only;    /* opened by tfi_st_open_header: data read from fp */
+    FILE *fp;           /* with header_only: the open file (owned) */
     size_t data_start;  /* 8 + header length */
     tfi_st_tensor *tensors;
     int ntensors;       /* in header order */
@@ -78,6 +82,12 @@ tf_status tfi_st_open(const char *path, tfi_st_file *f, tfi_errbuf *eb);
 /* The same, from memory (copied). name is used in messages. */
 tf_status tfi_st_open_memory(const void *data, size_t size, const char *name,
                              tfi_st_file *f, tfi_errbuf *eb);
+/* The same, reading and validating only the header (against the file's
+ * size) and keeping the file open: tensor data is then read on demand with
+ * tfi_st_copy_f32, straight into its destination, so opening a large
+ * checkpoint costs no copy of it in memory.  tfi_st_data must not be used
+ * on such a file. */
+tf_status tfi_st_open_header(const char *path, tfi_st_file *f, tfi_errbuf *eb);
 void tfi_st_close(tfi_st_file *f);
 
 const tfi_st_tensor *tfi_st_find(const tfi_st_file *f, const char *name);
@@ -88,19 +98,35 @@ const char *tfi_st_meta(const tfi_st_file *f, const char *key);
 const char *tfi_st_dtype_name(tfi_st_dtype d);
 size_t tfi_st_dtype_size(tfi_st_dtype d);
 
-/* The F32 tensor `name` of exactly shape [rows, cols] ([rows] for cols ==
- * 0): *found is NULL (TF_OK) if there is none; another dtype is
- * TF_ERR_FORMAT, another shape TF_ERR_SHAPE, naming file, tensor and both
- * shapes. */
+/* The floating-point tensor (F32, F16 or BF16: see tfi_st_copy_f32)
+ * `name` of exactly shape [rows, cols] ([rows] for cols == 0): *found is
+ * NULL (TF_OK) if there is none; another dtype is TF_ERR_FORMAT, another
+ * shape TF_ERR_SHAPE, naming file, tensor and both shapes. */
 tf_status tfi_st_find_f32(const tfi_st_file *f, const char *name, int64_t rows, int64_t cols,
                           const tfi_st_tensor **found, tfi_errbuf *eb);
 /* "[10, 4]" (always NUL-terminated, truncated if cap is too small). */
 void tfi_st_format_shape(char *out, size_t cap, const int64_t *shape, int ndim);
 
-/* Copies a tensor that must be F32 with exactly count elements into dst;
- * TF_ERR_FORMAT naming the tensor otherwise. */
+/* Copies a tensor that must be F32, F16 or BF16 with exactly count
+ * elements into dst as float32; TF_ERR_FORMAT naming the tensor otherwise. */
 tf_status tfi_st_read_f32(const tfi_st_file *f, const char *name, float *dst,
                           size_t count, tfi_errbuf *eb);
+
+/* ---- float32 views (safetensors_f32.c) ---- */
+
+/* Exact widenings (every value, subnormals, infinities and NaN payloads
+ * included) and float32 -> bfloat16 rounded to nearest even (NaN stays a
+ * quiet NaN, overflow becomes infinity). */
+float tfi_f16_to_f32(uint16_t h);
+float tfi_bf16_to_f32(uint16_t b);
+uint16_t tfi_f32_to_bf16(float f);
+/* F32, F16 or BF16: the dtypes that load as float32. */
+int tfi_st_dtype_is_float(tfi_st_dtype d);
+/* t's t->numel values as float32 into dst: from memory, or read from the
+ * file of a header-only open (TF_ERR_IO if that read fails).  Another
+ * dtype is TF_ERR_FORMAT naming the tensor. */
+tf_status tfi_st_copy_f32(const tfi_st_file *f, const tfi_st_tensor *t, float *dst,
+                          tfi_errbuf *eb);
 
 /* ---- writer ----------------------------------------------------------- */
 

@@ -147,6 +147,29 @@ static tf_status parse_header_json(tfi_st_parse *p, json_object **root)
     return TF_OK;
 }
 
+/* What a file that is no safetensors file is, if it is a PyTorch
+ * checkpoint (official releases ship those): torch.save writes a zip
+ * archive, or before PyTorch 1.6 a pickle whose first value is its magic
+ * number.  Asked only of files whose first bytes cannot start a
+ * safetensors header, so a valid file is never misjudged.  `have` bytes
+ * of the file are at buf. */
+static const char *torch_kind(const unsigned char *buf, size_t have)
+{
+    static const unsigned char zip[4] = {'P', 'K', 3, 4};
+    /* protocol 2, LONG1 of 10 bytes: 0x1950a86a20f9469cfc6c */
+    static const unsigned char legacy[14] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c,
+                                             0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+    if (have >= 4 && memcmp(buf, zip, 4) == 0)
+        return "a PyTorch checkpoint (a zip archive written by torch.save)";
+    if (have >= sizeof legacy && memcmp(buf, legacy, sizeof legacy) == 0)
+        return "a PyTorch checkpoint (the pre-1.6 format of torch.save)";
+    /* PROTO 2..5 and an opcode (no opcode is 0, a short header length's
+     * third byte is) */
+    if (have >= 3 && buf[0] == 0x80 && buf[1] >= 2 && buf[1] <= 5 && buf[2] != 0)
+        return "a Python pickle (a PyTorch checkpoint?)";
+    return NULL;
+}
+
 /* ---- look-ups by name -------------------------------------------------- */
 
 /* Names are unique (safetensors_keys.c), so an index sorted by name lets
@@ -202,6 +225,12 @@ static tf_status parse_buffer(tfi_st_file *f, tfi_errbuf *eb)
     if (!host_is_little_endian())
         return tfi_st_fail_file(&p, "big-endian hosts are not supported (safetensors data is "
                              "little-endian)");
+    const size_t have = f->header_only ? f->data_start : f->size;
+    const uint64_t n = have >= 8 ? load_u64_le(f->buf) : 0;
+    const char *kind = torch_kind(f->buf, have);
+    if (kind && (have < 9 || n > f->size - 8 || n > ST_MAX_HEADER_BYTES || f->buf[8] != '{'))
+        return tfi_st_fail_file(&p, "this is %s, not safetensors: convert it with "
+                                "tools/convert_checkpoint.py (installed as tf-convert)", kind);
     tf_status st = check_header_length(&p);
     if (st != TF_OK)
         return st;
@@ -239,6 +268,8 @@ void tfi_st_close(tfi_st_file *f)
     free(f->meta_values);
     free(f->buf);
     free(f->name);
+    if (f->header_only && f->fp)
+        fclose(f->fp);
     memset(f, 0, sizeof *f);
 }
 
@@ -282,23 +313,36 @@ tf_status tfi_st_open_memory(const void *data, size_t size, const char *name,
     return finish_open(f, eb);
 }
 
-tf_status tfi_st_open(const char *path, tfi_st_file *f, tfi_errbuf *eb)
+/* What both readers start with: f emptied, path opened as a regular file
+ * (*fp) whose size (*fsize) memory can address. */
+static tf_status open_regular(const char *path, tfi_st_file *f, const char *fn, FILE **fp,
+                              size_t *fsize, tfi_errbuf *eb)
 {
     if (!f)
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "tfi_st_open: NULL file");
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: NULL file", fn);
     memset(f, 0, sizeof *f);
     if (!path)
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "tfi_st_open: NULL path");
-    FILE *fp;
-    int64_t fsize;
-    tf_status st = tfi_fopen_regular(path, &fp, &fsize, eb);
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: NULL path", fn);
+    int64_t size;
+    tf_status st = tfi_fopen_regular(path, fp, &size, eb);
     if (st != TF_OK)
         return st;
-    if ((uint64_t)fsize > SIZE_MAX) {
-        fclose(fp);
+    if ((uint64_t)size > SIZE_MAX) {
+        fclose(*fp);
         return tfi_fail(eb, TF_ERR_IO, "%s: too large to read into memory", path);
     }
-    st = start_open(f, path, (size_t)fsize, eb);
+    *fsize = (size_t)size;
+    return TF_OK;
+}
+
+tf_status tfi_st_open(const char *path, tfi_st_file *f, tfi_errbuf *eb)
+{
+    FILE *fp;
+    size_t fsize;
+    tf_status st = open_regular(path, f, "tfi_st_open", &fp, &fsize, eb);
+    if (st != TF_OK)
+        return st;
+    st = start_open(f, path, fsize, eb);
     if (st != TF_OK) {
         fclose(fp);
         return st;
@@ -317,6 +361,51 @@ tf_status tfi_st_open(const char *path, tfi_st_file *f, tfi_errbuf *eb)
                         path, got, (size_t)fsize);
     }
     return finish_open(f, eb);
+}
+
+/* Reads exactly `bytes` bytes at the current position of fp into buf. */
+static tf_status read_exact(FILE *fp, const char *path, void *buf, size_t bytes, tfi_errbuf *eb)
+{
+    errno = 0;
+    size_t got = bytes ? fread(buf, 1, bytes, fp) : 0;
+    if (got == bytes)
+        return TF_OK;
+    if (ferror(fp))
+        return tfi_fail(eb, TF_ERR_IO, "%s: read failed: %s", path, strerror(errno ? errno : EIO));
+    return tfi_fail(eb, TF_ERR_IO, "%s: file shrank while reading", path);
+}
+
+tf_status tfi_st_open_header(const char *path, tfi_st_file *f, tfi_errbuf *eb)
+{
+    FILE *fp;
+    size_t fsize;
+    tf_status st = open_regular(path, f, "tfi_st_open_header", &fp, &fsize, eb);
+    if (st != TF_OK)
+        return st;
+    /* the length, then the header if the length is plausible (else the
+     * parse refuses the file from its first bytes) */
+    unsigned char len[8];
+    size_t have = fsize < 8 ? (size_t)fsize : 8, want = have;
+    st = read_exact(fp, path, len, have, eb);
+    if (st == TF_OK && have == 8) {
+        uint64_t n = load_u64_le(len);
+        if (n <= (uint64_t)fsize - 8 && n <= ST_MAX_HEADER_BYTES)
+            want = 8 + (size_t)n;
+    }
+    if (st == TF_OK && (st = start_open(f, path, want, eb)) == TF_OK) {
+        f->size = fsize;
+        f->header_only = 1;
+        f->fp = fp;
+        f->data_start = want;
+        memcpy(f->buf, len, have);
+        st = read_exact(fp, path, f->buf + have, want - have, eb);
+        if (st == TF_OK)
+            return finish_open(f, eb);
+        tfi_st_close(f); /* closes fp */
+        return st;
+    }
+    fclose(fp);
+    return st;
 }
 
 const tfi_st_tensor *tfi_st_find(const tfi_st_file *f, const char *name)
@@ -350,16 +439,14 @@ tf_status tfi_st_read_f32(const tfi_st_file *f, const char *name, float *dst,
         return tfi_fail(eb, TF_ERR_FORMAT, "%s: no tensor '%s'", f->name, name);
     char shape[256];
     tfi_st_format_shape(shape, sizeof shape, t->shape, t->ndim);
-    if (t->dtype != TFI_ST_F32)
-        return tfi_fail(eb, TF_ERR_FORMAT, "%s: tensor '%s': dtype is %s, expected F32",
-                        f->name, name, tfi_st_dtype_name(t->dtype));
+    if (!tfi_st_dtype_is_float(t->dtype))
+        return tfi_fail(eb, TF_ERR_FORMAT, "%s: tensor '%s': dtype is %s, expected F32, F16 "
+                        "or BF16", f->name, name, tfi_st_dtype_name(t->dtype));
     if ((uint64_t)t->numel != (uint64_t)count)
         return tfi_fail(eb, TF_ERR_FORMAT, "%s: tensor '%s': shape %s has %lld elements, "
                                            "expected %zu",
                         f->name, name, shape, (long long)t->numel, count);
-    if (count)
-        memcpy(dst, tfi_st_data(f, t), count * sizeof(float));
-    return TF_OK;
+    return tfi_st_copy_f32(f, t, dst, eb);
 }
 
 tf_status tfi_st_find_f32(const tfi_st_file *f, const char *name, int64_t rows, int64_t cols,
@@ -369,9 +456,9 @@ tf_status tfi_st_find_f32(const tfi_st_file *f, const char *name, int64_t rows, 
     *found = NULL;
     if (!t)
         return TF_OK;
-    if (t->dtype != TFI_ST_F32)
-        return tfi_fail(eb, TF_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected F32", f->name,
-                        t->name, tfi_st_dtype_name(t->dtype));
+    if (!tfi_st_dtype_is_float(t->dtype))
+        return tfi_fail(eb, TF_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected F32, F16 or "
+                        "BF16", f->name, t->name, tfi_st_dtype_name(t->dtype));
     const int64_t want[2] = {rows, cols};
     const int want_nd = cols ? 2 : 1;
     int same = t->ndim == want_nd;

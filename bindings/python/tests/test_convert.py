@@ -352,6 +352,77 @@ class ConvertTest(unittest.TestCase):
         big["sequential.0.word_embeddings.weight"][0, 0] = 1e6
         self.assertIn("float16's range", self.convert_error(big, dtype="f16"))
 
+    def test_half_outputs_load(self):
+        """--dtype bf16 / f16 files open in the library (widened exactly):
+        their logits are those of the float32 weights rounded to the
+        format, and PyTorch's float32 logits to that format's precision."""
+        ref = np.load(os.path.join(DATA, "logits_fp32.npy"))
+        f32 = fixture_state_dict()
+        bits = {"bf16": lambda a: tc._to_bf16_bits(a).astype(np.uint32) << np.uint32(16),
+                "f16": lambda a: a.astype(np.float16).astype(np.float32).view(np.uint32)}
+        # eps of the format: the logits move by a few of them, relative
+        for dtype, eps in (("bf16", 2.0 ** -8), ("f16", 2.0 ** -11)):
+            with self.subTest(dtype=dtype):
+                out = self.out(dtype + ".safetensors")
+                tc.convert(os.path.join(DATA, "tiny_fp32.pt"), out, config=CONFIG, dtype=dtype)
+                with open(out, "rb") as f:
+                    header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+                self.assertEqual(header["embed.weight"]["dtype"], dtype.upper())
+                got = self.logits_of(out)
+                with tf.Model.open(out) as m:
+                    for lib, off in tc._map_names(list(f32))[0].items():
+                        np.testing.assert_array_equal(
+                            m.get_tensor(lib).view(np.uint32), bits[dtype](f32[off]), lib)
+                    rounded = m.state_dict()
+                with tf.Model.from_config(CONFIG) as m:
+                    m.load_state_dict(rounded)
+                    np.testing.assert_array_equal(got, m.logits(TOKENS))
+                err = rel_err(got, ref)
+                self.assertLess(err, 8 * eps, "%s logits off PyTorch's float32 by %.2e"
+                                % (dtype, err))
+                self.assertGreater(err, REL_TOL)  # the rounding does show
+
+    def test_open_official_names_with_config(self):
+        """A file with the official names and no configuration (what a
+        hand-written script gives): Model.open needs its YAML, as a path or
+        a Config, and then gives PyTorch's logits; errors name tensors as
+        the file does."""
+        sd = fixture_state_dict()
+        path = self.out("official.safetensors")
+        safetensors.write(path, [(k, "F32", tuple(a.shape), (lambda a=a: a))
+                                 for k, a in sd.items()], {})
+        with self.assertRaises(tf.FormatError) as cm:
+            tf.Model.open(path)
+        self.assertIn("no configuration in the metadata", str(cm.exception))
+        ref = np.load(os.path.join(DATA, "logits_fp32.npy"))
+        with tf.Config.load(CONFIG) as cfg:
+            for config in (CONFIG, cfg):
+                with tf.Model.open(path, config=config) as m:
+                    self.assertLess(rel_err(m.logits(TOKENS), ref), REL_TOL)
+        del sd["sequential.5.norm.bias"]
+        holed = self.out("holed.safetensors")
+        safetensors.write(holed, [(k, "F32", tuple(a.shape), (lambda a=a: a))
+                                  for k, a in sd.items()], {})
+        with self.assertRaises(tf.FormatError) as cm:
+            tf.Model.open(holed, config=CONFIG)
+        self.assertIn("no tensor 'sequential.5.norm.bias' (final_norm.bias)", str(cm.exception))
+
+    def test_model_export_bf16(self):
+        """Model.export writes what the converter's --dtype bf16 does: the
+        same rounding, loaded back exactly."""
+        out = self.out()
+        tc.convert(os.path.join(DATA, "tiny_fp32.pt"), out, config=CONFIG)
+        exported, converted = self.out("exported.safetensors"), self.out("bf16.safetensors")
+        tc.convert(os.path.join(DATA, "tiny_fp32.pt"), converted, config=CONFIG, dtype="bf16")
+        with tf.Model.open(out) as m:
+            m.export(exported, dtype="bf16")
+            with self.assertRaises(ValueError):
+                m.export(exported, dtype="f64")
+        with tf.Model.open(exported) as a, tf.Model.open(converted) as b:
+            for n in a.tensor_names():
+                np.testing.assert_array_equal(a.get_tensor(n), b.get_tensor(n), n)
+        self.assertLess(os.path.getsize(exported), 0.6 * os.path.getsize(out))
+
     def test_output_is_atomic(self):
         src = os.path.join(DATA, "tiny_fp32.pt")
         out = self.out()

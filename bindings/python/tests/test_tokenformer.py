@@ -1094,6 +1094,24 @@ class TestInference(unittest.TestCase):
             dec.prefill(np.zeros(14, np.int32))
             self.assertEqual(dec.generate(10, temperature=0).shape, (1, 2))
 
+    def test_score_and_official_sampling(self):
+        with small_model(seed=4) as m, tf.Decoder(m, batch=2) as dec:
+            tok, tgt = tokens_targets(2, 10, seed=8)
+            nll = dec.score(tok, tgt)
+            self.assertEqual(dec.position, 10)
+            self.assertAlmostEqual(nll / tok.size, m.loss(tok, tgt), delta=1e-5 * nll / tok.size)
+            with self.assertRaises(tf.ShapeError):
+                dec.score(tok, tgt[:, :4])
+        p = tf.official_sampler_params(temperature=0.0, top_k=0, top_p=0.0, seed=3)
+        self.assertEqual((p.temperature, p.top_k, p.top_p, p.seed), (0.0, 0, 1.0, 3))
+        p = tf.official_sampler_params(top_k=40)  # no temperature: sampling at 1
+        self.assertEqual((p.temperature, p.top_k, p.top_p), (1.0, 40, 1.0))
+        p = tf.official_sampler_params(temperature=0.8, top_p=0.9)
+        self.assertEqual((p.temperature, p.top_k, p.top_p), (0.8, 0, 0.9))
+        for bad in ({"top_p": 1.5}, {"top_p": -0.5}, {"temperature": -1.0}, {"top_k": -2}):
+            with self.assertRaises(tf.ArgumentError):
+                tf.official_sampler_params(**bad)
+
     def test_decoder_lifetime(self):
         m = small_model()
         alive = weakref.ref(m)

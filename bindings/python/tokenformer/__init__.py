@@ -14,14 +14,15 @@ Pattention sets            :class:`Pattention`, :class:`PattentionParams`,
 configurations             :class:`Config`
 model                      :class:`Model`, :class:`ModelParams`
                            (forward/backward, named tensors, growth,
-                           checkpoints: save, load, open, load_grown),
+                           checkpoints: save, export, load, open, load_grown),
                            checkpoint_info
 optimizer                  :class:`Optimizer`, :class:`OptimizerParams`
 datasets                   :class:`Dataset` (one file, sets of shards: open_files,
                            open_glob; sources()), :class:`DatasetParams`
 image datasets             :class:`ImageDataset`, :class:`ImageAugParams`
-inference                  :class:`Decoder`, :class:`Sampler`, sample,
-                           :class:`SamplerParams`, bytes_to_tokens,
+inference                  :class:`Decoder` (prefill, step, generate, score),
+                           :class:`Sampler`, sample, :class:`SamplerParams`,
+                           official_sampler_params, bytes_to_tokens,
                            tokens_to_bytes, tokens_to_text
 tokenizer                  :class:`Tokenizer` (a Hugging Face tokenizer.json,
                            byte-level BPE: GPT-2, GPT-NeoX-20B)
@@ -72,14 +73,15 @@ from . import _lib
 from ._lib import library_path, missing_symbols
 from .config import Config
 from .dataset import Dataset, Source
-from .enums import DataFormat, KeyInit, LrRestart, Norm, ScalePolicy, SetKind, Split, Status
+from .enums import (DataFormat, DType, KeyInit, LrRestart, Norm, ScalePolicy, SetKind, Split,
+                    Status)
 from .errors import (ArgumentError, ArgumentOverflowError, ArgumentTypeError, ClosedError,
                      ConfigError, FormatError, IOError, NoMemoryError, NonFiniteError,
                      NotFoundError, RangeError, ShapeError, StateError, TokenformerError,
                      TokenformerIOError)
 from .images import ImageDataset
-from .inference import (Decoder, Sampler, bytes_to_tokens, sample, sampler_params,
-                        tokens_to_bytes, tokens_to_text)
+from .inference import (Decoder, Sampler, bytes_to_tokens, official_sampler_params, sample,
+                        sampler_params, tokens_to_bytes, tokens_to_text)
 from .model import CheckpointInfo, ForwardResult, Model, checkpoint_info
 from .optimizer import Optimizer, schedule_lr
 from .params import (DatasetParams, GrowParams, ImageAugParams, ModelParams, OptimizerParams,
@@ -97,12 +99,14 @@ __all__ = [
     "version_number", "version_string", "init", "set_num_threads", "get_num_threads",
     "get_info", "status_name", "last_error", "norm_type_name",
     "Status", "Norm", "ScalePolicy", "KeyInit", "LrRestart", "SetKind", "DataFormat", "Split",
+    "DType",
     "PattentionParams", "GrowParams", "ModelParams", "OptimizerParams", "SamplerParams",
     "DatasetParams",
     "Pattention", "Config", "Model", "ForwardResult", "CheckpointInfo", "checkpoint_info",
     "Optimizer", "schedule_lr", "Dataset", "Source",
     "ImageDataset", "ImageAugParams",
-    "Decoder", "Sampler", "sample", "sampler_params", "bytes_to_tokens", "tokens_to_bytes",
+    "Decoder", "Sampler", "sample", "sampler_params", "official_sampler_params",
+    "bytes_to_tokens", "tokens_to_bytes",
     "tokens_to_text", "Tokenizer",
     "TokenformerError", "ArgumentError", "ShapeError", "NoMemoryError",
     "TokenformerIOError", "FormatError", "ConfigError", "NonFiniteError", "StateError",

@@ -255,8 +255,10 @@ PROTOTYPES = {
     "tf_dataset_source": (St, [DatasetP, Enum, c_int64, POINTER(DataSource)]),
     # checkpoints
     "tf_model_save": (St, [ModelP, OptimizerP, c_char_p]),
+    "tf_model_export": (St, [ModelP, c_char_p, Enum]),
     "tf_model_load": (St, [ModelP, OptimizerP, c_char_p]),
     "tf_model_open": (St, [c_char_p, POINTER(ModelP)]),
+    "tf_model_open_config": (St, [c_char_p, ConfigP, POINTER(ModelP)]),
     "tf_model_load_grown": (St, [ModelP, c_char_p, POINTER(GrowParams)]),
     "tf_checkpoint_info": (St, [c_char_p, POINTER(ModelParams), POINTER(c_int64)]),
     # inference
@@ -267,8 +269,10 @@ PROTOTYPES = {
     "tf_decoder_position": (c_int64, [DecoderP]),
     "tf_decoder_prefill": (St, [DecoderP, c_int, Pi32, Pf]),
     "tf_decoder_step": (St, [DecoderP, Pi32, Pf]),
+    "tf_decoder_score": (St, [DecoderP, c_int, Pi32, Pi32, POINTER(c_double)]),
     "tf_decoder_logits": (Pf, [DecoderP]),
     "tf_sampler_params_init": (None, [POINTER(SamplerParams), c_size_t]),
+    "tf_sampler_params_official": (St, [POINTER(SamplerParams), c_double, c_int32, c_double]),
     "tf_sample": (St, [Pf, c_int64, POINTER(SamplerParams), POINTER(c_uint64), Pi32]),
     "tf_decoder_generate": (St, [DecoderP, c_int, POINTER(SamplerParams), Pi32, c_int, Pi32,
                                  POINTER(c_int), TokenCallback, c_void_p]),

@@ -11,8 +11,8 @@ import enum
 from typing import Dict, Union
 
 __all__ = ["Status", "Norm", "ScalePolicy", "KeyInit", "LrRestart", "SetKind", "DataFormat",
-           "Split", "NormLike", "ScalePolicyLike", "KeyInitLike", "LrRestartLike", "SetKindLike",
-           "DataFormatLike", "SplitLike"]
+           "Split", "DType", "NormLike", "ScalePolicyLike", "KeyInitLike", "LrRestartLike",
+           "SetKindLike", "DataFormatLike", "SplitLike", "DTypeLike"]
 
 
 class _CEnum(enum.IntEnum):
@@ -106,6 +106,13 @@ class DataFormat(_CEnum):
     LLMC = 3
 
 
+class DType(_CEnum):
+    """``tf_dtype``: the number formats :meth:`tokenformer.Model.export`
+    writes parameters in."""
+    F32 = 0
+    BF16 = 1
+
+
 class Split(_CEnum):
     """``tf_split``: the training stream or the held-out validation tail."""
     TRAIN = 0
@@ -123,4 +130,5 @@ KeyInitLike = Union[KeyInit, int, str]
 LrRestartLike = Union[LrRestart, int, str]
 SetKindLike = Union[SetKind, int, str]
 DataFormatLike = Union[DataFormat, int, str]
+DTypeLike = Union[DType, int, str]
 SplitLike = Union[Split, int, str]

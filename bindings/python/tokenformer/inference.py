@@ -16,8 +16,8 @@ from .params import SamplerParams, given_fields
 if TYPE_CHECKING:
     from .model import Model
 
-__all__ = ["Decoder", "Sampler", "sample", "sampler_params", "bytes_to_tokens",
-           "tokens_to_bytes", "tokens_to_text"]
+__all__ = ["Decoder", "Sampler", "sample", "sampler_params", "official_sampler_params",
+           "bytes_to_tokens", "tokens_to_bytes", "tokens_to_text"]
 
 
 def sampler_params(params: Optional[SamplerParams] = None, *,
@@ -31,6 +31,20 @@ def sampler_params(params: Optional[SamplerParams] = None, *,
     if not isinstance(params, SamplerParams):
         raise TypeError("params must be a SamplerParams, not %s" % type(params).__name__)
     return params.copy().update(**fields) if fields else params
+
+
+def official_sampler_params(temperature: float = 0.0, top_k: int = 0, top_p: float = 0.0,
+                            seed: Optional[int] = None) -> SamplerParams:
+    """``tf_sampler_params_official()``: a :class:`SamplerParams` that
+    samples as GPT-NeoX's text generation (``text_generation.yml``) does
+    with these values, 0 meaning off for each: greedy when all three are 0;
+    else softmax(logits / temperature) (no division at 0), the ``top_k``
+    most likely, then the nucleus of mass ``top_p``.  ArgumentError for a
+    negative temperature or top_k, or top_p outside [0, 1]."""
+    p = sampler_params(seed=seed, top_k=top_k)  # the struct checks top_k's type and range
+    _lib.check(F.tf_sampler_params_official(ctypes.byref(p), float(temperature), p.top_k,
+                                            float(top_p)))
+    return p
 
 
 def sample(logits: ArrayLike, params: Optional[SamplerParams] = None,
@@ -148,6 +162,30 @@ class Decoder(_lib.Handle):
             if (logits or out is not None) else None
         self._check(F.tf_decoder_step(h, _lib.iptr(tok), _lib.fptr(lg)))
         return lg
+
+    def score(self, tokens: ArrayLike, targets: ArrayLike) -> float:
+        """``tf_decoder_score()``: appends ``tokens`` [batch, T] (1-D is
+        [1, T] when batch is 1) like :meth:`prefill` and returns the summed
+        cross-entropy (nats) of ``targets`` [batch, T], the next tokens, over
+        the batch * T positions; memory stays bounded whatever T.  After
+        :meth:`reset`, one window of seq_length tokens per call is the
+        official evaluation: ``mean loss = sum of scores / positions``."""
+        h = self._h()
+        tok = self._tokens(tokens, "tokens")
+        tgt = self._tokens(targets, "targets")
+        if tok.ndim == 1 and self._batch == 1:
+            tok = tok.reshape(1, -1)
+            tgt = tgt.reshape(1, -1)
+        if tok.ndim != 2 or tok.shape[0] != self._batch or tok.shape[1] < 1:
+            raise errors.ShapeError(2, "tokens has shape %s; the decoder needs [%d, T>=1]"
+                                    % (tuple(tok.shape), self._batch))
+        if tgt.shape != tok.shape:
+            raise errors.ShapeError(2, "targets has shape %s, tokens %s"
+                                    % (tuple(tgt.shape), tuple(tok.shape)))
+        nll = ctypes.c_double()
+        self._check(F.tf_decoder_score(h, tok.shape[1], _lib.iptr(tok), _lib.iptr(tgt),
+                                       ctypes.byref(nll)))
+        return float(nll.value)
 
     @property
     def logits(self) -> Optional[np.ndarray]:

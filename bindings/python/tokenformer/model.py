@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 
 from . import _lib, errors
 from ._lib import F, PathLike
-from .enums import NormLike, ScalePolicyLike, SetKind, SetKindLike
+from .enums import DType, DTypeLike, NormLike, ScalePolicyLike, SetKind, SetKindLike
 from .params import GrowParams, ModelParams, given_fields
 from .pattention import Pattention, grow_params
 
@@ -111,11 +111,27 @@ class Model(_lib.Handle):
         return cls(params, **fields)
 
     @classmethod
-    def open(cls, path: PathLike) -> "Model":
-        """``tf_model_open()``: a model from a checkpoint's own configuration
-        and parameters."""
+    def open(cls, path: PathLike,
+             config: Optional[Union["Config", PathLike]] = None) -> "Model":
+        """``tf_model_open_config()``: a model to run from a checkpoint
+        (F32, F16 or BF16 tensors), without an initialisation or gradients
+        (training it allocates them).  The configuration is the file's own;
+        ``config`` (a :class:`Config` or a YAML path, e.g. the official
+        ``150M_eval.yml``) is checked against it, or is the configuration
+        of a file that has none (tensors under the official names only).
+        ConfigError names a key that disagrees; FormatError a tensor, as
+        the file calls it."""
+        from .config import Config
         out = _lib.ModelP()
-        _lib.check(F.tf_model_open(_lib.path_arg(path), ctypes.byref(out)))
+        if config is None:
+            _lib.check(F.tf_model_open_config(_lib.path_arg(path), None, ctypes.byref(out)))
+        elif isinstance(config, Config):
+            _lib.check(F.tf_model_open_config(_lib.path_arg(path), config._h(),
+                                              ctypes.byref(out)))
+        else:
+            with Config.load(config) as cfg:
+                _lib.check(F.tf_model_open_config(_lib.path_arg(path), cfg._h(),
+                                                  ctypes.byref(out)))
         return cls._wrap(out)
 
     def _add_dependent(self, obj):
@@ -400,6 +416,13 @@ class Model(_lib.Handle):
         h = self._h()
         opt = optimizer._h() if optimizer is not None else None
         self._check(F.tf_model_save(h, opt, _lib.path_arg(path)))
+
+    def export(self, path: PathLike, dtype: DTypeLike = "bf16") -> None:
+        """``tf_model_export()``: the model to run elsewhere, every parameter
+        in ``dtype`` ("bf16": half the bytes, rounded to nearest even, or
+        "f32"), without training state; :meth:`open` reads it back."""
+        h = self._h()
+        self._check(F.tf_model_export(h, _lib.path_arg(path), int(DType.coerce(dtype))))
 
     def load(self, path: PathLike, optimizer: Optional["Optimizer"] = None) -> None:
         """``tf_model_load()``: parameters of the same shapes (and the
