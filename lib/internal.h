@@ -52,7 +52,8 @@ int tfi_threads_for(int64_t work);
  *   C[m, n] = alpha * op(A) op(B) + beta * C
  * op(A) is [m, k]: A is [m, k] with leading dimension lda, or, if ta, A is
  * [k, m] (lda) and used transposed.  Likewise op(B) [k, n].  ldc is C's row
- * stride.  nthreads <= 0 means tfi_num_threads().  The runtime must be up. */
+ * stride.  nthreads <= 0: one thread for a small product (runtime.c),
+ * else tfi_num_threads().  The runtime must be up. */
 void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                const float *A, int64_t lda, const float *B, int64_t ldb,
                float beta, float *C, int64_t ldc, int nthreads);

@@ -289,9 +289,14 @@ void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
     }
     rntm_t rntm;
     bli_rntm_init(&rntm);
-    /* small products run on one thread: a team costs more than it saves */
+    /* Small products run on one thread: a team costs more than it saves.
+     * A product of few rows is small in multiply-adds but still streams
+     * all of B from memory (a decoder's step: every weight, once per
+     * token), so B's size counts as work too. */
     if (nthreads <= 0)
-        nthreads = m * n * k < 64 * TFI_PARALLEL_MIN_WORK ? 1 : tfi_num_threads();
+        nthreads = m * n * k < 64 * TFI_PARALLEL_MIN_WORK && n * k < 8 * TFI_PARALLEL_MIN_WORK
+                       ? 1
+                       : tfi_num_threads();
     bli_rntm_set_num_threads(nthreads, &rntm);
     /* Row-major: row stride = leading dimension, column stride = 1.  A
      * transposed operand keeps its stored strides and gets the trans flag. */
