@@ -131,11 +131,11 @@ static int default_threads(void)
 /* The kernel set "auto" exports, or -1 to leave BLIS's own choice.  BLIS
  * 0.9 recognises the CPUs it was written for but takes AVX-512 ones it does
  * not know (AMD Zen 4 among them) for `generic`, 5x slow.  On those:
- * - AMD: `zen3`.  Zen 4 runs AVX-512 as two 256-bit halves, so the AVX2
- *   kernels reach the same sgemm peak as `skx` (measured 103 vs 99
- *   GFLOP/s), and only the AMD set has BLIS's small-matrix ("sup") kernels:
- *   attention-sized products (128x32x128) run 1.6x faster, one-row decoding
- *   products 7x, a d=128 training step 16-25% (with transpose.c's copies).
+ * - AMD: `zen3`.  Its AVX2 kernels reach the sgemm peak of `skx` on these
+ *   CPUs, and only the AMD set has BLIS's small-matrix ("sup") kernels,
+ *   which skip packing the operands: the products of attention heads, of
+ *   decoding steps (one row per sequence) and of small models are of that
+ *   size, and run several times faster for it.
  * - anyone else: `skx`. */
 static int auto_arch(const cpu_features *f)
 {
