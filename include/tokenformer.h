@@ -619,12 +619,11 @@ TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
  * reads its current parameters at every step, so a model grown in place
  * (pinned tau, zero keys) keeps serving the same continuation.
  *
- * Decoding runs the code of tf_model_forward: its logits are the forward's
- * for the same tokens up to the rounding of the matrix products, which BLIS
- * may sum in another order when a call has other shapes (a step multiplies
- * one row per sequence).  On small models they agree bit for bit at one
- * thread; otherwise to about 1e-6 of the largest logit, about as closely as
- * the forward agrees with itself run on another batch.
+ * Decoding runs the code of tf_model_forward.  When the forward of the same
+ * tokens has fewer than 64 rows (batch * positions), the logits agree bit
+ * for bit; on longer inputs the forward's matrix products go to BLIS, which
+ * sums in another order, and they agree to about 1e-6 of the largest logit
+ * -- about as closely as the forward agrees with itself on another batch.
  * ---------------------------------------------------------------------- */
 typedef struct tf_decoder tf_decoder;
 

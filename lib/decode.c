@@ -16,14 +16,14 @@
  * (layer.c), on the chunk's rows at positions pos .. pos+Tc-1, with
  * attention reading the cache; the output head is tfi_model_head on the
  * last position of each sequence.  So decoding repeats the forward's
- * arithmetic row for row, with one exception: a BLIS product sums a row's
- * terms in an order that depends on the operands' shapes (how many rows,
- * which kernel family BLIS picks for them, where it splits k, an odd last
- * column), and a decoder's step multiplies one row per sequence where the
- * forward multiplies all of them.  Where the two get the same order -- on
- * BLIS's small-matrix kernels, below 64 rows and with even widths -- the
- * logits are the forward's bit for bit; elsewhere they differ by the
- * rounding of those products (test_decode.c holds both at one thread).
+ * arithmetic row for row.  A step multiplies one row per sequence where
+ * the forward multiplies all of them; below TFI_FEW_ROWS (64) rows the
+ * products go through kernels that sum each output in one order whatever
+ * the row count (kernels/fewrows.c), so whenever the forward of the same
+ * tokens has fewer than 64 rows the logits are the forward's bit for bit.
+ * From 64 rows on the forward's products go to BLIS, which orders its sums
+ * by the product's shape, and the two differ by the rounding of those
+ * products (test_decode.c holds both at one thread).
  *
  * The Pattention intermediates go to the decoder's scratch: the sets'
  * workspaces (what their backward needs) are never touched, so a training

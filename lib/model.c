@@ -469,7 +469,10 @@ void tfi_model_head(const tf_model *m, int64_t N, const float *x, float *ln, flo
     const int64_t d = m->p.hidden_size, V = m->p.vocab_size;
     tfi_layernorm_forward(ln, mean, rstd, x, m->norm_w, m->norm_b, N, d,
                           (float)m->p.layernorm_epsilon);
-    tfi_sgemm(0, 1, N, V, d, 1.0f, ln, d, m->embed, d, 0.0f, logits, V, 0);
+    if (N < TFI_FEW_ROWS)
+        tfi_few_rows_abt(N, V, d, ln, d, m->embed, d, logits, V);
+    else
+        tfi_sgemm(0, 1, N, V, d, 1.0f, ln, d, m->embed, d, 0.0f, logits, V, 0);
 }
 
 /* The Pattention workspaces grow on first use; make sure they can before

@@ -41,7 +41,8 @@ tf_status tfi_pattention_forward(tf_pattention *set, int64_t N, const float *X,
                                  int64_t ldx, float *Y, int64_t ldy, float beta);
 
 /* Where a forward puts its intermediates: the scores a and Theta's output
- * s [N, n], the row scales r [N], and t [n, d_in] for the keys transposed. */
+ * s [N, n], the row scales r [N], and t [n, d_in] for the keys transposed
+ * (used from TFI_FEW_ROWS rows on). */
 typedef struct tfi_pattention_scratch {
     float *a, *s, *r, *t;
 } tfi_pattention_scratch;
@@ -49,7 +50,9 @@ typedef struct tfi_pattention_scratch {
 /* The same forward into the caller's scratch, sized for N rows of this
  * set: it allocates nothing, cannot fail, and leaves the set's workspaces
  * (and so a pending backward) alone.  The arithmetic is the same call for
- * call as tfi_pattention_forward's. */
+ * call as tfi_pattention_forward's.  Below TFI_FEW_ROWS rows both products
+ * go through kernels/fewrows.c, so that a row's output does not depend on
+ * how many rows the call has. */
 void tfi_pattention_forward_into(const tf_pattention *set, int64_t N, const float *X,
                                  int64_t ldx, float *Y, int64_t ldy, float beta,
                                  const tfi_pattention_scratch *ws);

@@ -133,9 +133,8 @@ static int default_threads(void)
  * not know (AMD Zen 4 among them) for `generic`, 5x slow.  On those:
  * - AMD: `zen3`.  Its AVX2 kernels reach the sgemm peak of `skx` on these
  *   CPUs, and only the AMD set has BLIS's small-matrix ("sup") kernels,
- *   which skip packing the operands: the products of attention heads, of
- *   decoding steps (one row per sequence) and of small models are of that
- *   size, and run several times faster for it.
+ *   which skip packing the operands: the products of attention heads and
+ *   of small models are of that size, and run several times faster for it.
  * - anyone else: `skx`. */
 static int auto_arch(const cpu_features *f)
 {
@@ -249,6 +248,16 @@ int tfi_threads_for(int64_t work)
     return work < TFI_PARALLEL_MIN_WORK ? 1 : tfi_num_threads();
 }
 
+/* A product of few rows is small in multiply-adds but still streams all of
+ * B from memory (a decoder's step: every weight, once per token), so B's
+ * size counts as work too. */
+int tfi_gemm_threads(int64_t m, int64_t n, int64_t k)
+{
+    return m * n * k < 64 * TFI_PARALLEL_MIN_WORK && n * k < 8 * TFI_PARALLEL_MIN_WORK
+               ? 1
+               : tfi_num_threads();
+}
+
 TF_API tf_status tf_get_info(tf_info *info)
 {
     if (!info)
@@ -289,14 +298,8 @@ void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
     }
     rntm_t rntm;
     bli_rntm_init(&rntm);
-    /* Small products run on one thread: a team costs more than it saves.
-     * A product of few rows is small in multiply-adds but still streams
-     * all of B from memory (a decoder's step: every weight, once per
-     * token), so B's size counts as work too. */
     if (nthreads <= 0)
-        nthreads = m * n * k < 64 * TFI_PARALLEL_MIN_WORK && n * k < 8 * TFI_PARALLEL_MIN_WORK
-                       ? 1
-                       : tfi_num_threads();
+        nthreads = tfi_gemm_threads(m, n, k);
     bli_rntm_set_num_threads(nthreads, &rntm);
     /* Row-major: row stride = leading dimension, column stride = 1.  A
      * transposed operand keeps its stored strides and gets the trans flag. */

@@ -871,6 +871,86 @@ START_TEST(test_transpose)
 }
 END_TEST
 
+/* ---- products of few rows ----------------------------------------------- */
+
+/* abt (C = A B^T) and ab (C = beta C + A B) for few rows: the fast kernels
+ * give the plain definitions' bits at every shape (blocks, k not a
+ * multiple of 16, column tails, padded strides left untouched); a row
+ * comes out the same alone as among m rows, and at 1 thread as at 4 (the
+ * decoder relies on both); and the results are products within float
+ * rounding of a double reference.  _i: beta 0 (C poisoned), 1, 0.5. */
+START_TEST(test_few_rows)
+{
+    static const int64_t ms[] = {1, 2, 3, 4, 5, 7, 16, 63};
+    static const int64_t nk[][2] = {{1, 1}, {3, 17}, {7, 16}, {64, 100}, {130, 33}, {200, 768}};
+    const float beta = _i == 0 ? 0.0f : _i == 1 ? 1.0f : 0.5f;
+    tfi_rng r;
+    tfi_rng_seed(&r, 61);
+    for (size_t s = 0; s < sizeof nk / sizeof nk[0]; s++)
+        for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++) {
+            const int64_t m = ms[mi], n = nk[s][0], k = nk[s][1];
+            const int64_t lda = k + 3, ldbt = k + 5, ldb = n + 5, ldc = n + 2;
+            float *A = fvec((size_t)(m * lda)), *Bt = fvec((size_t)(n * ldbt));
+            float *B = fvec((size_t)(k * ldb)), *C0 = fvec((size_t)(m * ldc));
+            fill_normal(&r, A, (size_t)(m * lda), 0.0, 1.0);
+            fill_normal(&r, Bt, (size_t)(n * ldbt), 0.0, 1.0);
+            fill_normal(&r, B, (size_t)(k * ldb), 0.0, 1.0);
+            fill_normal(&r, C0, (size_t)(m * ldc), 0.0, 1.0);
+            for (int64_t i = 0; i < m; i++) /* C's padding: never written */
+                fill_nan(C0 + i * ldc + n, (size_t)(ldc - n));
+            if (beta == 0.0f) /* beta 0: C is not read */
+                for (int64_t i = 0; i < m; i++)
+                    fill_nan(C0 + i * ldc, (size_t)n);
+            const size_t nc = (size_t)(m * ldc), bytes = nc * sizeof(float);
+            float *fast = fvec(nc), *plain = fvec(nc), *row = fvec((size_t)ldc), *four = fvec(nc);
+            for (int prod = 0; prod < 2; prod++) {
+                memcpy(fast, C0, bytes);
+                memcpy(plain, C0, bytes);
+                memcpy(four, C0, bytes);
+                ck_assert_int_eq(tf_set_num_threads(1), TF_OK);
+                if (prod == 0) {
+                    tfi_few_rows_abt(m, n, k, A, lda, Bt, ldbt, fast, ldc);
+                    tfi_few_rows_abt_plain(m, n, k, A, lda, Bt, ldbt, plain, ldc);
+                } else {
+                    tfi_few_rows_ab(m, n, k, A, lda, B, ldb, beta, fast, ldc);
+                    tfi_few_rows_ab_plain(m, n, k, A, lda, B, ldb, beta, plain, ldc);
+                }
+                ck_assert_msg(memcmp(fast, plain, bytes) == 0, "%s m=%lld n=%lld k=%lld: fast "
+                              "and plain differ", prod ? "ab" : "abt", (long long)m,
+                              (long long)n, (long long)k);
+                ck_assert_int_eq(tf_set_num_threads(4), TF_OK);
+                if (prod == 0)
+                    tfi_few_rows_abt(m, n, k, A, lda, Bt, ldbt, four, ldc);
+                else
+                    tfi_few_rows_ab(m, n, k, A, lda, B, ldb, beta, four, ldc);
+                ck_assert(memcmp(fast, four, bytes) == 0);
+                ck_assert_int_eq(tf_set_num_threads(1), TF_OK);
+                double worst = 0.0, scale = 0.0;
+                for (int64_t i = 0; i < m; i++) {
+                    memcpy(row, C0 + i * ldc, (size_t)ldc * sizeof(float));
+                    if (prod == 0)
+                        tfi_few_rows_abt(1, n, k, A + i * lda, lda, Bt, ldbt, row, ldc);
+                    else
+                        tfi_few_rows_ab(1, n, k, A + i * lda, lda, B, ldb, beta, row, ldc);
+                    ck_assert_msg(memcmp(row, fast + i * ldc, (size_t)ldc * sizeof(float)) == 0,
+                                  "m=%lld: row %lld alone differs", (long long)m, (long long)i);
+                    for (int64_t j = 0; j < n; j++) {
+                        double want = beta == 0.0f || prod == 0 ? 0.0 : beta * C0[i * ldc + j];
+                        for (int64_t c = 0; c < k; c++)
+                            want += prod == 0 ? (double)A[i * lda + c] * Bt[j * ldbt + c]
+                                              : (double)A[i * lda + c] * B[c * ldb + j];
+                        worst = fmax(worst, fabs(fast[i * ldc + j] - want));
+                        scale = fmax(scale, fabs(want));
+                    }
+                }
+                ck_assert_msg(worst <= 1e-5 * (scale + 1.0), "m=%lld n=%lld k=%lld: error %g",
+                              (long long)m, (long long)n, (long long)k, worst);
+            }
+            free(A), free(Bt), free(B), free(C0), free(fast), free(plain), free(row), free(four);
+        }
+}
+END_TEST
+
 START_TEST(test_threads_deterministic)
 {
     ck_assert_int_eq(tf_set_num_threads(1), TF_OK);
@@ -918,6 +998,7 @@ Suite *ops_suite(void)
     tcase_add_test(tc, test_crossentropy_large_logits);
     tcase_add_test(tc, test_threads_deterministic);
     tcase_add_test(tc, test_transpose);
+    tcase_add_loop_test(tc, test_few_rows, 0, 3);
     suite_add_tcase(s, tc);
     return s;
 }

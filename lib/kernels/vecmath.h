@@ -90,6 +90,23 @@ static inline void lanes_add_products(float *lane, const float *a, const float *
         lane[l] += a[j + l] * b[j + l];
 }
 
+/* The lanes combined in a fixed tree (halves added pairwise), in float. */
+static inline float lanes_tree_sum(float *lane)
+{
+    for (int w = TF_LANES / 2; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++)
+            lane[l] += lane[l + w];
+    return lane[0];
+}
+
+/* The dot product of a and b [n] in that order: 16 lanes, then the tree. */
+static inline float lanes_dot(const float *a, const float *b, int64_t n)
+{
+    float lane[TF_LANES] = {0};
+    lanes_add_products(lane, a, b, n);
+    return lanes_tree_sum(lane);
+}
+
 /* Row kernels shared by the model's kernels (rowops.c). */
 
 /* In place: row[0..len) = softmax(row[0..len)), row[len..width) = 0 (the
