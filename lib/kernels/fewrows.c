@@ -224,6 +224,15 @@ static void ab_columns(int64_t m, int64_t c0, int64_t c1, int64_t k, const float
 
 /* ---- drivers: OpenMP over B's rows or columns -------------------------- */
 
+/* The calling thread's share [*lo, *hi) of n items, in whole units. */
+static void share(int64_t n, int64_t unit, int64_t *lo, int64_t *hi)
+{
+    int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+    int64_t units = (n + unit - 1) / unit, per = (units + nt - 1) / nt;
+    *lo = tid * per * unit;
+    *hi = *lo + per * unit < n ? *lo + per * unit : n;
+}
+
 void tfi_few_rows_abt(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
                       const float *B, int64_t ldb, float *C, int64_t ldc)
 {
@@ -232,12 +241,11 @@ void tfi_few_rows_abt(int64_t m, int64_t n, int64_t k, const float *A, int64_t l
         abt_columns(m, 0, n, k, A, lda, B, ldb, C, ldc);
         return;
     }
+    /* contiguous rows of B, in blocks of 4: each thread streams its part */
 #pragma omp parallel num_threads(nthreads)
     {
-        /* contiguous rows of B, in blocks of 4: each thread streams its part */
-        int nt = omp_get_num_threads(), tid = omp_get_thread_num();
-        int64_t blocks = (n + 3) / 4, per = (blocks + nt - 1) / nt;
-        int64_t j0 = tid * per * 4, j1 = j0 + per * 4 < n ? j0 + per * 4 : n;
+        int64_t j0, j1;
+        share(n, 4, &j0, &j1);
         if (j0 < j1)
             abt_columns(m, j0, j1, k, A, lda, B, ldb, C, ldc);
     }
@@ -251,13 +259,11 @@ void tfi_few_rows_ab(int64_t m, int64_t n, int64_t k, const float *A, int64_t ld
         ab_columns(m, 0, n, k, A, lda, B, ldb, beta, C, ldc);
         return;
     }
+    /* blocks of 64 columns: no two threads write the same cache line of C */
 #pragma omp parallel num_threads(nthreads)
     {
-        /* blocks of 64 columns (whole cache lines: no two threads write the
-         * same line of C) */
-        int nt = omp_get_num_threads(), tid = omp_get_thread_num();
-        int64_t blocks = (n + 63) / 64, per = (blocks + nt - 1) / nt;
-        int64_t c0 = tid * per * 64, c1 = c0 + per * 64 < n ? c0 + per * 64 : n;
+        int64_t c0, c1;
+        share(n, 64, &c0, &c1);
         if (c0 < c1)
             ab_columns(m, c0, c1, k, A, lda, B, ldb, beta, C, ldc);
     }
