@@ -56,7 +56,7 @@ TF_CLONES void tfi_few_rows_ab_plain(int64_t m, int64_t n, int64_t k, const floa
         }
 }
 
-#if defined(__GNUC__)
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12) /* __builtin_shufflevector */
 
 /* 16 floats; loads and stores through it need only float alignment */
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
@@ -169,8 +169,7 @@ static inline __attribute__((always_inline)) void ab_block(int rb, int q, int64_
         }
 }
 
-/* Rows r0.. of C[:, c0:c1] (c1 - c0 a multiple of 16, at most 64) for rb
- * rows, dispatching to a specialised block. */
+/* ab_block for a q known only at run time: a specialised block each. */
 static inline __attribute__((always_inline)) void ab_rows(int rb, int q, int64_t k,
                                                           const float *A, int64_t lda,
                                                           const float *B, int64_t ldb,
