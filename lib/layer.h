@@ -55,7 +55,8 @@ typedef struct tfi_layer_scratch {
  *   x_mid = x_in + Pproj(attn);  x_out = x_mid + Pffn(LN(x_mid))
  * sets: the layer's five, indexed by tf_set_kind.
  * Training: kv and scratch NULL, pos0 = 0; attention reads this call's k,
- *   v; the sets' workspaces and a->probs keep what the backward needs.
+ *   v; the sets' workspaces (reserved by the caller for B*T rows) and
+ *   a->probs keep what the backward needs.
  * Decoding: the new k, v rows also go into kv, attention reads kv, and the
  *   Pattention intermediates go to scratch (the sets are only read).
  * Buffers must be sized; the call allocates nothing and cannot fail.
