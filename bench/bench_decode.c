@@ -15,8 +15,7 @@
  * (b) the official 150M (L=12, d=768, 12 heads, qkv=proj=768, ffn=3072,
  * V=50304, seq 2048), random weights.  A 16-token prompt, then greedy
  * generation of new_tokens (default 64); medians of reps (default 5) for 1
- * and 2 threads.  Also: one Pattention of the 150M FFN shape (n=3072,
- * d=768) on one row, the decoder's skinny kernels against BLIS sgemm.
+ * and 2 threads.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +24,6 @@
 
 #include "bench_util.h"
 #include "internal.h"
-#include "kernels/decode_ops.h"
 
 /* Copy bandwidth in bytes/s (read + write), median of 7 copies of 256 MB;
  * and, for comparison, the read-only rate (an XOR over the same buffer,
@@ -123,51 +121,6 @@ static void run(const char *label, const tf_model_params *p, double bw, double r
     tf_model_free(m);
 }
 
-/* One row through a Pattention of n tokens, d wide: skinny kernels vs
- * BLIS sgemm (m = 1), milliseconds, medians. */
-static void kernel_compare(int64_t n, int64_t d, int reps)
-{
-    tfi_rng rng;
-    tfi_rng_seed(&rng, 3);
-    float *K = tfi_alloc((size_t)(n * d) * 4), *V = tfi_alloc((size_t)(n * d) * 4);
-    float *x = tfi_alloc((size_t)d * 4), *y = tfi_alloc((size_t)d * 4);
-    float *a = tfi_alloc((size_t)n * 4), *acc = tfi_alloc((size_t)d * 4);
-    tfi_rng_fill_normal(&rng, K, (size_t)(n * d), 0.02);
-    tfi_rng_fill_normal(&rng, V, (size_t)(n * d), 0.02);
-    tfi_rng_fill_normal(&rng, x, (size_t)d, 1.0);
-    double bytes = 2.0 * 4.0 * (double)(n * d);
-    for (int threads = 1; threads <= 2; threads++) {
-        double ts[64], tb[64];
-        for (int r = -1; r < reps; r++) {
-            double t0 = now();
-            for (int i = 0; i < 20; i++) {
-                tfi_skinny_xwt(1, n, d, x, d, K, a, threads);
-                tfi_skinny_sv(1, n, d, a, V, y, d, 0.0f, acc, threads);
-            }
-            double t1 = now();
-            for (int i = 0; i < 20; i++) {
-                tfi_sgemm(0, 1, 1, n, d, 1.0f, x, d, K, d, 0.0f, a, n, threads);
-                tfi_sgemm(0, 0, 1, d, n, 1.0f, a, n, V, d, 0.0f, y, d, threads);
-            }
-            double t2 = now();
-            if (r >= 0) {
-                ts[r] = (t1 - t0) / 20;
-                tb[r] = (t2 - t1) / 20;
-            }
-        }
-        double s = median(ts, reps), b = median(tb, reps);
-        printf("| n=%lld d=%lld | %d | %.3f ms (%.1f GB/s) | %.3f ms (%.1f GB/s) |\n",
-               (long long)n, (long long)d, threads, s * 1e3, bytes / s * 1e-9, b * 1e3,
-               bytes / b * 1e-9);
-    }
-    tfi_free(K);
-    tfi_free(V);
-    tfi_free(x);
-    tfi_free(y);
-    tfi_free(a);
-    tfi_free(acc);
-}
-
 int main(int argc, char **argv)
 {
     int reps = argc > 1 ? atoi(argv[1]) : 5;
@@ -186,12 +139,7 @@ int main(int argc, char **argv)
            info.version_string, info.blis_version, info.blis_arch, bw * 1e-9, rbw * 1e-9, reps,
            new_tokens);
 
-    printf("| Pattention, 1 row | threads | skinny kernels | BLIS sgemm m=1 |\n");
-    printf("|---|---|---|---|\n");
-    kernel_compare(3072, 768, reps);
-    kernel_compare(768, 768, reps);
-
-    printf("\n| model | threads | MB read/token | tokens/s | bound tokens/s (copy bw) "
+    printf("| model | threads | MB read/token | tokens/s | bound tokens/s (copy bw) "
            "| of bound | of read-only bound | prefill tokens/s |\n");
     printf("|---|---|---|---|---|---|---|---|\n");
     tf_model_params a = tf_model_default_params();

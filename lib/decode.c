@@ -7,35 +7,43 @@
  *   - workspaces for one chunk of at most `chunk` positions per sequence
  *     (rows = batch * chunk), allocated at create.  A longer prefill runs in
  *     chunks, so memory stays bounded whatever T;
- *   - Pattention scratch (scores, Theta, row scales) and attention scratch,
- *     grow-only: sized at create and grown only when the model grew or the
- *     thread count rose.  A step allocates nothing in the steady state.
+ *   - Pattention scratch (scores, Theta, row scales, transposed keys) and
+ *     attention scratch, grow-only: sized at create and grown only when the
+ *     model grew or the thread count rose.  A step allocates nothing in the
+ *     steady state.
  *
- * The decoder runs Pattention itself, into its own scratch: the sets'
+ * Each layer runs tfi_layer_forward, the routine the training forward runs
+ * (layer.c), on the chunk's rows at positions pos .. pos+Tc-1, with
+ * attention reading the cache; the output head is tfi_model_head on the
+ * last position of each sequence.  So decoding repeats the forward's
+ * arithmetic row for row.  A step multiplies one row per sequence where
+ * the forward multiplies all of them; below TFI_FEW_ROWS (64) rows the
+ * products go through kernels that sum each output in one order whatever
+ * the row count (kernels/fewrows.c), so whenever the forward of the same
+ * tokens has fewer than 64 rows the logits are the forward's bit for bit.
+ * From 64 rows on the forward's products go to BLIS, which orders its sums
+ * by the product's shape, and the two differ by the rounding of those
+ * products (test_decode.c holds both at one thread).
+ *
+ * The Pattention intermediates go to the decoder's scratch: the sets'
  * workspaces (what their backward needs) are never touched, so a training
- * forward/backward pair of the model stays valid across decoding.  It reads
- * every set through the model at every call, never keeping a pointer to a
- * set's tensors, so a model grown in place keeps serving.
+ * forward/backward pair of the model stays valid across decoding.  Every
+ * set is read through the model at every call, never kept, so a model
+ * grown in place keeps serving.
  *
- * One layer on the R new rows of a chunk (positions pos0 .. pos0+Tc-1):
- *   u = LN(x); q, k, v = Pq(u), Pk(u), Pv(u); rotary(q, k; pos0)
- *   cache[pos0 .. pos0+Tc) = k, v
- *   o = causal attention of q over the cache positions [0, pos0 + t]
- *   x += Pproj(o);  x += Pffn(LN(x))
- * and at the end logits = LN(x_last; w, b) embed^T for the last position of
- * each sequence only; scoring (tf_decoder_score) also takes every row of
- * each chunk through the final LayerNorm and the head, SCORE_ROWS rows of
- * logits at a time, into a sum of cross-entropies.
+ * Scoring (tf_decoder_score) also takes every row of each chunk through the
+ * output head, SCORE_ROWS rows of logits at a time, into a sum of
+ * cross-entropies: evaluation in memory bounded whatever T.
  */
-#include <math.h>
 #include <string.h>
 
-#include "kernels/decode_ops.h"
 #include "kernels/ops.h"
-#include "kernels/theta.h"
+#include "layer.h"
 #include "model.h"
 
-/* Positions per chunk at most, and rows (batch * positions) aimed at. */
+/* Positions per chunk at most (the attention's row block, so that a long
+ * prefill's chunks multiply the blocks of the whole forward), and rows
+ * (batch * positions) aimed at. */
 #define CHUNK_MAX 64
 #define CHUNK_ROWS 512
 
@@ -47,14 +55,15 @@ struct tf_decoder {
     int64_t pos;               /* cached positions */
     float *kcache, *vcache;    /* [L][batch][S][d] */
     /* chunk workspaces, [rows, d] */
-    float *x, *u, *q, *k, *v, *att, *acc;
+    float *x, *u, *q, *k, *v, *att;
+    float *mean, *rstd;        /* LayerNorm statistics, [rows] */
     float *xlast, *lnf;        /* [batch, d] */
     float *logits;             /* [batch, V] */
     int have_logits;
     /* grow-only scratch */
-    float *pa, *ps, *pr;       /* Pattention: [rows, n_max] x2, [rows] */
-    size_t cap_pa, cap_ps, cap_pr;
-    float *scr;                /* attention: threads * chunk * S */
+    float *pa, *ps, *pr, *pt;  /* Pattention: [rows, n_max] x2, [rows], [n_max, d] */
+    size_t cap_pa, cap_ps, cap_pr, cap_pt;
+    float *scr;                /* attention probabilities: threads * chunk * W(S) */
     size_t cap_scr;
     /* generate */
     int32_t *gen_feed, *gen_ids;
@@ -65,17 +74,12 @@ struct tf_decoder {
     int32_t *stargets;
 };
 
-static tf_pattention *set_of(tf_model *m, int64_t l, int kind)
-{
-    return &m->sets[l * TFI_SETS_PER_LAYER + kind];
-}
-
 static void release(tf_decoder *dec)
 {
     float **bufs[] = {&dec->kcache, &dec->vcache, &dec->x, &dec->u, &dec->q, &dec->k,
-                      &dec->v, &dec->att, &dec->acc, &dec->xlast,
-                      &dec->lnf, &dec->logits, &dec->pa,
-                      &dec->ps, &dec->pr, &dec->scr};
+                      &dec->v, &dec->att, &dec->mean, &dec->rstd, &dec->xlast,
+                      &dec->lnf, &dec->logits, &dec->pa, &dec->ps, &dec->pr, &dec->pt,
+                      &dec->scr, &dec->slogits, &dec->slse};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         tfi_free(*bufs[i]);
         *bufs[i] = NULL;
@@ -83,9 +87,8 @@ static void release(tf_decoder *dec)
     tfi_free(dec->gen_feed);
     tfi_free(dec->gen_ids);
     tfi_free(dec->gen_live);
-    tfi_free(dec->slogits);
-    tfi_free(dec->slse);
     tfi_free(dec->stargets);
+    dec->stargets = NULL;
 }
 
 /* Grows the scratch for a chunk of `rows` rows if the model grew or the
@@ -99,11 +102,13 @@ static tf_status reserve_scratch(tf_decoder *dec, const char *fn)
         if (m->sets[i].n > nmax)
             nmax = m->sets[i].n;
     size_t rn = tfi_mul_size(rows, (size_t)nmax);
+    size_t nd = tfi_mul_size((size_t)nmax, (size_t)dec->d);
     size_t sc = tfi_mul_size(tfi_mul_size((size_t)tfi_num_threads(), (size_t)dec->chunk),
-                             (size_t)dec->S);
-    if (rn == 0 || sc == 0 || tfi_reserve(&dec->pa, &dec->cap_pa, rn) != TF_OK ||
+                             (size_t)tfi_attn_probs_width(dec->S));
+    if (rn == 0 || nd == 0 || sc == 0 || tfi_reserve(&dec->pa, &dec->cap_pa, rn) != TF_OK ||
         tfi_reserve(&dec->ps, &dec->cap_ps, rn) != TF_OK ||
         tfi_reserve(&dec->pr, &dec->cap_pr, rows) != TF_OK ||
+        tfi_reserve(&dec->pt, &dec->cap_pt, nd) != TF_OK ||
         tfi_reserve(&dec->scr, &dec->cap_scr, sc) != TF_OK)
         return tfi_fail(&dec->err, TF_ERR_NOMEM,
                         "%s: out of memory for the decoder's scratch (%zu rows, n=%lld)", fn,
@@ -153,9 +158,11 @@ TF_API tf_status tf_decoder_create(tf_model *model, int batch, tf_decoder **out)
          * positions it fills, not seq_length's */
         dec->kcache = tfi_alloc(tfi_mul_size(cache, sizeof(float)));
         dec->vcache = tfi_alloc(tfi_mul_size(cache, sizeof(float)));
-        float **rowbufs[] = {&dec->x, &dec->u, &dec->q, &dec->k, &dec->v, &dec->att, &dec->acc};
+        float **rowbufs[] = {&dec->x, &dec->u, &dec->q, &dec->k, &dec->v, &dec->att};
         for (size_t i = 0; i < sizeof rowbufs / sizeof rowbufs[0]; i++)
             *rowbufs[i] = tfi_calloc(row_d, sizeof(float));
+        dec->mean = tfi_calloc(rows, sizeof(float));
+        dec->rstd = tfi_calloc(rows, sizeof(float));
         dec->xlast = tfi_calloc((size_t)batch * d, sizeof(float));
         dec->lnf = tfi_calloc((size_t)batch * d, sizeof(float));
         dec->logits = tfi_calloc(logits, sizeof(float));
@@ -163,8 +170,8 @@ TF_API tf_status tf_decoder_create(tf_model *model, int batch, tf_decoder **out)
         dec->gen_ids = tfi_calloc((size_t)batch, sizeof(int32_t));
         dec->gen_live = tfi_calloc((size_t)batch, 1);
         ok = dec->kcache && dec->vcache && dec->x && dec->u && dec->q && dec->k && dec->v &&
-             dec->att && dec->acc && dec->xlast && dec->lnf && dec->logits && dec->gen_feed && dec->gen_ids &&
-             dec->gen_live;
+             dec->att && dec->mean && dec->rstd && dec->xlast && dec->lnf && dec->logits &&
+             dec->gen_feed && dec->gen_ids && dec->gen_live;
     }
     if (!ok || reserve_scratch(dec, "tf_decoder_create") != TF_OK) {
         release(dec);
@@ -212,104 +219,31 @@ TF_API const float *tf_decoder_logits(const tf_decoder *dec)
 
 /* ---- the forward of new positions -------------------------------------- */
 
-/* LayerNorm and rotary on the few rows of a chunk, serially: the same
- * arithmetic as tfi_layernorm_forward and tfi_rotary_apply (two-pass
- * statistics in double; the rotate_half rotation), without their OpenMP
- * region, which for one row per sequence costs more than the work (and on
- * a loaded machine a scheduler time slice). */
-static void ln_rows(float *y, const float *x, const float *w, const float *b, int64_t N,
-                    int64_t d, float eps)
-{
-    for (int64_t i = 0; i < N; i++) {
-        const float *xi = x + i * d;
-        float *yi = y + i * d;
-        double sum = 0.0;
-        for (int64_t j = 0; j < d; j++)
-            sum += xi[j];
-        double mu = sum / (double)d, sq = 0.0;
-        for (int64_t j = 0; j < d; j++) {
-            double c = xi[j] - mu;
-            sq += c * c;
-        }
-        double rs = 1.0 / sqrt(sq / (double)d + (double)eps);
-        for (int64_t j = 0; j < d; j++) {
-            float xhat = (float)((xi[j] - mu) * rs);
-            yi[j] = w ? xhat * w[j] + b[j] : xhat;
-        }
-    }
-}
-
-/* x [B, T, H*hd] at positions pos0 + t; tables [seq_length, r/2]. */
-static void rotary_rows(float *x, int64_t B, int64_t T, int64_t H, int64_t hd, int r,
-                        const float *cos_t, const float *sin_t, int64_t pos0)
-{
-    const int half = r / 2;
-    for (int64_t row = 0; row < B * T; row++) {
-        const float *c = cos_t + (pos0 + row % T) * half, *s = sin_t + (pos0 + row % T) * half;
-        for (int64_t h = 0; h < H; h++) {
-            float *xh = x + row * H * hd + h * hd;
-            for (int j = 0; j < half; j++) {
-                float x1 = xh[j], x2 = xh[j + half];
-                xh[j] = x1 * c[j] - x2 * s[j];
-                xh[j + half] = x2 * c[j] + x1 * s[j];
-            }
-        }
-    }
-}
-
-/* Y [N, d] = beta Y + Pattention(X [N, d]) with the decoder's scratch. */
-static void pattention(tf_decoder *dec, const tf_pattention *set, int64_t N, const float *X,
-                       float *Y, float beta)
-{
-    const int64_t n = set->n, din = set->d_in, dout = set->d_out;
-    const int nt = tfi_num_threads();
-    if (N <= TFI_SKINNY_ROWS)
-        tfi_skinny_xwt(N, n, din, X, din, set->keys, dec->pa, nt);
-    else
-        tfi_sgemm(0, 1, N, n, din, 1.0f, X, din, set->keys, din, 0.0f, dec->pa, n, nt);
-    tfi_theta_forward(set->norm, (float)set->tau, N, n, dec->pa, dec->ps, dec->pr);
-    if (N <= TFI_SKINNY_ROWS)
-        tfi_skinny_sv(N, n, dout, dec->ps, set->values, Y, dout, beta, dec->acc, nt);
-    else
-        tfi_sgemm(0, 0, N, dout, n, 1.0f, dec->ps, n, set->values, dout, beta, Y, dout, nt);
-}
-
 /* Runs Tc positions per sequence (tokens of sequence b at tok + b*ld) at
  * positions pos .. pos+Tc-1; everything validated and reserved. */
 static void run_chunk(tf_decoder *dec, int Tc, const int32_t *tok, int64_t ld)
 {
     tf_model *m = dec->model;
-    const int64_t B = dec->batch, d = dec->d, S = dec->S, pos0 = dec->pos;
-    const int64_t R = B * Tc;
-    const float eps = (float)m->p.layernorm_epsilon;
-    const int r = m->rotary_dims, nt = tfi_num_threads();
+    const int64_t B = dec->batch, d = dec->d, S = dec->S;
     for (int64_t b = 0; b < B; b++)
         for (int64_t t = 0; t < Tc; t++)
             memcpy(dec->x + (b * Tc + t) * d, m->embed + (size_t)tok[b * ld + t] * (size_t)d,
                    (size_t)d * sizeof(float));
+    const tfi_layer_spec spec = tfi_model_layer_spec(m);
+    /* the residual stream stays in x; both LayerNorms share u */
+    tfi_layer_acts a = {.x_in = dec->x, .ln1 = dec->u, .ln1_mean = dec->mean,
+                        .ln1_rstd = dec->rstd, .q = dec->q, .k = dec->k, .v = dec->v,
+                        .probs = dec->scr, .attn = dec->att, .x_mid = dec->x, .ln2 = dec->u,
+                        .ln2_mean = dec->mean, .ln2_rstd = dec->rstd};
+    /* the scratch holds the probabilities of cap_scr / (chunk * W(S)) threads */
+    const tfi_layer_scratch scratch = {
+        {dec->pa, dec->ps, dec->pr, dec->pt},
+        (int)(dec->cap_scr / ((size_t)dec->chunk * (size_t)tfi_attn_probs_width(S)))};
     for (int64_t l = 0; l < dec->L; l++) {
-        ln_rows(dec->u, dec->x, NULL, NULL, R, d, eps);
-        pattention(dec, set_of(m, l, TF_SET_QUERY), R, dec->u, dec->q, 0.0f);
-        pattention(dec, set_of(m, l, TF_SET_KEY), R, dec->u, dec->k, 0.0f);
-        pattention(dec, set_of(m, l, TF_SET_VALUE), R, dec->u, dec->v, 0.0f);
-        if (r > 0) {
-            rotary_rows(dec->q, B, Tc, dec->H, dec->hd, r, m->rope_cos, m->rope_sin, pos0);
-            rotary_rows(dec->k, B, Tc, dec->H, dec->hd, r, m->rope_cos, m->rope_sin, pos0);
-        }
-        float *kc = dec->kcache + (size_t)(l * B) * (size_t)(S * d);
-        float *vc = dec->vcache + (size_t)(l * B) * (size_t)(S * d);
-        for (int64_t b = 0; b < B; b++) {
-            size_t at = (size_t)(b * S + pos0) * (size_t)d;
-            memcpy(kc + at, dec->k + b * Tc * d, (size_t)(Tc * d) * sizeof(float));
-            memcpy(vc + at, dec->v + b * Tc * d, (size_t)(Tc * d) * sizeof(float));
-        }
-        /* the scratch holds cap_scr / (chunk * S) threads' rows */
-        int at_threads = (int)(dec->cap_scr / ((size_t)dec->chunk * (size_t)S));
-        tfi_attention_cached(dec->att, dec->q, kc, vc, B, Tc, dec->H, dec->hd, S, pos0,
-                             dec->scr, nt < at_threads ? nt : at_threads);
-        pattention(dec, set_of(m, l, TF_SET_PROJ), R, dec->att, dec->x, 1.0f);
-        ln_rows(dec->u, dec->x, NULL, NULL, R, d, eps);
-        pattention(dec, set_of(m, l, TF_SET_FFN), R, dec->u, dec->x, 1.0f);
+        const size_t at = (size_t)(l * B) * (size_t)(S * d);
+        const tfi_kv_cache kv = {dec->kcache + at, dec->vcache + at, S};
+        tfi_layer_forward(&m->sets[l * TFI_SETS_PER_LAYER], &spec, B, Tc, dec->pos, &a, dec->x,
+                          &kv, &scratch);
     }
     dec->pos += Tc;
 }
@@ -317,15 +251,10 @@ static void run_chunk(tf_decoder *dec, int Tc, const int32_t *tok, int64_t ld)
 /* logits [B, V] of the last row of each sequence in the last chunk (Tc). */
 static void final_logits(tf_decoder *dec, int Tc)
 {
-    tf_model *m = dec->model;
-    const int64_t B = dec->batch, d = dec->d, V = dec->V;
+    const int64_t B = dec->batch, d = dec->d;
     for (int64_t b = 0; b < B; b++)
         memcpy(dec->xlast + b * d, dec->x + (b * Tc + Tc - 1) * d, (size_t)d * sizeof(float));
-    ln_rows(dec->lnf, dec->xlast, m->norm_w, m->norm_b, B, d, (float)m->p.layernorm_epsilon);
-    if (B <= TFI_SKINNY_ROWS)
-        tfi_skinny_xwt(B, V, d, dec->lnf, d, m->embed, dec->logits, tfi_num_threads());
-    else
-        tfi_sgemm(0, 1, B, V, d, 1.0f, dec->lnf, d, m->embed, d, 0.0f, dec->logits, V, 0);
+    tfi_model_head(dec->model, B, dec->xlast, dec->lnf, dec->mean, dec->rstd, dec->logits);
     dec->have_logits = 1;
 }
 
@@ -337,16 +266,14 @@ static void final_logits(tf_decoder *dec, int Tc)
  * sequence, row b * Tc + t) against targets (row stride ld), summed. */
 static double score_chunk(tf_decoder *dec, int Tc, const int32_t *targets, int64_t ld)
 {
-    tf_model *m = dec->model;
     const int64_t d = dec->d, V = dec->V, R = dec->batch * (int64_t)Tc;
-    ln_rows(dec->u, dec->x, m->norm_w, m->norm_b, R, d, (float)m->p.layernorm_epsilon);
     double total = 0.0;
     for (int64_t r0 = 0; r0 < R; r0 += SCORE_ROWS) {
         const int64_t n = R - r0 < SCORE_ROWS ? R - r0 : SCORE_ROWS;
         for (int64_t i = 0; i < n; i++)
             dec->stargets[i] = targets[(r0 + i) / Tc * ld + (r0 + i) % Tc];
-        tfi_sgemm(0, 1, n, V, d, 1.0f, dec->u + r0 * d, d, m->embed, d, 0.0f, dec->slogits, V,
-                  0);
+        tfi_model_head(dec->model, n, dec->x + r0 * d, dec->u + r0 * d, dec->mean + r0,
+                       dec->rstd + r0, dec->slogits);
         total += tfi_crossentropy_forward(dec->slogits, dec->stargets, n, V, dec->slse) *
                  (double)n;
     }
@@ -482,15 +409,11 @@ TF_API tf_status tf_decoder_generate(tf_decoder *dec, int max_new, const tf_samp
         return tfi_fail(&dec->err, TF_ERR_STATE,
                         "%s: no logits to sample from: prefill a prompt first", fn);
     tf_sampler_params sp = tf_sampler_default_params();
-    if (params) {
-        if (params->struct_size < offsetof(tf_sampler_params, temperature) + sizeof(double) ||
-            params->struct_size > sizeof sp)
-            return tfi_fail(&dec->err, TF_ERR_ARGUMENT,
-                            "%s: tf_sampler_params.struct_size is %zu: obtain the struct "
-                            "from tf_sampler_default_params()", fn, params->struct_size);
-        memcpy(&sp, params, params->struct_size);
-        sp.struct_size = sizeof sp;
-    }
+    tf_status pst = tfi_params_in(&sp, sizeof sp, params,
+                                  TFI_PARAMS_MIN(tf_sampler_params, temperature), fn,
+                                  "tf_sampler_params", &dec->err);
+    if (pst != TF_OK)
+        return pst;
     /* check the sampler params once, on a dummy distribution */
     {
         float one = 0.0f;

@@ -47,15 +47,37 @@ int tfi_num_threads(void);
  * on a loaded machine a descheduled team member stalls everyone). */
 #define TFI_PARALLEL_MIN_WORK 65536
 int tfi_threads_for(int64_t work);
+/* Threads worth using for a product C[m, n] = A[m, k] B[k, n]: 1 when it
+ * is small both in multiply-adds and in the floats of B it reads. */
+int tfi_gemm_threads(int64_t m, int64_t n, int64_t k);
 
 /* Row-major single-precision GEMM through BLIS:
  *   C[m, n] = alpha * op(A) op(B) + beta * C
  * op(A) is [m, k]: A is [m, k] with leading dimension lda, or, if ta, A is
  * [k, m] (lda) and used transposed.  Likewise op(B) [k, n].  ldc is C's row
- * stride.  nthreads <= 0 means tfi_num_threads().  The runtime must be up. */
+ * stride.  nthreads <= 0 means tfi_gemm_threads(m, n, k).  The runtime
+ * must be up. */
 void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                const float *A, int64_t lda, const float *B, int64_t ldb,
                float beta, float *C, int64_t ldc, int nthreads);
+
+/* Products of fewer than TFI_FEW_ROWS rows, with each output summed in
+ * one order whatever m (kernels/fewrows.c: why), B read once:
+ *   abt: C [m, n] = A [m, k] B^T, B [n, k]; an output is the 16-lane dot
+ *        product of vecmath.h;
+ *   ab:  C [m, n] = beta C + A [m, k] B, B [k, n]; an output is one fused
+ *        multiply-add chain over k, then beta C is added.
+ * lda, ldb, ldc are row strides.  The _plain versions are the definitions
+ * (the tests' reference); they give the same bits. */
+#define TFI_FEW_ROWS 64
+void tfi_few_rows_abt(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                      const float *B, int64_t ldb, float *C, int64_t ldc);
+void tfi_few_rows_ab(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                     const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void tfi_few_rows_abt_plain(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                            const float *B, int64_t ldb, float *C, int64_t ldc);
+void tfi_few_rows_ab_plain(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                           const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
 /* dst [cols, rows] (row stride ldd) = src [rows, cols] (row stride lds)
  * transposed (kernels/transpose.c: why GEMM callers copy B^T first). */

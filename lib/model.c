@@ -1,12 +1,8 @@
 /*
  * model.c -- the TokenFormer language model: construction, and the forward
- * and backward passes that wire the kernels together (its table of named
- * tensors is model_tensors.c).
- *
- * Data flow of one layer (rows are the B*T tokens, width d):
- *   x_in -> LN -> ln1 -> Pq, Pk, Pv -> rotary -> q, k, v -> attention -> attn
- *   x_mid = x_in + Pproj(attn)          (Pproj adds into the copy: beta = 1)
- *   x_out = x_mid + Pffn(LN(x_mid))
+ * and backward passes: the embedding, the layers (layer.c, shared with the
+ * decoder), the output head and the loss.  Its table of named tensors is
+ * model_tensors.c, its gradient buffer model_grads.c.
  * Every activation backward needs is kept in one arena, laid out per (B, T)
  * and reallocated only when a larger batch arrives.
  */
@@ -175,7 +171,8 @@ static tf_status layout_arena(tf_model *m, int B, int T)
     const size_t BT = (size_t)B * (size_t)T, d = (size_t)m->p.hidden_size;
     const size_t H = (size_t)m->p.num_attention_heads, V = (size_t)m->p.vocab_size;
     const size_t L = (size_t)m->p.num_layers;
-    const size_t row = BT * d, stat = BT, att = (size_t)B * H * (size_t)T * (size_t)T;
+    const size_t row = BT * d, stat = BT;
+    const size_t att = (size_t)B * H * (size_t)T * (size_t)tfi_attn_probs_width(T);
     /* 16 floats of padding per buffer keep every buffer 64-byte aligned */
 #define PAD(x) (((x) + 15) & ~(size_t)15)
     size_t per_layer = 8 * PAD(row) + 4 * PAD(stat) + PAD(att);
@@ -251,32 +248,24 @@ static tf_status check_ids(tf_model *m, const char *what, const int32_t *ids, si
     return TF_OK;
 }
 
-static tf_pattention *set_of(tf_model *m, int l, int kind)
+tfi_layer_spec tfi_model_layer_spec(const tf_model *m)
 {
-    return &m->sets[l * TFI_SETS_PER_LAYER + kind];
+    tfi_layer_spec sp = {m->p.hidden_size, m->p.num_attention_heads, m->head_dim,
+                         m->rotary_dims, m->rope_cos, m->rope_sin,
+                         (float)m->p.layernorm_epsilon, 1};
+    return sp;
 }
 
-static void layer_forward(tf_model *m, int l, int B, int T, float *x_out)
+void tfi_model_head(const tf_model *m, int64_t N, const float *x, float *ln, float *mean,
+                    float *rstd, float *logits)
 {
-    tfi_layer_acts *a = &m->layers[l];
-    const int64_t BT = (int64_t)B * T, d = m->p.hidden_size, H = m->p.num_attention_heads;
-    const float eps = (float)m->p.layernorm_epsilon;
-    tfi_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, a->x_in, NULL, NULL, BT, d, eps);
-    tfi_pattention_forward(set_of(m, l, TF_SET_QUERY), BT, a->ln1, d, a->q, d, 0.0f);
-    tfi_pattention_forward(set_of(m, l, TF_SET_KEY), BT, a->ln1, d, a->k, d, 0.0f);
-    tfi_pattention_forward(set_of(m, l, TF_SET_VALUE), BT, a->ln1, d, a->v, d, 0.0f);
-    if (m->rotary_dims > 0) {
-        tfi_rotary_apply(a->q, B, T, H, m->head_dim, d, m->rotary_dims, m->rope_cos,
-                         m->rope_sin, 0, 0);
-        tfi_rotary_apply(a->k, B, T, H, m->head_dim, d, m->rotary_dims, m->rope_cos,
-                         m->rope_sin, 0, 0);
-    }
-    tfi_attention_forward(a->attn, a->probs, a->q, a->k, a->v, B, T, H, m->head_dim);
-    memcpy(a->x_mid, a->x_in, (size_t)(BT * d) * sizeof(float));
-    tfi_pattention_forward(set_of(m, l, TF_SET_PROJ), BT, a->attn, d, a->x_mid, d, 1.0f);
-    tfi_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->x_mid, NULL, NULL, BT, d, eps);
-    memcpy(x_out, a->x_mid, (size_t)(BT * d) * sizeof(float));
-    tfi_pattention_forward(set_of(m, l, TF_SET_FFN), BT, a->ln2, d, x_out, d, 1.0f);
+    const int64_t d = m->p.hidden_size, V = m->p.vocab_size;
+    tfi_layernorm_forward(ln, mean, rstd, x, m->norm_w, m->norm_b, N, d,
+                          (float)m->p.layernorm_epsilon);
+    if (N < TFI_FEW_ROWS)
+        tfi_few_rows_abt(N, V, d, ln, d, m->embed, d, logits, V);
+    else
+        tfi_sgemm(0, 1, N, V, d, 1.0f, ln, d, m->embed, d, 0.0f, logits, V, 0);
 }
 
 /* The Pattention workspaces grow on first use; make sure they can before
@@ -325,12 +314,12 @@ TF_API tf_status tf_model_forward(tf_model *model, int B, int T, const int32_t *
     for (size_t i = 0; i < BT; i++)
         memcpy(m->layers[0].x_in + i * (size_t)d, m->embed + (size_t)tokens[i] * (size_t)d,
                (size_t)d * sizeof(float));
+    const tfi_layer_spec spec = tfi_model_layer_spec(m);
     for (int l = 0; l < m->p.num_layers; l++)
-        layer_forward(m, l, B, T,
-                      l + 1 < m->p.num_layers ? m->layers[l + 1].x_in : m->x_final);
-    tfi_layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, m->x_final, m->norm_w, m->norm_b,
-                          (int64_t)BT, d, (float)m->p.layernorm_epsilon);
-    tfi_sgemm(0, 1, (int64_t)BT, V, d, 1.0f, m->lnf, d, m->embed, d, 0.0f, m->logits, V, 0);
+        tfi_layer_forward(&m->sets[l * TFI_SETS_PER_LAYER], &spec, B, T, 0, &m->layers[l],
+                          l + 1 < m->p.num_layers ? m->layers[l + 1].x_in : m->x_final, NULL,
+                          NULL);
+    tfi_model_head(m, (int64_t)BT, m->x_final, m->lnf, m->lnf_mean, m->lnf_rstd, m->logits);
     if (logits)
         memcpy(logits, m->logits, BT * (size_t)V * sizeof(float));
     m->fwd_B = B;
@@ -351,36 +340,6 @@ TF_API tf_status tf_model_forward(tf_model *model, int B, int T, const int32_t *
 }
 
 /* ---- backward --------------------------------------------------------- */
-
-/* g_x holds dL/d(x_out) of layer l on entry and dL/d(x_in) on exit. */
-static void layer_backward(tf_model *m, int l, int B, int T)
-{
-    tfi_layer_acts *a = &m->layers[l];
-    const int64_t BT = (int64_t)B * T, d = m->p.hidden_size, H = m->p.num_attention_heads;
-    /* x_out = x_mid + Pffn(LN(x_mid)) */
-    tfi_pattention_backward(set_of(m, l, TF_SET_FFN), BT, a->ln2, d, m->g_x, d, m->g_tmp, d, 0.0f);
-    tfi_layernorm_backward(m->g_x, NULL, NULL, m->g_tmp, a->x_mid, a->ln2_mean, a->ln2_rstd,
-                           NULL, BT, d);
-    /* x_mid = x_in + Pproj(attn) */
-    tfi_pattention_backward(set_of(m, l, TF_SET_PROJ), BT, a->attn, d, m->g_x, d, m->g_attn, d,
-                            0.0f);
-    tfi_attention_backward(m->g_q, m->g_k, m->g_v, m->g_probs, m->g_attn, a->q, a->k, a->v,
-                           a->probs, B, T, H, m->head_dim);
-    if (m->rotary_dims > 0) {
-        tfi_rotary_apply(m->g_q, B, T, H, m->head_dim, d, m->rotary_dims, m->rope_cos,
-                         m->rope_sin, 0, 1);
-        tfi_rotary_apply(m->g_k, B, T, H, m->head_dim, d, m->rotary_dims, m->rope_cos,
-                         m->rope_sin, 0, 1);
-    }
-    /* q, k, v all read ln1: their input gradients add up in g_tmp */
-    tfi_pattention_backward(set_of(m, l, TF_SET_QUERY), BT, a->ln1, d, m->g_q, d, m->g_tmp, d,
-                            0.0f);
-    tfi_pattention_backward(set_of(m, l, TF_SET_KEY), BT, a->ln1, d, m->g_k, d, m->g_tmp, d, 1.0f);
-    tfi_pattention_backward(set_of(m, l, TF_SET_VALUE), BT, a->ln1, d, m->g_v, d, m->g_tmp, d,
-                            1.0f);
-    tfi_layernorm_backward(m->g_x, NULL, NULL, m->g_tmp, a->x_in, a->ln1_mean, a->ln1_rstd, NULL,
-                           BT, d);
-}
 
 TF_API tf_status tf_model_backward(tf_model *model)
 {
@@ -409,8 +368,10 @@ TF_API tf_status tf_model_backward(tf_model *model)
     tfi_layernorm_backward(m->g_x, m->norm_w_grad, m->norm_b_grad, m->g_tmp, m->x_final,
                            m->lnf_mean, m->lnf_rstd, m->norm_w, BT, d);
     tfi_model_grads_ready_head(m);
+    const tfi_layer_spec spec = tfi_model_layer_spec(m);
+    const tfi_layer_grads g = {m->g_x, m->g_tmp, m->g_q, m->g_k, m->g_v, m->g_attn, m->g_probs};
     for (int l = m->p.num_layers - 1; l >= 0; l--) {
-        layer_backward(m, l, B, T);
+        tfi_layer_backward(&m->sets[l * TFI_SETS_PER_LAYER], &spec, B, T, &m->layers[l], &g);
         tfi_model_grads_ready_layer(m, l);
     }
     /* the lookup's gradient: scatter-add rows (serial: tokens repeat) */

@@ -7,6 +7,7 @@
 #define TF_MODEL_H
 
 #include "internal.h"
+#include "layer.h"
 #include "pattention.h"
 
 #define TFI_SETS_PER_LAYER 5
@@ -18,17 +19,6 @@ typedef struct tfi_tensor_ref {
     int64_t rows, cols; /* cols == 0: 1-D of length rows */
     int decay;          /* AdamW weight decay applies */
 } tfi_tensor_ref;
-
-/* Activations of one layer, kept for backward (all [B*T, d] unless said). */
-typedef struct tfi_layer_acts {
-    float *x_in;        /* residual input of the layer */
-    float *ln1, *ln1_mean, *ln1_rstd;
-    float *q, *k, *v;   /* after rotary */
-    float *probs;       /* [B, H, T, T] */
-    float *attn;        /* attention output, input of proj */
-    float *x_mid;       /* x + proj(attn) */
-    float *ln2, *ln2_mean, *ln2_rstd;
-} tfi_layer_acts;
 
 struct tf_model {
     tfi_errbuf err;
@@ -85,6 +75,13 @@ tf_status tfi_model_params_check(const tf_model_params *p, tfi_errbuf *eb);
  * p that sizes sets of that kind. */
 int tfi_slot_class(int kind);
 int64_t *tfi_slot_field(tf_model_params *p, int kind);
+
+/* The shapes and tables every layer of the model shares. */
+tfi_layer_spec tfi_model_layer_spec(const tf_model *m);
+/* The output head on N rows x [N, d]: ln = LN(x; final norm) (mean, rstd
+ * [N] kept), logits [N, V] = ln embed^T (the tied embedding). */
+void tfi_model_head(const tf_model *m, int64_t N, const float *x, float *ln, float *mean,
+                    float *rstd, float *logits);
 
 /* ---- the table of named tensors (model_tensors.c) ---- */
 

@@ -340,22 +340,31 @@ TF_API tf_status tf_pattention_zero_grad(tf_pattention *set)
 
 /* ---- forward / backward ----------------------------------------------- */
 
-/* Below this many rows the copy of W^T would cost about what it saves. */
-#define TRANSPOSE_MIN_ROWS 64
-
-/* C [N, n] = A [N, w] W^T with W [n, w] (a set's keys or values): from a
- * transposed copy of W in set->ws_t when N is large enough (transpose.c
- * says why), else with BLIS reading W transposed.  ws_t must hold n*w. */
-static void times_transposed(tf_pattention *set, int64_t N, int64_t w, const float *A,
-                             int64_t lda, const float *W, float *C)
+/* C [N, n] = A [N, w] W^T with W [n, w] (a set's keys or values), for
+ * TFI_FEW_ROWS rows or more: from a transposed copy of W in wt (transpose.c
+ * says why; wt must hold n*w). */
+static void times_transposed(int64_t N, int64_t n, int64_t w, const float *A, int64_t lda,
+                             const float *W, float *wt, float *C)
 {
-    const int64_t n = set->n;
-    if (N >= TRANSPOSE_MIN_ROWS) {
-        tfi_transpose(set->ws_t, n, W, w, n, w);
-        tfi_sgemm(0, 0, N, n, w, 1.0f, A, lda, set->ws_t, n, 0.0f, C, n, 0);
-    } else {
-        tfi_sgemm(0, 1, N, n, w, 1.0f, A, lda, W, w, 0.0f, C, n, 0);
-    }
+    tfi_transpose(wt, n, W, w, n, w);
+    tfi_sgemm(0, 0, N, n, w, 1.0f, A, lda, wt, n, 0.0f, C, n, 0);
+}
+
+void tfi_pattention_forward_into(const tf_pattention *set, int64_t N, const float *X,
+                                 int64_t ldx, float *Y, int64_t ldy, float beta,
+                                 const tfi_pattention_scratch *ws)
+{
+    const int64_t n = set->n, din = set->d_in, dout = set->d_out;
+    /* A = X K^T, then S = Theta(A), then Y = beta Y + S V. */
+    if (N < TFI_FEW_ROWS)
+        tfi_few_rows_abt(N, n, din, X, ldx, set->keys, din, ws->a, n);
+    else
+        times_transposed(N, n, din, X, ldx, set->keys, ws->t, ws->a);
+    tfi_theta_forward(set->norm, (float)set->tau, N, n, ws->a, ws->s, ws->r);
+    if (N < TFI_FEW_ROWS)
+        tfi_few_rows_ab(N, dout, n, ws->s, n, set->values, dout, beta, Y, ldy);
+    else
+        tfi_sgemm(0, 0, N, dout, n, 1.0f, ws->s, n, set->values, dout, beta, Y, ldy, 0);
 }
 
 tf_status tfi_pattention_forward(tf_pattention *set, int64_t N, const float *X,
@@ -372,10 +381,8 @@ tf_status tfi_pattention_forward(tf_pattention *set, int64_t N, const float *X,
         return tfi_fail(&set->err, TF_ERR_NOMEM,
                         "Pattention forward: out of memory for the workspace of N=%lld",
                         (long long)N);
-    /* A = X K^T, then S = Theta(A), then Y = beta Y + S V. */
-    times_transposed(set, N, set->d_in, X, ldx, set->keys, set->ws_a);
-    tfi_theta_forward(set->norm, (float)set->tau, N, n, set->ws_a, set->ws_s, set->ws_r);
-    tfi_sgemm(0, 0, N, set->d_out, n, 1.0f, set->ws_s, n, set->values, set->d_out, beta, Y, ldy, 0);
+    tfi_pattention_scratch ws = {set->ws_a, set->ws_s, set->ws_r, set->ws_t};
+    tfi_pattention_forward_into(set, N, X, ldx, Y, ldy, beta, &ws);
     set->fwd_rows = N;
     return TF_OK;
 }
@@ -402,7 +409,10 @@ tf_status tfi_pattention_backward(tf_pattention *set, int64_t N, const float *X,
     /* dV += S^T dY;  dS = dY V^T;  dA = Theta'(dS);  dX = dA K;  dK += dA^T X */
     tfi_sgemm(1, 0, n, set->d_out, N, 1.0f, set->ws_s, n, dY, ldy, 1.0f, set->value_grad,
               set->d_out, 0);
-    times_transposed(set, N, set->d_out, dY, ldy, set->values, G);
+    if (N < TFI_FEW_ROWS) /* too few rows to pay for the copy */
+        tfi_sgemm(0, 1, N, n, set->d_out, 1.0f, dY, ldy, set->values, set->d_out, 0.0f, G, n, 0);
+    else
+        times_transposed(N, n, set->d_out, dY, ldy, set->values, set->ws_t, G);
     tfi_theta_backward(set->norm, (float)set->tau, N, n, set->ws_a, set->ws_s, set->ws_r, G);
     if (dX)
         tfi_sgemm(0, 0, N, set->d_in, n, 1.0f, G, n, set->keys, set->d_in, beta_dx, dX, lddx, 0);

@@ -69,9 +69,27 @@ tf_status tfi_pattention_init(tf_pattention *set, const tf_pattention_params *p,
 tf_status tfi_pattention_ensure_grads(tf_pattention *set, tfi_errbuf *eb);
 void tfi_pattention_release(tf_pattention *set);
 
-/* Y [N, d_out] = beta * Y + Pattention(X [N, d_in]); X rows have stride ldx. */
+/* Y [N, d_out] = beta * Y + Pattention(X [N, d_in]); X rows have stride ldx.
+ * Keeps what the backward needs in the set's workspaces. */
 tf_status tfi_pattention_forward(tf_pattention *set, int64_t N, const float *X,
                                  int64_t ldx, float *Y, int64_t ldy, float beta);
+
+/* Where a forward puts its intermediates: the scores a and Theta's output
+ * s [N, n], the row scales r [N], and t [n, d_in] for the keys transposed
+ * (used from TFI_FEW_ROWS rows on). */
+typedef struct tfi_pattention_scratch {
+    float *a, *s, *r, *t;
+} tfi_pattention_scratch;
+
+/* The same forward into the caller's scratch, sized for N rows of this
+ * set: it allocates nothing, cannot fail, and leaves the set's workspaces
+ * (and so a pending backward) alone.  The arithmetic is the same call for
+ * call as tfi_pattention_forward's.  Below TFI_FEW_ROWS rows both products
+ * go through kernels/fewrows.c, so that a row's output does not depend on
+ * how many rows the call has. */
+void tfi_pattention_forward_into(const tf_pattention *set, int64_t N, const float *X,
+                                 int64_t ldx, float *Y, int64_t ldy, float beta,
+                                 const tfi_pattention_scratch *ws);
 /* dX = beta_dx * dX + dL/dX (skipped if dX NULL); dK, dV accumulated. */
 tf_status tfi_pattention_backward(tf_pattention *set, int64_t N, const float *X,
                                   int64_t ldx, const float *dY, int64_t ldy,

@@ -160,11 +160,10 @@ static int default_threads(void)
 /* The kernel set "auto" exports, or -1 to leave BLIS's own choice.  BLIS
  * 0.9 recognises the CPUs it was written for but takes AVX-512 ones it does
  * not know (AMD Zen 4 among them) for `generic`, 5x slow.  On those:
- * - AMD: `zen3`.  Zen 4 runs AVX-512 as two 256-bit halves, so the AVX2
- *   kernels reach the same sgemm peak as `skx` (measured 103 vs 99
- *   GFLOP/s), and only the AMD set has BLIS's small-matrix ("sup") kernels:
- *   attention-sized products (128x32x128) run 1.6x faster, one-row decoding
- *   products 7x, a d=128 training step 16-25% (with transpose.c's copies).
+ * - AMD: `zen3`.  Its AVX2 kernels reach the sgemm peak of `skx` on these
+ *   CPUs, and only the AMD set has BLIS's small-matrix ("sup") kernels,
+ *   which skip packing the operands: the products of attention heads and
+ *   of small models are of that size, and run several times faster for it.
  * - anyone else: `skx`. */
 static int auto_arch(const cpu_features *f)
 {
@@ -374,6 +373,16 @@ int tfi_threads_for(int64_t work)
     return work < TFI_PARALLEL_MIN_WORK ? 1 : tfi_num_threads();
 }
 
+/* A product of few rows is small in multiply-adds but still streams all of
+ * B from memory (a decoder's step: every weight, once per token), so B's
+ * size counts as work too. */
+int tfi_gemm_threads(int64_t m, int64_t n, int64_t k)
+{
+    return m * n * k < 64 * TFI_PARALLEL_MIN_WORK && n * k < 8 * TFI_PARALLEL_MIN_WORK
+               ? 1
+               : tfi_num_threads();
+}
+
 TF_API tf_status tf_get_info(tf_info *info)
 {
     if (!info)
@@ -411,9 +420,8 @@ void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
     }
     rntm_t rntm;
     bli_rntm_init(&rntm);
-    /* small products run on one thread: a team costs more than it saves */
     if (nthreads <= 0)
-        nthreads = m * n * k < 64 * TFI_PARALLEL_MIN_WORK ? 1 : tfi_num_threads();
+        nthreads = tfi_gemm_threads(m, n, k);
     bli_rntm_set_num_threads(nthreads, &rntm);
     /* Row-major: row stride = leading dimension, column stride = 1.  A
      * transposed operand keeps its stored strides and gets the trans flag. */

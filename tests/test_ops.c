@@ -361,18 +361,21 @@ END_TEST
 
 /* ---- attention ----------------------------------------------------------- */
 
+/* With causal, row i sees keys [0, i]; otherwise all T. */
 static void attention_ref(double *out, double *P, const double *q, const double *k,
-                          const double *v, int64_t B, int64_t T, int64_t H, int64_t hd)
+                          const double *v, int64_t B, int64_t T, int64_t H, int64_t hd,
+                          int causal)
 {
     const int64_t D = H * hd;
     const double scale = 1.0 / sqrt((double)hd);
     for (int64_t b = 0; b < B; b++)
         for (int64_t h = 0; h < H; h++)
             for (int64_t i = 0; i < T; i++) {
+                const int64_t seen = causal ? i + 1 : T;
                 double *Pi = P + ((b * H + h) * T + i) * T;
                 const double *qi = q + (b * T + i) * D + h * hd;
                 double mx = -INFINITY, sum = 0.0;
-                for (int64_t j = 0; j <= i; j++) {
+                for (int64_t j = 0; j < seen; j++) {
                     const double *kj = k + (b * T + j) * D + h * hd;
                     double sc = 0.0;
                     for (int64_t c = 0; c < hd; c++)
@@ -380,14 +383,14 @@ static void attention_ref(double *out, double *P, const double *q, const double 
                     Pi[j] = sc * scale;
                     mx = Pi[j] > mx ? Pi[j] : mx;
                 }
-                for (int64_t j = 0; j <= i; j++)
+                for (int64_t j = 0; j < seen; j++)
                     sum += Pi[j] = exp(Pi[j] - mx);
                 for (int64_t j = 0; j < T; j++)
-                    Pi[j] = j <= i ? Pi[j] / sum : 0.0;
+                    Pi[j] = j < seen ? Pi[j] / sum : 0.0;
                 double *oi = out + (b * T + i) * D + h * hd;
                 for (int64_t c = 0; c < hd; c++) {
                     double acc = 0.0;
-                    for (int64_t j = 0; j <= i; j++)
+                    for (int64_t j = 0; j < seen; j++)
                         acc += Pi[j] * v[(b * T + j) * D + h * hd + c];
                     oi[c] = acc;
                 }
@@ -399,7 +402,7 @@ static void attention_backward_ref(double *dq, double *dk, double *dv,
                                    const double *dout, const double *q,
                                    const double *k, const double *v,
                                    const double *P, int64_t B, int64_t T,
-                                   int64_t H, int64_t hd)
+                                   int64_t H, int64_t hd, int causal)
 {
     const int64_t D = H * hd;
     const double scale = 1.0 / sqrt((double)hd);
@@ -411,17 +414,18 @@ static void attention_backward_ref(double *dq, double *dk, double *dv,
     for (int64_t b = 0; b < B; b++)
         for (int64_t h = 0; h < H; h++)
             for (int64_t i = 0; i < T; i++) {
+                const int64_t seen = causal ? i + 1 : T;
                 const double *Pi = P + ((b * H + h) * T + i) * T;
                 int64_t ri = (b * T + i) * D + h * hd;
                 double pdp = 0.0;
-                for (int64_t j = 0; j <= i; j++) {
+                for (int64_t j = 0; j < seen; j++) {
                     int64_t rj = (b * T + j) * D + h * hd;
                     dP[j] = 0.0;
                     for (int64_t c = 0; c < hd; c++)
                         dP[j] += dout[ri + c] * v[rj + c];
                     pdp += dP[j] * Pi[j];
                 }
-                for (int64_t j = 0; j <= i; j++) {
+                for (int64_t j = 0; j < seen; j++) {
                     int64_t rj = (b * T + j) * D + h * hd;
                     double dS = Pi[j] * (dP[j] - pdp);
                     for (int64_t c = 0; c < hd; c++) {
@@ -436,6 +440,7 @@ static void attention_backward_ref(double *dq, double *dk, double *dv,
 
 typedef struct attn_ctx {
     int64_t B, T, H, hd;
+    int causal;
     double *q, *k, *v;
     const double *wobj;
     double *out, *P;
@@ -444,21 +449,24 @@ typedef struct attn_ctx {
 static double attn_objective(void *p)
 {
     attn_ctx *c = p;
-    attention_ref(c->out, c->P, c->q, c->k, c->v, c->B, c->T, c->H, c->hd);
+    attention_ref(c->out, c->P, c->q, c->k, c->v, c->B, c->T, c->H, c->hd, c->causal);
     return dot(c->out, c->wobj, (size_t)(c->B * c->T * c->H * c->hd));
 }
 
 /* Random q, k, v (std 1: softmax rows neither flat nor one-hot). */
 typedef struct attn_case {
     int64_t B, T, H, hd;
+    int causal;
     size_t n, np;
     float *q, *k, *v, *out, *probs, *dout;
 } attn_case;
 
-static attn_case attn_case_new(int64_t B, int64_t T, int64_t H, int64_t hd, uint64_t seed)
+static attn_case attn_case_new(int64_t B, int64_t T, int64_t H, int64_t hd, int causal,
+                               uint64_t seed)
 {
-    attn_case a = {B, T, H, hd, (size_t)(B * T * H * hd), (size_t)(B * H * T * T),
-                   NULL, NULL, NULL, NULL, NULL, NULL};
+    attn_case a = {B, T, H, hd, causal, (size_t)(B * T * H * hd),
+                   (size_t)(B * H * T * tfi_attn_probs_width(T)), NULL, NULL, NULL, NULL, NULL,
+                   NULL};
     tfi_rng r;
     tfi_rng_seed(&r, seed);
     a.q = fvec(a.n), a.k = fvec(a.n), a.v = fvec(a.n), a.dout = fvec(a.n);
@@ -478,49 +486,76 @@ static void attn_case_free(attn_case *a)
     free(a->q), free(a->k), free(a->v), free(a->out), free(a->probs), free(a->dout);
 }
 
-static void check_probs_shape(const attn_case *a)
+/* A whole-sequence call: queries, keys and values are the same T rows. */
+static tfi_attn_shape attn_shape(const attn_case *a)
 {
-    for (int64_t bh = 0; bh < a->B * a->H; bh++)
-        for (int64_t i = 0; i < a->T; i++) {
-            const float *Pi = a->probs + (bh * a->T + i) * a->T;
-            double sum = 0.0;
-            for (int64_t j = 0; j <= i; j++)
-                sum += Pi[j];
-            ck_assert_msg(fabs(sum - 1.0) < 1e-6, "probs row %lld sums to %.9g",
-                          (long long)i, sum);
-            for (int64_t j = i + 1; j < a->T; j++)
-                ck_assert_msg(Pi[j] == 0.0f, "probs[%lld][%lld] above the diagonal is %g",
-                              (long long)i, (long long)j, (double)Pi[j]);
-        }
+    tfi_attn_shape s = {a->B, a->T, a->H, a->hd, 0, a->T, a->causal};
+    return s;
 }
 
+static void attn_forward(attn_case *a)
+{
+    tfi_attn_shape s = attn_shape(a);
+    tfi_attention_forward(a->out, a->probs, 0, a->q, a->k, a->v, &s);
+}
+
+static void attn_backward(const attn_case *a, float *dq, float *dk, float *dv, float *dP)
+{
+    tfi_attn_shape s = attn_shape(a);
+    tfi_attention_backward(dq, dk, dv, dP, a->dout, a->q, a->k, a->v, a->probs, &s);
+}
+
+/* The kernel's probs (rows tfi_attn_probs_width(T) apart, the padding
+ * zero) against the reference's [B, H, T, T]; rows sum to 1 and masked
+ * places are exact zeros. */
+static void check_probs(const attn_case *a, const double *want)
+{
+    const int64_t W = tfi_attn_probs_width(a->T), rows = a->B * a->H * a->T;
+    float *packed = fvec((size_t)(rows * a->T));
+    for (int64_t r = 0; r < rows; r++) {
+        const float *Pi = a->probs + r * W;
+        const int64_t i = r % a->T, seen = a->causal ? i + 1 : a->T;
+        double sum = 0.0;
+        for (int64_t j = 0; j < seen; j++)
+            sum += Pi[j];
+        ck_assert_msg(fabs(sum - 1.0) < 1e-6, "probs row %lld sums to %.9g", (long long)i, sum);
+        for (int64_t j = seen; j < W; j++)
+            ck_assert_msg(Pi[j] == 0.0f, "probs[%lld][%lld] above the diagonal is %g",
+                          (long long)i, (long long)j, (double)Pi[j]);
+        memcpy(packed + r * a->T, Pi, (size_t)a->T * sizeof(float));
+    }
+    check_close("attention probs", packed, want, (size_t)(rows * a->T), FWD_RTOL);
+    free(packed);
+}
+
+/* _i: 0 causal, 1 bidirectional. */
 START_TEST(test_attention_forward)
 {
-    attn_case a = attn_case_new(2, 7, 3, 10, 31);
+    attn_case a = attn_case_new(2, 7, 3, 10, _i == 0, 31);
     double *qd = to_double(a.q, a.n), *kd = to_double(a.k, a.n), *vd = to_double(a.v, a.n);
-    double *out = dvec(a.n), *P = dvec(a.np);
-    attention_ref(out, P, qd, kd, vd, a.B, a.T, a.H, a.hd);
-    tfi_attention_forward(a.out, a.probs, a.q, a.k, a.v, a.B, a.T, a.H, a.hd);
+    double *out = dvec(a.n), *P = dvec((size_t)(a.B * a.H * a.T * a.T));
+    attention_ref(out, P, qd, kd, vd, a.B, a.T, a.H, a.hd, a.causal);
+    attn_forward(&a);
     check_close("attention out", a.out, out, a.n, FWD_RTOL);
-    check_close("attention probs", a.probs, P, a.np, FWD_RTOL);
-    check_probs_shape(&a);
+    check_probs(&a, P);
     free(qd), free(kd), free(vd), free(out), free(P);
     attn_case_free(&a);
 }
 END_TEST
 
+/* _i: 0 causal, 1 bidirectional. */
 START_TEST(test_attention_backward_fd)
 {
-    attn_case a = attn_case_new(2, 7, 3, 10, 32);
-    tfi_attention_forward(a.out, a.probs, a.q, a.k, a.v, a.B, a.T, a.H, a.hd);
+    attn_case a = attn_case_new(2, 7, 3, 10, _i == 0, 32);
+    attn_forward(&a);
     float *dq = fvec(a.n), *dk = fvec(a.n), *dv = fvec(a.n), *dP = fvec(a.np);
     /* dq/dk/dv are overwritten, dprobs is scratch: poison all of them. */
     fill_nan(dq, a.n), fill_nan(dk, a.n), fill_nan(dv, a.n), fill_nan(dP, a.np);
-    tfi_attention_backward(dq, dk, dv, dP, a.dout, a.q, a.k, a.v, a.probs, a.B, a.T,
-                           a.H, a.hd);
+    attn_backward(&a, dq, dk, dv, dP);
 
-    attn_ctx c = {a.B, a.T, a.H, a.hd, to_double(a.q, a.n), to_double(a.k, a.n),
-                  to_double(a.v, a.n), to_double(a.dout, a.n), dvec(a.n), dvec(a.np)};
+    attn_ctx c = {a.B, a.T, a.H, a.hd, a.causal, to_double(a.q, a.n), to_double(a.k, a.n),
+                  to_double(a.v, a.n), to_double(a.dout, a.n), dvec(a.n),
+                  dvec((size_t)(a.B * a.H * a.T * a.T))};
     double *g = dvec(a.n);
     fd_grad(g, c.q, a.n, attn_objective, &c);
     check_close("attention dq", dq, g, a.n, GRAD_RTOL);
@@ -538,32 +573,88 @@ END_TEST
 /* T = 150 crosses the kernel's 64-row blocks (64 + 64 + 22): forward and
  * backward against the double references.  Loop 1: heads of T * hd above
  * the kernel's bound for transposed copies (16384 floats), so BLIS reads K
- * and V transposed instead. */
+ * and V transposed instead.  Loop 2: bidirectional, every block seeing all
+ * columns. */
 START_TEST(test_attention_long)
 {
-    attn_case a = _i == 0 ? attn_case_new(1, 150, 2, 8, 33) : attn_case_new(1, 150, 1, 112, 34);
+    attn_case a = _i == 0   ? attn_case_new(1, 150, 2, 8, 1, 33)
+                : _i == 1 ? attn_case_new(1, 150, 1, 112, 1, 34)
+                          : attn_case_new(1, 150, 2, 8, 0, 35);
     double *qd = to_double(a.q, a.n), *kd = to_double(a.k, a.n), *vd = to_double(a.v, a.n);
     double *dod = to_double(a.dout, a.n);
-    double *out = dvec(a.n), *P = dvec(a.np);
+    double *out = dvec(a.n), *P = dvec((size_t)(a.B * a.H * a.T * a.T));
     double *dqw = dvec(a.n), *dkw = dvec(a.n), *dvw = dvec(a.n);
-    attention_ref(out, P, qd, kd, vd, a.B, a.T, a.H, a.hd);
-    attention_backward_ref(dqw, dkw, dvw, dod, qd, kd, vd, P, a.B, a.T, a.H, a.hd);
+    attention_ref(out, P, qd, kd, vd, a.B, a.T, a.H, a.hd, a.causal);
+    attention_backward_ref(dqw, dkw, dvw, dod, qd, kd, vd, P, a.B, a.T, a.H, a.hd, a.causal);
 
-    tfi_attention_forward(a.out, a.probs, a.q, a.k, a.v, a.B, a.T, a.H, a.hd);
+    attn_forward(&a);
     check_close("long attention out", a.out, out, a.n, FWD_RTOL);
-    check_close("long attention probs", a.probs, P, a.np, FWD_RTOL);
-    check_probs_shape(&a);
+    check_probs(&a, P);
 
     float *dq = fvec(a.n), *dk = fvec(a.n), *dv = fvec(a.n), *dP = fvec(a.np);
     fill_nan(dq, a.n), fill_nan(dk, a.n), fill_nan(dv, a.n), fill_nan(dP, a.np);
-    tfi_attention_backward(dq, dk, dv, dP, a.dout, a.q, a.k, a.v, a.probs, a.B, a.T,
-                           a.H, a.hd);
+    attn_backward(&a, dq, dk, dv, dP);
     check_close("long attention dq", dq, dqw, a.n, GRAD_RTOL);
     check_close("long attention dk", dk, dkw, a.n, GRAD_RTOL);
     check_close("long attention dv", dv, dvw, a.n, GRAD_RTOL);
 
     free(qd), free(kd), free(vd), free(dod), free(out), free(P), free(dqw), free(dkw);
     free(dvw), free(dq), free(dk), free(dv), free(dP);
+    attn_case_free(&a);
+}
+END_TEST
+
+/* Rows [p0, p1) of q against the first p1 rows of keys and values, kept in
+ * a store of S rows per sequence, as a decoder calls the kernel; the
+ * results go to rows [p0, p1) of out [B, T, D]. */
+static void attn_rows_at_offset(const attn_case *a, const float *kc, const float *vc,
+                                int64_t S, int64_t p0, int64_t p1, float *out)
+{
+    const int64_t B = a->B, T = a->T, D = a->H * a->hd, Tc = p1 - p0;
+    float *q = fvec((size_t)(B * Tc * D)), *o = fvec((size_t)(B * Tc * D));
+    float *scratch = fvec((size_t)(2 * Tc * tfi_attn_probs_width(p1)));
+    for (int64_t b = 0; b < B; b++)
+        memcpy(q + b * Tc * D, a->q + (b * T + p0) * D, (size_t)(Tc * D) * sizeof(float));
+    tfi_attn_shape s = {B, Tc, a->H, a->hd, p0, S, a->causal};
+    tfi_attention_forward(o, scratch, 2, q, kc, vc, &s);
+    for (int64_t b = 0; b < B; b++)
+        memcpy(out + (b * T + p0) * D, o + b * Tc * D, (size_t)(Tc * D) * sizeof(float));
+    free(q), free(o), free(scratch);
+}
+
+/* New rows against a cache, as a decoder runs them: a forward's rows come
+ * out bit for bit the same when computed in pieces at offsets pos0, with
+ * keys and values in a store longer than used (the rest poisoned: never
+ * read) and the probabilities in per-thread scratch.  The pieces are those
+ * of a decoder's prefill and steps: they end where the forward ends or at
+ * its row blocks (64 rows), so each row's products have the forward's
+ * shapes (BLIS's edge kernels sum a product's last columns in another
+ * order).  _i: 0 causal, 1 bidirectional (only pieces that end at T see
+ * the forward's keys). */
+START_TEST(test_attention_rows_at_offset)
+{
+    const int64_t B = 2, T = 90, H = 2, hd = 8, D = H * hd, S = 100;
+    attn_case a = attn_case_new(B, T, H, hd, _i == 0, 36);
+    attn_forward(&a);
+    float *kc = fvec((size_t)(B * S * D)), *vc = fvec((size_t)(B * S * D));
+    float *out = fvec(a.n), *last = fvec(a.n);
+    fill_nan(kc, (size_t)(B * S * D)), fill_nan(vc, (size_t)(B * S * D));
+    fill_nan(out, a.n), fill_nan(last, a.n);
+    for (int64_t b = 0; b < B; b++) {
+        memcpy(kc + b * S * D, a.k + b * T * D, (size_t)(T * D) * sizeof(float));
+        memcpy(vc + b * S * D, a.v + b * T * D, (size_t)(T * D) * sizeof(float));
+    }
+    attn_rows_at_offset(&a, kc, vc, S, 0, 64, out);
+    attn_rows_at_offset(&a, kc, vc, S, 64, T, out);
+    attn_rows_at_offset(&a, kc, vc, S, T - 1, T, last);
+    for (int64_t b = 0; b < B; b++) {
+        const int64_t from = a.causal ? 0 : 64;
+        ck_assert(memcmp(out + (b * T + from) * D, a.out + (b * T + from) * D,
+                         (size_t)((T - from) * D) * sizeof(float)) == 0);
+        ck_assert(memcmp(last + (b * T + T - 1) * D, a.out + (b * T + T - 1) * D,
+                         (size_t)D * sizeof(float)) == 0);
+    }
+    free(kc), free(vc), free(out), free(last);
     attn_case_free(&a);
 }
 END_TEST
@@ -727,9 +818,9 @@ static all_out run_all_kernels(void)
     fill_normal(&r, dout, na, 0.0, 1.0);
     o.attn_out = fvec(na), o.attn_probs = fvec(np);
     o.dq = fvec(na), o.dk = fvec(na), o.dv = fvec(na), o.dP = fvec(np);
-    tfi_attention_forward(o.attn_out, o.attn_probs, q, k, v, TH_B, TH_T, TH_H, TH_HD);
-    tfi_attention_backward(o.dq, o.dk, o.dv, o.dP, dout, q, k, v, o.attn_probs, TH_B,
-                           TH_T, TH_H, TH_HD);
+    const tfi_attn_shape ash = {TH_B, TH_T, TH_H, TH_HD, 0, TH_T, 1};
+    tfi_attention_forward(o.attn_out, o.attn_probs, 0, q, k, v, &ash);
+    tfi_attention_backward(o.dq, o.dk, o.dv, o.dP, dout, q, k, v, o.attn_probs, &ash);
 
     float *logits = fvec(nl);
     int32_t targets[TH_N];
@@ -785,6 +876,86 @@ START_TEST(test_transpose)
             }
         free(src), free(dst), free(ref);
     }
+}
+END_TEST
+
+/* ---- products of few rows ----------------------------------------------- */
+
+/* abt (C = A B^T) and ab (C = beta C + A B) for few rows: the fast kernels
+ * give the plain definitions' bits at every shape (blocks, k not a
+ * multiple of 16, column tails, padded strides left untouched); a row
+ * comes out the same alone as among m rows, and at 1 thread as at 4 (the
+ * decoder relies on both); and the results are products within float
+ * rounding of a double reference.  _i: beta 0 (C poisoned), 1, 0.5. */
+START_TEST(test_few_rows)
+{
+    static const int64_t ms[] = {1, 2, 3, 4, 5, 7, 16, 63};
+    static const int64_t nk[][2] = {{1, 1}, {3, 17}, {7, 16}, {64, 100}, {130, 33}, {200, 768}};
+    const float beta = _i == 0 ? 0.0f : _i == 1 ? 1.0f : 0.5f;
+    tfi_rng r;
+    tfi_rng_seed(&r, 61);
+    for (size_t s = 0; s < sizeof nk / sizeof nk[0]; s++)
+        for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++) {
+            const int64_t m = ms[mi], n = nk[s][0], k = nk[s][1];
+            const int64_t lda = k + 3, ldbt = k + 5, ldb = n + 5, ldc = n + 2;
+            float *A = fvec((size_t)(m * lda)), *Bt = fvec((size_t)(n * ldbt));
+            float *B = fvec((size_t)(k * ldb)), *C0 = fvec((size_t)(m * ldc));
+            fill_normal(&r, A, (size_t)(m * lda), 0.0, 1.0);
+            fill_normal(&r, Bt, (size_t)(n * ldbt), 0.0, 1.0);
+            fill_normal(&r, B, (size_t)(k * ldb), 0.0, 1.0);
+            fill_normal(&r, C0, (size_t)(m * ldc), 0.0, 1.0);
+            for (int64_t i = 0; i < m; i++) /* C's padding: never written */
+                fill_nan(C0 + i * ldc + n, (size_t)(ldc - n));
+            if (beta == 0.0f) /* beta 0: C is not read */
+                for (int64_t i = 0; i < m; i++)
+                    fill_nan(C0 + i * ldc, (size_t)n);
+            const size_t nc = (size_t)(m * ldc), bytes = nc * sizeof(float);
+            float *fast = fvec(nc), *plain = fvec(nc), *row = fvec((size_t)ldc), *four = fvec(nc);
+            for (int prod = 0; prod < 2; prod++) {
+                memcpy(fast, C0, bytes);
+                memcpy(plain, C0, bytes);
+                memcpy(four, C0, bytes);
+                ck_assert_int_eq(tf_set_num_threads(1), TF_OK);
+                if (prod == 0) {
+                    tfi_few_rows_abt(m, n, k, A, lda, Bt, ldbt, fast, ldc);
+                    tfi_few_rows_abt_plain(m, n, k, A, lda, Bt, ldbt, plain, ldc);
+                } else {
+                    tfi_few_rows_ab(m, n, k, A, lda, B, ldb, beta, fast, ldc);
+                    tfi_few_rows_ab_plain(m, n, k, A, lda, B, ldb, beta, plain, ldc);
+                }
+                ck_assert_msg(memcmp(fast, plain, bytes) == 0, "%s m=%lld n=%lld k=%lld: fast "
+                              "and plain differ", prod ? "ab" : "abt", (long long)m,
+                              (long long)n, (long long)k);
+                ck_assert_int_eq(tf_set_num_threads(4), TF_OK);
+                if (prod == 0)
+                    tfi_few_rows_abt(m, n, k, A, lda, Bt, ldbt, four, ldc);
+                else
+                    tfi_few_rows_ab(m, n, k, A, lda, B, ldb, beta, four, ldc);
+                ck_assert(memcmp(fast, four, bytes) == 0);
+                ck_assert_int_eq(tf_set_num_threads(1), TF_OK);
+                double worst = 0.0, scale = 0.0;
+                for (int64_t i = 0; i < m; i++) {
+                    memcpy(row, C0 + i * ldc, (size_t)ldc * sizeof(float));
+                    if (prod == 0)
+                        tfi_few_rows_abt(1, n, k, A + i * lda, lda, Bt, ldbt, row, ldc);
+                    else
+                        tfi_few_rows_ab(1, n, k, A + i * lda, lda, B, ldb, beta, row, ldc);
+                    ck_assert_msg(memcmp(row, fast + i * ldc, (size_t)ldc * sizeof(float)) == 0,
+                                  "m=%lld: row %lld alone differs", (long long)m, (long long)i);
+                    for (int64_t j = 0; j < n; j++) {
+                        double want = beta == 0.0f || prod == 0 ? 0.0 : beta * C0[i * ldc + j];
+                        for (int64_t c = 0; c < k; c++)
+                            want += prod == 0 ? (double)A[i * lda + c] * Bt[j * ldbt + c]
+                                              : (double)A[i * lda + c] * B[c * ldb + j];
+                        worst = fmax(worst, fabs(fast[i * ldc + j] - want));
+                        scale = fmax(scale, fabs(want));
+                    }
+                }
+                ck_assert_msg(worst <= 1e-5 * (scale + 1.0), "m=%lld n=%lld k=%lld: error %g",
+                              (long long)m, (long long)n, (long long)k, worst);
+            }
+            free(A), free(Bt), free(B), free(C0), free(fast), free(plain), free(row), free(four);
+        }
 }
 END_TEST
 
@@ -867,14 +1038,14 @@ START_TEST(test_nonfinite_elementwise)
     for (int j = 0; j < T; j++)
         row[j] = (float)j * 0.1f;
     row[5] = NAN;
-    tfi_row_softmax_causal(row, LEN, T);
+    tfi_row_softmax_masked(row, LEN, T);
     for (int j = 0; j < T; j++)
         ck_assert_msg(j < LEN ? isnan(row[j]) : row[j] == 0.0f, "NaN row [%d] = %g", j, row[j]);
     /* +inf: inf - inf is NaN, so the row is NaN rather than a wrong one-hot */
     for (int j = 0; j < T; j++)
         row[j] = (float)j * 0.1f;
     row[4] = INFINITY;
-    tfi_row_softmax_causal(row, LEN, T);
+    tfi_row_softmax_masked(row, LEN, T);
     for (int j = 0; j < LEN; j++)
         ck_assert_msg(isnan(row[j]), "+inf row [%d] = %g", j, row[j]);
     /* -inf entries (a mask) get probability ~0, the rest the softmax of the
@@ -885,7 +1056,7 @@ START_TEST(test_nonfinite_elementwise)
     row[2] = row[11] = -INFINITY;
     for (int j = 0; j < LEN; j++)
         sum += ref[j] = isinf(row[j]) ? 0.0 : exp(row[j]);
-    tfi_row_softmax_causal(row, LEN, T);
+    tfi_row_softmax_masked(row, LEN, T);
     for (int j = 0; j < LEN; j++)
         ck_assert_msg(fabs(row[j] - ref[j] / sum) <= 1e-6, "-inf row [%d] = %g, want %g", j,
                       row[j], ref[j] / sum);
@@ -1084,9 +1255,10 @@ Suite *ops_suite(void)
     tcase_add_test(tc, test_layernorm_large_mean);
     tcase_add_test(tc, test_rotary_tables);
     tcase_add_test(tc, test_rotary);
-    tcase_add_test(tc, test_attention_forward);
-    tcase_add_test(tc, test_attention_backward_fd);
-    tcase_add_loop_test(tc, test_attention_long, 0, 2);
+    tcase_add_loop_test(tc, test_attention_forward, 0, 2);
+    tcase_add_loop_test(tc, test_attention_backward_fd, 0, 2);
+    tcase_add_loop_test(tc, test_attention_long, 0, 3);
+    tcase_add_loop_test(tc, test_attention_rows_at_offset, 0, 2);
     tcase_add_test(tc, test_crossentropy);
     tcase_add_test(tc, test_crossentropy_large_logits);
     tcase_add_test(tc, test_threads_deterministic);
@@ -1095,6 +1267,7 @@ Suite *ops_suite(void)
     tcase_add_test(tc, test_nonfinite_theta);
     tcase_add_test(tc, test_threads_bounded);
     tcase_add_test(tc, test_threads_refused_by_system);
+    tcase_add_loop_test(tc, test_few_rows, 0, 3);
     suite_add_tcase(s, tc);
     return s;
 }

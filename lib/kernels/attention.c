@@ -1,11 +1,12 @@
 /*
- * attention.c -- causal multi-head softmax attention, forward and backward.
+ * attention.c -- multi-head softmax attention, forward and backward.
  *
- * Per (batch b, head h), with Q, K, V the [T, hd] slices of that head and
+ * Per (batch b, head h), with Q the [T, hd] slice of that head's new rows,
+ * K, V the [P, hd] slices of its keys and values (P = pos0 + T) and
  * scale = 1/sqrt(hd):
- *   S = Q K^T * scale,  S[i][j] = -inf for j > i (causal)
+ *   S = Q K^T * scale,  causal: S[i][j] = -inf for j > pos0 + i
  *   P = softmax over each row of S,   O = P V
- * Backward, given dO:
+ * Backward (whole sequences: pos0 = 0, P = T), given dO:
  *   dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dP * P))
  *   dQ = dS K * scale,  dK = dS^T Q * scale
  *
@@ -15,85 +16,110 @@
  * threads inside an OpenMP team).
  *
  * Causality: rows are taken in blocks of ATTN_BLOCK.  Rows [i0, i1) only see
- * columns [0, i1), so each GEMM touches the lower block triangle of the
- * T x T matrices and skips the rest (about half the work for long T).
+ * columns [0, pos0 + i1), so each GEMM touches the lower block triangle of
+ * the T x P matrices and skips the rest (about half the work for long T).
  * Entries above the diagonal inside a diagonal block are computed by the
  * GEMM but then overwritten with exact zeros, so probs and dprobs are
- * always zero above the diagonal.
+ * always zero at masked places.  Without causality every block sees all P
+ * columns.
+ *
+ * The same code serves a decoder's new rows against its cache: a row's
+ * scores, softmax and output are computed by the same calls whatever T
+ * and pos0, so decoding repeats the whole-sequence forward's arithmetic.
  */
 #include <math.h>
+#include <omp.h>
 
 #include "internal.h"
 #include "kernels/ops.h"
 #include "kernels/vecmath.h"
 
-/* 64 rows: at T = 128 that computes 3/4 of the full T x T products.  One
- * 128-row block (fewer, larger GEMMs) was 1.5% faster while BLIS read K
- * transposed; with plain copies (below) the smaller blocks win by 1-3%,
- * and 32 rows lose again to the number of calls. */
+/* Row blocks: a block only multiplies the columns its last row can see, so
+ * smaller blocks skip more of the masked triangle (at T = 128, 64-row
+ * blocks compute 3/4 of the full products), while every block costs two
+ * more GEMM calls.  64 rows balances the two at the head sizes trained
+ * here (T * hd up to a few thousand per head). */
 #define ATTN_BLOCK 64
 
-/* Heads of at most this many floats (T * hd) are multiplied through a
- * transposed copy on the stack (64 KB): S = Q K^T and dP = dO V^T then read
- * a plain right-hand operand, which BLIS's AMD kernels take at twice the
- * rate (transpose.c).  Longer heads let BLIS read K and V transposed. */
+/* Heads whose keys (values, in the backward) fit in this many floats (P *
+ * hd) are multiplied through a transposed copy on the stack (64 KB):
+ * S = Q K^T and dP = dO V^T then read a plain right-hand operand, which
+ * BLIS's AMD kernels take at twice the rate (transpose.c).  Longer heads
+ * let BLIS read K and V transposed, which needs no stack. */
 #define ATTN_COPY_MAX 16384
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+int64_t tfi_attn_probs_width(int64_t P) { return P + (P & 1); }
+
 /* C[rows, cols] = alpha A B^T for the head slices A (row stride D) and B
- * [cols, hd] (row stride D); bt, if not NULL, holds B^T [hd, T] (row
- * stride T) for the first cols columns. */
+ * [cols, hd] (row stride D); bt, if not NULL, holds B^T [hd, ldbt] (row
+ * stride ldbt) for the first cols columns. */
 static void head_times_transposed(int64_t rows, int64_t cols, int64_t hd, float alpha,
                                   const float *A, const float *B, const float *bt, int64_t D,
-                                  int64_t T, float *C, int64_t ldc)
+                                  int64_t ldbt, float *C, int64_t ldc)
 {
     if (bt)
-        tfi_sgemm(0, 0, rows, cols, hd, alpha, A, D, bt, T, 0.0f, C, ldc, 1);
+        tfi_sgemm(0, 0, rows, cols, hd, alpha, A, D, bt, ldbt, 0.0f, C, ldc, 1);
     else
         tfi_sgemm(0, 1, rows, cols, hd, alpha, A, D, B, D, 0.0f, C, ldc, 1);
 }
 
-/* Row i of S (columns [0, i] meaningful) -> row i of P, zeros after i. */
-void tfi_attention_forward(float *out, float *probs, const float *q,
-                           const float *k, const float *v, int64_t B, int64_t T,
-                           int64_t H, int64_t hd)
+void tfi_attention_forward(float *out, float *probs, int probs_threads, const float *q,
+                           const float *k, const float *v, const tfi_attn_shape *s)
 {
-    const int64_t D = H * hd;
+    const int64_t B = s->B, T = s->T, H = s->H, hd = s->hd, D = H * hd;
+    const int64_t pos0 = s->pos0, P = pos0 + T, ldp = tfi_attn_probs_width(P);
     const float scale = (float)(1.0 / sqrt((double)hd));
+    int nt = tfi_threads_for(B * H * T * P * hd);
+    if (probs_threads > 0 && nt > probs_threads)
+        nt = probs_threads;
 
-#pragma omp parallel for num_threads(tfi_threads_for(B * H * T * T * hd)) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t bh = 0; bh < B * H; bh++) {
         int64_t b = bh / H, h = bh % H;
-        int64_t off = b * T * D + h * hd; /* first row of this head */
-        const float *qh = q + off, *kh = k + off, *vh = v + off;
-        float *oh = out + off;
-        float *P = probs + bh * T * T;
+        const float *qh = q + b * T * D + h * hd;
+        const float *kh = k + b * s->kv_rows * D + h * hd, *vh = v + b * s->kv_rows * D + h * hd;
+        float *oh = out + b * T * D + h * hd;
+        float *Pm = probs + (probs_threads > 0 ? (int64_t)omp_get_thread_num() : bh) * T * ldp;
+        /* K^T with a zero column after the last key when P is odd: every
+         * block then multiplies an even number of columns.  BLIS's AMD
+         * kernels compute the last column of an odd-width product with
+         * an edge kernel that sums in another order, so without the pad a
+         * key's score would depend on how many columns its block had, and
+         * a row would come out differently in a decoder's step (one row,
+         * its own position last) than in the whole forward. */
         float kt_buf[ATTN_COPY_MAX], *kt = NULL;
-        if (T * hd <= ATTN_COPY_MAX) {
+        if (ldp * hd <= ATTN_COPY_MAX) {
             kt = kt_buf;
-            tfi_transpose(kt, T, kh, D, T, hd);
+            tfi_transpose(kt, ldp, kh, D, P, hd);
+            for (int64_t c = P; c < ldp; c++)
+                for (int64_t r = 0; r < hd; r++)
+                    kt[r * ldp + c] = 0.0f;
         }
 
         for (int64_t i0 = 0; i0 < T; i0 += ATTN_BLOCK) {
             int64_t i1 = min64(i0 + ATTN_BLOCK, T), rows = i1 - i0;
-            /* S[i0:i1, 0:i1] = Q[i0:i1] K[0:i1]^T * scale */
-            head_times_transposed(rows, i1, hd, scale, qh + i0 * D, kh, kt, D, T, P + i0 * T, T);
+            int64_t cols = s->causal ? pos0 + i1 : P;
+            /* S[i0:i1, 0:cols] = Q[i0:i1] K[0:cols]^T * scale (one more
+             * column from the pad, if any: masked below) */
+            head_times_transposed(rows, kt ? tfi_attn_probs_width(cols) : cols, hd, scale,
+                                  qh + i0 * D, kh, kt, D, ldp, Pm + i0 * ldp, ldp);
             for (int64_t i = i0; i < i1; i++)
-                tfi_row_softmax_causal(P + i * T, i + 1, T);
-            /* O[i0:i1] = P[i0:i1, 0:i1] V[0:i1] */
-            tfi_sgemm(0, 0, rows, hd, i1, 1.0f, P + i0 * T, T, vh, D,
-                      0.0f, oh + i0 * D, D, 1);
+                tfi_row_softmax_masked(Pm + i * ldp, s->causal ? pos0 + i + 1 : P, ldp);
+            /* O[i0:i1] = P[i0:i1, 0:cols] V[0:cols] */
+            tfi_sgemm(0, 0, rows, hd, cols, 1.0f, Pm + i0 * ldp, ldp, vh, D, 0.0f, oh + i0 * D, D,
+                      1);
         }
     }
 }
 
 void tfi_attention_backward(float *dq, float *dk, float *dv, float *dprobs,
                             const float *dout, const float *q, const float *k,
-                            const float *v, const float *probs, int64_t B,
-                            int64_t T, int64_t H, int64_t hd)
+                            const float *v, const float *probs, const tfi_attn_shape *s)
 {
-    const int64_t D = H * hd;
+    const int64_t B = s->B, T = s->T, H = s->H, hd = s->hd, D = H * hd;
+    const int64_t ldp = tfi_attn_probs_width(T);
     const float scale = (float)(1.0 / sqrt((double)hd));
 
 #pragma omp parallel for num_threads(tfi_threads_for(B * H * T * T * hd)) schedule(static)
@@ -103,41 +129,46 @@ void tfi_attention_backward(float *dq, float *dk, float *dv, float *dprobs,
         const float *qh = q + off, *kh = k + off, *vh = v + off;
         const float *dOh = dout + off;
         float *dqh = dq + off, *dkh = dk + off, *dvh = dv + off;
-        const float *P = probs + bh * T * T;
-        float *dS = dprobs + bh * T * T;
+        const float *P = probs + bh * T * ldp;
+        float *dS = dprobs + bh * T * ldp;
         float vt_buf[ATTN_COPY_MAX], *vt = NULL;
         if (T * hd <= ATTN_COPY_MAX) {
             vt = vt_buf;
             tfi_transpose(vt, T, vh, D, T, hd);
         }
 
-        /* Row blocks: dP, then dS in place, then dQ -- all need only
-         * columns [0, i1). */
+        /* Row blocks: dP, then dS in place, then dQ -- all need only the
+         * columns the block sees, [0, i1) when causal. */
         for (int64_t i0 = 0; i0 < T; i0 += ATTN_BLOCK) {
             int64_t i1 = min64(i0 + ATTN_BLOCK, T), rows = i1 - i0;
-            /* dP[i0:i1, 0:i1] = dO[i0:i1] V[0:i1]^T */
-            head_times_transposed(rows, i1, hd, 1.0f, dOh + i0 * D, vh, vt, D, T, dS + i0 * T, T);
+            int64_t cols = s->causal ? i1 : T;
+            /* dP[i0:i1, 0:cols] = dO[i0:i1] V[0:cols]^T */
+            head_times_transposed(rows, cols, hd, 1.0f, dOh + i0 * D, vh, vt, D, T, dS + i0 * ldp,
+                                  ldp);
             /* Softmax backward per row: dS = P * (dP - <dP, P>).  Masked
              * entries have P = 0 and get dS = 0. */
             for (int64_t i = i0; i < i1; i++)
-                tfi_row_softmax_causal_backward(dS + i * T, P + i * T, i + 1, T);
-            /* dQ[i0:i1] = dS[i0:i1, 0:i1] K[0:i1] * scale */
-            tfi_sgemm(0, 0, rows, hd, i1, scale, dS + i0 * T, T, kh, D,
+                tfi_row_softmax_masked_backward(dS + i * ldp, P + i * ldp, s->causal ? i + 1 : T,
+                                                ldp);
+            /* dQ[i0:i1] = dS[i0:i1, 0:cols] K[0:cols] * scale */
+            tfi_sgemm(0, 0, rows, hd, cols, scale, dS + i0 * ldp, ldp, kh, D,
                       0.0f, dqh + i0 * D, D, 1);
         }
 
-        /* Column blocks: key/value position j is seen by rows i >= j, so
-         * dV[j0:j1] and dK[j0:j1] sum over rows [j0, T) only.  This runs
-         * after every dS row is final. */
+        /* Column blocks: key/value position j is seen by rows i >= j when
+         * causal, so dV[j0:j1] and dK[j0:j1] sum over rows [j0, T) only
+         * (over all rows otherwise).  This runs after every dS row is
+         * final. */
         for (int64_t j0 = 0; j0 < T; j0 += ATTN_BLOCK) {
             int64_t j1 = min64(j0 + ATTN_BLOCK, T), cols = j1 - j0;
-            const float *Pblk = P + j0 * T + j0;    /* P[j0:T, j0:j1] */
-            const float *dSblk = dS + j0 * T + j0;  /* dS[j0:T, j0:j1] */
-            /* dV[j0:j1] = P[j0:T, j0:j1]^T dO[j0:T] */
-            tfi_sgemm(1, 0, cols, hd, T - j0, 1.0f, Pblk, T, dOh + j0 * D, D,
+            int64_t r0 = s->causal ? j0 : 0;
+            const float *Pblk = P + r0 * ldp + j0;    /* P[r0:T, j0:j1] */
+            const float *dSblk = dS + r0 * ldp + j0;  /* dS[r0:T, j0:j1] */
+            /* dV[j0:j1] = P[r0:T, j0:j1]^T dO[r0:T] */
+            tfi_sgemm(1, 0, cols, hd, T - r0, 1.0f, Pblk, ldp, dOh + r0 * D, D,
                       0.0f, dvh + j0 * D, D, 1);
-            /* dK[j0:j1] = dS[j0:T, j0:j1]^T Q[j0:T] * scale */
-            tfi_sgemm(1, 0, cols, hd, T - j0, scale, dSblk, T, qh + j0 * D, D,
+            /* dK[j0:j1] = dS[r0:T, j0:j1]^T Q[r0:T] * scale */
+            tfi_sgemm(1, 0, cols, hd, T - r0, scale, dSblk, ldp, qh + r0 * D, D,
                       0.0f, dkh + j0 * D, D, 1);
         }
     }

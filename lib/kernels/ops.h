@@ -36,17 +36,38 @@ void tfi_rotary_apply(float *x, int64_t B, int64_t T, int64_t H, int64_t hd,
                       int64_t ld, int r, const float *cos_t, const float *sin_t,
                       int64_t pos0, int inverse);
 
-/* Causal multi-head attention, scale 1/sqrt(hd):
- *   q, k, v, out [B, T, H*hd];  probs [B, H, T, T] (softmax rows; entries
- *   above the diagonal are 0), kept for backward. */
-void tfi_attention_forward(float *out, float *probs, const float *q,
-                           const float *k, const float *v, int64_t B, int64_t T,
-                           int64_t H, int64_t hd);
-/* Overwrites dq, dk, dv [B, T, H*hd]; dprobs is scratch [B, H, T, T]. */
+/* The shape of one attention call.  Query rows are [B, T, H*hd] (row
+ * stride H*hd); sequence b's T rows sit at absolute positions
+ * pos0 .. pos0+T-1, and its keys and values are the rows 0 .. pos0+T-1 of
+ * k and v from row b*kv_rows on (row stride H*hd too).  A whole-sequence
+ * forward has pos0 = 0 and kv_rows = T; a decoder reads its cache with
+ * pos0 = positions already cached and kv_rows = the cache's length. */
+typedef struct tfi_attn_shape {
+    int64_t B, T, H, hd;
+    int64_t pos0, kv_rows;
+    int causal; /* query row t sees keys [0, pos0 + t]; else all pos0 + T */
+} tfi_attn_shape;
+
+/* Multi-head attention, scale 1/sqrt(hd): out [B, T, H*hd] = softmax(q k^T
+ * scale, masked when causal) v.  The softmax rows, W =
+ * tfi_attn_probs_width(pos0 + T) floats apart, zeros at masked places and
+ * after the keys, go to probs:
+ *   probs_threads == 0: probs keeps them all, [B, H, T, W], for backward;
+ *   probs_threads  > 0: probs is scratch for that many threads, T * W
+ *     floats each, and the call uses no more threads than that.
+ * A row is computed by the same calls whatever T and pos0 are, so a
+ * decoder's rows repeat a whole-sequence forward's arithmetic wherever
+ * BLIS sums the two calls' products in the same order (decode.c). */
+void tfi_attention_forward(float *out, float *probs, int probs_threads, const float *q,
+                           const float *k, const float *v, const tfi_attn_shape *s);
+/* Floats between softmax rows for P keys: P rounded up to even. */
+int64_t tfi_attn_probs_width(int64_t P);
+/* The backward of a whole-sequence forward (s->pos0 = 0, s->kv_rows = T):
+ * overwrites dq, dk, dv [B, T, H*hd]; dprobs is scratch of probs' shape,
+ * [B, H, T, tfi_attn_probs_width(T)]. */
 void tfi_attention_backward(float *dq, float *dk, float *dv, float *dprobs,
                             const float *dout, const float *q, const float *k,
-                            const float *v, const float *probs, int64_t B,
-                            int64_t T, int64_t H, int64_t hd);
+                            const float *v, const float *probs, const tfi_attn_shape *s);
 
 /* Mean cross-entropy of logits [N, V] against targets [N] (0 <= t < V,
  * checked by the caller).  lse [N] receives each row's log-sum-exp.

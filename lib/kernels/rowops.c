@@ -18,7 +18,7 @@ static inline double lanes_to_double(const float *lane)
     return s;
 }
 
-TF_CLONES void tfi_row_softmax_causal(float *row, int64_t len, int64_t T)
+TF_CLONES void tfi_row_softmax_masked(float *row, int64_t len, int64_t width)
 {
     float mx = row[0];
     for (int64_t j = 1; j < len; j++)
@@ -38,7 +38,7 @@ TF_CLONES void tfi_row_softmax_causal(float *row, int64_t len, int64_t T)
 #pragma omp simd
     for (int64_t k = 0; k < len; k++)
         row[k] *= inv;
-    for (int64_t k = len; k < T; k++)
+    for (int64_t k = len; k < width; k++)
         row[k] = 0.0f;
 }
 
@@ -82,7 +82,8 @@ TF_CLONES void tfi_row_layernorm(float *y, float *mean, float *rstd, const float
     }
 }
 
-TF_CLONES void tfi_row_softmax_causal_backward(float *ds, const float *p, int64_t len, int64_t T)
+TF_CLONES void tfi_row_softmax_masked_backward(float *ds, const float *p, int64_t len,
+                                               int64_t width)
 {
     float lane[LANES] = {0};
     lanes_add_products(lane, ds, p, len);
@@ -90,6 +91,6 @@ TF_CLONES void tfi_row_softmax_causal_backward(float *ds, const float *p, int64_
 #pragma omp simd
     for (int64_t k = 0; k < len; k++)
         ds[k] = p[k] * (ds[k] - dot);
-    for (int64_t k = len; k < T; k++)
+    for (int64_t k = len; k < width; k++)
         ds[k] = 0.0f;
 }

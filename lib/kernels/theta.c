@@ -131,25 +131,11 @@ static inline float gelu_grad_from_output(float z, float s)
     return cdf + z * exp_poly(-0.5f * z * z) * INV_SQRT_2PI;
 }
 
-/* Sums over a row with element j always added into lane j % 16 and the
- * lanes combined in a fixed tree.  Besides vectorising, this makes the sum
- * independent of zeros appended to the row: growth with zero keys and a
- * pinned tau then reproduces the old outputs bit for bit, whatever n. */
-#define LANES TF_LANES
-static inline float lane_sum_finish(float *lane)
-{
-    for (int w = LANES / 2; w >= 1; w /= 2)
-        for (int l = 0; l < w; l++)
-            lane[l] += lane[l + w];
-    return lane[0];
-}
-
-static inline float dot(const float *a, const float *b, int64_t n)
-{
-    float lane[LANES] = {0};
-    lanes_add_products(lane, a, b, n);
-    return lane_sum_finish(lane);
-}
+/* Sums over a row go through the 16 lanes of vecmath.h.  Besides
+ * vectorising, this makes the sum independent of zeros appended to the
+ * row: growth with zero keys and a pinned tau then reproduces the old
+ * outputs bit for bit, whatever n. */
+static inline float dot(const float *a, const float *b, int64_t n) { return lanes_dot(a, b, n); }
 
 static inline float sum_squares(const float *a, int64_t n) { return dot(a, a, n); }
 

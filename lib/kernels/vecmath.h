@@ -100,15 +100,33 @@ static inline void lanes_add_products(float *lane, const float *a, const float *
         lane[l] += a[j + l] * b[j + l];
 }
 
+/* The lanes combined in a fixed tree (halves added pairwise), in float. */
+static inline float lanes_tree_sum(float *lane)
+{
+    for (int w = TF_LANES / 2; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++)
+            lane[l] += lane[l + w];
+    return lane[0];
+}
+
+/* The dot product of a and b [n] in that order: 16 lanes, then the tree. */
+static inline float lanes_dot(const float *a, const float *b, int64_t n)
+{
+    float lane[TF_LANES] = {0};
+    lanes_add_products(lane, a, b, n);
+    return lanes_tree_sum(lane);
+}
+
 /* Row kernels shared by the model's kernels (rowops.c). */
 
-/* In place: row[0..len) = softmax(row[0..len)), row[len..T) = 0 (a causal
- * row).  Max-shifted; the sum's order is fixed (16 lanes). */
-void tfi_row_softmax_causal(float *row, int64_t len, int64_t T);
+/* In place: row[0..len) = softmax(row[0..len)), row[len..width) = 0 (the
+ * masked places of a causal row; len = width for none).  Max-shifted; the
+ * sum's order is fixed (16 lanes). */
+void tfi_row_softmax_masked(float *row, int64_t len, int64_t width);
 
-/* In place, softmax's backward on a causal row: ds[0..len) = p * (ds -
- * <ds, p>) with ds holding dL/dp on entry, ds[len..T) = 0. */
-void tfi_row_softmax_causal_backward(float *ds, const float *p, int64_t len, int64_t T);
+/* In place, softmax's backward on such a row: ds[0..len) = p * (ds -
+ * <ds, p>) with ds holding dL/dp on entry, ds[len..width) = 0. */
+void tfi_row_softmax_masked_backward(float *ds, const float *p, int64_t len, int64_t width);
 
 /* One LayerNorm row: y = (x - mean) * rstd (* w + b if w), biased variance;
  * *mean and *rstd are kept for backward.  Two passes (mean, then centred
