@@ -420,15 +420,17 @@ TF_API tf_status tf_optimizer_get_moment(const tf_optimizer *opt, const char *na
     return TF_OK;
 }
 
-/* The model's tensors against the slots; TF_ERR_STATE naming the first
- * difference. */
-static tf_status check_layout(tf_optimizer *opt, const char *fn)
+/* The model's tensors against the slots, in name, order and shape; with
+ * rows_may_grow a tensor may have more rows than its slot (a growth to
+ * follow), counted in *grown.  TF_ERR_STATE naming the first difference. */
+static tf_status match_layout(tf_optimizer *opt, const char *fn, int rows_may_grow, int *grown)
 {
     const tf_model *m = opt->model;
     if (m->nrefs != opt->nslots)
         return tfi_fail(&opt->err, TF_ERR_STATE,
                         "%s: the model has %d tensors, the optimizer state %d", fn, m->nrefs,
                         opt->nslots);
+    *grown = 0;
     for (int i = 0; i < opt->nslots; i++) {
         const tfi_tensor_ref *r = &m->refs[i];
         const tfi_opt_slot *s = &opt->slots[i];
@@ -436,15 +438,20 @@ static tf_status check_layout(tf_optimizer *opt, const char *fn)
             return tfi_fail(&opt->err, TF_ERR_STATE,
                             "%s: model tensor %d is '%s', the optimizer's slot '%s'", fn, i,
                             r->name, s->name);
-        if (r->rows != s->rows || r->cols != s->cols)
+        int same = r->rows == s->rows && r->cols == s->cols;
+        int followable = rows_may_grow && r->cols == s->cols && r->rows > s->rows;
+        if (!same && !followable)
             return tfi_fail(&opt->err, TF_ERR_STATE,
                             "%s: '%s' is [%lld, %lld] in the model but [%lld, %lld] in the "
-                            "optimizer state: the model was resized behind the optimizer's "
-                            "back (a Pattention set grown through its own handle); grow "
-                            "through tf_model_grow(model, opt, ...), which grows the "
-                            "optimizer's moments too",
+                            "optimizer state: %s",
                             fn, r->name, (long long)r->rows, (long long)r->cols,
-                            (long long)s->rows, (long long)s->cols);
+                            (long long)s->rows, (long long)s->cols,
+                            rows_may_grow ? "only growth in rows can be followed"
+                                          : "the model was resized behind the optimizer's "
+                                            "back (a Pattention set grown through its own "
+                                            "handle); grow through tf_model_grow(model, opt, "
+                                            "...), which grows the optimizer's moments too");
+        *grown += followable;
     }
     return TF_OK;
 }
@@ -453,28 +460,11 @@ tf_status tfi_optimizer_follow_model(tf_optimizer *opt)
 {
     if (!opt)
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tfi_optimizer_follow_model: the optimizer is NULL");
-    static const char fn[] = "tfi_optimizer_follow_model";
     const tf_model *m = opt->model;
-    if (m->nrefs != opt->nslots)
-        return tfi_fail(&opt->err, TF_ERR_STATE,
-                        "%s: the model has %d tensors, the optimizer state %d", fn, m->nrefs,
-                        opt->nslots);
-    int grown = 0;
-    for (int i = 0; i < opt->nslots; i++) {
-        const tfi_tensor_ref *r = &m->refs[i];
-        const tfi_opt_slot *s = &opt->slots[i];
-        if (strcmp(r->name, s->name) != 0)
-            return tfi_fail(&opt->err, TF_ERR_STATE,
-                            "%s: model tensor %d is '%s', the optimizer's slot '%s'", fn, i,
-                            r->name, s->name);
-        if (r->cols != s->cols || r->rows < s->rows)
-            return tfi_fail(&opt->err, TF_ERR_STATE,
-                            "%s: '%s' is [%lld, %lld] in the model but [%lld, %lld] in the "
-                            "optimizer state: only growth in rows can be followed",
-                            fn, r->name, (long long)r->rows, (long long)r->cols,
-                            (long long)s->rows, (long long)s->cols);
-        grown += r->rows > s->rows;
-    }
+    int grown;
+    tf_status st = match_layout(opt, "tfi_optimizer_follow_model", 1, &grown);
+    if (st != TF_OK)
+        return st;
     if (!grown)
         return TF_OK;
 
@@ -494,7 +484,7 @@ tf_status tfi_optimizer_follow_model(tf_optimizer *opt)
         for (int i = 0; fresh && i < 2 * opt->nslots; i++)
             tfi_free(fresh[i]);
         tfi_free(fresh);
-        return tfi_fail(&opt->err, TF_ERR_NOMEM, "%s: out of memory for the grown moments", fn);
+        return tfi_fail(&opt->err, TF_ERR_NOMEM, "tfi_optimizer_follow_model: out of memory for the grown moments");
     }
     for (int i = 0; i < opt->nslots; i++) {
         tfi_opt_slot *s = &opt->slots[i];
@@ -647,7 +637,8 @@ static int update_tensor(float *p, float *g, float *m, float *v, int64_t n, int 
 TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm)
 {
     CHECK_OPT(opt, "tf_optimizer_step");
-    tf_status st = check_layout(opt, "tf_optimizer_step");
+    int grown;
+    tf_status st = match_layout(opt, "tf_optimizer_step", 0, &grown);
     /* allocated by tf_optimizer_create already: a no-op that keeps the
      * loops below free of NULL checks */
     if (st == TF_OK && (st = tfi_model_ensure_grads(opt->model)) != TF_OK)

@@ -126,12 +126,8 @@ static tf_dataset_params dataset_defaults(void)
 
 TF_API void tf_dataset_params_init(tf_dataset_params *p, size_t size)
 {
-    if (!p || size < sizeof(size_t))
-        return;
     tf_dataset_params d = dataset_defaults();
-    size_t n = size < sizeof d ? size : sizeof d;
-    memcpy(p, &d, n);
-    p->struct_size = n;
+    tfi_params_init(p, size, &d, sizeof d);
 }
 
 /* The caller's params over the defaults: fields beyond its struct_size (an
@@ -141,14 +137,8 @@ static tf_status params_in(const char *fn, const tf_dataset_params *src, tf_data
     *dst = dataset_defaults();
     if (!src)
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "%s: params is NULL", fn);
-    if (src->struct_size < offsetof(tf_dataset_params, max_resident) + sizeof(int) ||
-        src->struct_size > sizeof *dst)
-        return tfi_fail(NULL, TF_ERR_ARGUMENT,
-                        "%s: tf_dataset_params.struct_size is %zu: obtain the struct from "
-                        "tf_dataset_default_params()", fn, src->struct_size);
-    memcpy(dst, src, src->struct_size);
-    dst->struct_size = sizeof *dst;
-    return TF_OK;
+    return tfi_params_in(dst, sizeof *dst, src, TFI_PARAMS_MIN(tf_dataset_params, max_resident),
+                         fn, "tf_dataset_params", NULL);
 }
 
 TF_API const char *tf_data_format_name(tf_data_format format)
@@ -834,9 +824,8 @@ TF_API tf_status tf_dataset_source(const tf_dataset *ds, tf_split split, int64_t
     if (!ds)
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "%s: the dataset is NULL", fn);
     tfi_errbuf *eb = (tfi_errbuf *)&ds->err;
-    if (!out || out->struct_size < offsetof(tf_data_source, path) + sizeof(char *))
-        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: out is NULL or its struct_size is too small: "
-                        "set out->struct_size = sizeof(tf_data_source)", fn);
+    if (!out)
+        return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: out is NULL", fn);
     const split_set *sp = split_of(ds, split);
     if (!sp)
         return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: unknown split %d", fn, (int)split);
@@ -847,15 +836,14 @@ TF_API tf_status tf_dataset_source(const tf_dataset *ds, tf_split split, int64_t
     const source *s = &ds->src[pc->src];
     tf_data_source full;
     memset(&full, 0, sizeof full);
-    full.struct_size = out->struct_size < sizeof full ? out->struct_size : sizeof full;
     full.path = s->path;
     full.format = s->format;
     full.version = s->version;
     full.token_bytes = s->idsize;
     full.file_tokens = s->count;
     full.num_tokens = pc->count;
-    memcpy(out, &full, full.struct_size);
-    return TF_OK;
+    return tfi_params_out(out, &full, sizeof full, TFI_PARAMS_MIN(tf_data_source, path), fn,
+                          "tf_data_source", eb);
 }
 
 /* ---- resident sources ------------------------------------------------------ */
