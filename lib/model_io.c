@@ -69,6 +69,9 @@ static tf_status check_args(tf_model *model, const tf_optimizer *opt, const char
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "%s: the model is NULL", fn);
     if (!path)
         return tfi_fail(&model->err, TF_ERR_ARGUMENT, "%s: path is NULL", fn);
+    if (model->vis) /* the file format does not record the task yet */
+        return tfi_fail(&model->err, TF_ERR_STATE,
+                        "%s: vision models cannot be saved or loaded yet", fn);
     if (opt && opt->model != model)
         return tfi_fail(&model->err, TF_ERR_ARGUMENT,
                         "%s: the optimizer belongs to another model", fn);
