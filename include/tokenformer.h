@@ -603,10 +603,14 @@ TF_API tf_status tf_model_zero_grad(tf_model *model);
  * size (the trunk is what scaling grows; their sizes are fixed by
  * patch_slot_num and head_slot_num).  During a vision backward the
  * gradient-ready callback reports the whole buffer once, at the end.
- * The language-model calls (tf_model_forward, tf_decoder_create) on a
- * vision model, and the image calls on a language model, are
- * TF_ERR_STATE.  tf_model_save, tf_model_load and tf_model_open do not yet
- * handle vision models (TF_ERR_STATE).
+ * Checkpoints: tf_model_save writes the task in the metadata ("task":
+ * "vision" or "language", and for vision image_size, channels,
+ * patch_size, num_classes, patch_slot_num, head_slot_num), tf_model_open
+ * builds the kind the file holds, and tf_model_load of a file of the
+ * other kind is TF_ERR_STATE; optimizer state and resume work as for a
+ * language model.  The language-model calls (tf_model_forward,
+ * tf_decoder_create, tf_model_load_grown) on a vision model, and the
+ * image calls on a language model, are TF_ERR_STATE.
  * ---------------------------------------------------------------------- */
 typedef struct tf_vision_params {
     size_t struct_size;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scratch.h"
 #include "testutil.h"
 #include "tokenformer.h"
 
@@ -278,6 +279,66 @@ START_TEST(test_task_checks)
 }
 END_TEST
 
+/* Save with the optimizer, open (the task from the metadata) and load:
+ * the same logits, and a step from the loaded state equals a step from
+ * the original, bit for bit. */
+START_TEST(test_save_open_and_resume)
+{
+    tf_model *m = tiny_model();
+    tf_optimizer *opt = NULL;
+    ck_assert_int_eq(tf_optimizer_create(m, NULL, &opt), TF_OK);
+    float px[4 * 64], a[12], b[12];
+    int32_t lab[4] = {0, 1, 2, 1};
+    fill_pixels(px, sizeof px / sizeof *px, 11);
+    for (int step = 0; step < 2; step++) {
+        loss_of(m, 4, px, lab);
+        ck_assert_int_eq(tf_model_backward(m), TF_OK);
+        ck_assert_int_eq(tf_optimizer_step(opt, NULL), TF_OK);
+    }
+    tf_grow_params g = tf_grow_default_params();
+    ck_assert_int_eq(tf_model_grow(m, opt, 6, 4, 8, &g), TF_OK);
+    char path[512];
+    tt_tmp_path(path, sizeof path, "vision.safetensors");
+    ck_assert_int_eq(tf_model_save(m, opt, path), TF_OK);
+    tf_model *o = NULL;
+    ck_assert_int_eq(tf_model_open(path, &o), TF_OK);
+    ck_assert_int_eq(tf_model_is_vision(o), 1);
+    tf_vision_params vp = tf_vision_default_params();
+    ck_assert_int_eq(tf_model_get_vision_params(o, &vp), TF_OK);
+    ck_assert_int_eq(vp.qkv_slot_num, 6);
+    ck_assert_int_eq(vp.head_slot_num, 5);
+    ck_assert_int_eq(tf_model_forward_images(m, 4, px, NULL, a, NULL), TF_OK);
+    ck_assert_int_eq(tf_model_forward_images(o, 4, px, NULL, b, NULL), TF_OK);
+    ck_assert_mem_eq(a, b, sizeof a);
+    /* resume: load model and optimizer into a fresh model of the same shape */
+    tf_optimizer *oopt = NULL;
+    ck_assert_int_eq(tf_optimizer_create(o, NULL, &oopt), TF_OK);
+    ck_assert_int_eq(tf_model_load(o, oopt, path), TF_OK);
+    tf_model *pair[2] = {m, o};
+    tf_optimizer *opts[2] = {opt, oopt};
+    for (int k = 0; k < 2; k++) {
+        loss_of(pair[k], 4, px, lab);
+        ck_assert_int_eq(tf_model_backward(pair[k]), TF_OK);
+        ck_assert_int_eq(tf_optimizer_step(opts[k], NULL), TF_OK);
+    }
+    uint64_t h1, h2;
+    ck_assert_int_eq(tf_model_checksum(m, opt, &h1), TF_OK);
+    ck_assert_int_eq(tf_model_checksum(o, oopt, &h2), TF_OK);
+    ck_assert(h1 == h2);
+    /* a vision file does not load into a language model */
+    tf_model *lm = NULL;
+    tf_model_params lp = tf_model_default_params();
+    ck_assert_int_eq(tf_model_create(&lp, &lm), TF_OK);
+    ck_assert_int_eq(tf_model_load(lm, NULL, path), TF_ERR_STATE);
+    ck_assert_ptr_nonnull(strstr(tf_model_errmsg(lm), "vision"));
+    tf_model_free(lm);
+    tf_optimizer_free(oopt);
+    tf_optimizer_free(opt);
+    tf_model_free(o);
+    tf_model_free(m);
+}
+END_TEST
+
 Suite *vision_suite(void)
 {
     Suite *s = suite_create("vision");
@@ -290,5 +351,10 @@ Suite *vision_suite(void)
     tcase_add_test(tc, test_training_learns_and_growth_preserves_function);
     tcase_add_test(tc, test_task_checks);
     suite_add_tcase(s, tc);
+    TCase *io = tcase_create("io");
+    tcase_add_unchecked_fixture(io, tt_make_basedir, tt_remove_basedir);
+    tcase_add_checked_fixture(io, tt_make_tmpdir, tt_remove_tmpdir);
+    tcase_add_test(io, test_save_open_and_resume);
+    suite_add_tcase(s, io);
     return s;
 }
