@@ -82,7 +82,8 @@ tf_status tfi_model_new_task(const tf_model_params *params, const tf_vision_para
     const int L = p.num_layers, d = p.hidden_size;
     m->head_dim = d / p.num_attention_heads;
     m->rotary_dims = tfi_rotary_dims(&p);
-    size_t ve = tfi_mul_size((size_t)p.vocab_size, (size_t)d);
+    /* the first table entry: [V, d] tokens, or a vision model's [P, d] positions */
+    size_t ve = tfi_mul_size((size_t)(vp ? p.seq_length : p.vocab_size), (size_t)d);
     int r2 = m->rotary_dims / 2 > 0 ? m->rotary_dims / 2 : 1;
     /* parameters are drawn below or filled by the loader: no zeroing, so
      * that a model opened to run touches each page once; gradients come
@@ -287,7 +288,8 @@ tfi_layer_spec tfi_model_layer_spec(const tf_model *m)
 {
     tfi_layer_spec sp = {m->p.hidden_size, m->p.num_attention_heads, m->head_dim,
                          m->rotary_dims, m->rope_cos, m->rope_sin,
-                         (float)m->p.layernorm_epsilon, 1};
+                         (float)m->p.layernorm_epsilon,
+                         m->vis ? 0 : 1}; /* patches attend to every patch */
     return sp;
 }
 
