@@ -80,18 +80,7 @@ def init_params(vc, rng, ln_jitter=0.0, key_std=0.02):
     """The library's conventions, drawn from rng in table order: keys and
     pos_embed N(0, key_std), values N(0, 2/L/sqrt(d)), final norm 1 and 0
     (plus ln_jitter * N(0, 1))."""
-    out, vstd = {}, M.value_std(vc.trunk())
-    for name, shape in param_shapes(vc).items():
-        z = rng.standard_normal(shape)
-        if name == "final_norm.weight":
-            out[name] = 1.0 + ln_jitter * z
-        elif name == "final_norm.bias":
-            out[name] = ln_jitter * z
-        elif name.endswith(M.VALUES):
-            out[name] = vstd * z
-        else:
-            out[name] = key_std * z
-    return out
+    return M.draw_params(param_shapes(vc), M.value_std(vc.trunk()), rng, ln_jitter, key_std)
 
 
 def patches(vc, pixels):
