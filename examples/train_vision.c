@@ -343,11 +343,11 @@ int main(int argc, char **argv)
         const int64_t done = t + 1;
         loss_sum += loss;
         loss_n++;
+        const double secs = cli_now() - t0; /* training only, not the evaluation */
         double acc = -1.0;
         if (done % eval_every == 0 || done == steps)
             acc = test_accuracy(m, test, &aug, B, px, lab, cls);
         if (done % log_every == 0 || acc >= 0 || done == steps) {
-            double secs = cli_now() - t0;
             printf("step %lld/%lld | epoch %.2f | loss %.4f | lr %.2e | %.0f img/s", (long long)done,
                    (long long)steps, (double)done / (double)per_epoch, loss_sum / (double)loss_n,
                    tf_optimizer_lr_at(opt, done), (double)loss_n * B / (secs > 0 ? secs : 1));
