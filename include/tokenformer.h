@@ -558,7 +558,8 @@ TF_API tf_status tf_model_forward(tf_model *model, int B, int T,
 
 /* Gradients of the last forward's loss, ACCUMULATED into the model's
  * gradient buffers (the tied embedding gets both its contributions).
- * Needs a forward with targets since the last backward. */
+ * Needs a forward with targets since the last backward (for a vision
+ * model, a tf_model_forward_images with labels). */
 TF_API tf_status tf_model_backward(tf_model *model);
 TF_API tf_status tf_model_zero_grad(tf_model *model);
 
