@@ -130,6 +130,7 @@ check: deps all tokenizer-data $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
 	MAKE="$(MAKE)" PYTHON="$(PYTHON)" tests/install_test.sh
 	PYTHON="$(PYTHON)" tests/python_package_test.sh
 	tests/trainer_test.sh $(B)/examples/train
+	PYTHON="$(PYTHON)" tests/vision_train_test.sh $(B)/examples/train_vision
 	PYTHON="$(PYTHON)" tests/trainer_ux_test.sh $(B)/examples
 	PYTHON="$(PYTHON)" tests/mpi_test.sh $(B)/examples/train
 	PYTHON="$(PYTHON)" tests/growth_tools_test.sh $(B)/examples
