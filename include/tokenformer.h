@@ -45,6 +45,17 @@
  *                      the choice to BLIS), or a BLIS configuration name
  *                      such as "skx", "zen3", "haswell", "generic".
  *     TF_NUM_THREADS   threads for GEMMs and element-wise kernels.
+ *     TF_ARCH          instruction set of the library's own element-wise
+ *                      kernels (Theta, attention softmax, LayerNorm):
+ *                      "auto" (default: the best
+ *                      the CPU runs), "avx512" (x86-64-v4), "avx2"
+ *                      (x86-64-v3: AVX2 + FMA) or "generic" (the
+ *                      baseline).  A set the CPU lacks is lowered to the
+ *                      best it has; any other value is ignored.  Results
+ *                      of different sets agree within the kernels' stated
+ *                      bounds, not bit for bit.  BLIS's kernels are chosen
+ *                      apart (TF_BLIS_ARCH): to run a whole AVX2 machine's
+ *                      code on an AVX-512 one, set both (avx2, haswell).
  *   A BLIS_ARCH_TYPE already present in the environment is respected and
  *   wins over "auto".  To apply its choice the library sets BLIS_ARCH_TYPE
  *   in the process environment before BLIS initialises (BLIS reads it only
@@ -148,6 +159,12 @@ typedef struct tf_info {
     int cpu_avx2;               /* 1 if the CPU has AVX2 and FMA */
     int blis_arch_generic;      /* 1 if BLIS runs its slow generic kernels */
     int num_threads;            /* tf_get_num_threads() */
+    const char *kernel_arch;    /* the instruction set of the library's own
+                                   element-wise kernels: "avx512", "avx2"
+                                   or "generic" (see TF_ARCH) */
+    const char *kernel_arch_source; /* why: "auto", "TF_ARCH", or "auto
+                                   (TF_ARCH ignored: ...)", "TF_ARCH (...
+                                   lowered to ...)" */
 } tf_info;
 
 /* Initialises the runtime if needed and fills *info (up to

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "kernels/arch.h"
 
 static pthread_once_t runtime_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t runtime_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -42,11 +43,12 @@ static atomic_int num_threads;
 
 typedef struct cpu_features {
     int avx512, avx2, avx, sse3, amd;
+    int x86_64_v3, x86_64_v4; /* the ISA levels arch.h's variants are built for */
 } cpu_features;
 
 static cpu_features detect_cpu(void)
 {
-    cpu_features f = {0, 0, 0, 0, 0};
+    cpu_features f = {0, 0, 0, 0, 0, 0, 0};
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     f.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
@@ -56,6 +58,10 @@ static cpu_features detect_cpu(void)
     f.avx = __builtin_cpu_supports("avx");
     f.sse3 = __builtin_cpu_supports("sse3");
     f.amd = __builtin_cpu_is("amd");
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    f.x86_64_v3 = __builtin_cpu_supports("x86-64-v3");
+    f.x86_64_v4 = __builtin_cpu_supports("x86-64-v4");
+#endif
 #endif
     return f;
 }
@@ -204,6 +210,7 @@ static void runtime_startup(void)
             snprintf(arch_source, sizeof arch_source, "auto");
     }
     bli_init();
+    tfi_arch_active();
     atomic_store(&num_threads, default_threads());
     runtime_up = 1;
 }
@@ -265,6 +272,70 @@ TF_API int tf_get_num_threads(void)
 {
     tfi_runtime_ensure();
     return atomic_load(&num_threads);
+}
+
+/* ---- the element-wise kernels' instruction set (kernels/arch.h) -------- */
+
+static pthread_once_t arch_once = PTHREAD_ONCE_INIT;
+static tfi_arch active_arch;            /* written once, under arch_once */
+static char arch_choice_source[128];
+
+static const char *const arch_names[TFI_ARCH_COUNT] = {"generic", "avx2", "avx512"};
+
+const char *tfi_arch_name(tfi_arch arch)
+{
+    return (unsigned)arch < TFI_ARCH_COUNT ? arch_names[arch] : "unknown";
+}
+
+int tfi_arch_supported(tfi_arch arch)
+{
+    cpu_features f = detect_cpu();
+    switch (arch) {
+    case TFI_ARCH_GENERIC: return 1;
+    case TFI_ARCH_AVX2: return f.x86_64_v3;
+    case TFI_ARCH_AVX512: return f.x86_64_v4;
+    }
+    return 0;
+}
+
+/* The CPU's best set, or TF_ARCH's if the CPU runs it; a request above
+ * what the CPU runs is lowered to the best it does (and said so in
+ * tf_get_info), a name that is not a set is ignored.  Like TF_BLIS_ARCH, a
+ * bad switch must not make every call fail. */
+static void arch_startup(void)
+{
+    tfi_arch best = TFI_ARCH_GENERIC;
+    for (int a = TFI_ARCH_COUNT - 1; a > 0; a--)
+        if (tfi_arch_supported((tfi_arch)a)) {
+            best = (tfi_arch)a;
+            break;
+        }
+    active_arch = best;
+    snprintf(arch_choice_source, sizeof arch_choice_source, "auto");
+    const char *env = getenv("TF_ARCH");
+    if (!env || !*env || strcasecmp(env, "auto") == 0)
+        return;
+    for (int a = 0; a < TFI_ARCH_COUNT; a++) {
+        if (strcasecmp(env, arch_names[a]) != 0)
+            continue;
+        if (a <= (int)best) {
+            active_arch = (tfi_arch)a;
+            snprintf(arch_choice_source, sizeof arch_choice_source, "TF_ARCH");
+        } else {
+            snprintf(arch_choice_source, sizeof arch_choice_source,
+                     "TF_ARCH (%s lowered to %s: the CPU does not run it)", arch_names[a],
+                     arch_names[best]);
+        }
+        return;
+    }
+    snprintf(arch_choice_source, sizeof arch_choice_source,
+             "auto (TF_ARCH ignored: '%.40s' is not auto, generic, avx2 or avx512)", env);
+}
+
+tfi_arch tfi_arch_active(void)
+{
+    pthread_once(&arch_once, arch_startup);
+    return active_arch;
 }
 
 /* ---- thread teams -------------------------------------------------------- */
@@ -402,6 +473,8 @@ TF_API tf_status tf_get_info(tf_info *info)
     full.cpu_avx2 = f.avx2;
     full.blis_arch_generic = id == BLIS_ARCH_GENERIC;
     full.num_threads = atomic_load(&num_threads);
+    full.kernel_arch = tfi_arch_name(tfi_arch_active());
+    full.kernel_arch_source = arch_choice_source;
     return tfi_params_out(info, &full, sizeof full, TFI_PARAMS_MIN(tf_info, version_number),
                           "tf_get_info", "tf_info", NULL);
 }

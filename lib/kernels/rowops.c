@@ -1,11 +1,12 @@
 /*
  * rowops.c -- row kernels of the attention softmax and LayerNorm, compiled
- * per instruction set (TF_CLONES) so that they vectorise wherever they run.
+ * per instruction set (arch.h) so that they vectorise wherever they run.
  * Sums go through 16 fixed lanes: vectorisable, and in an order that does
  * not depend on the vector width picked at load time.
  */
 #include <math.h>
 
+#include "kernels/arch.h"
 #include "kernels/vecmath.h"
 
 #define LANES TF_LANES
@@ -18,7 +19,7 @@ static inline double lanes_to_double(const float *lane)
     return s;
 }
 
-TF_CLONES void tfi_row_softmax_masked(float *row, int64_t len, int64_t width)
+static inline TFI_BODY void softmax_masked_body(float *row, int64_t len, int64_t width)
 {
     float mx = row[0];
     for (int64_t j = 1; j < len; j++)
@@ -45,8 +46,9 @@ TF_CLONES void tfi_row_softmax_masked(float *row, int64_t len, int64_t width)
 /* The row is shifted by its first element before the sums: for rows whose
  * mean is large against their spread (|mean| / std ~ 1e4), x - x[0] is
  * exact and the small shifted mean keeps float accuracy. */
-TF_CLONES void tfi_row_layernorm(float *y, float *mean, float *rstd, const float *x,
-                                 const float *w, const float *b, int64_t d, float eps)
+static inline TFI_BODY void layernorm_body(float *y, float *mean, float *rstd, const float *x,
+                                           const float *w, const float *b, int64_t d,
+                                           float eps)
 {
     const float pivot = x[0];
     float lane[LANES] = {0};
@@ -82,8 +84,8 @@ TF_CLONES void tfi_row_layernorm(float *y, float *mean, float *rstd, const float
     }
 }
 
-TF_CLONES void tfi_row_softmax_masked_backward(float *ds, const float *p, int64_t len,
-                                               int64_t width)
+static inline TFI_BODY void softmax_masked_backward_body(float *ds, const float *p,
+                                                        int64_t len, int64_t width)
 {
     float lane[LANES] = {0};
     lanes_add_products(lane, ds, p, len);
@@ -93,4 +95,45 @@ TF_CLONES void tfi_row_softmax_masked_backward(float *ds, const float *p, int64_
         ds[k] = p[k] * (ds[k] - dot);
     for (int64_t k = len; k < width; k++)
         ds[k] = 0.0f;
+}
+
+TFI_ARCH_VARIANTS(softmax_masked, (float *row, int64_t len, int64_t width), (row, len, width));
+TFI_ARCH_VARIANTS(layernorm,
+                  (float *y, float *mean, float *rstd, const float *x, const float *w,
+                   const float *b, int64_t d, float eps),
+                  (y, mean, rstd, x, w, b, d, eps));
+TFI_ARCH_VARIANTS(softmax_masked_backward, (float *ds, const float *p, int64_t len, int64_t width),
+                  (ds, p, len, width));
+
+void tfi_row_softmax_masked_arch(tfi_arch arch, float *row, int64_t len, int64_t width)
+{
+    softmax_masked_variants[arch](row, len, width);
+}
+
+void tfi_row_softmax_masked(float *row, int64_t len, int64_t width)
+{
+    softmax_masked_variants[tfi_arch_active()](row, len, width);
+}
+
+void tfi_row_layernorm_arch(tfi_arch arch, float *y, float *mean, float *rstd, const float *x,
+                            const float *w, const float *b, int64_t d, float eps)
+{
+    layernorm_variants[arch](y, mean, rstd, x, w, b, d, eps);
+}
+
+void tfi_row_layernorm(float *y, float *mean, float *rstd, const float *x, const float *w,
+                       const float *b, int64_t d, float eps)
+{
+    layernorm_variants[tfi_arch_active()](y, mean, rstd, x, w, b, d, eps);
+}
+
+void tfi_row_softmax_masked_backward_arch(tfi_arch arch, float *ds, const float *p, int64_t len,
+                                          int64_t width)
+{
+    softmax_masked_backward_variants[arch](ds, p, len, width);
+}
+
+void tfi_row_softmax_masked_backward(float *ds, const float *p, int64_t len, int64_t width)
+{
+    softmax_masked_backward_variants[tfi_arch_active()](ds, p, len, width);
 }

@@ -15,11 +15,12 @@
  *
  * The fast path evaluates erfc and exp with polynomials that vectorise
  * (no libm calls in the loops) and is compiled for AVX-512, AVX2 and a
- * baseline, picked at load time (target_clones).
+ * baseline (arch.h), the runtime's choice picked per call.
  */
 #include <math.h>
 
 #include "internal.h"
+#include "kernels/arch.h"
 #include "kernels/theta.h"
 #include "kernels/vecmath.h"
 
@@ -140,29 +141,48 @@ static inline float dot(const float *a, const float *b, int64_t n) { return lane
 static inline float sum_squares(const float *a, int64_t n) { return dot(a, a, n); }
 
 
-TF_CLONES void tfi_gelu_fast(const float *x, float *y, int64_t count)
+static inline TFI_BODY void gelu_body(const float *x, float *y, int64_t count)
 {
 #pragma omp simd
     for (int64_t j = 0; j < count; j++)
         y[j] = gelu_poly(x[j]);
 }
 
-TF_CLONES void tfi_gelu_grad_fast(const float *x, float *dy, int64_t count)
+static inline TFI_BODY void gelu_grad_body(const float *x, float *dy, int64_t count)
 {
 #pragma omp simd
     for (int64_t j = 0; j < count; j++)
         dy[j] = gelu_grad_poly(x[j]);
 }
 
-TF_CLONES void tfi_exp_fast(const float *x, float *y, int64_t count)
+static inline TFI_BODY void exp_body(const float *x, float *y, int64_t count)
 {
 #pragma omp simd
     for (int64_t j = 0; j < count; j++)
         y[j] = exp_poly(x[j]);
 }
 
-TF_CLONES static void fast_row_forward(tf_norm_type norm, float tau, int64_t n, float *a,
-                                       float *s, float *r)
+TFI_ARCH_VARIANTS(gelu, (const float *x, float *y, int64_t count), (x, y, count));
+TFI_ARCH_VARIANTS(gelu_grad, (const float *x, float *dy, int64_t count), (x, dy, count));
+TFI_ARCH_VARIANTS(exp, (const float *x, float *y, int64_t count), (x, y, count));
+
+void tfi_gelu_fast(tfi_arch arch, const float *x, float *y, int64_t count)
+{
+    gelu_variants[arch](x, y, count);
+}
+
+void tfi_gelu_grad_fast(tfi_arch arch, const float *x, float *dy, int64_t count)
+{
+    gelu_grad_variants[arch](x, dy, count);
+}
+
+void tfi_exp_fast(tfi_arch arch, const float *x, float *y, int64_t count)
+{
+    exp_variants[arch](x, y, count);
+}
+
+static inline TFI_BODY void row_forward_body(tf_norm_type norm, float tau, int64_t n,
+                                             float *a, float *s, float *r)
 {
     if (norm == TF_NORM_SOFTMAX) {
         float mx = a[0], sum = 0.0f;
@@ -203,8 +223,9 @@ TF_CLONES static void fast_row_forward(tf_norm_type norm, float tau, int64_t n, 
     *r = scale;
 }
 
-TF_CLONES static void fast_row_backward(tf_norm_type norm, float tau, int64_t n,
-                                        const float *a, const float *s, float r, float *g)
+static inline TFI_BODY void row_backward_body(tf_norm_type norm, float tau, int64_t n,
+                                              const float *a, const float *s, float r,
+                                              float *g)
 {
     if (norm == TF_NORM_SOFTMAX) {
         float c = dot(s, g, n) / tau;
@@ -230,9 +251,19 @@ TF_CLONES static void fast_row_backward(tf_norm_type norm, float tau, int64_t n,
         g[j] = r * (g[j] - s[j] * c) * gelu_grad_poly(a[j]);
 }
 
+TFI_ARCH_VARIANTS(row_forward,
+                  (tf_norm_type norm, float tau, int64_t n, float *a, float *s, float *r),
+                  (norm, tau, n, a, s, r));
+TFI_ARCH_VARIANTS(row_backward,
+                  (tf_norm_type norm, float tau, int64_t n, const float *a, const float *s,
+                   float r, float *g),
+                  (norm, tau, n, a, s, r, g));
+
 void tfi_theta_forward(tf_norm_type norm, float tau, int64_t N, int64_t n, float *A,
                        float *S, float *R)
 {
+    void (*const fast_row_forward)(tf_norm_type, float, int64_t, float *, float *, float *) =
+        row_forward_variants[tfi_arch_active()];
     int nt = tfi_num_threads();
 #pragma omp parallel for num_threads(nt) schedule(static) if (N * n > 32768)
     for (int64_t i = 0; i < N; i++)
@@ -242,8 +273,25 @@ void tfi_theta_forward(tf_norm_type norm, float tau, int64_t N, int64_t n, float
 void tfi_theta_backward(tf_norm_type norm, float tau, int64_t N, int64_t n,
                         const float *A, const float *S, const float *R, float *G)
 {
+    void (*const fast_row_backward)(tf_norm_type, float, int64_t, const float *, const float *,
+                                    float, float *) = row_backward_variants[tfi_arch_active()];
     int nt = tfi_num_threads();
 #pragma omp parallel for num_threads(nt) schedule(static) if (N * n > 32768)
     for (int64_t i = 0; i < N; i++)
         fast_row_backward(norm, tau, n, A + i * n, S + i * n, R[i], G + i * n);
+}
+
+void tfi_theta_forward_arch(tfi_arch arch, tf_norm_type norm, float tau, int64_t N,
+                            int64_t n, float *A, float *S, float *R)
+{
+    for (int64_t i = 0; i < N; i++)
+        row_forward_variants[arch](norm, tau, n, A + i * n, S + i * n, R + i);
+}
+
+void tfi_theta_backward_arch(tfi_arch arch, tf_norm_type norm, float tau, int64_t N,
+                             int64_t n, const float *A, const float *S, const float *R,
+                             float *G)
+{
+    for (int64_t i = 0; i < N; i++)
+        row_backward_variants[arch](norm, tau, n, A + i * n, S + i * n, R[i], G + i * n);
 }

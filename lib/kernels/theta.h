@@ -2,8 +2,9 @@
  * theta.h -- Pattention's row-wise normalisation Theta, forward and
  * backward (internal).  Two implementations of each: a plain one that reads
  * like the math (double accumulation, libm erf/exp), and a fast one
- * (vectorised polynomial erf/exp, OpenMP over rows) that the library uses.
- * The tests hold the fast one to the plain one.
+ * (vectorised polynomial erf/exp, OpenMP over rows) that the library uses,
+ * compiled once per instruction set (arch.h).  The tests hold every
+ * variant the CPU runs to the plain one.
  *
  * Buffers, all [N, n] row-major unless said:
  *   A  in: scores X K^T.  out: what backward needs -- for l2_norm_gelu the
@@ -19,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "kernels/arch.h"
 #include "tokenformer.h"
 
 void tfi_theta_forward(tf_norm_type norm, float tau, int64_t N, int64_t n,
@@ -26,15 +28,23 @@ void tfi_theta_forward(tf_norm_type norm, float tau, int64_t N, int64_t n,
 void tfi_theta_backward(tf_norm_type norm, float tau, int64_t N, int64_t n,
                         const float *A, const float *S, const float *R, float *G);
 
+/* The fast rows of one instruction set, on the calling thread (for tests). */
+void tfi_theta_forward_arch(tfi_arch arch, tf_norm_type norm, float tau, int64_t N,
+                            int64_t n, float *A, float *S, float *R);
+void tfi_theta_backward_arch(tfi_arch arch, tf_norm_type norm, float tau, int64_t N,
+                             int64_t n, const float *A, const float *S, const float *R,
+                             float *G);
+
 void tfi_theta_forward_plain(tf_norm_type norm, float tau, int64_t N, int64_t n,
                              float *A, float *S, float *R);
 void tfi_theta_backward_plain(tf_norm_type norm, float tau, int64_t N, int64_t n,
                               const float *A, const float *S, const float *R, float *G);
 
-/* The vectorised scalar functions, exposed for tests: Phi(x) = P(X <= x)
- * for X ~ N(0,1), and gelu(x) = x Phi(x), gelu'(x) = Phi(x) + x phi(x). */
-void tfi_gelu_fast(const float *x, float *y, int64_t count);
-void tfi_gelu_grad_fast(const float *x, float *dy, int64_t count);
-void tfi_exp_fast(const float *x, float *y, int64_t count);
+/* The vectorised scalar functions of one instruction set, exposed for
+ * tests: gelu(x) = x Phi(x), gelu'(x) = Phi(x) + x phi(x), with Phi the
+ * standard normal CDF and phi its density, and e^x. */
+void tfi_gelu_fast(tfi_arch arch, const float *x, float *y, int64_t count);
+void tfi_gelu_grad_fast(tfi_arch arch, const float *x, float *dy, int64_t count);
+void tfi_exp_fast(tfi_arch arch, const float *x, float *y, int64_t count);
 
 #endif /* TF_KERNELS_THETA_H */

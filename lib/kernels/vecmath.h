@@ -10,8 +10,11 @@
 #include <math.h>
 #include <stdint.h>
 
-/* Hot row kernels are compiled for AVX-512, AVX2 and a baseline, picked at
- * load time (GCC's target_clones, through an ifunc). */
+#include "kernels/arch.h"
+
+/* The few-row products (fewrows.c) are compiled for AVX-512, AVX2 and a
+ * baseline, picked at load time (GCC's target_clones, through an ifunc);
+ * the element-wise kernels use arch.h's variants instead. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define TF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
@@ -117,21 +120,27 @@ static inline float lanes_dot(const float *a, const float *b, int64_t n)
     return lanes_tree_sum(lane);
 }
 
-/* Row kernels shared by the model's kernels (rowops.c). */
+/* Row kernels shared by the model's kernels (rowops.c), run with the
+ * runtime's instruction set; the *_arch forms take the set (tests). */
 
 /* In place: row[0..len) = softmax(row[0..len)), row[len..width) = 0 (the
  * masked places of a causal row; len = width for none).  Max-shifted; the
  * sum's order is fixed (16 lanes). */
 void tfi_row_softmax_masked(float *row, int64_t len, int64_t width);
+void tfi_row_softmax_masked_arch(tfi_arch arch, float *row, int64_t len, int64_t width);
 
 /* In place, softmax's backward on such a row: ds[0..len) = p * (ds -
  * <ds, p>) with ds holding dL/dp on entry, ds[len..width) = 0. */
 void tfi_row_softmax_masked_backward(float *ds, const float *p, int64_t len, int64_t width);
+void tfi_row_softmax_masked_backward_arch(tfi_arch arch, float *ds, const float *p, int64_t len,
+                                          int64_t width);
 
 /* One LayerNorm row: y = (x - mean) * rstd (* w + b if w), biased variance;
  * *mean and *rstd are kept for backward.  Two passes (mean, then centred
  * squares), 16 float lanes combined in double. */
 void tfi_row_layernorm(float *y, float *mean, float *rstd, const float *x, const float *w,
                        const float *b, int64_t d, float eps);
+void tfi_row_layernorm_arch(tfi_arch arch, float *y, float *mean, float *rstd, const float *x,
+                            const float *w, const float *b, int64_t d, float eps);
 
 #endif /* TF_KERNELS_VECMATH_H */

@@ -491,7 +491,7 @@ class TestRuntime(unittest.TestCase):
         import sys
         env = dict(os.environ, PYTHONPATH=helpers.BINDINGS,
                    TOKENFORMER_LIBRARY=os.path.realpath(tf.library_path))
-        for k in ("TF_BLIS_ARCH", "BLIS_ARCH_TYPE"):
+        for k in ("TF_BLIS_ARCH", "BLIS_ARCH_TYPE", "TF_ARCH"):
             env.pop(k, None)
         env.update(env_set)
         code = "import json, tokenformer as tf; print(json.dumps(tf.get_info()))"
@@ -513,6 +513,25 @@ class TestRuntime(unittest.TestCase):
             forced = self._info_in_child(TF_BLIS_ARCH="haswell")
             self.assertEqual((forced["blis_arch"], forced["blis_arch_source"]),
                              ("haswell", "TF_BLIS_ARCH"))
+
+    def test_element_kernel_arch_choice(self):
+        """TF_ARCH picks the element-wise kernels' set, never above the CPU's."""
+        info = self._info_in_child()
+        best = "avx512" if info["cpu_avx512"] else "avx2" if info["cpu_avx2"] else "generic"
+        self.assertEqual((info["kernel_arch"], info["kernel_arch_source"]), (best, "auto"))
+        generic = self._info_in_child(TF_ARCH="generic")
+        self.assertEqual((generic["kernel_arch"], generic["kernel_arch_source"]),
+                         ("generic", "TF_ARCH"))
+        avx2 = self._info_in_child(TF_ARCH="AVX2")
+        if info["cpu_avx2"]:
+            self.assertEqual((avx2["kernel_arch"], avx2["kernel_arch_source"]),
+                             ("avx2", "TF_ARCH"))
+        else:
+            self.assertEqual(avx2["kernel_arch"], "generic")
+            self.assertIn("lowered", avx2["kernel_arch_source"])
+        bogus = self._info_in_child(TF_ARCH="sse9")
+        self.assertEqual(bogus["kernel_arch"], best)
+        self.assertIn("TF_ARCH ignored", bogus["kernel_arch_source"])
 
     def test_info_and_threads(self):
         info = tf.get_info()

@@ -381,4 +381,6 @@ class Info(ctypes.Structure):
         ("cpu_avx2", c_int),
         ("blis_arch_generic", c_int),
         ("num_threads", c_int),
+        ("kernel_arch", c_char_p),
+        ("kernel_arch_source", c_char_p),
     ]
