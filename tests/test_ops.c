@@ -10,9 +10,11 @@
  * purpose, and some cross the kernels' internal block sizes.
  */
 #include <check.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1000,17 +1002,31 @@ static void fill_nonfinite(float *x)
         x[j] = j % 4 == 1 ? special[(j / 4) % 10] : (float)(j - 18) * 0.37f;
 }
 
-/* The vectorised exp/gelu and the softmax rows run on NaN and infinities
- * without undefined behaviour (exp_poly once cast NaN to int32 and shifted
- * the negative result: the sanitizer build of this test catches it), and
- * NaN comes out as NaN, never as a finite value. */
+/* The instruction set of loop test _i, or 0 (the test says why) if this
+ * CPU cannot run it: every variant the CPU runs is tested. */
+static int arch_runs(int i)
+{
+    if (tfi_arch_supported((tfi_arch)i))
+        return 1;
+    fprintf(stderr, "note: this CPU does not run the %s kernels; not tested here\n",
+            tfi_arch_name((tfi_arch)i));
+    return 0;
+}
+
+/* The vectorised exp/gelu and the softmax rows of every instruction set run
+ * on NaN and infinities without undefined behaviour (exp_poly once cast NaN
+ * to int32 and shifted the negative result: the sanitizer build of this
+ * test catches it), and NaN comes out as NaN, never as a finite value. */
 START_TEST(test_nonfinite_elementwise)
 {
+    if (!arch_runs(_i))
+        return;
+    const tfi_arch arch = (tfi_arch)_i;
     float x[NF_N], e[NF_N], g[NF_N], dg[NF_N];
     fill_nonfinite(x);
-    tfi_exp_fast(x, e, NF_N);
-    tfi_gelu_fast(x, g, NF_N);
-    tfi_gelu_grad_fast(x, dg, NF_N);
+    tfi_exp_fast(arch, x, e, NF_N);
+    tfi_gelu_fast(arch, x, g, NF_N);
+    tfi_gelu_grad_fast(arch, x, dg, NF_N);
     for (int j = 0; j < NF_N; j++) {
         if (isnan(x[j])) {
             ck_assert_msg(isnan(e[j]) && isnan(g[j]) && isnan(dg[j]),
@@ -1038,14 +1054,14 @@ START_TEST(test_nonfinite_elementwise)
     for (int j = 0; j < T; j++)
         row[j] = (float)j * 0.1f;
     row[5] = NAN;
-    tfi_row_softmax_masked(row, LEN, T);
+    tfi_row_softmax_masked_arch(arch, row, LEN, T);
     for (int j = 0; j < T; j++)
         ck_assert_msg(j < LEN ? isnan(row[j]) : row[j] == 0.0f, "NaN row [%d] = %g", j, row[j]);
     /* +inf: inf - inf is NaN, so the row is NaN rather than a wrong one-hot */
     for (int j = 0; j < T; j++)
         row[j] = (float)j * 0.1f;
     row[4] = INFINITY;
-    tfi_row_softmax_masked(row, LEN, T);
+    tfi_row_softmax_masked_arch(arch, row, LEN, T);
     for (int j = 0; j < LEN; j++)
         ck_assert_msg(isnan(row[j]), "+inf row [%d] = %g", j, row[j]);
     /* -inf entries (a mask) get probability ~0, the rest the softmax of the
@@ -1056,17 +1072,158 @@ START_TEST(test_nonfinite_elementwise)
     row[2] = row[11] = -INFINITY;
     for (int j = 0; j < LEN; j++)
         sum += ref[j] = isinf(row[j]) ? 0.0 : exp(row[j]);
-    tfi_row_softmax_masked(row, LEN, T);
+    tfi_row_softmax_masked_arch(arch, row, LEN, T);
     for (int j = 0; j < LEN; j++)
         ck_assert_msg(fabs(row[j] - ref[j] / sum) <= 1e-6, "-inf row [%d] = %g, want %g", j,
                       row[j], ref[j] / sum);
 }
 END_TEST
 
-/* Theta's fast rows put NaN exactly where the plain (libm, double) rows do,
- * forward and backward, for every norm; the finite entries agree. */
+/* exp, gelu and gelu' of every instruction set against float64 libm over
+ * the whole float range: every 4097th bit pattern of each sign (all
+ * exponents, subnormals to FLT_MAX), and the special values.  Bounds, each
+ * a few times what was measured (1.2 ulp of 1 for gelu):
+ *   gelu   |err| <= 1.5e-7 (1 + |gelu(x)|)
+ *   gelu'  |err| <= 2.5e-7 (1 + |gelu'(x)|)  (its zero near -0.75 rules out
+ *          a relative bound)
+ *   exp    |err| <= 1.5e-7 e^x' with x' = x clamped to [-87, 88] (the
+ *          documented clamp)
+ * and relatively, for gelu where |gelu(x)| > 1e-30: 4e-5.  In the far
+ * negative tail the argument -x^2/2 of exp is rounded to float, an error
+ * of ~x^2 2^-25 that e^ turns into a relative one (1.7e-5 measured at x
+ * = -11.5, where gelu is 1e-29). */
+START_TEST(test_vecmath_whole_range)
+{
+    if (!arch_runs(_i))
+        return;
+    const tfi_arch arch = (tfi_arch)_i;
+    const uint32_t stride = 4097, top = 0x7f800000u; /* top: +inf's bits */
+    const size_t M = 2 * (top / stride + 1) + 4;
+    float *x = fvec(M), *e = fvec(M), *g = fvec(M), *dg = fvec(M);
+    size_t n = 0;
+    for (uint32_t u = 0; u < top; u += stride)
+        for (uint32_t sign = 0; sign < 2; sign++) {
+            uint32_t bits = u | sign << 31;
+            memcpy(&x[n++], &bits, sizeof bits);
+        }
+    x[n++] = INFINITY, x[n++] = -INFINITY, x[n++] = NAN, x[n++] = FLT_MAX;
+    ck_assert_uint_le(n, M);
+    tfi_exp_fast(arch, x, e, (int64_t)n);
+    tfi_gelu_fast(arch, x, g, (int64_t)n);
+    tfi_gelu_grad_fast(arch, x, dg, (int64_t)n);
+    for (size_t i = 0; i < n; i++) {
+        double xd = x[i];
+        if (isnan(xd)) {
+            ck_assert(isnan(e[i]) && isnan(g[i]) && isnan(dg[i]));
+            continue;
+        }
+        double xc = xd < -87.0 ? -87.0 : xd > 88.0 ? 88.0 : xd;
+        ck_assert_msg(fabs(e[i] - exp(xc)) <= 1.5e-7 * exp(xc), "%s exp(%a) = %a, want %a",
+                      tfi_arch_name(arch), x[i], e[i], exp(xc));
+        double cdf = 0.5 * erfc(-xd / sqrt(2.0));
+        double dgw = cdf + (isinf(xd) ? 0.0 : xd * exp(-0.5 * xd * xd) / sqrt(2.0 * M_PI));
+        ck_assert_msg(fabs(dg[i] - dgw) <= 2.5e-7 * (1.0 + fabs(dgw)),
+                      "%s gelu'(%a) = %a, want %a", tfi_arch_name(arch), x[i], dg[i], dgw);
+        if (isinf(xd)) { /* -inf * Phi(-inf) is NaN, as in the plain rows */
+            ck_assert(xd > 0 ? g[i] == INFINITY : isnan(g[i]));
+            continue;
+        }
+        double gw = xd * cdf;
+        ck_assert_msg(fabs(g[i] - gw) <= 1.5e-7 * (1.0 + fabs(gw)), "%s gelu(%a) = %a, want %a",
+                      tfi_arch_name(arch), x[i], g[i], gw);
+        ck_assert_msg(fabs(gw) <= 1e-30 || fabs(g[i] - gw) <= 4e-5 * fabs(gw),
+                      "%s gelu(%a) = %a, want %a", tfi_arch_name(arch), x[i], g[i], gw);
+    }
+    free(x), free(e), free(g), free(dg);
+}
+END_TEST
+
+/* tf_get_info names the set the kernels run, one the CPU runs; unless
+ * TF_ARCH chose it, the best the CPU runs (the CPU flags of the same call). */
+START_TEST(test_kernel_arch_info)
+{
+    tf_info info = {.struct_size = sizeof info};
+    ck_assert_int_eq(tf_get_info(&info), TF_OK);
+    const tfi_arch active = tfi_arch_active();
+    ck_assert(tfi_arch_supported(active));
+    ck_assert_str_eq(info.kernel_arch, tfi_arch_name(active));
+    ck_assert_ptr_nonnull(info.kernel_arch_source);
+    if (strcmp(info.kernel_arch_source, "auto") == 0) {
+        const char *best = info.cpu_avx512 ? "avx512" : info.cpu_avx2 ? "avx2" : "generic";
+        ck_assert_str_eq(info.kernel_arch, best);
+    }
+    /* a caller compiled before the fields existed gets the rest unchanged */
+    tf_info old = {.struct_size = offsetof(tf_info, kernel_arch)};
+    old.kernel_arch = "untouched";
+    ck_assert_int_eq(tf_get_info(&old), TF_OK);
+    ck_assert_str_eq(old.kernel_arch, "untouched");
+    ck_assert_int_eq(old.num_threads, info.num_threads);
+}
+END_TEST
+
+/* The attention softmax rows (forward, backward) and the LayerNorm row of
+ * every instruction set against double references: odd lengths that leave
+ * vector tails, a causal row shorter than its width, a LayerNorm row with
+ * |mean| / std ~ 1e4. */
+START_TEST(test_row_kernels_every_arch)
+{
+    if (!arch_runs(_i))
+        return;
+    const tfi_arch arch = (tfi_arch)_i;
+    enum { W = 77 };
+    tfi_rng r;
+    tfi_rng_seed(&r, 404);
+    float row[W], p[W], ds[W];
+    double want[W], dwant[W];
+    for (int len = 1; len <= W; len += 19) {
+        fill_normal(&r, row, W, 0.5, 3.0);
+        fill_normal(&r, ds, W, 0.0, 1.0);
+        double mx = row[0], sum = 0.0, dot = 0.0;
+        for (int j = 1; j < len; j++)
+            mx = row[j] > mx ? row[j] : mx;
+        for (int j = 0; j < len; j++)
+            sum += want[j] = exp((double)row[j] - mx);
+        for (int j = 0; j < W; j++)
+            want[j] = j < len ? want[j] / sum : 0.0;
+        for (int j = 0; j < len; j++)
+            dot += (double)ds[j] * want[j];
+        for (int j = 0; j < W; j++)
+            dwant[j] = j < len ? want[j] * (ds[j] - dot) : 0.0;
+        tfi_row_softmax_masked_arch(arch, row, len, W);
+        check_close("softmax row", row, want, W, FWD_RTOL);
+        memcpy(p, row, sizeof p);
+        tfi_row_softmax_masked_backward_arch(arch, ds, p, len, W);
+        check_close("softmax backward row", ds, dwant, W, FWD_RTOL);
+    }
+    enum { D = 131 };
+    float x[D], w[D], b[D], y[D], mean, rstd;
+    double xd[D], wd[D], bd[D], yref[D], mref, rref;
+    for (int k = 0; k < 4; k++) {
+        fill_normal(&r, x, D, k < 2 ? 0.3 : 1.0e4, 1.5);
+        fill_normal(&r, w, D, 1.0, 0.3);
+        fill_normal(&r, b, D, 0.0, 0.3);
+        for (int j = 0; j < D; j++)
+            xd[j] = x[j], wd[j] = w[j], bd[j] = b[j];
+        const int affine = k % 2;
+        layernorm_ref(yref, &mref, &rref, xd, affine ? wd : NULL, affine ? bd : NULL, 1, D,
+                      1e-5f);
+        tfi_row_layernorm_arch(arch, y, &mean, &rstd, x, affine ? w : NULL, affine ? b : NULL,
+                               D, 1e-5f);
+        check_close("layernorm row", y, yref, D, FWD_RTOL);
+        check_close("layernorm mean", &mean, &mref, 1, FWD_RTOL);
+        check_close("layernorm rstd", &rstd, &rref, 1, FWD_RTOL);
+    }
+}
+END_TEST
+
+/* Theta's fast rows of every instruction set put NaN exactly where the
+ * plain (libm, double) rows do, forward and backward, for every norm; the
+ * finite entries agree. */
 START_TEST(test_nonfinite_theta)
 {
+    if (!arch_runs(_i))
+        return;
+    const tfi_arch arch = (tfi_arch)_i;
     enum { N = 4 };
     const tf_norm_type norms[] = {TF_NORM_L2_NORM_GELU, TF_NORM_GELU_L2_NORM, TF_NORM_SOFTMAX};
     const float specials[N] = {NAN, INFINITY, -INFINITY, 1.0f};
@@ -1080,11 +1237,11 @@ START_TEST(test_nonfinite_theta)
                 A1[i * NF_N + j] = j == 7 ? specials[i] : (float)((j * 5) % 11 - 5) * 0.4f;
         memcpy(A2, A1, sizeof A1);
         tfi_theta_forward_plain(norm, tau, N, NF_N, A1, S1, R1);
-        tfi_theta_forward(norm, tau, N, NF_N, A2, S2, R2);
+        tfi_theta_forward_arch(arch, norm, tau, N, NF_N, A2, S2, R2);
         for (int i = 0; i < N * NF_N; i++)
             G1[i] = G2[i] = (float)(i % 3) - 1.0f;
         tfi_theta_backward_plain(norm, tau, N, NF_N, A1, S1, R1, G1);
-        tfi_theta_backward(norm, tau, N, NF_N, A2, S2, R2, G2);
+        tfi_theta_backward_arch(arch, norm, tau, N, NF_N, A2, S2, R2, G2);
         for (int i = 0; i < N * NF_N; i++) {
             ck_assert_msg(isnan(S1[i]) == isnan(S2[i]) && isnan(G1[i]) == isnan(G2[i]),
                           "%s row %d [%d]: plain S %g dA %g, fast S %g dA %g",
@@ -1263,8 +1420,11 @@ Suite *ops_suite(void)
     tcase_add_test(tc, test_crossentropy_large_logits);
     tcase_add_test(tc, test_threads_deterministic);
     tcase_add_test(tc, test_transpose);
-    tcase_add_test(tc, test_nonfinite_elementwise);
-    tcase_add_test(tc, test_nonfinite_theta);
+    tcase_add_loop_test(tc, test_nonfinite_elementwise, 0, TFI_ARCH_COUNT);
+    tcase_add_loop_test(tc, test_nonfinite_theta, 0, TFI_ARCH_COUNT);
+    tcase_add_loop_test(tc, test_vecmath_whole_range, 0, TFI_ARCH_COUNT);
+    tcase_add_test(tc, test_kernel_arch_info);
+    tcase_add_loop_test(tc, test_row_kernels_every_arch, 0, TFI_ARCH_COUNT);
     tcase_add_test(tc, test_threads_bounded);
     tcase_add_test(tc, test_threads_refused_by_system);
     tcase_add_loop_test(tc, test_few_rows, 0, 3);

@@ -244,7 +244,10 @@ END_TEST
 START_TEST(test_fast_theta_matches_plain)
 {
     const int64_t N = 6, n = 131;
-    tf_norm_type norm = fixture_norms[_i];
+    tf_norm_type norm = fixture_norms[_i % 3];
+    const tfi_arch arch = (tfi_arch)(_i / 3); /* every instruction set this CPU runs */
+    if (!tfi_arch_supported(arch))
+        return;
     float tau = (float)(norm == TF_NORM_SOFTMAX ? n : sqrt((double)n));
     float *A = random_rows(N, n, 77);
     for (int64_t j = 0; j < n; j++) {
@@ -261,7 +264,7 @@ START_TEST(test_fast_theta_matches_plain)
     memcpy(A1, A, sz * 4);
     memcpy(A2, A, sz * 4);
     tfi_theta_forward_plain(norm, tau, N, n, A1, S1, R1);
-    tfi_theta_forward(norm, tau, N, n, A2, S2, R2);
+    tfi_theta_forward_arch(arch, norm, tau, N, n, A2, S2, R2);
     for (size_t i = 0; i < sz; i++)
         ck_assert_msg(isfinite(S2[i]), "non-finite output at %zu", i);
     for (int64_t i = 0; i < N; i++)
@@ -271,7 +274,7 @@ START_TEST(test_fast_theta_matches_plain)
     memcpy(G1, G, sz * 4);
     memcpy(G2, G, sz * 4);
     tfi_theta_backward_plain(norm, tau, N, n, A1, S1, R1, G1);
-    tfi_theta_backward(norm, tau, N, n, A2, S2, R2, G2);
+    tfi_theta_backward_arch(arch, norm, tau, N, n, A2, S2, R2, G2);
     for (int64_t i = 0; i < N; i++)
         ck_assert_msg(tt_rel_err(G2 + i * n, G1 + i * n, (size_t)n) < 1e-5, "grad row %lld err %g",
                       (long long)i, tt_rel_err(G2 + i * n, G1 + i * n, (size_t)n));
@@ -283,12 +286,15 @@ END_TEST
 
 START_TEST(test_gelu_fast_accuracy)
 {
+    const tfi_arch arch = (tfi_arch)_i; /* every instruction set this CPU runs */
+    if (!tfi_arch_supported(arch))
+        return;
     enum { M = 4001 };
     float *x = malloc(M * 4), *y = malloc(M * 4), *dy = malloc(M * 4);
     for (int i = 0; i < M; i++)
         x[i] = -10.0f + 20.0f * (float)i / (M - 1);
-    tfi_gelu_fast(x, y, M);
-    tfi_gelu_grad_fast(x, dy, M);
+    tfi_gelu_fast(arch, x, y, M);
+    tfi_gelu_grad_fast(arch, x, dy, M);
     for (int i = 0; i < M; i++) {
         double xd = x[i];
         double cdf = 0.5 * erfc(-xd / sqrt(2.0));
@@ -414,8 +420,8 @@ Suite *pattention_suite(void)
     tcase_add_loop_test(tc, test_grow_pinned_zero_is_identity, 0, 3);
     tcase_add_test(tc, test_grow_follow_n_rescales);
     tcase_add_loop_test(tc, test_finite_difference, 0, 3);
-    tcase_add_loop_test(tc, test_fast_theta_matches_plain, 0, 3);
-    tcase_add_test(tc, test_gelu_fast_accuracy);
+    tcase_add_loop_test(tc, test_fast_theta_matches_plain, 0, 3 * TFI_ARCH_COUNT);
+    tcase_add_loop_test(tc, test_gelu_fast_accuracy, 0, TFI_ARCH_COUNT);
     tcase_add_test(tc, test_misuse);
     tcase_add_loop_test(tc, test_zero_row_guard, 0, 3);
     tcase_add_loop_test(tc, test_batch_paths_agree, 0, 3);

@@ -117,9 +117,13 @@ void tfi_theta_backward_plain(tf_norm_type norm, float tau, int64_t N, int64_t n
 
 static inline float gelu_poly(float x) { return x * cdf_poly(x); }
 
+/* x phi(x) is below 1e-37 from |x| = 13.2 on, where exp_poly's clamp (no
+ * result below e^-87) would leave x e^-87 * phi(0): 2.2 at x = 3e38.  So x
+ * is clamped to [-13.2, 13.2] in that term (NaN passes the comparisons). */
 static inline float gelu_grad_poly(float x)
 {
-    return cdf_poly(x) + x * exp_poly(-0.5f * x * x) * INV_SQRT_2PI;
+    float xc = x < -13.2f ? -13.2f : x > 13.2f ? 13.2f : x;
+    return cdf_poly(x) + xc * exp_poly(-0.5f * xc * xc) * INV_SQRT_2PI;
 }
 
 /* gelu'(z) given the forward's s = gelu(z) = z Phi(z): Phi(z) = s / z
