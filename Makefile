@@ -55,7 +55,7 @@ BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 
 FIXTURES ?= tests/data
 
-.PHONY: all lib check test conformance install uninstall bench clean
+.PHONY: all lib check test arch-check conformance install uninstall bench clean
 all: lib $(EXAMPLES) $(TOOLS)
 lib: $(SHARED) $(STATIC) $(B)/libtokenformer.so $(B)/tokenformer.pc
 
@@ -121,6 +121,19 @@ $(B)/tests/check_tokenformer: $(TEST_SRC) tests/suites.def $(STATIC) $(LIB_HDR)
 test: $(B)/tests/check_tokenformer
 	$(B)/tests/check_tokenformer
 
+# The element-wise kernels of the instruction sets below the CPU's best
+# (TF_ARCH; the Check suites also test each set's kernels directly): the
+# fixtures, and the suites that run whole models, training and decoding.
+ARCH_SUITES := optimizer model growth grads decode
+arch-check: $(B)/tests/check_tokenformer $(TOOLS)
+	@for a in generic avx2; do \
+	  echo "== TF_ARCH=$$a"; \
+	  TF_ARCH=$$a $(B)/tools/tf-conformance tests/data || exit 1; \
+	  for s in $(ARCH_SUITES); do \
+	    TF_ARCH=$$a CK_RUN_SUITE=$$s $(B)/tests/check_tokenformer || exit 1; \
+	  done; \
+	done
+
 conformance: $(TOOLS)
 	$(B)/tools/tf-conformance $(FIXTURES)
 
@@ -128,6 +141,7 @@ conformance: $(TOOLS)
 # all are there).  The C unit tests run last: their summary closes the output.
 check: deps all tokenizer-data $(B)/tests/check_tokenformer $(B)/tests/cpp_smoke
 	$(B)/tools/tf-conformance tests/data
+	$(MAKE) --no-print-directory arch-check
 	$(MAKE) --no-print-directory reference-check
 	$(PYTHON) -m unittest discover -s bindings/python/tests
 	tests/abi_check.sh $(SHARED)

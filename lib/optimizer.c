@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kernels/arch.h"
 #include "optimizer.h"
 
 /* Elements per chunk of the norm reduction, and chunks per parallel pass
@@ -481,9 +482,10 @@ typedef struct step_consts {
  * hold (or NaN): read only, so that a step can be refused whole.  Finite
  * gradients and state do not guarantee a finite result: a huge step size,
  * or moments near FLT_MAX, overflow in the conversion to float. */
-static int adamw_range_overflows(const float *restrict p, const float *restrict g,
-                                 const float *restrict m, const float *restrict v, int64_t lo,
-                                 int64_t hi, double dec, const step_consts *k)
+static inline TFI_BODY void adamw_check_body(const float *restrict p, const float *restrict g,
+                                             const float *restrict m, const float *restrict v,
+                                             int64_t lo, int64_t hi, double dec,
+                                             const step_consts *k, int *out)
 {
     const double gscale = k->gscale, b1 = k->b1, b2 = k->b2, step_size = k->step_size;
     const double sqrt_bc2 = k->sqrt_bc2, eps = k->eps;
@@ -494,7 +496,7 @@ static int adamw_range_overflows(const float *restrict p, const float *restrict 
         /* written so that NaN counts as out of range */
         bad |= !(fabs(pj) <= FLT_MAX) | !(fabs(mj) <= FLT_MAX) | !(vj <= FLT_MAX);
     }
-    return bad;
+    *out = bad;
 }
 
 /* AdamW on elements [lo, hi) of one tensor; zeroes their gradient.  The
@@ -502,9 +504,9 @@ static int adamw_range_overflows(const float *restrict p, const float *restrict 
  * -fno-math-errno for that (a function attribute does not reach the
  * builtin); the results are the same either way, sqrt being correctly
  * rounded. */
-static void adamw_range(float *restrict p, float *restrict g, float *restrict m,
-                        float *restrict v, int64_t lo, int64_t hi, double dec,
-                        const step_consts *k)
+static inline TFI_BODY void adamw_apply_body(float *restrict p, float *restrict g,
+                                             float *restrict m, float *restrict v, int64_t lo,
+                                             int64_t hi, double dec, const step_consts *k)
 {
     const double gscale = k->gscale, b1 = k->b1, b2 = k->b2, step_size = k->step_size;
     const double sqrt_bc2 = k->sqrt_bc2, eps = k->eps;
@@ -516,6 +518,34 @@ static void adamw_range(float *restrict p, float *restrict g, float *restrict m,
         p[j] = (float)pj;
         g[j] = 0.0f;
     }
+}
+
+/* Both compiled per instruction set (kernels/arch.h).  The element's math
+ * is the same in each; where the set has FMA the compiler fuses its
+ * multiply-adds, so the double results may differ in the last bit between
+ * sets, and the floats stored only when that bit decides a rounding. */
+TFI_ARCH_VARIANTS(adamw_check,
+                  (const float *restrict p, const float *restrict g, const float *restrict m,
+                   const float *restrict v, int64_t lo, int64_t hi, double dec,
+                   const step_consts *k, int *out),
+                  (p, g, m, v, lo, hi, dec, k, out));
+TFI_ARCH_VARIANTS(adamw_apply,
+                  (float *restrict p, float *restrict g, float *restrict m, float *restrict v,
+                   int64_t lo, int64_t hi, double dec, const step_consts *k),
+                  (p, g, m, v, lo, hi, dec, k));
+
+static int adamw_range_overflows(const float *p, const float *g, const float *m, const float *v,
+                                 int64_t lo, int64_t hi, double dec, const step_consts *k)
+{
+    int bad;
+    adamw_check_variants[tfi_arch_active()](p, g, m, v, lo, hi, dec, k, &bad);
+    return bad;
+}
+
+static void adamw_range(float *p, float *g, float *m, float *v, int64_t lo, int64_t hi,
+                        double dec, const step_consts *k)
+{
+    adamw_apply_variants[tfi_arch_active()](p, g, m, v, lo, hi, dec, k);
 }
 
 /* Runs AdamW over one tensor: check_only tests every element (returns 1 if
