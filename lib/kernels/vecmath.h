@@ -1,8 +1,14 @@
 /*
  * vecmath.h -- float exp and erfc as plain polynomials that compilers
  * vectorise (no libm calls inside loops), shared by the kernels.  Accuracy:
- * exp ~1e-9 relative (Taylor degree 8 after range reduction), erfc < 1.2e-7
- * relative everywhere; the tests hold them to libm.
+ * exp's polynomial is good to ~1e-9 relative (Taylor degree 8 after range
+ * reduction), erfc's fit to 1.2e-7 relative; evaluated in float, exp is
+ * within 9.3e-8 relative of float64's and gelu built on erfc within 7.2e-8
+ * (1 + |gelu|) over the whole float range (measured for every instruction
+ * set; test_ops.c's test_vecmath_whole_range holds them to a little more).
+ * In erfc's far tail the float rounding of -z^2, the argument of exp, adds
+ * a relative error that grows with z^2: 1.7e-5 at z = 8.1, where erfc is
+ * below 1e-29.
  */
 #ifndef TF_KERNELS_VECMATH_H
 #define TF_KERNELS_VECMATH_H
