@@ -228,9 +228,7 @@ static void run_chunk(tf_decoder *dec, int Tc, const int32_t *tok, int64_t ld)
     tf_model *m = dec->model;
     const int64_t B = dec->batch, d = dec->d, S = dec->S;
     for (int64_t b = 0; b < B; b++)
-        for (int64_t t = 0; t < Tc; t++)
-            memcpy(dec->x + (b * Tc + t) * d, m->embed + (size_t)tok[b * ld + t] * (size_t)d,
-                   (size_t)d * sizeof(float));
+        tfi_model_embed_rows(m, tok + b * ld, (size_t)Tc, dec->x + b * Tc * d);
     const tfi_layer_spec spec = tfi_model_layer_spec(m);
     /* the residual stream stays in x; both LayerNorms share u */
     tfi_layer_acts a = {.x_in = dec->x, .ln1 = dec->u, .ln1_mean = dec->mean,

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "kernels/bf16.h"
 
 static pthread_once_t runtime_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t runtime_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -402,6 +403,7 @@ TF_API tf_status tf_get_info(tf_info *info)
     full.cpu_avx2 = f.avx2;
     full.blis_arch_generic = id == BLIS_ARCH_GENERIC;
     full.num_threads = atomic_load(&num_threads);
+    full.bf16_kernel = tfi_bf16_isa_name(tfi_bf16_isa_best());
     return tfi_params_out(info, &full, sizeof full, TFI_PARAMS_MIN(tf_info, version_number),
                           "tf_get_info", "tf_info", NULL);
 }

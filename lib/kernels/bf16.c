@@ -1,0 +1,339 @@
+/*
+ * bf16.c -- bfloat16 weights: conversion, and float32 rows times a
+ * bfloat16 matrix transposed (bf16.h), plain and per instruction set.
+ *
+ * Every version walks B in blocks of JB rows and meets each block with
+ * every row of A, RB rows at a time, so B streams from memory once per
+ * call: at one row (a decoding step) the product is a pass over the
+ * weights, which is the point of halving them.  The blocks keep RB * JB
+ * accumulators of float32 lanes; a block's dot products are reduced at the
+ * end and the last k % lanes elements added one by one.
+ */
+#include <string.h>
+
+#include "io/safetensors.h" /* tfi_f32_to_bf16, tfi_bf16_to_f32 */
+#include "internal.h"
+#include "kernels/bf16.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define TFI_BF16_X86 1
+#endif
+
+#define RB 2 /* rows of A per block */
+#define JB 4 /* rows of B per block */
+
+/* ---- which version ----------------------------------------------------- */
+
+int tfi_bf16_isa_supported(tfi_bf16_isa isa)
+{
+    switch (isa) {
+    case TFI_BF16_PLAIN: return 1;
+#ifdef TFI_BF16_X86
+    case TFI_BF16_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case TFI_BF16_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl");
+    case TFI_BF16_AVX512BF16:
+        return tfi_bf16_isa_supported(TFI_BF16_AVX512) && __builtin_cpu_supports("avx512bf16");
+#endif
+    default: return 0;
+    }
+}
+
+tfi_bf16_isa tfi_bf16_isa_best(void)
+{
+    for (int isa = TFI_BF16_ISAS - 1; isa > TFI_BF16_PLAIN; isa--)
+        if (tfi_bf16_isa_supported((tfi_bf16_isa)isa))
+            return (tfi_bf16_isa)isa;
+    return TFI_BF16_PLAIN;
+}
+
+const char *tfi_bf16_isa_name(tfi_bf16_isa isa)
+{
+    static const char *const names[TFI_BF16_ISAS] = {"plain", "avx2", "avx512", "avx512_bf16"};
+    return (unsigned)isa < TFI_BF16_ISAS ? names[isa] : "unknown";
+}
+
+/* ---- conversion -------------------------------------------------------- */
+
+void tfi_bf16_narrow(uint16_t *dst, const float *src, size_t count)
+{
+    /* through bytes: dst may be src's own storage, read and written as
+     * different types */
+    const unsigned char *s = (const unsigned char *)src;
+    unsigned char *d = (unsigned char *)dst;
+    for (size_t i = 0; i < count; i++) {
+        float f;
+        memcpy(&f, s + i * sizeof f, sizeof f);
+        const uint16_t h = tfi_f32_to_bf16(f);
+        memcpy(d + i * sizeof h, &h, sizeof h);
+    }
+}
+
+/* Square tiles of the transposes: both sides stay in cache. */
+#define TILE 32
+
+void tfi_bf16_narrow_transpose(uint16_t *dst, const float *src, int64_t rows, int64_t cols)
+{
+    for (int64_t r0 = 0; r0 < rows; r0 += TILE)
+        for (int64_t c0 = 0; c0 < cols; c0 += TILE)
+            for (int64_t r = r0; r < rows && r < r0 + TILE; r++)
+                for (int64_t c = c0; c < cols && c < c0 + TILE; c++)
+                    dst[c * rows + r] = tfi_f32_to_bf16(src[r * cols + c]);
+}
+
+static inline float widen1(uint16_t h)
+{
+    return tfi_bf16_to_f32(h);
+}
+
+void tfi_bf16_widen(float *dst, const uint16_t *src, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        dst[i] = widen1(src[i]);
+}
+
+void tfi_bf16_widen_transpose(float *dst, int64_t ldd, const uint16_t *src, int64_t lds,
+                              int64_t rows, int64_t cols)
+{
+    for (int64_t r0 = 0; r0 < rows; r0 += TILE)
+        for (int64_t c0 = 0; c0 < cols; c0 += TILE)
+            for (int64_t r = r0; r < rows && r < r0 + TILE; r++)
+                for (int64_t c = c0; c < cols && c < c0 + TILE; c++)
+                    dst[c * ldd + r] = widen1(src[r * lds + c]);
+}
+
+/* ---- the product: plain ------------------------------------------------ */
+
+/* What every version ends an output with: the elements from c on one by
+ * one after the vector lanes' sum, then beta. */
+static inline void finish(float sum, int64_t c, int64_t k, const float *a, const uint16_t *b,
+                          float beta, float *out)
+{
+    for (; c < k; c++)
+        sum += a[c] * widen1(b[c]);
+    *out = beta == 0.0f ? sum : beta * *out + sum;
+}
+
+static void columns_plain(int64_t m, int64_t j0, int64_t j1, int64_t k, const float *A,
+                          int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C,
+                          int64_t ldc)
+{
+    for (int64_t j = j0; j < j1; j++)
+        for (int64_t r = 0; r < m; r++)
+            finish(0.0f, 0, k, A + r * lda, B + j * ldb, beta, C + r * ldc + j);
+}
+
+#ifdef TFI_BF16_X86
+
+/* Calls BLOCK(rb, jb, ...) with constant rb <= RB and jb <= JB over C's
+ * columns [j0, j1) and all m rows, so that each block is specialised. */
+#define BLOCK_CASE(BLOCK, rb, jb)                                                      \
+    case (rb) * 8 + (jb):                                                              \
+        BLOCK(rb, jb, k, A + r * lda, lda, B + j * ldb, ldb, beta, C + r * ldc + j, ldc); \
+        break
+#define BLOCKED_COLUMNS(BLOCK)                                                         \
+    for (int64_t j = j0; j < j1; j += JB) {                                            \
+        const int jb = (int)(j1 - j < JB ? j1 - j : JB);                               \
+        for (int64_t r = 0; r < m; r += RB) {                                          \
+            const int rb = (int)(m - r < RB ? m - r : RB);                             \
+            switch (rb * 8 + jb) {                                                     \
+                BLOCK_CASE(BLOCK, 2, 4); BLOCK_CASE(BLOCK, 2, 3);                      \
+                BLOCK_CASE(BLOCK, 2, 2); BLOCK_CASE(BLOCK, 2, 1);                      \
+                BLOCK_CASE(BLOCK, 1, 4); BLOCK_CASE(BLOCK, 1, 3);                      \
+                BLOCK_CASE(BLOCK, 1, 2); default:                                      \
+                BLOCK(1, 1, k, A + r * lda, lda, B + j * ldb, ldb, beta, C + r * ldc + j, \
+                      ldc);                                                            \
+            }                                                                          \
+        }                                                                              \
+    }
+#define INLINE static inline __attribute__((always_inline))
+
+/* ---- AVX2 + FMA: 8 lanes ----------------------------------------------- */
+
+#define T_AVX2 __attribute__((target("avx2,fma")))
+
+T_AVX2 INLINE __m256 widen8(const uint16_t *p)
+{
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+T_AVX2 INLINE float sum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+T_AVX2 INLINE void block_avx2(int rb, int jb, int64_t k, const float *A, int64_t lda,
+                              const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    __m256 acc[RB][JB];
+    for (int r = 0; r < rb; r++)
+        for (int j = 0; j < jb; j++)
+            acc[r][j] = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 8 <= k; c += 8) {
+        __m256 b[JB];
+        for (int j = 0; j < jb; j++)
+            b[j] = widen8(B + j * ldb + c);
+        for (int r = 0; r < rb; r++) {
+            const __m256 a = _mm256_loadu_ps(A + r * lda + c);
+            for (int j = 0; j < jb; j++)
+                acc[r][j] = _mm256_fmadd_ps(a, b[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < rb; r++)
+        for (int j = 0; j < jb; j++)
+            finish(sum8(acc[r][j]), c, k, A + r * lda, B + j * ldb, beta, C + r * ldc + j);
+}
+
+T_AVX2 static void columns_avx2(int64_t m, int64_t j0, int64_t j1, int64_t k, const float *A,
+                                int64_t lda, const uint16_t *B, int64_t ldb, float beta,
+                                float *C, int64_t ldc)
+{
+    BLOCKED_COLUMNS(block_avx2)
+}
+
+/* ---- AVX-512: 16 lanes ------------------------------------------------- */
+
+#define T_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
+
+T_AVX512 INLINE __m512 widen16(const uint16_t *p)
+{
+    const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+}
+
+T_AVX512 INLINE void block_avx512(int rb, int jb, int64_t k, const float *A, int64_t lda,
+                                  const uint16_t *B, int64_t ldb, float beta, float *C,
+                                  int64_t ldc)
+{
+    __m512 acc[RB][JB];
+    for (int r = 0; r < rb; r++)
+        for (int j = 0; j < jb; j++)
+            acc[r][j] = _mm512_setzero_ps();
+    int64_t c = 0;
+    for (; c + 16 <= k; c += 16) {
+        __m512 b[JB];
+        for (int j = 0; j < jb; j++)
+            b[j] = widen16(B + j * ldb + c);
+        for (int r = 0; r < rb; r++) {
+            const __m512 a = _mm512_loadu_ps(A + r * lda + c);
+            for (int j = 0; j < jb; j++)
+                acc[r][j] = _mm512_fmadd_ps(a, b[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < rb; r++)
+        for (int j = 0; j < jb; j++)
+            finish(_mm512_reduce_add_ps(acc[r][j]), c, k, A + r * lda, B + j * ldb, beta,
+                   C + r * ldc + j);
+}
+
+T_AVX512 static void columns_avx512(int64_t m, int64_t j0, int64_t j1, int64_t k,
+                                    const float *A, int64_t lda, const uint16_t *B, int64_t ldb,
+                                    float beta, float *C, int64_t ldc)
+{
+    BLOCKED_COLUMNS(block_avx512)
+}
+
+/* ---- AVX512_BF16: vdpbf16ps, 32 products a step ------------------------ */
+
+#define T_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")))
+
+T_BF16 INLINE void block_bf16(int rb, int jb, int64_t k, const float *A, int64_t lda,
+                              const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    __m512 acc[RB][JB];
+    for (int r = 0; r < rb; r++)
+        for (int j = 0; j < jb; j++)
+            acc[r][j] = _mm512_setzero_ps();
+    int64_t c = 0;
+    for (; c + 32 <= k; c += 32) {
+        __m512bh b[JB];
+        for (int j = 0; j < jb; j++)
+            b[j] = (__m512bh)_mm512_loadu_si512((const void *)(B + j * ldb + c));
+        for (int r = 0; r < rb; r++) {
+            /* A's 32 floats rounded to bfloat16, in order (the second
+             * operand fills the low half) */
+            const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(A + r * lda + c + 16),
+                                                   _mm512_loadu_ps(A + r * lda + c));
+            for (int j = 0; j < jb; j++)
+                acc[r][j] = _mm512_dpbf16_ps(acc[r][j], a, b[j]);
+        }
+    }
+    for (int r = 0; r < rb; r++)
+        for (int j = 0; j < jb; j++)
+            finish(_mm512_reduce_add_ps(acc[r][j]), c, k, A + r * lda, B + j * ldb, beta,
+                   C + r * ldc + j);
+}
+
+T_BF16 static void columns_bf16(int64_t m, int64_t j0, int64_t j1, int64_t k, const float *A,
+                                int64_t lda, const uint16_t *B, int64_t ldb, float beta,
+                                float *C, int64_t ldc)
+{
+    BLOCKED_COLUMNS(block_bf16)
+}
+
+#endif /* TFI_BF16_X86 */
+
+/* ---- drivers ----------------------------------------------------------- */
+
+static void columns(tfi_bf16_isa isa, int64_t m, int64_t j0, int64_t j1, int64_t k,
+                    const float *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta,
+                    float *C, int64_t ldc)
+{
+    switch (isa) {
+#ifdef TFI_BF16_X86
+    case TFI_BF16_AVX512BF16:
+        columns_bf16(m, j0, j1, k, A, lda, B, ldb, beta, C, ldc);
+        return;
+    case TFI_BF16_AVX512:
+        columns_avx512(m, j0, j1, k, A, lda, B, ldb, beta, C, ldc);
+        return;
+    case TFI_BF16_AVX2:
+        columns_avx2(m, j0, j1, k, A, lda, B, ldb, beta, C, ldc);
+        return;
+#endif
+    default:
+        columns_plain(m, j0, j1, k, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+}
+
+void tfi_bf16_abt_with(tfi_bf16_isa isa, int64_t m, int64_t n, int64_t k, const float *A,
+                       int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C,
+                       int64_t ldc)
+{
+    if (!tfi_bf16_isa_supported(isa))
+        isa = TFI_BF16_PLAIN;
+    columns(isa, m, 0, n, k, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* B's rows per thread's unit of work: 16 outputs of a row of C fill a
+ * cache line, so no two threads write the same one. */
+#define SPLIT 16
+
+void tfi_bf16_abt(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                  const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    const tfi_bf16_isa isa = tfi_bf16_isa_best();
+    const int nthreads = tfi_gemm_threads(m, n, k);
+    const int64_t units = (n + SPLIT - 1) / SPLIT;
+    if (nthreads == 1 || units < 2 * nthreads) {
+        columns(isa, m, 0, n, k, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    /* contiguous runs of B's rows: each thread streams its part */
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t u = 0; u < units; u++) {
+        const int64_t j0 = u * SPLIT, j1 = j0 + SPLIT < n ? j0 + SPLIT : n;
+        columns(isa, m, j0, j1, k, A, lda, B, ldb, beta, C, ldc);
+    }
+}
