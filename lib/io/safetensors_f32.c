@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "io/safetensors.h"
+#include "kernels/bf16.h"
 
 float tfi_f16_to_f32(uint16_t h)
 {
@@ -33,10 +34,7 @@ float tfi_f16_to_f32(uint16_t h)
 
 float tfi_bf16_to_f32(uint16_t b)
 {
-    const uint32_t bits = (uint32_t)b << 16;
-    float out;
-    memcpy(&out, &bits, sizeof out);
-    return out;
+    return tfi_bf16_value(b);
 }
 
 uint16_t tfi_f32_to_bf16(float f)

@@ -2,12 +2,14 @@
  * bf16.c -- bfloat16 weights: conversion, and float32 rows times a
  * bfloat16 matrix transposed (bf16.h), plain and per instruction set.
  *
- * Every version walks B in blocks of JB rows and meets each block with
- * every row of A, RB rows at a time, so B streams from memory once per
- * call: at one row (a decoding step) the product is a pass over the
- * weights, which is the point of halving them.  The blocks keep RB * JB
- * accumulators of float32 lanes; a block's dot products are reduced at the
- * end and the last k % lanes elements added one by one.
+ * Every version walks B one row at a time, in order, and meets each row
+ * with every row of A, RB rows at a time, so B streams from memory once
+ * per call and strictly sequentially: at one row (a decoding step) the
+ * product is a pass over the weights, which is the point of halving them.
+ * (Several rows of B at once, interleaved, ran at a third of the memory
+ * rate on Zen 5: the prefetchers follow one stream best.)  A block keeps
+ * two accumulators of float32 lanes per row of A; its dot products are
+ * reduced at the end and the last elements added one by one.
  */
 #include <string.h>
 
@@ -20,8 +22,7 @@
 #define TFI_BF16_X86 1
 #endif
 
-#define RB 2 /* rows of A per block */
-#define JB 4 /* rows of B per block */
+#define RB 4 /* rows of A per block */
 
 /* ---- which version ----------------------------------------------------- */
 
@@ -88,7 +89,7 @@ void tfi_bf16_narrow_transpose(uint16_t *dst, const float *src, int64_t rows, in
 
 static inline float widen1(uint16_t h)
 {
-    return tfi_bf16_to_f32(h);
+    return tfi_bf16_value(h);
 }
 
 void tfi_bf16_widen(float *dst, const uint16_t *src, size_t count)
@@ -130,27 +131,21 @@ static void columns_plain(int64_t m, int64_t j0, int64_t j1, int64_t k, const fl
 
 #ifdef TFI_BF16_X86
 
-/* Calls BLOCK(rb, jb, ...) with constant rb <= RB and jb <= JB over C's
- * columns [j0, j1) and all m rows, so that each block is specialised. */
-#define BLOCK_CASE(BLOCK, rb, jb)                                                      \
-    case (rb) * 8 + (jb):                                                              \
-        BLOCK(rb, jb, k, A + r * lda, lda, B + j * ldb, ldb, beta, C + r * ldc + j, ldc); \
-        break
+/* Calls BLOCK(rb, ...) with a constant rb <= RB for each row of B in
+ * [j0, j1) and all m rows of A, so that each block is specialised. */
 #define BLOCKED_COLUMNS(BLOCK)                                                         \
-    for (int64_t j = j0; j < j1; j += JB) {                                            \
-        const int jb = (int)(j1 - j < JB ? j1 - j : JB);                               \
+    for (int64_t j = j0; j < j1; j++)                                                  \
         for (int64_t r = 0; r < m; r += RB) {                                          \
-            const int rb = (int)(m - r < RB ? m - r : RB);                             \
-            switch (rb * 8 + jb) {                                                     \
-                BLOCK_CASE(BLOCK, 2, 4); BLOCK_CASE(BLOCK, 2, 3);                      \
-                BLOCK_CASE(BLOCK, 2, 2); BLOCK_CASE(BLOCK, 2, 1);                      \
-                BLOCK_CASE(BLOCK, 1, 4); BLOCK_CASE(BLOCK, 1, 3);                      \
-                BLOCK_CASE(BLOCK, 1, 2); default:                                      \
-                BLOCK(1, 1, k, A + r * lda, lda, B + j * ldb, ldb, beta, C + r * ldc + j, \
-                      ldc);                                                            \
+            const float *a_ = A + r * lda;                                             \
+            const uint16_t *b_ = B + j * ldb;                                          \
+            float *c_ = C + r * ldc + j;                                               \
+            switch (m - r < RB ? m - r : RB) {                                         \
+            case 4: BLOCK(4, k, a_, lda, b_, beta, c_, ldc); break;                    \
+            case 3: BLOCK(3, k, a_, lda, b_, beta, c_, ldc); break;                    \
+            case 2: BLOCK(2, k, a_, lda, b_, beta, c_, ldc); break;                    \
+            default: BLOCK(1, k, a_, lda, b_, beta, c_, ldc); break;                   \
             }                                                                          \
-        }                                                                              \
-    }
+        }
 #define INLINE static inline __attribute__((always_inline))
 
 /* ---- AVX2 + FMA: 8 lanes ----------------------------------------------- */
@@ -171,27 +166,30 @@ T_AVX2 INLINE float sum8(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-T_AVX2 INLINE void block_avx2(int rb, int jb, int64_t k, const float *A, int64_t lda,
-                              const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc)
+/* rb rows of A against one row b of B; two accumulators a row, for
+ * independent chains of FMAs. */
+T_AVX2 INLINE void block_avx2(int rb, int64_t k, const float *A, int64_t lda,
+                              const uint16_t *b, float beta, float *C, int64_t ldc)
 {
-    __m256 acc[RB][JB];
+    __m256 acc[RB][2];
     for (int r = 0; r < rb; r++)
-        for (int j = 0; j < jb; j++)
-            acc[r][j] = _mm256_setzero_ps();
+        acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     int64_t c = 0;
-    for (; c + 8 <= k; c += 8) {
-        __m256 b[JB];
-        for (int j = 0; j < jb; j++)
-            b[j] = widen8(B + j * ldb + c);
+    for (; c + 16 <= k; c += 16) {
+        const __m256 b0 = widen8(b + c), b1 = widen8(b + c + 8);
         for (int r = 0; r < rb; r++) {
-            const __m256 a = _mm256_loadu_ps(A + r * lda + c);
-            for (int j = 0; j < jb; j++)
-                acc[r][j] = _mm256_fmadd_ps(a, b[j], acc[r][j]);
+            acc[r][0] = _mm256_fmadd_ps(_mm256_loadu_ps(A + r * lda + c), b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(_mm256_loadu_ps(A + r * lda + c + 8), b1, acc[r][1]);
         }
     }
+    for (; c + 8 <= k; c += 8) {
+        const __m256 b0 = widen8(b + c);
+        for (int r = 0; r < rb; r++)
+            acc[r][0] = _mm256_fmadd_ps(_mm256_loadu_ps(A + r * lda + c), b0, acc[r][0]);
+    }
     for (int r = 0; r < rb; r++)
-        for (int j = 0; j < jb; j++)
-            finish(sum8(acc[r][j]), c, k, A + r * lda, B + j * ldb, beta, C + r * ldc + j);
+        finish(sum8(_mm256_add_ps(acc[r][0], acc[r][1])), c, k, A + r * lda, b, beta,
+               C + r * ldc);
 }
 
 T_AVX2 static void columns_avx2(int64_t m, int64_t j0, int64_t j1, int64_t k, const float *A,
@@ -211,29 +209,28 @@ T_AVX512 INLINE __m512 widen16(const uint16_t *p)
     return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
 }
 
-T_AVX512 INLINE void block_avx512(int rb, int jb, int64_t k, const float *A, int64_t lda,
-                                  const uint16_t *B, int64_t ldb, float beta, float *C,
-                                  int64_t ldc)
+T_AVX512 INLINE void block_avx512(int rb, int64_t k, const float *A, int64_t lda,
+                                  const uint16_t *b, float beta, float *C, int64_t ldc)
 {
-    __m512 acc[RB][JB];
+    __m512 acc[RB][2];
     for (int r = 0; r < rb; r++)
-        for (int j = 0; j < jb; j++)
-            acc[r][j] = _mm512_setzero_ps();
+        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     int64_t c = 0;
-    for (; c + 16 <= k; c += 16) {
-        __m512 b[JB];
-        for (int j = 0; j < jb; j++)
-            b[j] = widen16(B + j * ldb + c);
+    for (; c + 32 <= k; c += 32) {
+        const __m512 b0 = widen16(b + c), b1 = widen16(b + c + 16);
         for (int r = 0; r < rb; r++) {
-            const __m512 a = _mm512_loadu_ps(A + r * lda + c);
-            for (int j = 0; j < jb; j++)
-                acc[r][j] = _mm512_fmadd_ps(a, b[j], acc[r][j]);
+            acc[r][0] = _mm512_fmadd_ps(_mm512_loadu_ps(A + r * lda + c), b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(_mm512_loadu_ps(A + r * lda + c + 16), b1, acc[r][1]);
         }
     }
+    for (; c + 16 <= k; c += 16) {
+        const __m512 b0 = widen16(b + c);
+        for (int r = 0; r < rb; r++)
+            acc[r][0] = _mm512_fmadd_ps(_mm512_loadu_ps(A + r * lda + c), b0, acc[r][0]);
+    }
     for (int r = 0; r < rb; r++)
-        for (int j = 0; j < jb; j++)
-            finish(_mm512_reduce_add_ps(acc[r][j]), c, k, A + r * lda, B + j * ldb, beta,
-                   C + r * ldc + j);
+        finish(_mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1])), c, k, A + r * lda, b,
+               beta, C + r * ldc);
 }
 
 T_AVX512 static void columns_avx512(int64_t m, int64_t j0, int64_t j1, int64_t k,
@@ -247,31 +244,36 @@ T_AVX512 static void columns_avx512(int64_t m, int64_t j0, int64_t j1, int64_t k
 
 #define T_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")))
 
-T_BF16 INLINE void block_bf16(int rb, int jb, int64_t k, const float *A, int64_t lda,
-                              const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc)
+/* 32 floats of A rounded to bfloat16, in order (the second operand of
+ * vcvtne2ps2bf16 fills the low half). */
+T_BF16 INLINE __m512bh narrow32(const float *a)
 {
-    __m512 acc[RB][JB];
+    return _mm512_cvtne2ps_pbh(_mm512_loadu_ps(a + 16), _mm512_loadu_ps(a));
+}
+
+T_BF16 INLINE void block_bf16(int rb, int64_t k, const float *A, int64_t lda, const uint16_t *b,
+                              float beta, float *C, int64_t ldc)
+{
+    __m512 acc[RB][2];
     for (int r = 0; r < rb; r++)
-        for (int j = 0; j < jb; j++)
-            acc[r][j] = _mm512_setzero_ps();
+        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     int64_t c = 0;
-    for (; c + 32 <= k; c += 32) {
-        __m512bh b[JB];
-        for (int j = 0; j < jb; j++)
-            b[j] = (__m512bh)_mm512_loadu_si512((const void *)(B + j * ldb + c));
+    for (; c + 64 <= k; c += 64) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(b + c));
+        const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(b + c + 32));
         for (int r = 0; r < rb; r++) {
-            /* A's 32 floats rounded to bfloat16, in order (the second
-             * operand fills the low half) */
-            const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(A + r * lda + c + 16),
-                                                   _mm512_loadu_ps(A + r * lda + c));
-            for (int j = 0; j < jb; j++)
-                acc[r][j] = _mm512_dpbf16_ps(acc[r][j], a, b[j]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], narrow32(A + r * lda + c), b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], narrow32(A + r * lda + c + 32), b1);
         }
     }
+    for (; c + 32 <= k; c += 32) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(b + c));
+        for (int r = 0; r < rb; r++)
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], narrow32(A + r * lda + c), b0);
+    }
     for (int r = 0; r < rb; r++)
-        for (int j = 0; j < jb; j++)
-            finish(_mm512_reduce_add_ps(acc[r][j]), c, k, A + r * lda, B + j * ldb, beta,
-                   C + r * ldc + j);
+        finish(_mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1])), c, k, A + r * lda, b,
+               beta, C + r * ldc);
 }
 
 T_BF16 static void columns_bf16(int64_t m, int64_t j0, int64_t j1, int64_t k, const float *A,

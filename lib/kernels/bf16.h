@@ -13,6 +13,16 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/* The float32 value of a bfloat16 (its upper 16 bits): exact. */
+static inline float tfi_bf16_value(uint16_t h)
+{
+    const uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
 
 /* The versions of the product, slowest first. */
 typedef enum tfi_bf16_isa {
