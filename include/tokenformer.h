@@ -149,9 +149,10 @@ typedef struct tf_info {
     int blis_arch_generic;      /* 1 if BLIS runs its slow generic kernels */
     int num_threads;            /* tf_get_num_threads() */
     const char *bf16_kernel;    /* the product bfloat16 weights run through
-                                   (tf_model_make_inference): "avx512_bf16"
-                                   (vdpbf16ps), "avx512", "avx2" (widening
-                                   the weights, float32 FMAs) or "plain" */
+                                   (tf_model_make_inference): "avx512",
+                                   "avx2" (widening the weights, float32
+                                   FMAs), "plain", or "avx512_bf16"
+                                   (vdpbf16ps, if TF_BF16_KERNEL asks) */
 } tf_info;
 
 /* Initialises the runtime if needed and fills *info (up to
@@ -1109,11 +1110,17 @@ TF_API tf_status tf_model_open_config(const char *path, const tf_config *cfg, tf
  * holds the token embedding (the output head too) and every Pattention
  * set's keys and values in bfloat16, rounded to nearest even from float32
  * (the final LayerNorm stays float32), and computes in float32: the
- * products widen the weights as they read them and sum in float32, or,
- * where the CPU has AVX512_BF16, multiply with vdpbf16ps, which also rounds
- * the activations to bfloat16 (tf_info.bf16_kernel says which runs).
- * Logits differ from the float32 model's by about 1e-3 of their range
- * (each weight's rounding is 2^-9 relative).
+ * products widen the weights as they read them (AVX-512, AVX2 or plain C)
+ * and sum in float32; tf_info.bf16_kernel says which runs.  The
+ * environment's TF_BF16_KERNEL, read at each product, chooses another:
+ * "avx512_bf16" (vdpbf16ps, the activations split into two bfloat16
+ * parts; not faster where decoding is bound by memory), "avx512", "avx2"
+ * or "plain" (a version the CPU lacks falls back to the next slower).
+ * Each weight's rounding is 2^-9 relative: the fixtures' logits differ
+ * from float32's by 2e-3 to 8e-3 of the largest (the metric of
+ * tests/data/README.md), and greedy decoding follows float32's but near
+ * ties.  From 64 rows on (a long prefill) the sets' products widen each
+ * set's weights into the decoder's scratch and run BLIS's float32 GEMM.
  *
  * It runs: tf_model_forward (logits, loss), decoders (prefill, step,
  * score, generate), tf_model_get_tensor and tf_pattention_get_keys /

@@ -11,6 +11,7 @@
  * two accumulators of float32 lanes per row of A; its dot products are
  * reduced at the end and the last elements added one by one.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "io/safetensors.h" /* tfi_f32_to_bf16, tfi_bf16_to_f32 */
@@ -45,9 +46,21 @@ int tfi_bf16_isa_supported(tfi_bf16_isa isa)
     }
 }
 
+/* By default the fastest of plain, AVX2 and AVX-512 that the CPU runs.
+ * Not vdpbf16ps: a decoding step is bound by memory, where the widening
+ * AVX-512 version ran as fast (5.6-6.0 ms against 6.5-6.8 ms for the
+ * embedding product of the 150M config, one row, Zen 5) and keeps A in
+ * float32; it is there for TF_BF16_KERNEL=avx512_bf16.  TF_BF16_KERNEL
+ * names the version to use (tfi_bf16_isa_name), or a cap: a version the
+ * CPU lacks gives the next slower one it has. */
 tfi_bf16_isa tfi_bf16_isa_best(void)
 {
-    for (int isa = TFI_BF16_ISAS - 1; isa > TFI_BF16_PLAIN; isa--)
+    int want = TFI_BF16_AVX512;
+    const char *env = getenv("TF_BF16_KERNEL");
+    for (int isa = 0; env && isa < TFI_BF16_ISAS; isa++)
+        if (strcmp(env, tfi_bf16_isa_name((tfi_bf16_isa)isa)) == 0)
+            want = isa;
+    for (int isa = want; isa > TFI_BF16_PLAIN; isa--)
         if (tfi_bf16_isa_supported((tfi_bf16_isa)isa))
             return (tfi_bf16_isa)isa;
     return TFI_BF16_PLAIN;
@@ -147,6 +160,8 @@ static void columns_plain(int64_t m, int64_t j0, int64_t j1, int64_t k, const fl
             }                                                                          \
         }
 #define INLINE static inline __attribute__((always_inline))
+/* bfloat16 elements ahead that the loops prefetch */
+#define PREFETCH 1024
 
 /* ---- AVX2 + FMA: 8 lanes ----------------------------------------------- */
 
@@ -176,6 +191,7 @@ T_AVX2 INLINE void block_avx2(int rb, int64_t k, const float *A, int64_t lda,
         acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     int64_t c = 0;
     for (; c + 16 <= k; c += 16) {
+        _mm_prefetch((const char *)(b + c + PREFETCH), _MM_HINT_T0);
         const __m256 b0 = widen8(b + c), b1 = widen8(b + c + 8);
         for (int r = 0; r < rb; r++) {
             acc[r][0] = _mm256_fmadd_ps(_mm256_loadu_ps(A + r * lda + c), b0, acc[r][0]);
@@ -217,6 +233,7 @@ T_AVX512 INLINE void block_avx512(int rb, int64_t k, const float *A, int64_t lda
         acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     int64_t c = 0;
     for (; c + 32 <= k; c += 32) {
+        _mm_prefetch((const char *)(b + c + PREFETCH), _MM_HINT_T0);
         const __m512 b0 = widen16(b + c), b1 = widen16(b + c + 16);
         for (int r = 0; r < rb; r++) {
             acc[r][0] = _mm512_fmadd_ps(_mm512_loadu_ps(A + r * lda + c), b0, acc[r][0]);
@@ -244,11 +261,27 @@ T_AVX512 static void columns_avx512(int64_t m, int64_t j0, int64_t j1, int64_t k
 
 #define T_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")))
 
-/* 32 floats of A rounded to bfloat16, in order (the second operand of
- * vcvtne2ps2bf16 fills the low half). */
-T_BF16 INLINE __m512bh narrow32(const float *a)
+/* 16 floats rounded to the nearest bfloat16, ties to even, as floats:
+ * integer operations within lanes (A holds no NaN worth keeping). */
+T_BF16 INLINE __m512 round16(__m512 a)
 {
-    return _mm512_cvtne2ps_pbh(_mm512_loadu_ps(a + 16), _mm512_loadu_ps(a));
+    const __m512i x = _mm512_castps_si512(a);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1));
+    const __m512i r = _mm512_add_epi32(_mm512_add_epi32(x, _mm512_set1_epi32(0x7fff)), odd);
+    return _mm512_castsi512_ps(_mm512_and_si512(r, _mm512_set1_epi32((int)0xffff0000u)));
+}
+
+/* 32 floats of A as two bfloat16 vectors, hi + lo: hi the floats rounded,
+ * lo the rest rounded, so that hi + lo is a to 2^-17 of |a|: the products
+ * of both with the weights keep A at nearly float32's precision, where hi
+ * alone would round it to 2^-9.  The second operand of vcvtne2ps2bf16
+ * fills the low half, so the elements stay in order. */
+T_BF16 INLINE void split32(const float *a, __m512bh *hi, __m512bh *lo)
+{
+    const __m512 a0 = _mm512_loadu_ps(a), a1 = _mm512_loadu_ps(a + 16);
+    const __m512 h0 = round16(a0), h1 = round16(a1);
+    *hi = _mm512_cvtne2ps_pbh(h1, h0);
+    *lo = _mm512_cvtne2ps_pbh(_mm512_sub_ps(a1, h1), _mm512_sub_ps(a0, h0));
 }
 
 T_BF16 INLINE void block_bf16(int rb, int64_t k, const float *A, int64_t lda, const uint16_t *b,
@@ -258,18 +291,15 @@ T_BF16 INLINE void block_bf16(int rb, int64_t k, const float *A, int64_t lda, co
     for (int r = 0; r < rb; r++)
         acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     int64_t c = 0;
-    for (; c + 64 <= k; c += 64) {
-        const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(b + c));
-        const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(b + c + 32));
-        for (int r = 0; r < rb; r++) {
-            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], narrow32(A + r * lda + c), b0);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], narrow32(A + r * lda + c + 32), b1);
-        }
-    }
     for (; c + 32 <= k; c += 32) {
+        _mm_prefetch((const char *)(b + c + PREFETCH), _MM_HINT_T0);
         const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(b + c));
-        for (int r = 0; r < rb; r++)
-            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], narrow32(A + r * lda + c), b0);
+        for (int r = 0; r < rb; r++) {
+            __m512bh hi, lo;
+            split32(A + r * lda + c, &hi, &lo);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], hi, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], lo, b0);
+        }
     }
     for (int r = 0; r < rb; r++)
         finish(_mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1])), c, k, A + r * lda, b,

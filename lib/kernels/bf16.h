@@ -29,17 +29,20 @@ typedef enum tfi_bf16_isa {
     TFI_BF16_PLAIN = 0,  /* C loops */
     TFI_BF16_AVX2 = 1,   /* AVX2 + FMA: widen 8 weights by a shift, FMA */
     TFI_BF16_AVX512 = 2, /* AVX-512: the same with 16 */
-    /* AVX512_BF16: vdpbf16ps, 32 products a step; the rows of A are rounded
-     * to bfloat16 too, and the instruction flushes denormals and rounds its
-     * partial sums its own way, so its results differ from the others by
-     * about 2^-8 of the sum of |products| (the tests bound it) */
+    /* AVX512_BF16: vdpbf16ps, 32 products a step, A split into two
+     * bfloat16 parts (hi + lo, 2^-17 of |a|); the instruction flushes
+     * denormals and rounds its sums its own way, so its results differ
+     * from the others' by a few float32 roundings more (the tests bound
+     * them) */
     TFI_BF16_AVX512BF16 = 3,
     TFI_BF16_ISAS = 4
 } tfi_bf16_isa;
 
 /* Whether this CPU (and OS) runs a version. */
 int tfi_bf16_isa_supported(tfi_bf16_isa isa);
-/* The fastest version this CPU runs: the one tfi_bf16_abt uses. */
+/* The version tfi_bf16_abt uses: the fastest this CPU runs, or the one
+ * the environment's TF_BF16_KERNEL names (bf16.c says why vdpbf16ps is
+ * not the default). */
 tfi_bf16_isa tfi_bf16_isa_best(void);
 /* "plain", "avx2", "avx512", "avx512_bf16" (static strings). */
 const char *tfi_bf16_isa_name(tfi_bf16_isa isa);
