@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/safetensors.h" /* tfi_f32_to_bf16, tfi_bf16_to_f32 */
 #include "internal.h"
 #include "kernels/bf16.h"
 
@@ -76,15 +75,21 @@ const char *tfi_bf16_isa_name(tfi_bf16_isa isa)
 
 void tfi_bf16_narrow(uint16_t *dst, const float *src, size_t count)
 {
-    /* through bytes: dst may be src's own storage, read and written as
-     * different types */
+    /* NARROW_BLOCK elements at a time, read whole before any is written:
+     * in place, block i's writes end where its reads began, so nothing is
+     * written over before it is read; and the blocks' loops vectorise.
+     * Through bytes: dst may be src's own storage, seen as another type. */
+    enum { NARROW_BLOCK = 64 };
     const unsigned char *s = (const unsigned char *)src;
     unsigned char *d = (unsigned char *)dst;
-    for (size_t i = 0; i < count; i++) {
-        float f;
-        memcpy(&f, s + i * sizeof f, sizeof f);
-        const uint16_t h = tfi_f32_to_bf16(f);
-        memcpy(d + i * sizeof h, &h, sizeof h);
+    for (size_t i = 0; i < count; i += NARROW_BLOCK) {
+        const size_t n = count - i < NARROW_BLOCK ? count - i : NARROW_BLOCK;
+        float f[NARROW_BLOCK];
+        uint16_t h[NARROW_BLOCK];
+        memcpy(f, s + i * sizeof *f, n * sizeof *f);
+        for (size_t j = 0; j < n; j++)
+            h[j] = tfi_bf16_round(f[j]);
+        memcpy(d + i * sizeof *h, h, n * sizeof *h);
     }
 }
 
@@ -97,18 +102,13 @@ void tfi_bf16_narrow_transpose(uint16_t *dst, const float *src, int64_t rows, in
         for (int64_t c0 = 0; c0 < cols; c0 += TILE)
             for (int64_t r = r0; r < rows && r < r0 + TILE; r++)
                 for (int64_t c = c0; c < cols && c < c0 + TILE; c++)
-                    dst[c * rows + r] = tfi_f32_to_bf16(src[r * cols + c]);
-}
-
-static inline float widen1(uint16_t h)
-{
-    return tfi_bf16_value(h);
+                    dst[c * rows + r] = tfi_bf16_round(src[r * cols + c]);
 }
 
 void tfi_bf16_widen(float *dst, const uint16_t *src, size_t count)
 {
     for (size_t i = 0; i < count; i++)
-        dst[i] = widen1(src[i]);
+        dst[i] = tfi_bf16_value(src[i]);
 }
 
 void tfi_bf16_widen_transpose(float *dst, int64_t ldd, const uint16_t *src, int64_t lds,
@@ -118,7 +118,7 @@ void tfi_bf16_widen_transpose(float *dst, int64_t ldd, const uint16_t *src, int6
         for (int64_t c0 = 0; c0 < cols; c0 += TILE)
             for (int64_t r = r0; r < rows && r < r0 + TILE; r++)
                 for (int64_t c = c0; c < cols && c < c0 + TILE; c++)
-                    dst[c * ldd + r] = widen1(src[r * lds + c]);
+                    dst[c * ldd + r] = tfi_bf16_value(src[r * lds + c]);
 }
 
 /* ---- the product: plain ------------------------------------------------ */
@@ -129,7 +129,7 @@ static inline void finish(float sum, int64_t c, int64_t k, const float *a, const
                           float beta, float *out)
 {
     for (; c < k; c++)
-        sum += a[c] * widen1(b[c]);
+        sum += a[c] * tfi_bf16_value(b[c]);
     *out = beta == 0.0f ? sum : beta * *out + sum;
 }
 

@@ -4,7 +4,7 @@
  * float32 rows times a bfloat16 matrix transposed, summed in float32.
  *
  * A bfloat16 is the upper 16 bits of a float32, so widening is a shift and
- * exact; narrowing rounds to nearest, ties to even (tfi_f32_to_bf16).
+ * exact; narrowing rounds to nearest, ties to even (tfi_bf16_round).
  * The product has one plain definition and fast versions per instruction
  * set; the tests hold each fast one to the plain one within a bound.
  */
@@ -22,6 +22,19 @@ static inline float tfi_bf16_value(uint16_t h)
     float f;
     memcpy(&f, &bits, sizeof f);
     return f;
+}
+
+/* f rounded to bfloat16: to nearest, ties to even; NaN stays NaN (quiet,
+ * sign and top payload kept), a value beyond bfloat16's range becomes
+ * infinity. */
+static inline uint16_t tfi_bf16_round(float f)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    if ((bits & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((bits >> 16) | 0x0040u);
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    return (uint16_t)(bits >> 16);
 }
 
 /* The versions of the product, slowest first. */
@@ -47,9 +60,8 @@ tfi_bf16_isa tfi_bf16_isa_best(void);
 /* "plain", "avx2", "avx512", "avx512_bf16" (static strings). */
 const char *tfi_bf16_isa_name(tfi_bf16_isa isa);
 
-/* dst[i] = src[i] rounded to bfloat16, i < count.  dst may start at src
- * (narrowing in place: element i is read before anything at or after
- * byte 2i is written beyond what was read). */
+/* dst[i] = src[i] rounded to bfloat16, i < count.  dst may be src's own
+ * storage (narrowing in place into its first half). */
 void tfi_bf16_narrow(uint16_t *dst, const float *src, size_t count);
 /* dst [cols, rows] = src [rows, cols] rounded to bfloat16 and transposed;
  * dst and src do not overlap. */
