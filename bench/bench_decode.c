@@ -24,7 +24,7 @@
  * prompt's logits relative to the largest float32 logit, and how many of
  * the greedy tokens agree before the first difference (random weights give
  * near-uniform logits, so an early difference says little: see
- * tests/test_decode.c and bench/bf16_agreement.sh for trained weights).
+ * tests/test_bf16.c and bench/bf16_agreement.py for trained weights).
  * Target (issue 15): bf16 / f32 >= 1.8 on the 150M shape.
  */
 #include <math.h>

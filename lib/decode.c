@@ -25,6 +25,12 @@
  * by the product's shape, and the two differ by the rounding of those
  * products (test_decode.c holds both at one thread).
  *
+ * A model with bfloat16 weights (model_bf16.c) runs the same way: its sets
+ * and its head multiply through kernels/bf16.c, which also sums each
+ * output in one order whatever the row count, so below 64 rows its
+ * decoder's logits are its own forward's bit for bit too; from 64 rows on
+ * each set is widened into the scratch t and multiplied by BLIS.
+ *
  * The Pattention intermediates go to the decoder's scratch: the sets'
  * workspaces (what their backward needs) are never touched, so a training
  * forward/backward pair of the model stays valid across decoding.  Every
