@@ -159,6 +159,36 @@ static void columns_plain(int64_t m, int64_t j0, int64_t j1, int64_t k, const fl
             default: BLOCK(1, k, a_, lda, b_, beta, c_, ldc); break;                   \
             }                                                                          \
         }
+/* The same with two rows of B per block where A has several rows (A's
+ * loads then feed twice the FMAs: short prefills), BLOCK2(rb, ...) taking
+ * rows j and j+1; one row of A keeps to one stream of B. */
+#define BLOCKED_COLUMNS2(BLOCK, BLOCK2)                                                \
+    if (m == 1) {                                                                      \
+        BLOCKED_COLUMNS(BLOCK)                                                         \
+        return;                                                                        \
+    }                                                                                  \
+    for (int64_t j = j0; j < j1; j += 2)                                               \
+        for (int64_t r = 0; r < m; r += RB) {                                          \
+            const float *a_ = A + r * lda;                                             \
+            const uint16_t *b_ = B + j * ldb;                                          \
+            float *c_ = C + r * ldc + j;                                               \
+            const int rb_ = (int)(m - r < RB ? m - r : RB);                            \
+            if (j + 1 == j1) {                                                         \
+                switch (rb_) {                                                         \
+                case 4: BLOCK(4, k, a_, lda, b_, beta, c_, ldc); break;                \
+                case 3: BLOCK(3, k, a_, lda, b_, beta, c_, ldc); break;                \
+                case 2: BLOCK(2, k, a_, lda, b_, beta, c_, ldc); break;                \
+                default: BLOCK(1, k, a_, lda, b_, beta, c_, ldc); break;               \
+                }                                                                      \
+                continue;                                                              \
+            }                                                                          \
+            switch (rb_) {                                                             \
+            case 4: BLOCK2(4, k, a_, lda, b_, ldb, beta, c_, ldc); break;              \
+            case 3: BLOCK2(3, k, a_, lda, b_, ldb, beta, c_, ldc); break;              \
+            case 2: BLOCK2(2, k, a_, lda, b_, ldb, beta, c_, ldc); break;              \
+            default: BLOCK2(1, k, a_, lda, b_, ldb, beta, c_, ldc); break;             \
+            }                                                                          \
+        }
 #define INLINE static inline __attribute__((always_inline))
 /* bfloat16 elements ahead that the loops prefetch */
 #define PREFETCH 1024
@@ -250,11 +280,51 @@ T_AVX512 INLINE void block_avx512(int rb, int64_t k, const float *A, int64_t lda
                beta, C + r * ldc);
 }
 
+/* block_avx512 for rows b and b + ldb of B at once: each output's sums
+ * are block_avx512's, in its order, so that a row's outputs do not depend
+ * on the blocking. */
+T_AVX512 INLINE void block2_avx512(int rb, int64_t k, const float *A, int64_t lda,
+                                   const uint16_t *b, int64_t ldb, float beta, float *C,
+                                   int64_t ldc)
+{
+    __m512 acc[RB][2][2];
+    for (int r = 0; r < rb; r++)
+        for (int j = 0; j < 2; j++)
+            acc[r][j][0] = acc[r][j][1] = _mm512_setzero_ps();
+    int64_t c = 0;
+    for (; c + 32 <= k; c += 32) {
+        _mm_prefetch((const char *)(b + c + PREFETCH), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + ldb + c + PREFETCH), _MM_HINT_T0);
+        const __m512 b00 = widen16(b + c), b01 = widen16(b + c + 16);
+        const __m512 b10 = widen16(b + ldb + c), b11 = widen16(b + ldb + c + 16);
+        for (int r = 0; r < rb; r++) {
+            const __m512 a0 = _mm512_loadu_ps(A + r * lda + c);
+            const __m512 a1 = _mm512_loadu_ps(A + r * lda + c + 16);
+            acc[r][0][0] = _mm512_fmadd_ps(a0, b00, acc[r][0][0]);
+            acc[r][0][1] = _mm512_fmadd_ps(a1, b01, acc[r][0][1]);
+            acc[r][1][0] = _mm512_fmadd_ps(a0, b10, acc[r][1][0]);
+            acc[r][1][1] = _mm512_fmadd_ps(a1, b11, acc[r][1][1]);
+        }
+    }
+    for (; c + 16 <= k; c += 16) {
+        const __m512 b00 = widen16(b + c), b10 = widen16(b + ldb + c);
+        for (int r = 0; r < rb; r++) {
+            const __m512 a0 = _mm512_loadu_ps(A + r * lda + c);
+            acc[r][0][0] = _mm512_fmadd_ps(a0, b00, acc[r][0][0]);
+            acc[r][1][0] = _mm512_fmadd_ps(a0, b10, acc[r][1][0]);
+        }
+    }
+    for (int r = 0; r < rb; r++)
+        for (int j = 0; j < 2; j++)
+            finish(_mm512_reduce_add_ps(_mm512_add_ps(acc[r][j][0], acc[r][j][1])), c, k,
+                   A + r * lda, b + j * ldb, beta, C + r * ldc + j);
+}
+
 T_AVX512 static void columns_avx512(int64_t m, int64_t j0, int64_t j1, int64_t k,
                                     const float *A, int64_t lda, const uint16_t *B, int64_t ldb,
                                     float beta, float *C, int64_t ldc)
 {
-    BLOCKED_COLUMNS(block_avx512)
+    BLOCKED_COLUMNS2(block_avx512, block2_avx512)
 }
 
 /* ---- AVX512_BF16: vdpbf16ps, 32 products a step ------------------------ */
