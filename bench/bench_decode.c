@@ -16,7 +16,18 @@
  * V=50304, seq 2048), random weights.  A 16-token prompt, then greedy
  * generation of new_tokens (default 64); medians of reps (default 5) for 1
  * and 2 threads.
+ *
+ * Each shape runs twice, with float32 weights and with bfloat16 ones
+ * (tf_model_make_inference on a copy: the same weights rounded), the two
+ * timed in alternation; the bound of each is the copy bandwidth over its
+ * own bytes per token.  Also printed: the largest difference of the
+ * prompt's logits relative to the largest float32 logit, and how many of
+ * the greedy tokens agree before the first difference (random weights give
+ * near-uniform logits, so an early difference says little: see
+ * tests/test_bf16.c and bench/bf16_agreement.py for trained weights).
+ * Target (issue 15): bf16 / f32 >= 1.8 on the 150M shape.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,52 +85,95 @@ static void die(const char *what)
     exit(1);
 }
 
+/* One timed pass of a decoder: prefill the prompt, generate new_tokens
+ * greedily; the rates of both into *gen and *pre. */
+static void timed(tf_decoder *dec, const int32_t *prompt, int new_tokens, int32_t *out,
+                  double *gen, double *pre)
+{
+    tf_sampler_params sp = tf_sampler_default_params();
+    sp.temperature = 0.0;
+    tf_decoder_reset(dec);
+    double t0 = now();
+    if (tf_decoder_prefill(dec, 16, prompt, NULL) != TF_OK)
+        die("prefill");
+    double t1 = now();
+    int produced = 0;
+    if (tf_decoder_generate(dec, new_tokens, &sp, NULL, 0, out, &produced, NULL, NULL) != TF_OK)
+        die("generate");
+    double t2 = now();
+    *gen = produced / (t2 - t1);
+    *pre = 16.0 / (t1 - t0);
+}
+
+/* The same model twice, float32 and bfloat16 (tf_model_make_inference),
+ * timed in alternation so that both see the same machine. */
 static void run(const char *label, const tf_model_params *p, double bw, double rbw, int reps,
                 int new_tokens)
 {
-    tf_model *m;
-    if (tf_model_create(p, &m) != TF_OK)
+    tf_model *m[2];
+    tf_inference_params ip = tf_inference_default_params();
+    ip.weights = TF_DTYPE_BF16;
+    if (tf_model_create(p, &m[0]) != TF_OK || tf_model_create(p, &m[1]) != TF_OK ||
+        tf_model_make_inference(m[1], &ip) != TF_OK)
         die("tf_model_create");
     /* parameters read per token: everything but the final norm */
-    double bytes = 4.0 * (double)(tf_model_num_params(m) - 2 * (int64_t)p->hidden_size);
-    double bound = bw / bytes;
-    tf_decoder *dec;
-    if (tf_decoder_create(m, 1, &dec) != TF_OK)
+    double params = (double)(tf_model_num_params(m[0]) - 2 * (int64_t)p->hidden_size);
+    tf_decoder *dec[2];
+    if (tf_decoder_create(m[0], 1, &dec[0]) != TF_OK ||
+        tf_decoder_create(m[1], 1, &dec[1]) != TF_OK)
         die("tf_decoder_create");
     int32_t prompt[16];
     for (int i = 0; i < 16; i++)
         prompt[i] = (int32_t)((i * 7919 + 13) % p->vocab_size);
-    int32_t *out = malloc((size_t)new_tokens * sizeof(int32_t));
-    tf_sampler_params sp = tf_sampler_default_params();
-    sp.temperature = 0.0;
+    int32_t *out[2] = {malloc((size_t)new_tokens * sizeof(int32_t)),
+                       malloc((size_t)new_tokens * sizeof(int32_t))};
+    /* the logits of the prompt's last position: bfloat16's against float32's */
+    float *lg[2] = {malloc((size_t)p->vocab_size * sizeof(float)),
+                    malloc((size_t)p->vocab_size * sizeof(float))};
+    for (int k = 0; k < 2; k++)
+        if (tf_decoder_prefill(dec[k], 16, prompt, lg[k]) != TF_OK)
+            die("prefill");
+    double num = 0.0, den = 0.0;
+    for (int64_t i = 0; i < p->vocab_size; i++) {
+        double e = fabs((double)lg[1][i] - lg[0][i]), a = fabs((double)lg[0][i]);
+        num = e > num ? e : num;
+        den = a > den ? a : den;
+    }
     for (int threads = 1; threads <= 2; threads++) {
         tf_set_num_threads(threads);
-        double rate[64], pre[64];
-        for (int r = -1; r < reps; r++) {
-            tf_decoder_reset(dec);
-            double t0 = now();
-            if (tf_decoder_prefill(dec, 16, prompt, NULL) != TF_OK)
-                die("prefill");
-            double t1 = now();
-            int produced = 0;
-            if (tf_decoder_generate(dec, new_tokens, &sp, NULL, 0, out, &produced, NULL, NULL) !=
-                TF_OK)
-                die("generate");
-            double t2 = now();
-            if (r >= 0) {
-                rate[r] = produced / (t2 - t1);
-                pre[r] = 16.0 / (t1 - t0);
+        double rate[2][64], pre[2][64];
+        for (int r = -1; r < reps; r++)
+            for (int k = 0; k < 2; k++) {
+                double g, q;
+                timed(dec[k], prompt, new_tokens, out[k], &g, &q);
+                if (r >= 0) {
+                    rate[k][r] = g;
+                    pre[k][r] = q;
+                }
             }
+        int same = 0;
+        while (same < new_tokens && out[0][same] == out[1][same])
+            same++;
+        double tps[2], pps[2];
+        for (int k = 0; k < 2; k++) {
+            tps[k] = median(rate[k], reps);
+            pps[k] = median(pre[k], reps);
         }
-        double tps = median(rate, reps);
-        printf("| %s | %d | %.1f | %.1f | %.1f | %.0f%% | %.0f%% | %.0f |\n", label, threads,
-               bytes / 1e6, tps, bound, 100.0 * tps / bound, 100.0 * tps / (rbw / bytes),
-               median(pre, reps));
+        printf("| %s | %d | %.1f / %.1f | %.1f | %.1f | **%.2fx** | %.0f%% / %.0f%% | "
+               "%.0f / %.0f | %.1e | %d/%d |\n",
+               label, threads, 4.0 * params / 1e6, 2.0 * params / 1e6, tps[0], tps[1],
+               tps[1] / tps[0], 100.0 * tps[0] / (bw / (4.0 * params)),
+               100.0 * tps[1] / (bw / (2.0 * params)), pps[0], pps[1], num / (den + 1e-6),
+               same, new_tokens);
         fflush(stdout);
     }
-    free(out);
-    tf_decoder_free(dec);
-    tf_model_free(m);
+    (void)rbw;
+    for (int k = 0; k < 2; k++) {
+        free(out[k]);
+        free(lg[k]);
+        tf_decoder_free(dec[k]);
+        tf_model_free(m[k]);
+    }
 }
 
 int main(int argc, char **argv)
@@ -136,13 +190,14 @@ int main(int argc, char **argv)
     double bw = copy_bandwidth(&rbw);
     printf("libtokenformer %s, BLIS %s, kernels '%s'; copy bandwidth %.2f GB/s "
            "(memcpy 256 MB, read+write), read-only %.2f GB/s (one thread); medians of %d "
-           "reps, %d new tokens after a 16-token prompt\n\n",
+           "reps, %d new tokens after a 16-token prompt; bf16 kernel '%s'\n\n",
            info.version_string, info.blis_version, info.blis_arch, bw * 1e-9, rbw * 1e-9, reps,
-           new_tokens);
+           new_tokens, info.bf16_kernel);
 
-    printf("| model | threads | MB read/token | tokens/s | bound tokens/s (copy bw) "
-           "| of bound | of read-only bound | prefill tokens/s |\n");
-    printf("|---|---|---|---|---|---|---|---|\n");
+    printf("| model | threads | MB read/token f32 / bf16 | f32 tokens/s | bf16 tokens/s "
+           "| bf16 / f32 | of copy-bw bound f32 / bf16 | prefill tokens/s f32 / bf16 "
+           "| logits rel. err | same greedy tokens |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|\n");
     tf_model_params a = bench_config();
     run("(a) d=256 L=4 V=256", &a, bw, rbw, reps, new_tokens);
     tf_model_params b = official_150m(2048);

@@ -14,6 +14,10 @@
  *   create+load   once, for comparison: tf_model_create (which draws an
  *                 initialisation) and tf_model_load (the whole file in
  *                 memory, then copied), what opening cost before
+ * and with bfloat16 weights for inference (tf_model_make_inference):
+ *   open-bf16         tf_model_open_inference, each tensor narrowed as read
+ *   open-bf16+decode  the same, then the decode above
+ *   open+convert-bf16 tf_model_open, then tf_model_make_inference
  * Each child reports its wall time for the open and its peak resident set
  * (VmHWM of /proc/self/status; getrusage's ru_maxrss agrees), against the
  * weights' bytes in float32.  Targets: open < 1.5 s, peak of open+decode
@@ -66,11 +70,21 @@ static int child(const char *mode, const char *path, int new_tokens)
         if (tf_checkpoint_info(path, &p, NULL) != TF_OK || tf_model_create(&p, &m) != TF_OK ||
             tf_model_load(m, NULL, path) != TF_OK)
             die(mode);
+    } else if (strcmp(mode, "open+convert-bf16") == 0) {
+        tf_inference_params ip = tf_inference_default_params();
+        ip.weights = TF_DTYPE_BF16;
+        if (tf_model_open(path, &m) != TF_OK || tf_model_make_inference(m, &ip) != TF_OK)
+            die(mode);
+    } else if (strstr(mode, "bf16")) {
+        tf_inference_params ip = tf_inference_default_params();
+        ip.weights = TF_DTYPE_BF16;
+        if (tf_model_open_inference(path, NULL, &ip, &m) != TF_OK)
+            die("tf_model_open_inference");
     } else if (tf_model_open(path, &m) != TF_OK) {
         die("tf_model_open");
     }
     double t_open = now() - t0, tok_s = 0.0;
-    if (strcmp(mode, "open+decode") == 0) {
+    if (strstr(mode, "+decode")) {
         tf_decoder *dec = NULL;
         int32_t prompt[16], *out = malloc((size_t)new_tokens * sizeof *out);
         for (int i = 0; i < 16; i++)
@@ -207,9 +221,10 @@ int main(int argc, char **argv)
     char cpu[128];
     cpu_name(cpu, sizeof cpu);
     printf("cpu: %s, %d threads\n", cpu, tf_get_num_threads());
-    const char *modes[] = {"open", "open+decode", "create+load"};
-    for (int k = 0; k < 3; k++) {
-        int n = k == 0 ? reps : 1; /* peak memory varies little; open time does */
+    const char *modes[] = {"open", "open+decode", "create+load", "open-bf16", "open-bf16+decode",
+                           "open+convert-bf16"};
+    for (int k = 0; k < 6; k++) {
+        int n = k == 0 || k == 3 ? reps : 1; /* peak memory varies little; open time does */
         double t[64], rss[64], tok[64];
         result r = {0};
         for (int i = 0; i < n && i < 64; i++) {
@@ -224,11 +239,11 @@ int main(int argc, char **argv)
             fastest = t[i] < fastest ? t[i] : fastest;
         double open_s = median(t, n), peak = median(rss, n) * 1024.0;
         double ratio = peak / (double)weights;
-        printf("%-12s open %.3f s (fastest %.3f)   peak RSS %.0f MB = %.3f x weights "
+        printf("%-17s open %.3f s (fastest %.3f)   peak RSS %.0f MB = %.3f x weights "
                "(ru_maxrss %.0f MB, at start %.0f MB)",
                modes[k], open_s, fastest, peak / 1e6, ratio, r.maxrss_kb * 1024.0 / 1e6,
                r.base_kb * 1024.0 / 1e6);
-        if (k == 1)
+        if (strstr(modes[k], "+decode"))
             printf("   decode %.1f tokens/s", median(tok, n));
         if (k < 2)
             printf("   [%s]", k == 0 ? (open_s < TARGET_OPEN_S ? "open < 1.5 s: met"

@@ -54,16 +54,21 @@ static inline char *cli_read_all(FILE *f, size_t *len)
 
 /* The model in path, through config (a YAML path, or NULL): needed for a
  * file with the official tensor names only, else checked against the
- * file.  NULL after printing "prog: ..." to stderr. */
-static inline tf_model *cli_open_model(const char *prog, const char *path, const char *config)
+ * file; with bf16 its weights are narrowed to bfloat16 as they are read
+ * (an inference model: tf_model_open_inference).  NULL after printing
+ * "prog: ..." to stderr. */
+static inline tf_model *cli_open_model(const char *prog, const char *path, const char *config,
+                                       int bf16)
 {
+    tf_inference_params ip = tf_inference_default_params();
+    ip.weights = bf16 ? TF_DTYPE_BF16 : TF_DTYPE_F32;
     tf_config *cfg = NULL;
     tf_model *model = NULL;
     if (config && tf_config_load(config, &cfg) != TF_OK) {
         fprintf(stderr, "%s: --config: %s\n", prog, tf_last_error());
         return NULL;
     }
-    if (tf_model_open_config(path, cfg, &model) != TF_OK)
+    if (tf_model_open_inference(path, cfg, &ip, &model) != TF_OK)
         fprintf(stderr, "%s: cannot open the model: %s\n", prog, tf_last_error());
     tf_config_free(cfg);
     return model;

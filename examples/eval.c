@@ -199,7 +199,7 @@ int main(int argc, char **argv)
         return 1;
     if (o.threads && tf_set_num_threads((int)o.threads) != TF_OK)
         return fail("--threads", tf_last_error());
-    tf_model *model = cli_open_model("eval", o.path, o.config);
+    tf_model *model = cli_open_model("eval", o.path, o.config, 0);
     if (!model)
         return 1;
     tf_model_params mp = tf_model_default_params();

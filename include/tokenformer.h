@@ -165,6 +165,11 @@ typedef struct tf_info {
     const char *kernel_arch_source; /* why: "auto", "TF_ARCH", or "auto
                                    (TF_ARCH ignored: ...)", "TF_ARCH (...
                                    lowered to ...)" */
+    const char *bf16_kernel;    /* the product bfloat16 weights run through
+                                   (tf_model_make_inference): "avx512",
+                                   "avx2" (widening the weights, float32
+                                   FMAs), "plain", or "avx512_bf16"
+                                   (vdpbf16ps, if TF_BF16_KERNEL asks) */
 } tf_info;
 
 /* Initialises the runtime if needed and fills *info (up to
@@ -1114,6 +1119,78 @@ TF_API tf_status tf_model_open(const char *path, tf_model **out);
  * tf_model_set_grad, tf_model_grad_buffer or tf_optimizer_create, so an
  * opened model trains like a created one.  The caller owns *out; cfg is only read. */
 TF_API tf_status tf_model_open_config(const char *path, const tf_config *cfg, tf_model **out);
+
+/* Inference models with bfloat16 weights.
+ *
+ * Decoding reads every weight once per token, so at batch 1 it runs at the
+ * speed of memory; weights in bfloat16 halve the bytes.  Such a model
+ * holds the token embedding (the output head too) and every Pattention
+ * set's keys and values in bfloat16, rounded to nearest even from float32
+ * (the final LayerNorm stays float32), and computes in float32: the
+ * products widen the weights as they read them (AVX-512, AVX2 or plain C)
+ * and sum in float32; tf_info.bf16_kernel says which runs.  The
+ * environment's TF_BF16_KERNEL, read at each product, chooses another:
+ * "avx512_bf16" (vdpbf16ps, the activations split into two bfloat16
+ * parts; not faster where decoding is bound by memory), "avx512", "avx2"
+ * or "plain" (a version the CPU lacks falls back to the next slower).
+ * Each weight's rounding is 2^-9 relative: the fixtures' logits differ
+ * from float32's by 2e-3 to 8e-3 of the largest (the metric of
+ * tests/data/README.md), and greedy decoding follows float32's but near
+ * ties.  From 64 rows on (a long prefill) the sets' products widen each
+ * set's weights into the decoder's scratch and run BLIS's float32 GEMM.
+ *
+ * It runs: tf_model_forward (logits, loss), decoders (prefill, step,
+ * score, generate), tf_model_get_tensor and tf_pattention_get_keys /
+ * _values (widened, exactly the bfloat16 values), every query of sizes and
+ * names.  Every call that trains, grows, saves or changes weights --
+ * tf_model_backward, tf_optimizer_create, tf_optimizer_step, tf_model_grow,
+ * tf_model_save, tf_model_export, tf_model_load, tf_model_load_grown,
+ * tf_model_set_tensor, tf_model_set_grad, tf_model_grad_buffer,
+ * tf_model_checksum, and on its sets tf_pattention_set_keys / _values,
+ * tf_pattention_backward, tf_pattention_grow -- fails with TF_ERR_STATE
+ * saying so, and changes nothing.  There is no way back to float32: open
+ * the float32 checkpoint again.  Language models only (a vision model is
+ * TF_ERR_STATE). */
+typedef struct tf_inference_params {
+    size_t struct_size;
+    tf_dtype weights; /* TF_DTYPE_F32 (default): the model as it is, it
+                         trains; TF_DTYPE_BF16: inference only, half the
+                         weights' memory */
+} tf_inference_params;
+
+/* Fills *p with the defaults: the first `size` bytes (pass sizeof *p), at
+ * most this library's size, which it stores in p->struct_size. */
+TF_API void tf_inference_params_init(tf_inference_params *p, size_t size);
+/* The defaults as a value (inline: the struct is the caller's own size). */
+static inline tf_inference_params tf_inference_default_params(void)
+{
+    tf_inference_params p;
+    tf_inference_params_init(&p, sizeof p);
+    return p;
+}
+
+/* Makes model an inference model with params->weights (NULL: the
+ * defaults, which change nothing).  TF_DTYPE_BF16 narrows every tensor in
+ * place, in its own buffer, and gives the other half of each buffer back
+ * to the system, so the process never needs more memory than the float32
+ * model had, and afterwards about half the weights' bytes (the
+ * gradients, if any, are freed as well).  The only allocation, checked
+ * before anything changes, is one set's values (TF_ERR_NOMEM).  An
+ * optimizer created on the model can no longer step (TF_ERR_STATE); free
+ * it.  Converting a bfloat16 model to bfloat16 again is TF_OK; to float32,
+ * TF_ERR_STATE.  Decoders created before keep working. */
+TF_API tf_status tf_model_make_inference(tf_model *model, const tf_inference_params *params);
+/* tf_model_open_config, then tf_model_make_inference with params, but
+ * each tensor is narrowed as soon as it is read: the process grows by
+ * about half the float32 weights' bytes plus one tensor's float32 (the
+ * largest, usually the embedding), never by the whole float32 model.
+ * params NULL: tf_model_open_config.  Errors as tf_model_open_config's,
+ * and TF_ERR_STATE for a vision checkpoint with TF_DTYPE_BF16. */
+TF_API tf_status tf_model_open_inference(const char *path, const tf_config *cfg,
+                                         const tf_inference_params *params, tf_model **out);
+/* TF_DTYPE_BF16 for an inference model in bfloat16, else TF_DTYPE_F32
+ * (also for NULL). */
+TF_API tf_dtype tf_model_weights_dtype(const tf_model *model);
 
 /* Growth-aware loading (the official "partial init"): loads a checkpoint
  * whose slot numbers are at most the model's.  The checkpoint's tokens

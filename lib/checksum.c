@@ -71,6 +71,9 @@ TF_API tf_status tf_model_checksum(const tf_model *model, const tf_optimizer *op
     tfi_errbuf *eb = (tfi_errbuf *)&model->err;
     if (!out)
         return tfi_fail(eb, TF_ERR_ARGUMENT, "tf_model_checksum: out is NULL");
+    tf_status st = tfi_model_need_f32(model, "tf_model_checksum");
+    if (st != TF_OK)
+        return st;
     if (opt && opt->model != model)
         return tfi_fail(eb, TF_ERR_ARGUMENT,
                         "tf_model_checksum: the optimizer belongs to another model");

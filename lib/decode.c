@@ -25,6 +25,12 @@
  * by the product's shape, and the two differ by the rounding of those
  * products (test_decode.c holds both at one thread).
  *
+ * A model with bfloat16 weights (model_bf16.c) runs the same way: its sets
+ * and its head multiply through kernels/bf16.c, which also sums each
+ * output in one order whatever the row count, so below 64 rows its
+ * decoder's logits are its own forward's bit for bit too; from 64 rows on
+ * each set is widened into the scratch t and multiplied by BLIS.
+ *
  * The Pattention intermediates go to the decoder's scratch: the sets'
  * workspaces (what their backward needs) are never touched, so a training
  * forward/backward pair of the model stays valid across decoding.  Every
@@ -228,9 +234,7 @@ static void run_chunk(tf_decoder *dec, int Tc, const int32_t *tok, int64_t ld)
     tf_model *m = dec->model;
     const int64_t B = dec->batch, d = dec->d, S = dec->S;
     for (int64_t b = 0; b < B; b++)
-        for (int64_t t = 0; t < Tc; t++)
-            memcpy(dec->x + (b * Tc + t) * d, m->embed + (size_t)tok[b * ld + t] * (size_t)d,
-                   (size_t)d * sizeof(float));
+        tfi_model_embed_rows(m, tok + b * ld, (size_t)Tc, dec->x + b * Tc * d);
     const tfi_layer_spec spec = tfi_model_layer_spec(m);
     /* the residual stream stays in x; both LayerNorms share u */
     tfi_layer_acts a = {.x_in = dec->x, .ln1 = dec->u, .ln1_mean = dec->mean,

@@ -94,6 +94,12 @@ void *tfi_alloc(size_t bytes);
 void *tfi_calloc(size_t count, size_t size); /* zeroed, aligned, overflow-checked */
 void tfi_free(void *p);
 
+/* Gives the whole pages of [p + keep, p + bytes) back to the system, for
+ * an allocation p of `bytes` whose tail is no longer used (a tensor
+ * narrowed in place): they cost no memory until written again, and then
+ * read as zeros.  The allocation stays one block for tfi_free. */
+void tfi_release_tail(void *p, size_t keep, size_t bytes);
+
 /* Grow-only workspace: ensures *buf holds at least count floats, keeping
  * the old buffer when large enough.  Returns TF_OK or TF_ERR_NOMEM (then
  * *buf and *cap are unchanged). */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kernels/bf16.h"
 #include "kernels/ops.h"
 #include "model.h"
 
@@ -20,6 +21,7 @@ static void release(tf_model *m)
             tfi_pattention_release(&m->sets[i]);
     tfi_free(m->sets);
     tfi_free(m->embed);
+    tfi_free(m->embed16);
     tfi_free(m->norm_w);
     tfi_free(m->norm_b);
     tfi_model_grads_release(m); /* the gradients, sets' included */
@@ -299,7 +301,9 @@ void tfi_model_head(const tf_model *m, int64_t N, const float *x, float *ln, flo
     const int64_t d = m->p.hidden_size, V = m->p.vocab_size;
     tfi_layernorm_forward(ln, mean, rstd, x, m->norm_w, m->norm_b, N, d,
                           (float)m->p.layernorm_epsilon);
-    if (N < TFI_FEW_ROWS)
+    if (m->embed16) /* any N: a bfloat16 model's head streams the embedding */
+        tfi_bf16_abt(N, V, d, ln, d, m->embed16, d, 0.0f, logits, V);
+    else if (N < TFI_FEW_ROWS)
         tfi_few_rows_abt(N, V, d, ln, d, m->embed, d, logits, V);
     else
         tfi_sgemm(0, 1, N, V, d, 1.0f, ln, d, m->embed, d, 0.0f, logits, V, 0);
@@ -384,10 +388,8 @@ TF_API tf_status tf_model_forward(tf_model *model, int B, int T, const int32_t *
     if ((st = tfi_model_prepare_pass(m, B, T)) != TF_OK)
         return st;
     m->have_targets = 0;
-    const int64_t d = m->p.hidden_size, V = m->p.vocab_size;
-    for (size_t i = 0; i < BT; i++)
-        memcpy(m->layers[0].x_in + i * (size_t)d, m->embed + (size_t)tokens[i] * (size_t)d,
-               (size_t)d * sizeof(float));
+    const int64_t V = m->p.vocab_size;
+    tfi_model_embed_rows(m, tokens, BT, m->layers[0].x_in);
     tfi_model_layers_forward(m, B, T);
     tfi_model_head(m, (int64_t)BT, m->x_final, m->lnf, m->lnf_mean, m->lnf_rstd, m->logits);
     if (logits)
@@ -415,6 +417,9 @@ TF_API tf_status tf_model_backward(tf_model *model)
 {
     CHECK_MODEL(model, "tf_model_backward");
     tf_model *m = model;
+    tf_status st = tfi_model_need_f32(m, "tf_model_backward");
+    if (st != TF_OK)
+        return st;
     if (m->vis)
         return tfi_vision_backward(m);
     if (!m->have_targets)
@@ -426,7 +431,7 @@ TF_API tf_status tf_model_backward(tf_model *model)
             return tfi_fail(&m->err, TF_ERR_STATE,
                             "tf_model_backward: a Pattention set was grown or used on its own "
                             "since the forward: run the forward again");
-    tf_status st = tfi_model_ensure_grads(m);
+    st = tfi_model_ensure_grads(m);
     if (st != TF_OK)
         return st;
     const int B = m->fwd_B, T = m->fwd_T;

@@ -40,6 +40,9 @@ struct tf_model {
     /* the first table entry: the token embedding [V, d] (language) or
      * the position embedding [P, d] (vision) */
     float *embed, *embed_grad;
+    /* an inference model in bfloat16 (model_bf16.c): the embedding here,
+     * embed NULL, and every set in bfloat16 too; NULL: float32 */
+    uint16_t *embed16;
     float *norm_w, *norm_b, *norm_w_grad, *norm_b_grad;  /* [d] */
     /* the gradients (here, in the sets and in refs) are NULL until
      * tfi_model_ensure_grads: a model that only runs never has them; then
@@ -134,6 +137,32 @@ tfi_layer_spec tfi_model_layer_spec(const tf_model *m);
  * [N] kept), logits [N, V] = ln embed^T (the tied embedding). */
 void tfi_model_head(const tf_model *m, int64_t N, const float *x, float *ln, float *mean,
                     float *rstd, float *logits);
+
+/* ---- bfloat16 inference models (model_bf16.c) ---- */
+
+/* TF_ERR_STATE (message on m, starting "fn: ") if m holds bfloat16
+ * weights: fn trains, grows, saves or changes weights. */
+tf_status tfi_model_need_f32(const tf_model *m, const char *fn);
+/* Narrowing a model to bfloat16 tensor by tensor, which tf_model_open_
+ * inference does as it reads, so that the float32 model never exists
+ * whole: begin allocates the scratch (TF_ERR_NOMEM, message on m, changes
+ * nothing); tensor narrows table entry t if it is the embedding or a set's
+ * keys or values (the final norm stays float32) and cannot fail; finish,
+ * once every entry is narrowed, frees the gradients.  Free the scratch
+ * with tfi_free. */
+tf_status tfi_model_narrow_begin(const tf_model *m, uint16_t **scratch);
+void tfi_model_narrow_tensor(tf_model *m, int t, uint16_t *scratch);
+void tfi_model_narrow_finish(tf_model *m);
+/* dst = table entry t of a bfloat16 model (data NULL: the embedding or a
+ * set's keys or values) widened; count is the entry's size. */
+tf_status tfi_model_widen_tensor(const tf_model *m, int t, float *dst, size_t count);
+/* Copy-in and validation of inference params (NULL: the defaults);
+ * errors to tf_last_error(), starting "fn: ". */
+tf_status tfi_inference_params_in(tf_inference_params *p, const tf_inference_params *in,
+                                  const char *fn);
+/* x [count, d] = the embedding rows of tokens (checked ids), from either
+ * precision. */
+void tfi_model_embed_rows(const tf_model *m, const int32_t *tokens, size_t count, float *x);
 
 /* ---- the table of named tensors (model_tensors.c) ---- */
 

@@ -97,6 +97,8 @@ void tfi_model_grads_ready_all(tf_model *m)
 TF_API tf_status tf_model_grad_buffer(tf_model *model, float **data, size_t *count)
 {
     CHECK_MODEL(model, "tf_model_grad_buffer");
+    if (tfi_model_need_f32(model, "tf_model_grad_buffer") != TF_OK)
+        return TF_ERR_STATE;
     if (!data || !count)
         return tfi_fail(&model->err, TF_ERR_ARGUMENT, "tf_model_grad_buffer: %s is NULL",
                         !data ? "data" : "count");

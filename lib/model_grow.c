@@ -109,7 +109,9 @@ TF_API tf_status tf_model_grow(tf_model *model, tf_optimizer *opt, int64_t qkv_s
         return tfi_fail(&m->err, TF_ERR_ARGUMENT,
                         "tf_model_grow: the optimizer belongs to another model");
     tf_grow_params g;
-    tf_status st = tfi_grow_params_copy(&g, params, "tf_model_grow", &m->err);
+    tf_status st = tfi_model_need_f32(m, "tf_model_grow");
+    if (st == TF_OK)
+        st = tfi_grow_params_copy(&g, params, "tf_model_grow", &m->err);
     if (st != TF_OK)
         return st;
     const int64_t cur[3] = {m->p.qkv_slot_num, m->p.proj_slot_num, m->p.ffn_slot_num};
@@ -165,6 +167,8 @@ TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
     tf_model *m = model;
     tf_grow_params g;
     tf_status st = tfi_model_need_language(m, "tf_model_load_grown");
+    if (st == TF_OK)
+        st = tfi_model_need_f32(m, "tf_model_load_grown");
     if (st != TF_OK)
         return st;
     st = tfi_grow_params_copy(&g, params, "tf_model_load_grown", &m->err);

@@ -75,7 +75,7 @@ static tf_status check_args(tf_model *model, const tf_optimizer *opt, const char
     if (opt && opt->nslots != model->nrefs)
         return tfi_fail(&model->err, TF_ERR_STATE,
                         "%s: the optimizer does not match the model's tensors", fn);
-    return TF_OK;
+    return tfi_model_need_f32(model, fn);
 }
 
 TF_API tf_status tf_model_save(tf_model *model, const tf_optimizer *opt, const char *path)
@@ -146,7 +146,8 @@ tf_status tfi_file_expect(const tfi_st_file *f, int official, int num_layers, co
     return tfi_fail(eb, TF_ERR_FORMAT, "%s: the checkpoint has no tensor '%s'", f->name, name);
 }
 
-tf_status tfi_model_load_from(tf_model *m, tf_optimizer *opt, const tfi_st_file *f)
+static tf_status load_from(tf_model *m, tf_optimizer *opt, const tfi_st_file *f,
+                           uint16_t *narrow_scratch)
 {
     tfi_errbuf *eb = &m->err;
     const int n = m->nrefs, nsets = m->p.num_layers * TFI_SETS_PER_LAYER;
@@ -186,8 +187,11 @@ tf_status tfi_model_load_from(tf_model *m, tf_optimizer *opt, const tfi_st_file 
      * error leaves a partly filled model, which tf_model_open discards);
      * the activations of the last forward no longer match */
     m->have_targets = 0;
-    for (int i = 0; i < n && st == TF_OK; i++)
+    for (int i = 0; i < n && st == TF_OK; i++) {
         st = tfi_st_copy_f32(f, src[i], m->refs[i].data, eb);
+        if (st == TF_OK && narrow_scratch)
+            tfi_model_narrow_tensor(m, i, narrow_scratch);
+    }
     if (st != TF_OK)
         goto done;
     if (with_opt) {
@@ -206,6 +210,19 @@ done:
     free(ramps);
     free(moments);
     free(scales);
+    return st;
+}
+
+tf_status tfi_model_load_from(tf_model *m, tf_optimizer *opt, const tfi_st_file *f)
+{
+    return load_from(m, opt, f, NULL);
+}
+
+tf_status tfi_model_load_narrowed(tf_model *m, const tfi_st_file *f, uint16_t *scratch)
+{
+    tf_status st = load_from(m, NULL, f, scratch);
+    if (st == TF_OK)
+        tfi_model_narrow_finish(m);
     return st;
 }
 

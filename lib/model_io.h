@@ -32,6 +32,9 @@
  * m and opt unchanged; from a header-only file (tfi_st_open_header) a
  * read error can leave m partly filled, to be discarded. */
 tf_status tfi_model_load_from(tf_model *m, tf_optimizer *opt, const tfi_st_file *f);
+/* The same, narrowing each tensor to bfloat16 once it is read
+ * (tfi_model_narrow_tensor with scratch; model_bf16.c), for an open. */
+tf_status tfi_model_load_narrowed(tf_model *m, const tfi_st_file *f, uint16_t *scratch);
 
 /* The official GPT-NeoX name of a SPEC tensor name in a model of num_layers
  * layers: embed.weight is sequential.0.word_embeddings.weight, layers.{i}.*

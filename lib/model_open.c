@@ -237,7 +237,8 @@ static tf_status check_format(const tfi_st_file *f)
 }
 
 /* Builds the model of f (header read) per cfg; errors to tf_last_error(). */
-static tf_status open_file(const tfi_st_file *f, const tf_config *cfg, tf_model **out)
+static tf_status open_file(const tfi_st_file *f, const tf_config *cfg, int bf16,
+                           tf_model **out)
 {
     const int official = tfi_file_official_names(f);
     tf_model_params p;
@@ -247,6 +248,10 @@ static tf_status open_file(const tfi_st_file *f, const tf_config *cfg, tf_model 
     if (st != TF_OK)
         return st;
     const int vision = tfi_meta_is_vision(f);
+    if (vision && bf16)
+        return tfi_fail(NULL, TF_ERR_STATE,
+                        "%s: bfloat16 weights are for language models (decoding); this is a "
+                        "vision model", f->name);
     tf_vision_params vp;
     if (vision && (st = tfi_vision_params_from_metadata(f, &p, &vp)) != TF_OK)
         return st;
@@ -260,19 +265,27 @@ static tf_status open_file(const tfi_st_file *f, const tf_config *cfg, tf_model 
         n[L5 + 1] = vp.head_slot_num;
     }
     tf_model *m = NULL;
+    uint16_t *scratch = NULL;
     if ((st = check_declared(f, official, &p, vision ? &vp : NULL, n)) == TF_OK &&
-        (st = tfi_model_new_task(&p, vision ? &vp : NULL, n, 0, &m)) == TF_OK &&
-        (st = tfi_model_load_from(m, NULL, f)) != TF_OK) {
-        tfi_fail(NULL, st, "%s", m->err.msg);
-        tf_model_free(m);
-        m = NULL;
+        (st = tfi_model_new_task(&p, vision ? &vp : NULL, n, 0, &m)) == TF_OK) {
+        if (!bf16)
+            st = tfi_model_load_from(m, NULL, f);
+        else if ((st = tfi_model_narrow_begin(m, &scratch)) == TF_OK)
+            st = tfi_model_load_narrowed(m, f, scratch);
+        if (st != TF_OK) {
+            tfi_fail(NULL, st, "%s", m->err.msg);
+            tf_model_free(m);
+            m = NULL;
+        }
     }
+    tfi_free(scratch);
     free(n);
     *out = m;
     return st;
 }
 
-TF_API tf_status tf_model_open_config(const char *path, const tf_config *cfg, tf_model **out)
+/* tf_model_open_config, narrowing to bfloat16 if bf16. */
+static tf_status open_path(const char *path, const tf_config *cfg, int bf16, tf_model **out)
 {
     if (!out || !path)
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_model_open: path or out is NULL");
@@ -280,7 +293,7 @@ TF_API tf_status tf_model_open_config(const char *path, const tf_config *cfg, tf
     tfi_st_file f;
     tf_status st = tfi_st_open_header(path, &f, NULL);
     if (st == TF_OK) {
-        st = open_file(&f, cfg, out);
+        st = open_file(&f, cfg, bf16, out);
         tfi_st_close(&f);
     }
     if (st != TF_OK && !strstr(tf_last_error(), path)) {
@@ -289,6 +302,23 @@ TF_API tf_status tf_model_open_config(const char *path, const tf_config *cfg, tf
         tfi_fail(NULL, st, "tf_model_open: %s: %s", path, msg);
     }
     return st;
+}
+
+TF_API tf_status tf_model_open_config(const char *path, const tf_config *cfg, tf_model **out)
+{
+    return open_path(path, cfg, 0, out);
+}
+
+TF_API tf_status tf_model_open_inference(const char *path, const tf_config *cfg,
+                                         const tf_inference_params *params, tf_model **out)
+{
+    tf_inference_params p;
+    if (out)
+        *out = NULL;
+    tf_status st = tfi_inference_params_in(&p, params, "tf_model_open_inference");
+    if (st != TF_OK)
+        return st;
+    return open_path(path, cfg, p.weights == TF_DTYPE_BF16, out);
 }
 
 TF_API tf_status tf_model_open(const char *path, tf_model **out)

@@ -227,7 +227,9 @@ TF_API tf_status tf_model_get_tensor(const tf_model *model, const char *name, fl
     CHECK_MODEL(model, "tf_model_get_tensor");
     tf_status st;
     const tfi_tensor_ref *r = checked(model, "tf_model_get_tensor", name, dst, count, &st);
-    if (r)
+    if (r && !r->data) /* a bfloat16 model's */
+        st = tfi_model_widen_tensor(model, (int)(r - model->refs), dst, count);
+    else if (r)
         memcpy(dst, r->data, count * sizeof(float));
     return st;
 }
@@ -236,7 +238,9 @@ TF_API tf_status tf_model_set_tensor(tf_model *model, const char *name, const fl
                                      size_t count)
 {
     CHECK_MODEL(model, "tf_model_set_tensor");
-    tf_status st;
+    tf_status st = tfi_model_need_f32(model, "tf_model_set_tensor");
+    if (st != TF_OK)
+        return st;
     const tfi_tensor_ref *r = checked(model, "tf_model_set_tensor", name, src, count, &st);
     if (r) {
         memcpy(r->data, src, count * sizeof(float));
@@ -262,7 +266,9 @@ TF_API tf_status tf_model_set_grad(tf_model *model, const char *name, const floa
                                    size_t count)
 {
     CHECK_MODEL(model, "tf_model_set_grad");
-    tf_status st;
+    tf_status st = tfi_model_need_f32(model, "tf_model_set_grad");
+    if (st != TF_OK)
+        return st;
     const tfi_tensor_ref *r = checked(model, "tf_model_set_grad", name, src, count, &st);
     if (r && (st = tfi_model_ensure_grads(model)) == TF_OK)
         memcpy(r->grad, src, count * sizeof(float));

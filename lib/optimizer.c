@@ -190,7 +190,9 @@ TF_API tf_status tf_optimizer_create(tf_model *model, const tf_optimizer_params 
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_optimizer_create: %s is NULL",
                         !model ? "model" : "out");
     tf_optimizer_params p;
-    tf_status st = params_copy(&p, params, NULL, "tf_optimizer_create");
+    tf_status st = tfi_model_need_f32(model, "tf_optimizer_create");
+    if (st == TF_OK)
+        st = params_copy(&p, params, NULL, "tf_optimizer_create");
     if (st == TF_OK)
         st = tfi_optimizer_params_check(&p, NULL, "tf_optimizer_create");
     if (st == TF_OK && (st = tfi_model_ensure_grads(model)) != TF_OK)
@@ -571,7 +573,10 @@ TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm)
 {
     CHECK_OPT(opt, "tf_optimizer_step");
     int grown;
-    tf_status st = match_layout(opt, "tf_optimizer_step", 0, &grown);
+    tf_status st = tfi_model_need_f32(opt->model, "tf_optimizer_step");
+    if (st != TF_OK)
+        return tfi_fail(&opt->err, st, "%s", opt->model->err.msg);
+    st = match_layout(opt, "tf_optimizer_step", 0, &grown);
     /* allocated by tf_optimizer_create already: a no-op that keeps the
      * loops below free of NULL checks */
     if (st == TF_OK && (st = tfi_model_ensure_grads(opt->model)) != TF_OK)

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/bf16.h"
 #include "kernels/theta.h"
 #include "pattention.h"
 
@@ -189,10 +190,22 @@ tf_status tfi_pattention_ensure_grads(tf_pattention *set, tfi_errbuf *eb)
     return TF_OK;
 }
 
+tf_status tfi_pattention_need_f32(const tf_pattention *set, const char *fn)
+{
+    if (!set->keys16)
+        return TF_OK;
+    return tfi_fail((tfi_errbuf *)&set->err, TF_ERR_STATE,
+                    "%s: the set holds bfloat16 weights for inference only "
+                    "(tf_model_make_inference): open the float32 checkpoint to train, grow "
+                    "or change it", fn);
+}
+
 void tfi_pattention_release(tf_pattention *set)
 {
     tfi_free(set->keys);
     tfi_free(set->values);
+    tfi_free(set->keys16);
+    tfi_free(set->values16t);
     if (!set->grads_borrowed) {
         tfi_free(set->key_grad);
         tfi_free(set->value_grad);
@@ -291,27 +304,51 @@ static tf_status copy_in(tf_pattention *set, const char *fn, float *dst, const f
     return copy_tensor(set, fn, dst, src, count, expected);
 }
 
+/* A bfloat16 set's keys (values 0) or values (values 1) widened into dst. */
+static tf_status copy_bf16(const tf_pattention *set, const char *fn, float *dst, size_t count,
+                           int values)
+{
+    tf_status st = copy_tensor(set, fn, dst, NULL, count, values ? VSIZE(set) : KSIZE(set));
+    if (st != TF_OK)
+        return st;
+    if (values)
+        tfi_bf16_widen_transpose(dst, set->d_out, set->values16t, set->n, set->d_out, set->n);
+    else
+        tfi_bf16_widen(dst, set->keys16, KSIZE(set));
+    return TF_OK;
+}
+
 TF_API tf_status tf_pattention_get_keys(const tf_pattention *set, float *dst, size_t count)
 {
     CHECK_SET(set, "tf_pattention_get_keys");
+    if (set->keys16)
+        return copy_bf16(set, "tf_pattention_get_keys", dst, count, 0);
     return copy_tensor(set, "tf_pattention_get_keys", dst, set->keys, count, KSIZE(set));
 }
 
 TF_API tf_status tf_pattention_set_keys(tf_pattention *set, const float *src, size_t count)
 {
     CHECK_SET(set, "tf_pattention_set_keys");
+    tf_status st = tfi_pattention_need_f32(set, "tf_pattention_set_keys");
+    if (st != TF_OK)
+        return st;
     return copy_in(set, "tf_pattention_set_keys", set->keys, src, count, KSIZE(set));
 }
 
 TF_API tf_status tf_pattention_get_values(const tf_pattention *set, float *dst, size_t count)
 {
     CHECK_SET(set, "tf_pattention_get_values");
+    if (set->keys16)
+        return copy_bf16(set, "tf_pattention_get_values", dst, count, 1);
     return copy_tensor(set, "tf_pattention_get_values", dst, set->values, count, VSIZE(set));
 }
 
 TF_API tf_status tf_pattention_set_values(tf_pattention *set, const float *src, size_t count)
 {
     CHECK_SET(set, "tf_pattention_set_values");
+    tf_status st = tfi_pattention_need_f32(set, "tf_pattention_set_values");
+    if (st != TF_OK)
+        return st;
     return copy_in(set, "tf_pattention_set_values", set->values, src, count, VSIZE(set));
 }
 
@@ -350,11 +387,40 @@ static void times_transposed(int64_t N, int64_t n, int64_t w, const float *A, in
     tfi_sgemm(0, 0, N, n, w, 1.0f, A, lda, wt, n, 0.0f, C, n, 0);
 }
 
+/* The forward of a bfloat16 set.  Few rows stream the weights through
+ * kernels/bf16.c's products; from TFI_FEW_ROWS rows on (a prefill) each
+ * matrix is widened into the scratch t, transposed as the GEMM wants it,
+ * and multiplied by BLIS: widening n x d weights costs one pass over them,
+ * about what reading them costs the product anyway, against 2 * rows
+ * flops per weight that BLIS does at its full rate. */
+static void forward_bf16(const tf_pattention *set, int64_t N, const float *X, int64_t ldx,
+                         float *Y, int64_t ldy, float beta, const tfi_pattention_scratch *ws)
+{
+    const int64_t n = set->n, din = set->d_in, dout = set->d_out;
+    if (N < TFI_FEW_ROWS)
+        tfi_bf16_abt(N, n, din, X, ldx, set->keys16, din, 0.0f, ws->a, n);
+    else {
+        tfi_bf16_widen_transpose(ws->t, n, set->keys16, din, n, din);
+        tfi_sgemm(0, 0, N, n, din, 1.0f, X, ldx, ws->t, n, 0.0f, ws->a, n, 0);
+    }
+    tfi_theta_forward(set->norm, (float)set->tau, N, n, ws->a, ws->s, ws->r);
+    if (N < TFI_FEW_ROWS)
+        tfi_bf16_abt(N, dout, n, ws->s, n, set->values16t, n, beta, Y, ldy);
+    else {
+        tfi_bf16_widen_transpose(ws->t, dout, set->values16t, n, dout, n);
+        tfi_sgemm(0, 0, N, dout, n, 1.0f, ws->s, n, ws->t, dout, beta, Y, ldy, 0);
+    }
+}
+
 void tfi_pattention_forward_into(const tf_pattention *set, int64_t N, const float *X,
                                  int64_t ldx, float *Y, int64_t ldy, float beta,
                                  const tfi_pattention_scratch *ws)
 {
     const int64_t n = set->n, din = set->d_in, dout = set->d_out;
+    if (set->keys16) {
+        forward_bf16(set, N, X, ldx, Y, ldy, beta, ws);
+        return;
+    }
     /* A = X K^T, then S = Theta(A), then Y = beta Y + S V. */
     if (N < TFI_FEW_ROWS)
         tfi_few_rows_abt(N, n, din, X, ldx, set->keys, din, ws->a, n);
@@ -377,7 +443,9 @@ tf_status tfi_pattention_forward(tf_pattention *set, int64_t N, const float *X,
     if (tfi_reserve(&set->ws_a, &set->cap_a, rows_n) != TF_OK ||
         tfi_reserve(&set->ws_s, &set->cap_s, rows_n) != TF_OK ||
         tfi_reserve(&set->ws_r, &set->cap_r, (size_t)N) != TF_OK ||
-        tfi_reserve(&set->ws_t, &set->cap_t, (size_t)(n * set->d_in)) != TF_OK)
+        tfi_reserve(&set->ws_t, &set->cap_t,
+                    (size_t)n * (size_t)(set->d_in > set->d_out ? set->d_in : set->d_out)) !=
+            TF_OK)
         return tfi_fail(&set->err, TF_ERR_NOMEM,
                         "Pattention forward: out of memory for the workspace of N=%lld",
                         (long long)N);
@@ -435,6 +503,9 @@ TF_API tf_status tf_pattention_backward(tf_pattention *set, int64_t N, const flo
                                         const float *dY, float *dX)
 {
     CHECK_SET(set, "tf_pattention_backward");
+    tf_status st = tfi_pattention_need_f32(set, "tf_pattention_backward");
+    if (st != TF_OK)
+        return st;
     if (!X || !dY)
         return tfi_fail(&set->err, TF_ERR_ARGUMENT, "tf_pattention_backward: X or dY is NULL");
     if (N < 1)
@@ -590,7 +661,9 @@ TF_API tf_status tf_pattention_grow(tf_pattention *set, int64_t new_n, const tf_
     CHECK_SET(set, "tf_pattention_grow");
     tf_grow_params g;
     tfi_grow_plan plan;
-    tf_status st = tfi_grow_params_copy(&g, params, "tf_pattention_grow", &set->err);
+    tf_status st = tfi_pattention_need_f32(set, "tf_pattention_grow");
+    if (st == TF_OK)
+        st = tfi_grow_params_copy(&g, params, "tf_pattention_grow", &set->err);
     if (st == TF_OK && tfi_grow_params_train(&g))
         st = tfi_fail(&set->err, TF_ERR_ARGUMENT,
                       "tf_pattention_grow: a tau ramp, a reset of the moments or a schedule "

@@ -27,7 +27,12 @@ struct tf_pattention {
     double tau;
     tfi_tau_ramp ramp;
     double key_std, value_std;
-    float *keys, *values;         /* [n, d_in], [n, d_out] */
+    float *keys, *values;         /* [n, d_in], [n, d_out]; NULL in bfloat16 */
+    /* An inference set in bfloat16 (model_bf16.c) holds its keys [n, d_in]
+     * and its values transposed, [d_out, n], so that both products of a
+     * forward are float32 rows times a bfloat16 matrix transposed
+     * (kernels/bf16.h); keys and values are NULL then.  Both NULL: float32. */
+    uint16_t *keys16, *values16t;
     float *key_grad, *value_grad; /* same shapes, accumulated; NULL until the
                                      first backward (tfi_pattention_ensure_grads) */
     int grads_borrowed;           /* the gradients live in the owner's storage
@@ -68,6 +73,9 @@ tf_status tfi_pattention_init(tf_pattention *set, const tf_pattention_params *p,
  * calls it; an inference-only set never has gradients. */
 tf_status tfi_pattention_ensure_grads(tf_pattention *set, tfi_errbuf *eb);
 void tfi_pattention_release(tf_pattention *set);
+/* TF_ERR_STATE (message "fn: ...") if set holds bfloat16 weights, which
+ * only run forwards: fn changes weights or needs gradients. */
+tf_status tfi_pattention_need_f32(const tf_pattention *set, const char *fn);
 
 /* Y [N, d_out] = beta * Y + Pattention(X [N, d_in]); X rows have stride ldx.
  * Keeps what the backward needs in the set's workspaces. */

@@ -32,6 +32,7 @@
 
 #include "internal.h"
 #include "kernels/arch.h"
+#include "kernels/bf16.h"
 
 static pthread_once_t runtime_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t runtime_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -475,6 +476,7 @@ TF_API tf_status tf_get_info(tf_info *info)
     full.num_threads = atomic_load(&num_threads);
     full.kernel_arch = tfi_arch_name(tfi_arch_active());
     full.kernel_arch_source = arch_choice_source;
+    full.bf16_kernel = tfi_bf16_isa_name(tfi_bf16_isa_best());
     return tfi_params_out(info, &full, sizeof full, TFI_PARAMS_MIN(tf_info, version_number),
                           "tf_get_info", "tf_info", NULL);
 }

@@ -2,6 +2,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -37,6 +39,18 @@ void *tfi_calloc(size_t count, size_t size)
 void tfi_free(void *p)
 {
     free(p);
+}
+
+void tfi_release_tail(void *p, size_t keep, size_t bytes)
+{
+    const long page = sysconf(_SC_PAGESIZE);
+    if (!p || keep >= bytes || page <= 0)
+        return;
+    const uintptr_t pg = (uintptr_t)page, start = ((uintptr_t)p + keep + pg - 1) & ~(pg - 1),
+                    end = ((uintptr_t)p + bytes) & ~(pg - 1);
+    /* a refusal only leaves the pages resident: nothing to report */
+    if (end > start)
+        (void)madvise((void *)start, end - start, MADV_DONTNEED);
 }
 
 tf_status tfi_reserve(float **buf, size_t *cap, size_t count)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "io/safetensors.h"
+#include "kernels/bf16.h"
 
 float tfi_f16_to_f32(uint16_t h)
 {
@@ -33,21 +34,12 @@ float tfi_f16_to_f32(uint16_t h)
 
 float tfi_bf16_to_f32(uint16_t b)
 {
-    const uint32_t bits = (uint32_t)b << 16;
-    float out;
-    memcpy(&out, &bits, sizeof out);
-    return out;
+    return tfi_bf16_value(b);
 }
 
 uint16_t tfi_f32_to_bf16(float f)
 {
-    uint32_t bits;
-    memcpy(&bits, &f, sizeof bits);
-    if ((bits & 0x7fffffffu) > 0x7f800000u) /* NaN: keep sign and top payload, quiet */
-        return (uint16_t)((bits >> 16) | 0x0040u);
-    /* round to nearest, ties to even; overflow rounds to infinity */
-    bits += 0x7fffu + ((bits >> 16) & 1u);
-    return (uint16_t)(bits >> 16);
+    return tfi_bf16_round(f);
 }
 
 int tfi_st_dtype_is_float(tfi_st_dtype d)

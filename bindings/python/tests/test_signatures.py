@@ -30,6 +30,7 @@ class SignatureTest(unittest.TestCase):
             (tf.OptimizerParams, tf.OptimizerParams), (tf.Optimizer, tf.OptimizerParams),
             (tf.SamplerParams, tf.SamplerParams), (tf.Sampler, tf.SamplerParams),
             (inference.sampler_params, tf.SamplerParams),
+            (tf.InferenceParams, tf.InferenceParams), (tf.Model.make_inference, tf.InferenceParams),
         ]
         for fn, struct in cases:
             with self.subTest(fn=fn.__qualname__):

@@ -671,6 +671,27 @@ class TestModel(unittest.TestCase):
                 with self.assertRaises(tf.ArgumentError):
                     other.grow(16, optimizer=opt)
 
+    def test_bfloat16_inference(self):
+        path = os.path.join(helpers.FIXTURES, "model_tiny.safetensors")
+        tok = np.arange(32, dtype=np.int32).reshape(2, 16) * 7 % 256
+        with tf.Model.open(path) as m32, tf.Model.open(path, weights="bf16") as m16:
+            self.assertEqual(m16.weights_dtype, tf.DType.BF16)
+            self.assertEqual(m32.weights_dtype, tf.DType.F32)
+            a, b = m32.forward(tok).logits, m16.forward(tok).logits
+            self.assertLess(rel_err(b, a), 1e-2)
+            self.assertGreater(rel_err(b, a), 0.0)
+            m32.make_inference(weights="bf16")  # in place: the same weights as the open's
+            np.testing.assert_array_equal(m32.forward(tok).logits, b)
+            w = m16.get_tensor("embed.weight")
+            np.testing.assert_array_equal(w.view(np.uint32) & 0xFFFF, 0)  # widened bfloat16
+            with self.assertRaises(tf.StateError):
+                m16.backward()
+            with self.assertRaises(tf.StateError):
+                tf.Optimizer(m16)
+            with self.assertRaises(tf.StateError):
+                m16.make_inference(weights="f32")
+        self.assertIn(tf.get_info()["bf16_kernel"], ("plain", "avx2", "avx512", "avx512_bf16"))
+
     def test_checkpoints(self):
         d = tempfile.mkdtemp()
         try:

@@ -84,8 +84,8 @@ from .inference import (Decoder, Sampler, bytes_to_tokens, official_sampler_para
                         sampler_params, tokens_to_bytes, tokens_to_text)
 from .model import CheckpointInfo, ForwardResult, Model, checkpoint_info
 from .optimizer import Optimizer, schedule_lr
-from .params import (DatasetParams, GrowParams, ImageAugParams, ModelParams, OptimizerParams,
-                     PattentionParams, SamplerParams, VisionParams)
+from .params import (DatasetParams, GrowParams, ImageAugParams, InferenceParams, ModelParams,
+                     OptimizerParams, PattentionParams, SamplerParams, VisionParams)
 from .pattention import Pattention
 from .runtime import (get_info, get_num_threads, init, last_error, norm_type_name,
                       set_num_threads, status_name, version_number, version_string)
@@ -101,7 +101,7 @@ __all__ = [
     "Status", "Norm", "ScalePolicy", "KeyInit", "LrRestart", "SetKind", "DataFormat", "Split",
     "DType",
     "PattentionParams", "GrowParams", "ModelParams", "VisionParams", "OptimizerParams",
-    "SamplerParams", "DatasetParams",
+    "SamplerParams", "DatasetParams", "InferenceParams",
     "Pattention", "Config", "Model", "ForwardResult", "CheckpointInfo", "checkpoint_info",
     "Optimizer", "schedule_lr", "Dataset", "Source",
     "ImageDataset", "ImageAugParams",

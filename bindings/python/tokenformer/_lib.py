@@ -31,8 +31,8 @@ from ctypes import (CFUNCTYPE, POINTER, c_char, c_char_p, c_double, c_float, c_i
 import numpy as np
 
 from . import errors
-from .params import (DataSource, DatasetParams, GrowParams, ImageAugParams, Info, ModelParams,
-                     OptimizerParams, PattentionParams, SamplerParams, VisionParams)
+from .params import (DataSource, DatasetParams, GrowParams, ImageAugParams, InferenceParams, Info,
+                     ModelParams, OptimizerParams, PattentionParams, SamplerParams, VisionParams)
 
 #: A filesystem path as the bindings take it.
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -265,6 +265,11 @@ PROTOTYPES = {
     "tf_model_load": (St, [ModelP, OptimizerP, c_char_p]),
     "tf_model_open": (St, [c_char_p, POINTER(ModelP)]),
     "tf_model_open_config": (St, [c_char_p, ConfigP, POINTER(ModelP)]),
+    "tf_inference_params_init": (None, [POINTER(InferenceParams), c_size_t]),
+    "tf_model_make_inference": (St, [ModelP, POINTER(InferenceParams)]),
+    "tf_model_open_inference": (St, [c_char_p, ConfigP, POINTER(InferenceParams),
+                                     POINTER(ModelP)]),
+    "tf_model_weights_dtype": (Enum, [ModelP]),
     "tf_model_load_grown": (St, [ModelP, c_char_p, POINTER(GrowParams)]),
     "tf_checkpoint_info": (St, [c_char_p, POINTER(ModelParams), POINTER(c_int64)]),
     # inference
@@ -388,7 +393,8 @@ for _fn_name, _mirror in (("tf_pattention_params_init", PattentionParams),
                           ("tf_optimizer_params_init", OptimizerParams),
                           ("tf_sampler_params_init", SamplerParams),
                           ("tf_dataset_params_init", DatasetParams),
-                          ("tf_image_aug_params_init", ImageAugParams)):
+                          ("tf_image_aug_params_init", ImageAugParams),
+                          ("tf_inference_params_init", InferenceParams)):
     _check_struct(_fn_name, _mirror)
 
 

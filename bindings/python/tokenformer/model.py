@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike
 from . import _lib, errors
 from ._lib import F, PathLike
 from .enums import DType, DTypeLike, NormLike, ScalePolicyLike, SetKind, SetKindLike
-from .params import GrowParams, ModelParams, VisionParams, given_fields
+from .params import GrowParams, InferenceParams, ModelParams, VisionParams, given_fields
 from .pattention import Pattention, grow_params
 
 if TYPE_CHECKING:
@@ -189,7 +189,8 @@ class Model(_lib.Handle):
 
     @classmethod
     def open(cls, path: PathLike,
-             config: Optional[Union["Config", PathLike]] = None) -> "Model":
+             config: Optional[Union["Config", PathLike]] = None, *,
+             weights: Optional[DTypeLike] = None) -> "Model":
         """``tf_model_open_config()``: a model to run from a checkpoint
         (F32, F16 or BF16 tensors), without an initialisation or gradients
         (training it allocates them).  The configuration is the file's own;
@@ -197,19 +198,45 @@ class Model(_lib.Handle):
         ``150M_eval.yml``) is checked against it, or is the configuration
         of a file that has none (tensors under the official names only).
         ConfigError names a key that disagrees; FormatError a tensor, as
-        the file calls it."""
+        the file calls it.  ``weights="bf16"``: ``tf_model_open_inference()``,
+        an inference model with bfloat16 weights, each tensor narrowed as it
+        is read (see :meth:`make_inference`)."""
         from .config import Config
         out = _lib.ModelP()
+        ip = None if weights is None else InferenceParams(weights=weights)
+
+        def open_with(cfg_h):
+            if ip is None:
+                _lib.check(F.tf_model_open_config(_lib.path_arg(path), cfg_h, ctypes.byref(out)))
+            else:
+                _lib.check(F.tf_model_open_inference(_lib.path_arg(path), cfg_h,
+                                                     ctypes.byref(ip), ctypes.byref(out)))
         if config is None:
-            _lib.check(F.tf_model_open_config(_lib.path_arg(path), None, ctypes.byref(out)))
+            open_with(None)
         elif isinstance(config, Config):
-            _lib.check(F.tf_model_open_config(_lib.path_arg(path), config._h(),
-                                              ctypes.byref(out)))
+            open_with(config._h())
         else:
             with Config.load(config) as cfg:
-                _lib.check(F.tf_model_open_config(_lib.path_arg(path), cfg._h(),
-                                                  ctypes.byref(out)))
+                open_with(cfg._h())
         return cls._wrap(out)
+
+    def make_inference(self, params: Optional[InferenceParams] = None, *,
+                       weights: Optional[DTypeLike] = None) -> None:
+        """``tf_model_make_inference()``: with ``weights="bf16"`` the model
+        becomes an inference model with bfloat16 weights, narrowed in place
+        (half the weights' memory; gradients freed).  Forwards, decoders and
+        reading tensors (widened) keep working; training, growing, saving
+        or setting weights raise StateError.  There is no way back to f32."""
+        ip = params.copy() if params is not None else InferenceParams()
+        if weights is not None:
+            ip.weights = weights
+        self._check(F.tf_model_make_inference(self._h(), ctypes.byref(ip)))
+
+    @property
+    def weights_dtype(self) -> DType:
+        """``tf_model_weights_dtype()``: DType.BF16 for an inference model in
+        bfloat16, else DType.F32."""
+        return DType(F.tf_model_weights_dtype(self._h()))
 
     def _add_dependent(self, obj):
         self._dependents.add(obj)

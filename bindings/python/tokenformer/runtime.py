@@ -53,9 +53,10 @@ def get_num_threads() -> int:
 def get_info() -> Dict[str, Any]:
     """``tf_get_info()`` as a dict: version_number, version_string,
     blis_version, blis_arch (the kernel set that runs), blis_arch_source,
-    cpu_avx512, cpu_avx2, blis_arch_generic (bools), num_threads, and
+    cpu_avx512, cpu_avx2, blis_arch_generic (bools), num_threads,
     kernel_arch, kernel_arch_source (the element-wise kernels' instruction
-    set and why, see TF_ARCH).
+    set and why, see TF_ARCH) and bf16_kernel (the product bfloat16 weights
+    run through: "avx512_bf16", "avx512", "avx2" or "plain").
     Initialises the runtime if needed."""
     info = Info()
     info.struct_size = ctypes.sizeof(Info)
