@@ -1128,8 +1128,9 @@ TF_API tf_status tf_model_open_config(const char *path, const tf_config *cfg, tf
  * set's keys and values in bfloat16, rounded to nearest even from float32
  * (the final LayerNorm stays float32), and computes in float32: the
  * products widen the weights as they read them (AVX-512, AVX2 or plain C)
- * and sum in float32; tf_info.bf16_kernel says which runs.  The
- * environment's TF_BF16_KERNEL, read at each product, chooses another:
+ * and sum in float32; tf_info.bf16_kernel says which runs (by default
+ * the widest that TF_ARCH's instruction set allows).  The environment's
+ * TF_BF16_KERNEL, read once when the first product runs, chooses another:
  * "avx512_bf16" (vdpbf16ps, the activations split into two bfloat16
  * parts; not faster where decoding is bound by memory), "avx512", "avx2"
  * or "plain" (a version the CPU lacks falls back to the next slower).

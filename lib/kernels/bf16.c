@@ -12,9 +12,11 @@
  * reduced at the end and the last elements added one by one.
  */
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "internal.h"
+#include "kernels/arch.h"
 #include "kernels/bf16.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -45,24 +47,40 @@ int tfi_bf16_isa_supported(tfi_bf16_isa isa)
     }
 }
 
-/* By default the fastest of plain, AVX2 and AVX-512 that the CPU runs.
+/* By default the fastest of plain, AVX2 and AVX-512 that the element-wise
+ * kernels' instruction set allows (tfi_arch_active: TF_ARCH caps both).
  * Not vdpbf16ps: a decoding step is bound by memory, where the widening
  * AVX-512 version ran as fast (5.6-6.0 ms against 6.5-6.8 ms for the
  * embedding product of the 150M config, one row, Zen 5) and keeps A in
  * float32; it is there for TF_BF16_KERNEL=avx512_bf16.  TF_BF16_KERNEL
  * names the version to use (tfi_bf16_isa_name), or a cap: a version the
- * CPU lacks gives the next slower one it has. */
-tfi_bf16_isa tfi_bf16_isa_best(void)
+ * CPU lacks gives the next slower one it has.  Chosen once, like TF_ARCH:
+ * a product must not call getenv, which races with a host's setenv. */
+static pthread_once_t best_once = PTHREAD_ONCE_INIT;
+static tfi_bf16_isa best_isa; /* written once, under best_once */
+
+static void choose_best(void)
 {
-    int want = TFI_BF16_AVX512;
+    static const int cap[TFI_ARCH_COUNT] = {
+        [TFI_ARCH_GENERIC] = TFI_BF16_PLAIN, [TFI_ARCH_AVX2] = TFI_BF16_AVX2,
+        [TFI_ARCH_AVX512] = TFI_BF16_AVX512};
+    int want = cap[tfi_arch_active()];
     const char *env = getenv("TF_BF16_KERNEL");
     for (int isa = 0; env && isa < TFI_BF16_ISAS; isa++)
         if (strcmp(env, tfi_bf16_isa_name((tfi_bf16_isa)isa)) == 0)
             want = isa;
+    best_isa = TFI_BF16_PLAIN;
     for (int isa = want; isa > TFI_BF16_PLAIN; isa--)
-        if (tfi_bf16_isa_supported((tfi_bf16_isa)isa))
-            return (tfi_bf16_isa)isa;
-    return TFI_BF16_PLAIN;
+        if (tfi_bf16_isa_supported((tfi_bf16_isa)isa)) {
+            best_isa = (tfi_bf16_isa)isa;
+            break;
+        }
+}
+
+tfi_bf16_isa tfi_bf16_isa_best(void)
+{
+    pthread_once(&best_once, choose_best);
+    return best_isa;
 }
 
 const char *tfi_bf16_isa_name(tfi_bf16_isa isa)
