@@ -153,6 +153,13 @@ def main():
             notes.append("- %s: %.0f s wall, %.0f s CPU (user + system) for the whole process "
                          "(data loading, training, an evaluation per epoch)." % (
                              labels[r["name"]], t[0], t[1]))
+    tv = next((r for r in runs if r["name"] == "torch"), None)
+    if ref and tv:
+        acc = {round(x["epoch"], 6): x["acc"] for x in ref["rows"]}
+        pairs = ["epoch %g: %.4f vs %.4f" % (x["epoch"], acc[round(x["epoch"], 6)], x["acc"])
+                 for x in tv["rows"] if round(x["epoch"], 6) in acc]
+        notes.append("- Test accuracy at equal epochs, TokenFormer from scratch vs PyTorch ViT: "
+                     + "; ".join(pairs) + ".")
     load = load_range(results)
     if load:
         notes.append("- Machine during the runs: %s (other engineers' builds and tests, "
