@@ -341,3 +341,11 @@ tokenizer-fixtures: $(GPT2_TOKENIZER)
 scaling: all
 	experiments/scaling/run.sh
 .PHONY: scaling
+
+# The vision experiment: the TokenFormer classifier on Fashion-MNIST from
+# scratch, the same-size PyTorch ViT and a grown run; writes
+# experiments/vision/results/ (CSV, vision.png, summary.md).  EPOCHS, RUNS,
+# TORCH_THREADS: see run.sh.
+vision: all
+	experiments/vision/run.sh
+.PHONY: vision

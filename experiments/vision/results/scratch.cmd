@@ -1,0 +1,1 @@
+build/examples/train_vision --out experiments/vision/runs/scratch epochs=20
