@@ -48,9 +48,47 @@ MID = {"qkv_slot_num": 96, "proj_slot_num": 96, "ffn_slot_num": 384}
 TINY = {"qkv_slot_num": 32, "proj_slot_num": 32, "ffn_slot_num": 128}
 
 
-def stage(step, size):
-    return {"step": step, "qkv": size["qkv_slot_num"], "proj": size["proj_slot_num"],
-            "ffn": size["ffn_slot_num"]}
+def base_config():
+    with open(os.path.join(HERE, "configs", "large.yml")) as f:
+        text = "".join(line for line in f if not line.lstrip().startswith("#"))
+    return json.loads(text)
+
+
+def size(q):
+    """The experiment's sizes: qkv = proj = q slots, ffn = 4q."""
+    return {"qkv_slot_num": q, "proj_slot_num": q, "ffn_slot_num": 4 * q}
+
+
+def flops_per_token(slots):
+    """The trainer's count (examples/train/main.c): 6N + 12LTd per training
+    token, N the weights entering a matmul with the tied head once."""
+    c = base_config()
+    d, L = c["hidden_size"], c["num_layers"]
+    n = (2 * d * (3 * slots["qkv_slot_num"] + slots["proj_slot_num"] + slots["ffn_slot_num"]) * L +
+         c["vocab_size"] * d)
+    return 6 * n + 12 * L * c["seq_length"] * d
+
+
+def budget(start, iters, stages=()):
+    """Training FLOPs per token of a step (the tokens per step are the same
+    in every run) summed over a run: `start` until the first stage, each
+    stage's size from its step on."""
+    total, step, cur = 0, 0, start
+    for st in stages:
+        total += flops_per_token(cur) * (st["step"] - step)
+        step, cur = st["step"], size(st["qkv"])
+    return total + flops_per_token(cur) * (iters - step)
+
+
+def steps_for(flops, slots):
+    """As many whole steps of a model with `slots` as `flops` buys (never
+    more: a scratch model must not outspend the run it is compared with)."""
+    return int(flops // flops_per_token(slots))
+
+
+def stage(step, slots):
+    return {"step": step, "qkv": slots["qkv_slot_num"], "proj": slots["proj_slot_num"],
+            "ffn": slots["ffn_slot_num"]}
 
 
 def grow(keys="zero", value_std=0, scale="pinned", ramp=300, reset=False, sched="continue",
@@ -207,6 +245,85 @@ add("recipe-1growth-seed2", "replicate", "the one-growth recipe with seed 2 (mea
     "(a) with seed 2)", SMALL, 3000, base="small-to1500-seed2",
     cfg={"seed": 2, "grow_schedule": [stage(1500, LARGE)]}, baseline="large-seed2")
 
+# ---- the compute-matched frontier ------------------------------------------------
+# What else the recipe's compute could have bought: models trained from
+# scratch, each on its own full schedule (100 warmup steps, cosine to min_lr
+# over its own length), for as many steps as a budget buys.  The best of
+# them at a budget is the baseline a grown model has to beat there.
+RECIPE_BUDGET = budget(SMALL, 3000, TWO_GROWTHS)
+SEEDS = (1, 2, 3, 4, 5)
+
+
+def large_name(seed):
+    return "large" if seed == 1 else f"large-seed{seed}"
+
+
+def scratch(q, flops, budget_name, seed=1, group="frontier", baseline=None):
+    """The run of a q/q/4q model from scratch for as many steps as `flops`
+    buys; defined on first use, named by size, steps and seed."""
+    steps = steps_for(flops, size(q))
+    name = f"scratch-{q}-{steps}" + ("" if seed == 1 else f"-seed{seed}")
+    if name not in RUNS:
+        add(name, group, f"from scratch at {budget_name}'s FLOPs: qkv=proj={q}, ffn={4 * q}, "
+            f"{steps} steps on its own schedule (100 warmup, cosine over {steps})" +
+            ("" if seed == 1 else f", seed {seed}"), size(q), steps,
+            cfg=None if seed == 1 else {"seed": seed}, baseline=baseline or large_name(seed))
+    return name
+
+
+# The recipe's budget is exactly 3000 steps of the 96/96/384 model (the mean
+# of its three stages); in priority order, the sizes around it first.
+FRONTIER = [scratch(q, RECIPE_BUDGET, "the recipe") for q in (96, 80, 64, 112, 128)]
+
+# ---- seeds -----------------------------------------------------------------------
+# (a), the recipe and the frontier's best with seeds 1-5 (init and batch
+# order); seeds 2 and 3 of (a) and the recipe are defined with the
+# replicates above.
+for seed in (4, 5):
+    add(large_name(seed), "replicate", f"(a) with seed {seed}", LARGE, 3000,
+        cfg={"seed": seed}, baseline=large_name(seed))
+    add(f"small-to1000-seed{seed}", "prefix", f"small-to1000 with seed {seed}", SMALL, 3000,
+        stop=1000, cfg={"seed": seed}, baseline=large_name(seed))
+    add(f"recipe-seed{seed}", "replicate", f"the shipped recipe with seed {seed} (measured "
+        f"against (a) with seed {seed})", SMALL, 3000, base=f"small-to1000-seed{seed}",
+        cfg={"seed": seed, "grow_schedule": TWO_GROWTHS}, baseline=large_name(seed))
+FRONTIER_SEEDS = {q: [scratch(q, RECIPE_BUDGET, "the recipe", seed, "frontier-seed")
+                      for seed in SEEDS[1:]] for q in (64, 80, 96, 112, 128)}
+
+
+def recipe_name(seed):
+    return "recipe" if seed == 1 else f"recipe-seed{seed}"
+
+
+# ---- a 4x growth -------------------------------------------------------------------
+# tiny (32/32/128) -> small at 1000 -> large at 2000 of one 3000-step
+# schedule: the recipe's two growths, each doubling the slots; its controls
+# are the frontier at its own (smaller) budget.
+FOURX_GROWTHS = [stage(1000, SMALL), stage(2000, LARGE)]
+FOURX_BUDGET = budget(TINY, 3000, FOURX_GROWTHS)
+add("tiny-to1000", "prefix", "tiny (qkv=proj=32, ffn=128) with the 3000-step schedule, first "
+    "1000 steps", TINY, 3000, stop=1000)
+add("recipe-4x", "growth4x", "a 4x growth: tiny (32/32/128) -> small at 1000 -> large at 2000 "
+    "of one 3000-step schedule, each growth with the trainer's defaults", TINY, 3000,
+    base="tiny-to1000", cfg={"grow_schedule": FOURX_GROWTHS})
+FOURX_FRONTIER = [scratch(q, FOURX_BUDGET, "recipe-4x", group="frontier-4x")
+                  for q in (80, 64, 96)]
+
+# ---- a longer horizon --------------------------------------------------------------
+# 6000 steps: (a), the recipe with its growths at the same fractions of the
+# run, and the frontier at the recipe's budget.
+LONG_GROWTHS = [stage(2000, MID), stage(4000, LARGE)]
+LONG_BUDGET = budget(SMALL, 6000, LONG_GROWTHS)
+add("large-6000", "long", "(a) for 6000 steps (its own schedule)", LARGE, 6000,
+    baseline="large-6000")
+add("small-to2000-6000", "prefix", "small with the 6000-step schedule, first 2000 steps", SMALL,
+    6000, stop=2000, baseline="large-6000")
+add("recipe-6000", "long", "the recipe over 6000 steps: small -> 96/96/384 at 2000 -> large at "
+    "4000 of one 6000-step schedule, the trainer's defaults", SMALL, 6000,
+    base="small-to2000-6000", cfg={"grow_schedule": LONG_GROWTHS}, baseline="large-6000")
+LONG_FRONTIER = [scratch(q, LONG_BUDGET, "recipe-6000", group="frontier-long",
+                         baseline="large-6000") for q in (96, 80, 64)]
+
 OFFICIAL_1500 = [n for n in RUNS if n.startswith("official-") and n.endswith("-1500")]
 # The +3000 run of the official recipe is the release's own choice (random
 # keys, follow_n): fixed, so it need not wait for the four +1500 runs.  Runs
@@ -218,16 +335,54 @@ SETS = {
     "search": [n for n, r in RUNS.items() if r["group"] in ("search", "control")],
     "replicate": [n for n, r in RUNS.items() if r["group"] == "replicate"],
     "official-3000": [n for n in RUNS if n.startswith("official-") and n.endswith("-3000")],
+    "frontier": FRONTIER,
+    "seeds": lambda args: seeds_set(args),
+    "growth4x": ["recipe-4x"] + FOURX_FRONTIER,
+    "long": ["recipe-6000", "large-6000"] + LONG_FRONTIER,
 }
 
 
+def final_loss(name, args):
+    """A finished run's last validation loss, or None."""
+    if not is_done(name, args):
+        return None
+    evals, _ = read_run(name, args)
+    return evals[-1][2] if evals else None
+
+
+def frontier_best(args):
+    """The slots (q) of the frontier's best model at the recipe's budget
+    (seed 1), or None until every frontier run has finished."""
+    losses = [final_loss(n, args) for n in FRONTIER]
+    if None in losses:
+        return None
+    return RUNS[FRONTIER[losses.index(min(losses))]]["start"]["qkv_slot_num"]
+
+
+def seeds_set(args):
+    """Seeds 2-5 of the recipe, of the frontier's best model (once the
+    frontier has finished) and of (a), in that order."""
+    out = []
+    for seed in SEEDS[1:]:
+        out += [recipe_name(seed)]
+    best = frontier_best(args)
+    if best:
+        out += FRONTIER_SEEDS[best]
+    return out + [large_name(seed) for seed in SEEDS[1:]]
+
+
+def set_names(spec, args):
+    """--set: sets and runs, comma-separated, each set's runs in order."""
+    names = []
+    for part in spec.split(","):
+        got = SETS.get(part, [part])
+        for n in (got(args) if callable(got) else got):
+            if n not in names:
+                names.append(n)
+    return names
+
+
 # ---- configs -----------------------------------------------------------------
-
-def base_config():
-    with open(os.path.join(HERE, "configs", "large.yml")) as f:
-        text = "".join(line for line in f if not line.lstrip().startswith("#"))
-    return json.loads(text)
-
 
 def config_text(name):
     r = RUNS[name]
@@ -291,14 +446,23 @@ def prepare(name, args):
     return cmd
 
 
-def run_all(names, args, t_all):
-    """Runs names (and their bases), --jobs at a time, each as soon as a
-    worker is free and its base is done, in the order of names."""
-    todo = needed(names)
-    done = {n for n in todo if is_done(n, args) and not (args.force and n in names)}
-    pending = [n for n in todo if n not in done]
-    running, failed = [], []
-    while pending or running:
+def run_all(wanted, args, t_all):
+    """Runs wanted() (and their bases), --jobs at a time, each as soon as a
+    worker is free and its base is done, in the order of wanted().  wanted
+    is asked again as runs finish: a set may name runs that depend on
+    others' results (the seeds of the frontier's best model)."""
+    done, checked, started, failed, running = set(), set(), set(), [], []
+    while True:
+        asked = wanted()
+        todo = needed(asked)
+        for n in todo:
+            if n not in checked:
+                checked.add(n)
+                if is_done(n, args) and not (args.force and n in asked):
+                    done.add(n)
+        pending = [n for n in todo if n not in done and n not in started and n not in failed]
+        if not pending and not running:
+            return failed
         for j in list(running):
             rc = j["proc"].poll()
             if rc is None:
@@ -316,16 +480,16 @@ def run_all(names, args, t_all):
                 failed.append(j["name"])
                 print(f"[{time.time() - t_all:6.0f} s] FAILED {j['name']} (exit {rc}); see "
                       f"{args.runs}/{j['name']}/train.out", flush=True)
-        for n in list(pending):
+        for n in pending:
             if len(running) >= args.jobs:
                 break
             b = RUNS[n]["base"]
             if b in failed:
-                pending.remove(n)
                 failed.append(n)
+                continue
             if b and b not in done:
                 continue
-            pending.remove(n)
+            started.add(n)
             cmd = prepare(n, args)
             out = open(os.path.join(args.runs, n, "train.out"), "a")
             running.append(dict(name=n, out=out, t0=time.time(),
@@ -333,7 +497,6 @@ def run_all(names, args, t_all):
                                                       stderr=subprocess.STDOUT)))
             print(f"[{time.time() - t_all:6.0f} s] start {n}: {' '.join(cmd)}", flush=True)
         time.sleep(1)
-    return failed
 
 
 # ---- analysis ----------------------------------------------------------------
@@ -530,9 +693,7 @@ def main():
         for n, r in RUNS.items():
             print(f"{n:36s} {r['group']:9s} {r['desc']}")
         return
-    names = []  # --set: sets and runs, comma-separated
-    for part in args.set.split(","):
-        names += [n for n in SETS.get(part, [part]) if n not in names]
+    names = set_names(args.set, args)
     for n in names:
         if n not in RUNS:
             sys.exit(f"scaling: no run '{n}' (see --list)")
@@ -544,7 +705,7 @@ def main():
     t_all = time.time()
     wall = args.wall
     if not args.report_only:
-        failed = run_all(names, args, t_all)
+        failed = run_all(lambda: set_names(args.set, args), args, t_all)
         wall = time.time() - t_all
         print(f"runs finished in {wall:.0f} s wall" + (f"; FAILED: {failed}" if failed else ""))
         if failed:
