@@ -25,6 +25,17 @@ NAME.csv per run.  --set search: every variant of the recipe search;
 results in RESULTS_DIR/variants.md, variants.png and
 RESULTS_DIR/variants/NAME.csv.
 
+The compute-matched frontier (issue 18), each set reported in summary.md's
+"Against the compute-matched frontier" with frontier.png (final loss
+against training FLOPs), frontier.csv and frontier-line.csv:
+--set frontier: models from scratch, each on its own full schedule, for as
+many steps as the recipe's FLOPs buy (64, 80, 96, 112 and 128 slots);
+--set seeds: seeds 2-5 of the recipe, of (a) and of the frontier's best
+model (chosen once the frontier has finished; until then those runs wait);
+--set growth4x: a 4x growth (tiny -> small -> large) and the frontier at its
+FLOPs; --set long: 6000 steps of (a), of the recipe and of the frontier at
+the recipe's FLOPs.
+
 Per-run CSV: step, flops (cumulative training FLOPs, 6N + 12LTd per token at
 the size of each step; validation is not counted), flops_over_a, val_loss,
 point ("" for the evaluations every 100 steps, before_growth/after_growth
@@ -822,8 +833,8 @@ def seeds_section(args, fa, best_q, lines):
                      f"error {se:.4f}): the mean difference is "
                      f"{'larger' if abs(m) > sd else 'not larger'} than the seed-to-seed spread "
                      f"of the difference, and {abs(m) / se:.1f} standard errors from zero.")
-    nr = [x for x in cols["reach_a"]]
-    have = [x for x, rr, aa in zip(nr, cols["r"], cols["a"]) if rr is not None and aa is not None]
+    have = [x for x, rr, aa in zip(cols["reach_a"], cols["r"], cols["a"])
+            if rr is not None and aa is not None]
     if have:
         lines.append(f"\nThe recipe reaches (a)'s loss in {sum(x is not None for x in have)} of "
                      f"{len(have)} seeds (within its 0.784x).")
@@ -845,7 +856,7 @@ def frontier_report(args, fa):
              "min_lr over its own length) for as many steps as the grown run's FLOPs buy "
              "(`scaling.py`'s `steps_for`).  Epochs: training bytes seen / the "
              f"{TRAIN_BYTES:,} training bytes.\n"]
-    best = budget_section("At the recipe's budget (`SET=frontier`, seed 1)", "recipe", FRONTIER,
+    budget_section("At the recipe's budget (`SET=frontier`, seed 1)", "recipe", FRONTIER,
                           "small-to1000", "large", args, fa, lines)
     best_q = frontier_best(args)
     seeds_section(args, fa, best_q, lines)
