@@ -690,7 +690,20 @@ def cell(x, digits=4):
 
 
 def missing(names, args):
-    return [n for n in names if not is_done(n, args)]
+    """The names that have not finished, each with how far it got."""
+    return [n + ("" if progress(n, args) == "not run yet" else f" ({progress(n, args)})")
+            for n in names if not is_done(n, args)]
+
+
+def progress(name, args):
+    """'not run yet', or how far an unfinished run got."""
+    if not os.path.exists(os.path.join(args.runs, name, "log.csv")):
+        return "not run yet"
+    evals, _ = read_run(name, args)
+    if not evals:
+        return "started"
+    s, _, v = evals[-1]
+    return f"unfinished: {v:.4f} at step {s}"
 
 
 def budget_section(title, grown, scratch_names, sunk, baseline, args, fa, lines):
@@ -704,6 +717,7 @@ def budget_section(title, grown, scratch_names, sunk, baseline, args, fa, lines)
     g = runs.get(grown)
     done = [n for n in scratch_names if n in runs]
     best = min(done, key=lambda n: runs[n].final) if done else None
+    partial = " of those finished" if len(done) < len(scratch_names) else ""
     for n in [grown, baseline] + scratch_names:
         st = RUNS[n]["start"]
         slots = f"{st['qkv_slot_num']}/{st['proj_slot_num']}/{st['ffn_slot_num']}"
@@ -712,20 +726,21 @@ def budget_section(title, grown, scratch_names, sunk, baseline, args, fa, lines)
                                                 for x in RUNS[n]["cfg"]["grow_schedule"])
         if n not in runs:
             lines.append(f"| {n} | {slots} | {RUNS[n]['iters']} | {epochs(n):.2f} | "
-                         f"{budget_of(n) / fa:.3f} | not run yet | - |")
+                         f"{budget_of(n) / fa:.3f} | {progress(n, args)} | - |")
             continue
         r = runs[n]
         need = "-"
         if g and n != grown:
             x = g.reach(r.final)
             need = f"{x / fa:.3f}" if x else "not reached"
-        name = f"**{n}** (best scratch)" if n == best else n
+        name = f"**{n}** (best scratch{partial})" if n == best else n
         lines.append(f"| {name} | {slots} | {RUNS[n]['iters']} | {epochs(n):.2f} | "
                      f"{r.flops / fa:.3f} | {r.final:.4f} | {need} |")
     lines.append("")
     if g and best:
         lines.append(f"At {g.flops / fa:.3f}x (a)'s FLOPs, {grown} ends at **{g.final:.4f}**, "
-                     f"the best scratch model ({best}) at **{runs[best].final:.4f}**: "
+                     f"the best scratch model{partial} ({best}) at "
+                     f"**{runs[best].final:.4f}**: "
                      f"{g.final - runs[best].final:+.4f} nats/byte.")
         if sunk:
             sk = Run(sunk, args).flops if is_done(sunk, args) else None
@@ -738,7 +753,7 @@ def budget_section(title, grown, scratch_names, sunk, baseline, args, fa, lines)
         lines.append("")
     not_run = missing([grown, baseline] + scratch_names, args)
     if not_run:
-        lines.append("Not run yet: " + ", ".join(not_run) + ".\n")
+        lines.append("Not finished: " + ", ".join(not_run) + ".\n")
     return best
 
 
@@ -844,7 +859,7 @@ def seeds_section(args, fa, best_q, lines):
     else:
         todo = ["the frontier's best model's seeds (the frontier has not finished)"]
     if todo:
-        lines.append("\nNot run yet: " + ", ".join(todo) + ".")
+        lines.append("\nNot finished: " + ", ".join(todo) + ".")
     lines.append("")
     return cols
 
