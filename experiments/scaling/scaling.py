@@ -1034,7 +1034,8 @@ def main():
     else:
         names = SETS["default"] + [n for n in logged if RUNS[n]["group"] == "replicate" or
                                    (n.startswith("official-") and n.endswith("-3000")) or
-                                   RUNS[n]["group"] in GROUPS_FRONTIER + ("growth4x", "long")]
+                                   (RUNS[n]["group"] in GROUPS_FRONTIER + ("growth4x", "long")
+                                    and is_done(n, args))]
     if "large" not in names:
         names = ["large"] + names
     report(needed(names), args, mode, wall)
