@@ -714,13 +714,15 @@ def budget_section(title, grown, scratch_names, sunk, baseline, args, fa, lines)
     runs = load([grown, baseline] + scratch_names, args)
     lines.append(f"### {title}\n")
     lines.append("| run | slots (qkv/proj/ffn) | steps | epochs | training FLOPs / (a)'s | "
-                 "final val loss | FLOPs the grown run needs to reach it / (a)'s |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|")
+                 "final val loss | FLOPs the grown run needs to reach it / (a)'s | "
+                 f"FLOPs it needs to reach {baseline}'s final loss / (a)'s |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
     g = runs.get(grown)
     done = [n for n in scratch_names if n in runs]
     best = min(done, key=lambda n: runs[n].final) if done else None
     partial = " of those finished" if len(done) < len(scratch_names) else ""
-    for n in [grown, baseline] + scratch_names:
+    by_size = sorted(scratch_names, key=lambda n: -RUNS[n]["start"]["qkv_slot_num"])
+    for n in [grown, baseline] + by_size:
         st = RUNS[n]["start"]
         slots = f"{st['qkv_slot_num']}/{st['proj_slot_num']}/{st['ffn_slot_num']}"
         if RUNS[n]["cfg"].get("grow_schedule"):
@@ -728,16 +730,20 @@ def budget_section(title, grown, scratch_names, sunk, baseline, args, fa, lines)
                                                 for x in RUNS[n]["cfg"]["grow_schedule"])
         if n not in runs:
             lines.append(f"| {n} | {slots} | {RUNS[n]['iters']} | {epochs(n):.2f} | "
-                         f"{budget_of(n) / fa:.3f} | {progress(n, args)} | - |")
+                         f"{budget_of(n) / fa:.3f} | {progress(n, args)} | - | - |")
             continue
         r = runs[n]
         need = "-"
         if g and n != grown:
             x = g.reach(r.final)
             need = f"{x / fa:.3f}" if x else "not reached"
+        to_base = "-"
+        if baseline in runs:
+            x = r.reach(runs[baseline].final)
+            to_base = f"{x / fa:.3f}" if x else "not reached"
         name = f"**{n}** (best scratch{partial})" if n == best else n
         lines.append(f"| {name} | {slots} | {RUNS[n]['iters']} | {epochs(n):.2f} | "
-                     f"{r.flops / fa:.3f} | {r.final:.4f} | {need} |")
+                     f"{r.flops / fa:.3f} | {r.final:.4f} | {need} | {to_base} |")
     lines.append("")
     if g and best:
         lines.append(f"At {g.flops / fa:.3f}x (a)'s FLOPs, {grown} ends at **{g.final:.4f}**, "
