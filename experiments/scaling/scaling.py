@@ -914,12 +914,13 @@ def frontier_report(args, fa):
     front = []
     for x, y in pts:
         if front and x < front[-1][0] * 1.01:
-            front[-1] = (front[-1][0], min(front[-1][1], y))
+            front[-1] = (front[-1][0], min(front[-1][1], y), front[-1][2] + 1)
         else:
-            front.append((x, y))
+            front.append((x, y, 1))
+    tried = ", ".join(f"{k} at {x:.3f}x" for x, _, k in front)
     with open(os.path.join(args.results, "frontier-line.csv"), "w") as f:
         f.write("flops_over_a,best_scratch_final_val_loss\n")
-        f.writelines(f"{x:.5f},{y:.6f}\n" for x, y in front)
+        f.writelines(f"{x:.5f},{y:.6f}\n" for x, y, _ in front)
     gp = shutil.which("gnuplot")
     if gp:
         png = os.path.join(args.results, "frontier.png")
@@ -933,7 +934,7 @@ set ylabel 'final validation loss (nats/byte)'
 set grid
 set key top right
 set offsets graph 0.03, graph 0.15, graph 0.05, graph 0.05
-plot '{res}/frontier-line.csv' skip 1 using 1:2 with linespoints lw 2 pt 7 lc rgb 'black' title 'frontier (best scratch model)', \
+plot '{res}/frontier-line.csv' skip 1 using 1:2 with linespoints lw 2 pt 7 lc rgb 'black' title 'best scratch model at each budget (sizes tried: {tried})', \
      '{res}/frontier.csv' skip 1 using (strcol(2) eq "scratch" ? $7 : NaN):8 with points pt 6 ps 1.4 lc rgb 'gray40' title 'scratch models', \
      '{res}/frontier.csv' skip 1 using (strcol(2) eq "grown" ? $7 : NaN):8:9 with yerrorbars pt 5 ps 1.6 lw 2 lc rgb 'red' title 'grown runs', \
      '{res}/frontier.csv' skip 1 using (strcol(2) eq "grown" ? $7 : NaN):8:(strcol(1)) with labels offset 1,-1 left font ',9' notitle
