@@ -25,6 +25,17 @@ NAME.csv per run.  --set search: every variant of the recipe search;
 results in RESULTS_DIR/variants.md, variants.png and
 RESULTS_DIR/variants/NAME.csv.
 
+The compute-matched frontier (issue 18), each set reported in summary.md's
+"Against the compute-matched frontier" with frontier.png (final loss
+against training FLOPs), frontier.csv and frontier-line.csv:
+--set frontier: models from scratch, each on its own full schedule, for as
+many steps as the recipe's FLOPs buy (32 to 128 slots);
+--set seeds: seeds 2-5 of the recipe, of (a) and of the frontier's best
+model (chosen once the frontier has finished; until then those runs wait);
+--set growth4x: a 4x growth (tiny -> small -> large) and the frontier at its
+FLOPs; --set long: 6000 steps of (a), of the recipe and of the frontier at
+the recipe's FLOPs.
+
 Per-run CSV: step, flops (cumulative training FLOPs, 6N + 12LTd per token at
 the size of each step; validation is not counted), flops_over_a, val_loss,
 point ("" for the evaluations every 100 steps, before_growth/after_growth
@@ -48,9 +59,47 @@ MID = {"qkv_slot_num": 96, "proj_slot_num": 96, "ffn_slot_num": 384}
 TINY = {"qkv_slot_num": 32, "proj_slot_num": 32, "ffn_slot_num": 128}
 
 
-def stage(step, size):
-    return {"step": step, "qkv": size["qkv_slot_num"], "proj": size["proj_slot_num"],
-            "ffn": size["ffn_slot_num"]}
+def base_config():
+    with open(os.path.join(HERE, "configs", "large.yml")) as f:
+        text = "".join(line for line in f if not line.lstrip().startswith("#"))
+    return json.loads(text)
+
+
+def size(q):
+    """The experiment's sizes: qkv = proj = q slots, ffn = 4q."""
+    return {"qkv_slot_num": q, "proj_slot_num": q, "ffn_slot_num": 4 * q}
+
+
+def flops_per_token(slots):
+    """The trainer's count (examples/train/main.c): 6N + 12LTd per training
+    token, N the weights entering a matmul with the tied head once."""
+    c = base_config()
+    d, L = c["hidden_size"], c["num_layers"]
+    n = (2 * d * (3 * slots["qkv_slot_num"] + slots["proj_slot_num"] + slots["ffn_slot_num"]) * L +
+         c["vocab_size"] * d)
+    return 6 * n + 12 * L * c["seq_length"] * d
+
+
+def budget(start, iters, stages=()):
+    """Training FLOPs per token of a step (the tokens per step are the same
+    in every run) summed over a run: `start` until the first stage, each
+    stage's size from its step on."""
+    total, step, cur = 0, 0, start
+    for st in stages:
+        total += flops_per_token(cur) * (st["step"] - step)
+        step, cur = st["step"], size(st["qkv"])
+    return total + flops_per_token(cur) * (iters - step)
+
+
+def steps_for(flops, slots):
+    """As many whole steps of a model with `slots` as `flops` buys (never
+    more: a scratch model must not outspend the run it is compared with)."""
+    return int(flops // flops_per_token(slots))
+
+
+def stage(step, slots):
+    return {"step": step, "qkv": slots["qkv_slot_num"], "proj": slots["proj_slot_num"],
+            "ffn": slots["ffn_slot_num"]}
 
 
 def grow(keys="zero", value_std=0, scale="pinned", ramp=300, reset=False, sched="continue",
@@ -207,6 +256,87 @@ add("recipe-1growth-seed2", "replicate", "the one-growth recipe with seed 2 (mea
     "(a) with seed 2)", SMALL, 3000, base="small-to1500-seed2",
     cfg={"seed": 2, "grow_schedule": [stage(1500, LARGE)]}, baseline="large-seed2")
 
+# ---- the compute-matched frontier ------------------------------------------------
+# What else the recipe's compute could have bought: models trained from
+# scratch, each on its own full schedule (100 warmup steps, cosine to min_lr
+# over its own length), for as many steps as a budget buys.  The best of
+# them at a budget is the baseline a grown model has to beat there.
+RECIPE_BUDGET = budget(SMALL, 3000, TWO_GROWTHS)
+SEEDS = (1, 2, 3, 4, 5)
+
+
+def large_name(seed):
+    return "large" if seed == 1 else f"large-seed{seed}"
+
+
+def scratch(q, flops, budget_name, seed=1, group="frontier", baseline=None):
+    """The run of a q/q/4q model from scratch for as many steps as `flops`
+    buys; defined on first use, named by size, steps and seed."""
+    steps = steps_for(flops, size(q))
+    name = f"scratch-{q}-{steps}" + ("" if seed == 1 else f"-seed{seed}")
+    if name not in RUNS:
+        add(name, group, f"from scratch at {budget_name}'s FLOPs: qkv=proj={q}, ffn={4 * q}, "
+            f"{steps} steps on its own schedule (100 warmup, cosine over {steps})" +
+            ("" if seed == 1 else f", seed {seed}"), size(q), steps,
+            cfg=None if seed == 1 else {"seed": seed}, baseline=baseline or large_name(seed))
+    return name
+
+
+# The recipe's budget is exactly 3000 steps of the 96/96/384 model (the mean
+# of its three stages); in priority order, the sizes around it first, then
+# the smaller ones that the first results asked for (64 slots won).
+FRONTIER_SIZES = (96, 80, 64, 112, 48, 128, 32)
+FRONTIER = [scratch(q, RECIPE_BUDGET, "the recipe") for q in FRONTIER_SIZES]
+
+# ---- seeds -----------------------------------------------------------------------
+# (a), the recipe and the frontier's best with seeds 1-5 (init and batch
+# order); seeds 2 and 3 of (a) and the recipe are defined with the
+# replicates above.
+for seed in (4, 5):
+    add(large_name(seed), "replicate", f"(a) with seed {seed}", LARGE, 3000,
+        cfg={"seed": seed}, baseline=large_name(seed))
+    add(f"small-to1000-seed{seed}", "prefix", f"small-to1000 with seed {seed}", SMALL, 3000,
+        stop=1000, cfg={"seed": seed}, baseline=large_name(seed))
+    add(f"recipe-seed{seed}", "replicate", f"the shipped recipe with seed {seed} (measured "
+        f"against (a) with seed {seed})", SMALL, 3000, base=f"small-to1000-seed{seed}",
+        cfg={"seed": seed, "grow_schedule": TWO_GROWTHS}, baseline=large_name(seed))
+FRONTIER_SEEDS = {q: [scratch(q, RECIPE_BUDGET, "the recipe", seed, "frontier-seed")
+                      for seed in SEEDS[1:]] for q in FRONTIER_SIZES}
+
+
+def recipe_name(seed):
+    return "recipe" if seed == 1 else f"recipe-seed{seed}"
+
+
+# ---- a 4x growth -------------------------------------------------------------------
+# tiny (32/32/128) -> small at 1000 -> large at 2000 of one 3000-step
+# schedule: the recipe's two growths, each doubling the slots; its controls
+# are the frontier at its own (smaller) budget.
+FOURX_GROWTHS = [stage(1000, SMALL), stage(2000, LARGE)]
+FOURX_BUDGET = budget(TINY, 3000, FOURX_GROWTHS)
+add("tiny-to1000", "prefix", "tiny (qkv=proj=32, ffn=128) with the 3000-step schedule, first "
+    "1000 steps", TINY, 3000, stop=1000)
+add("recipe-4x", "growth4x", "a 4x growth: tiny (32/32/128) -> small at 1000 -> large at 2000 "
+    "of one 3000-step schedule, each growth with the trainer's defaults", TINY, 3000,
+    base="tiny-to1000", cfg={"grow_schedule": FOURX_GROWTHS})
+FOURX_FRONTIER = [scratch(q, FOURX_BUDGET, "recipe-4x", group="frontier-4x")
+                  for q in (64, 48, 80)]
+
+# ---- a longer horizon --------------------------------------------------------------
+# 6000 steps: (a), the recipe with its growths at the same fractions of the
+# run, and the frontier at the recipe's budget.
+LONG_GROWTHS = [stage(2000, MID), stage(4000, LARGE)]
+LONG_BUDGET = budget(SMALL, 6000, LONG_GROWTHS)
+add("large-6000", "long", "(a) for 6000 steps (its own schedule)", LARGE, 6000,
+    baseline="large-6000")
+add("small-to2000-6000", "prefix", "small with the 6000-step schedule, first 2000 steps", SMALL,
+    6000, stop=2000, baseline="large-6000")
+add("recipe-6000", "long", "the recipe over 6000 steps: small -> 96/96/384 at 2000 -> large at "
+    "4000 of one 6000-step schedule, the trainer's defaults", SMALL, 6000,
+    base="small-to2000-6000", cfg={"grow_schedule": LONG_GROWTHS}, baseline="large-6000")
+LONG_FRONTIER = [scratch(q, LONG_BUDGET, "recipe-6000", group="frontier-long",
+                         baseline="large-6000") for q in (64, 80, 48)]
+
 OFFICIAL_1500 = [n for n in RUNS if n.startswith("official-") and n.endswith("-1500")]
 # The +3000 run of the official recipe is the release's own choice (random
 # keys, follow_n): fixed, so it need not wait for the four +1500 runs.  Runs
@@ -218,16 +348,54 @@ SETS = {
     "search": [n for n, r in RUNS.items() if r["group"] in ("search", "control")],
     "replicate": [n for n, r in RUNS.items() if r["group"] == "replicate"],
     "official-3000": [n for n in RUNS if n.startswith("official-") and n.endswith("-3000")],
+    "frontier": FRONTIER,
+    "seeds": lambda args: seeds_set(args),
+    "growth4x": ["recipe-4x"] + FOURX_FRONTIER,
+    "long": ["recipe-6000", "large-6000"] + LONG_FRONTIER,
 }
 
 
+def final_loss(name, args):
+    """A finished run's last validation loss, or None."""
+    if not is_done(name, args):
+        return None
+    evals, _ = read_run(name, args)
+    return evals[-1][2] if evals else None
+
+
+def frontier_best(args):
+    """The slots (q) of the frontier's best model at the recipe's budget
+    (seed 1), or None until every frontier run has finished."""
+    losses = [final_loss(n, args) for n in FRONTIER]
+    if None in losses:
+        return None
+    return RUNS[FRONTIER[losses.index(min(losses))]]["start"]["qkv_slot_num"]
+
+
+def seeds_set(args):
+    """Seeds 2-5 of the recipe, of the frontier's best model (once the
+    frontier has finished) and of (a), in that order."""
+    out = []
+    for seed in SEEDS[1:]:
+        out += [recipe_name(seed)]
+    best = frontier_best(args)
+    if best:
+        out += FRONTIER_SEEDS[best]
+    return out + [large_name(seed) for seed in SEEDS[1:]]
+
+
+def set_names(spec, args):
+    """--set: sets and runs, comma-separated, each set's runs in order."""
+    names = []
+    for part in spec.split(","):
+        got = SETS.get(part, [part])
+        for n in (got(args) if callable(got) else got):
+            if n not in names:
+                names.append(n)
+    return names
+
+
 # ---- configs -----------------------------------------------------------------
-
-def base_config():
-    with open(os.path.join(HERE, "configs", "large.yml")) as f:
-        text = "".join(line for line in f if not line.lstrip().startswith("#"))
-    return json.loads(text)
-
 
 def config_text(name):
     r = RUNS[name]
@@ -291,14 +459,23 @@ def prepare(name, args):
     return cmd
 
 
-def run_all(names, args, t_all):
-    """Runs names (and their bases), --jobs at a time, each as soon as a
-    worker is free and its base is done, in the order of names."""
-    todo = needed(names)
-    done = {n for n in todo if is_done(n, args) and not (args.force and n in names)}
-    pending = [n for n in todo if n not in done]
-    running, failed = [], []
-    while pending or running:
+def run_all(wanted, args, t_all):
+    """Runs wanted() (and their bases), --jobs at a time, each as soon as a
+    worker is free and its base is done, in the order of wanted().  wanted
+    is asked again as runs finish: a set may name runs that depend on
+    others' results (the seeds of the frontier's best model)."""
+    done, checked, started, failed, running = set(), set(), set(), [], []
+    while True:
+        asked = wanted()
+        todo = needed(asked)
+        for n in todo:
+            if n not in checked:
+                checked.add(n)
+                if is_done(n, args) and not (args.force and n in asked):
+                    done.add(n)
+        pending = [n for n in todo if n not in done and n not in started and n not in failed]
+        if not pending and not running:
+            return failed
         for j in list(running):
             rc = j["proc"].poll()
             if rc is None:
@@ -316,16 +493,16 @@ def run_all(names, args, t_all):
                 failed.append(j["name"])
                 print(f"[{time.time() - t_all:6.0f} s] FAILED {j['name']} (exit {rc}); see "
                       f"{args.runs}/{j['name']}/train.out", flush=True)
-        for n in list(pending):
+        for n in pending:
             if len(running) >= args.jobs:
                 break
             b = RUNS[n]["base"]
             if b in failed:
-                pending.remove(n)
                 failed.append(n)
+                continue
             if b and b not in done:
                 continue
-            pending.remove(n)
+            started.add(n)
             cmd = prepare(n, args)
             out = open(os.path.join(args.runs, n, "train.out"), "a")
             running.append(dict(name=n, out=out, t0=time.time(),
@@ -333,7 +510,6 @@ def run_all(names, args, t_all):
                                                       stderr=subprocess.STDOUT)))
             print(f"[{time.time() - t_all:6.0f} s] start {n}: {' '.join(cmd)}", flush=True)
         time.sleep(1)
-    return failed
 
 
 # ---- analysis ----------------------------------------------------------------
@@ -461,6 +637,314 @@ unset multiplot
     subprocess.run([gp, gpath], check=False)
 
 
+# ---- the frontier: grown runs against the best scratch model at equal FLOPs -------
+
+# Training bytes of the data (2,576,674 bytes less the last 5%), as
+# examples/train reports them: the epochs a run sees.
+TRAIN_BYTES = 2447841
+GROUPS_FRONTIER = ("frontier", "frontier-seed", "frontier-4x", "frontier-long")
+
+
+def epochs(name):
+    c = base_config()
+    return RUNS[name]["iters"] * c["train_micro_batch_size_per_gpu"] * c["seq_length"] / TRAIN_BYTES
+
+
+class Run:
+    """A finished run's evaluations, final loss and training FLOPs."""
+
+    def __init__(self, name, args):
+        self.name = name
+        self.evals, self.growths = read_run(name, args)
+        self.final = self.evals[-1][2]
+        self.flops = self.evals[-1][1]
+
+    def reach(self, target):
+        """Interpolated FLOPs to reach target, or None."""
+        r = reach(self.evals, target)
+        return r[2] if r else None
+
+
+def load(names, args):
+    """{name: Run} of the names that have finished."""
+    return {n: Run(n, args) for n in names if is_done(n, args)}
+
+
+def mean_sd(xs):
+    """'mean +- sd (n)' with the sample standard deviation, or '-'."""
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "-", None, None
+    m = sum(xs) / len(xs)
+    sd = (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else None
+    return m, sd, len(xs)
+
+
+def fmt_ms(xs, digits=4):
+    m, sd, n = mean_sd(xs)
+    if m == "-":
+        return "-"
+    return f"{m:.{digits}f}" + (f" +- {sd:.{digits}f}" if sd is not None else "") + f" (n={n})"
+
+
+def cell(x, digits=4):
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def missing(names, args):
+    """The names that have not finished, each with how far it got."""
+    return [n + ("" if progress(n, args) == "not run yet" else f" ({progress(n, args)})")
+            for n in names if not is_done(n, args)]
+
+
+def progress(name, args):
+    """'not run yet', or how far an unfinished run got."""
+    if not os.path.exists(os.path.join(args.runs, name, "log.csv")):
+        return "not run yet"
+    evals, _ = read_run(name, args)
+    if not evals:
+        return "started"
+    s, _, v = evals[-1]
+    return f"unfinished: {v:.4f} at step {s}"
+
+
+def budget_section(title, grown, scratch_names, sunk, baseline, args, fa, lines):
+    """One budget: the grown run against every scratch model at its FLOPs;
+    returns the best scratch run's name (or None)."""
+    runs = load([grown, baseline] + scratch_names, args)
+    lines.append(f"### {title}\n")
+    lines.append("| run | slots (qkv/proj/ffn) | steps | epochs | training FLOPs / (a)'s | "
+                 "final val loss | FLOPs the grown run needs to reach it / (a)'s | "
+                 f"FLOPs it needs to reach {baseline}'s final loss / (a)'s |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    g = runs.get(grown)
+    done = [n for n in scratch_names if n in runs]
+    best = min(done, key=lambda n: runs[n].final) if done else None
+    partial = " of those finished" if len(done) < len(scratch_names) else ""
+    by_size = sorted(scratch_names, key=lambda n: -RUNS[n]["start"]["qkv_slot_num"])
+    for n in [grown, baseline] + by_size:
+        st = RUNS[n]["start"]
+        slots = f"{st['qkv_slot_num']}/{st['proj_slot_num']}/{st['ffn_slot_num']}"
+        if RUNS[n]["cfg"].get("grow_schedule"):
+            slots += " grown to " + " -> ".join(f"{x['qkv']}/{x['proj']}/{x['ffn']} at {x['step']}"
+                                                for x in RUNS[n]["cfg"]["grow_schedule"])
+        if n not in runs:
+            lines.append(f"| {n} | {slots} | {RUNS[n]['iters']} | {epochs(n):.2f} | "
+                         f"{budget_of(n) / fa:.3f} | {progress(n, args)} | - | - |")
+            continue
+        r = runs[n]
+        need = "-"
+        if g and n != grown:
+            x = g.reach(r.final)
+            need = f"{x / fa:.3f}" if x else "not reached"
+        to_base = "-"
+        if baseline in runs:
+            x = r.reach(runs[baseline].final)
+            to_base = f"{x / fa:.3f}" if x else "not reached"
+        name = f"**{n}** (best scratch{partial})" if n == best else n
+        lines.append(f"| {name} | {slots} | {RUNS[n]['iters']} | {epochs(n):.2f} | "
+                     f"{r.flops / fa:.3f} | {r.final:.4f} | {need} | {to_base} |")
+    lines.append("")
+    if g and best:
+        lines.append(f"At {g.flops / fa:.3f}x (a)'s FLOPs, {grown} ends at **{g.final:.4f}**, "
+                     f"the best scratch model{partial} ({best}) at "
+                     f"**{runs[best].final:.4f}**: "
+                     f"{g.final - runs[best].final:+.4f} nats/byte.")
+        if sunk:
+            sk = Run(sunk, args).flops if is_done(sunk, args) else None
+            x = g.reach(runs[baseline].final) if baseline in runs else None
+            if sk is not None and x:
+                lines.append(f"It reaches {baseline}'s final loss ({runs[baseline].final:.4f}) "
+                             f"at {x / fa:.3f}x (a)'s FLOPs; with the small stage's "
+                             f"{sk / fa:.3f}x sunk, growth adds **{(x - sk) / fa:.3f}x** against "
+                             f"{runs[baseline].flops / fa:.3f}x for {baseline} from scratch.")
+        lines.append("")
+    not_run = missing([grown, baseline] + scratch_names, args)
+    if not_run:
+        lines.append("Not finished: " + ", ".join(not_run) + ".\n")
+    return best
+
+
+def sunk_section(args, fa, lines):
+    """The paper's question: a trained small model exists, its cost sunk."""
+    lines.append("### The paper's question: growing a small model that already exists\n")
+    lines.append("With the small model's training cost sunk (a released checkpoint), the FLOPs "
+                 "growth spends after it to reach (a)'s final loss, against (a)'s own from "
+                 "scratch (1.000):\n")
+    lines.append("| grown run | sunk: the small stage / (a)'s | total FLOPs to reach (a)'s loss / "
+                 "(a)'s | growth's own / (a)'s |")
+    lines.append("|---|---:|---:|---:|")
+    pairs = [(recipe_name(s), "small-to1000" + ("" if s == 1 else f"-seed{s}"), large_name(s))
+             for s in SEEDS]
+    pairs += [(n, "small", "large") for n in RUNS if n.startswith("official-")]
+    pairs += [("recipe-4x", "tiny-to1000", "large"),
+              ("recipe-6000", "small-to2000-6000", "large-6000")]
+    for g, p, a in pairs:
+        runs = load([g, p, a], args)
+        if len(runs) < 3:
+            continue
+        x = runs[g].reach(runs[a].final)
+        fa_run = runs[a].flops
+        lines.append(f"| {g} (from {p}; against {a}) | {runs[p].flops / fa_run:.3f} | " +
+                     (f"{x / fa_run:.3f} | **{(x - runs[p].flops) / fa_run:.3f}** |" if x else
+                      "not reached | - |"))
+    lines.append("\nThe official runs grow (b), the small model trained to its end (annealed, "
+                 "1500 steps); the recipe's runs grow a small model a third of the way "
+                 "through one schedule (not annealed).\n")
+
+
+def budget_of(name):
+    """A run's planned training FLOPs (per token of a step, x tokens)."""
+    c = base_config()
+    r = RUNS[name]
+    tokens = c["train_micro_batch_size_per_gpu"] * c["seq_length"]
+    return budget(r["start"], r["iters"], r["cfg"].get("grow_schedule", ())) * tokens
+
+
+def seeds_section(args, fa, best_q, lines):
+    """The headline figures over seeds 1-5, paired by seed."""
+    lines.append("### Seeds 1-5 (`SET=seeds`)\n")
+    best_names = ([FRONTIER[[RUNS[n]["start"]["qkv_slot_num"] for n in FRONTIER].index(best_q)]] +
+                  FRONTIER_SEEDS[best_q]) if best_q else [None] * len(SEEDS)
+    lines.append("| seed | (a) final | recipe final | best scratch final | recipe - best scratch "
+                 "| recipe - (a) | recipe's FLOPs to reach (a)'s loss / (a)'s | "
+                 "to reach the best scratch model's / (a)'s | growth FLOPs to (a)'s loss, "
+                 "small stage sunk / (a)'s |")
+    lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    cols = {k: [] for k in ("a", "r", "b", "rb", "ra", "reach_a", "reach_b", "sunk")}
+    for seed, bn in zip(SEEDS, best_names):
+        an, rn = large_name(seed), recipe_name(seed)
+        pn = "small-to1000" + ("" if seed == 1 else f"-seed{seed}")
+        runs = load([an, rn, pn] + ([bn] if bn else []), args)
+        a, r, b = runs.get(an), runs.get(rn), runs.get(bn) if bn else None
+        v = dict(a=a and a.final, r=r and r.final, b=b and b.final,
+                 rb=r.final - b.final if r and b else None,
+                 ra=r.final - a.final if r and a else None,
+                 reach_a=None, reach_b=None, sunk=None)
+        if r and a:
+            x = r.reach(a.final)
+            v["reach_a"] = x / a.flops if x else None
+            if x and pn in runs:
+                v["sunk"] = (x - runs[pn].flops) / a.flops
+        if r and b:
+            x = r.reach(b.final)
+            v["reach_b"] = x / (a.flops if a else fa) if x else None
+        for k in cols:
+            cols[k].append(v[k])
+
+        def c(k, d=4):
+            if v[k] is None and r and (b if k == "reach_b" else a) and k in (
+                    "reach_a", "reach_b", "sunk"):
+                return "not reached"
+            return cell(v[k], d) if v[k] is None or k in ("a", "r", "b") else (
+                f"{v[k]:+.4f}" if k in ("rb", "ra") else f"{v[k]:.3f}")
+        lines.append(f"| {seed} | {c('a')} | {c('r')} | {c('b')} | {c('rb')} | {c('ra')} | "
+                     f"{c('reach_a')} | {c('reach_b')} | {c('sunk')} |")
+    lines.append(f"| mean +- sd | {fmt_ms(cols['a'])} | {fmt_ms(cols['r'])} | "
+                 f"{fmt_ms(cols['b'])} | {fmt_ms(cols['rb'])} | {fmt_ms(cols['ra'])} | "
+                 f"{fmt_ms(cols['reach_a'], 3)} | {fmt_ms(cols['reach_b'], 3)} | "
+                 f"{fmt_ms(cols['sunk'], 3)} |")
+    lines.append("")
+    for k, what in (("rb", "the best scratch model"), ("ra", "(a)")):
+        m, sd, n = mean_sd(cols[k])
+        if m == "-" or sd is None:
+            lines.append(f"Recipe minus {what}: fewer than two seeds with both runs; no spread "
+                         f"yet.")
+            continue
+        se = sd / n ** 0.5
+        lines.append(f"Recipe minus {what} over {n} seeds: {m:+.4f} +- {sd:.4f} (sd; standard "
+                     f"error {se:.4f}): the mean difference is "
+                     f"{'larger' if abs(m) > sd else 'not larger'} than the seed-to-seed spread "
+                     f"of the difference, and {abs(m) / se:.1f} standard errors from zero.")
+    have = [x for x, rr, aa in zip(cols["reach_a"], cols["r"], cols["a"])
+            if rr is not None and aa is not None]
+    if have:
+        lines.append(f"\nThe recipe reaches (a)'s loss in {sum(x is not None for x in have)} of "
+                     f"{len(have)} seeds (within its 0.784x).")
+    if best_q:
+        todo = missing([n for n in best_names[1:]] + [recipe_name(s) for s in SEEDS[1:]] +
+                       [large_name(s) for s in SEEDS[1:]], args)
+    else:
+        todo = ["the frontier's best model's seeds (the frontier has not finished)"]
+    if todo:
+        lines.append("\nNot finished: " + ", ".join(todo) + ".")
+    lines.append("")
+    return cols
+
+
+def frontier_report(args, fa):
+    """The frontier part of summary.md, frontier.csv and frontier.png."""
+    lines = ["## Against the compute-matched frontier\n",
+             "Every scratch model trains on its own full schedule (100 warmup steps, cosine to "
+             "min_lr over its own length) for as many steps as the grown run's FLOPs buy "
+             "(`scaling.py`'s `steps_for`).  Epochs: training bytes seen / the "
+             f"{TRAIN_BYTES:,} training bytes.\n"]
+    budget_section("At the recipe's budget (`SET=frontier`, seed 1)", "recipe", FRONTIER,
+                          "small-to1000", "large", args, fa, lines)
+    best_q = frontier_best(args)
+    seeds_section(args, fa, best_q, lines)
+    sunk_section(args, fa, lines)
+    budget_section("A 4x growth (`SET=growth4x`): tiny -> small -> large", "recipe-4x",
+                   FOURX_FRONTIER, "tiny-to1000", "large", args, fa, lines)
+    budget_section("A longer horizon (`SET=long`): 6000 steps", "recipe-6000", LONG_FRONTIER,
+                   "small-to2000-6000", "large-6000", args, fa, lines)
+    # final loss against FLOPs: every scratch run, the frontier, the grown runs
+    scratch_runs = load(["small", "large", "large-6000"] + FRONTIER + FOURX_FRONTIER +
+                        LONG_FRONTIER, args)
+    with open(os.path.join(args.results, "frontier.csv"), "w") as f:
+        f.write("run,kind,slots,steps,epochs,flops,flops_over_a,final_val_loss,sd,n\n")
+        for n, r in scratch_runs.items():
+            f.write(f"{n},scratch,{RUNS[n]['start']['qkv_slot_num']},{RUNS[n]['iters']},"
+                    f"{epochs(n):.3f},{r.flops:.6g},{r.flops / fa:.5f},{r.final:.6f},,1\n")
+        grown = [("recipe", [recipe_name(s) for s in SEEDS]), ("recipe-4x", ["recipe-4x"]),
+                 ("recipe-6000", ["recipe-6000"]),
+                 ("official-random-follow_n-3000", ["official-random-follow_n-3000"])]
+        for label, names in grown:
+            rs = load(names, args)
+            if not rs:
+                continue
+            m, sd, k = mean_sd([r.final for r in rs.values()])
+            r0 = next(iter(rs.values()))
+            f.write(f"{label},grown,{RUNS[names[0]]['start']['qkv_slot_num']},"
+                    f"{RUNS[names[0]]['iters']},{epochs(names[0]):.3f},{r0.flops:.6g},"
+                    f"{r0.flops / fa:.5f},{m:.6f},{sd or 0:.6f},{k}\n")
+    # the frontier: the best scratch model at each budget (runs within 1% of
+    # each other's FLOPs share one)
+    pts = sorted((r.flops / fa, r.final) for r in scratch_runs.values())
+    front = []
+    for x, y in pts:
+        if front and x < front[-1][0] * 1.01:
+            front[-1] = (front[-1][0], min(front[-1][1], y), front[-1][2] + 1)
+        else:
+            front.append((x, y, 1))
+    tried = ", ".join(f"{k} at {x:.3f}x" for x, _, k in front)
+    with open(os.path.join(args.results, "frontier-line.csv"), "w") as f:
+        f.write("flops_over_a,best_scratch_final_val_loss\n")
+        f.writelines(f"{x:.5f},{y:.6f}\n" for x, y, _ in front)
+    gp = shutil.which("gnuplot")
+    if gp:
+        png = os.path.join(args.results, "frontier.png")
+        res = args.results
+        script = f"""set terminal pngcairo size 1200,760 font ',11' noenhanced
+set output '{png}'
+set datafile separator ','
+set title "Final validation loss against training FLOPs: scratch models on their own schedules (the frontier: the best at each budget)\\nand grown runs (mean +- sd over the seeds that finished)"
+set xlabel "training FLOPs / (a)'s ({fa:.3g})"
+set ylabel 'final validation loss (nats/byte)'
+set grid
+set key top right
+set offsets graph 0.03, graph 0.15, graph 0.05, graph 0.05
+plot '{res}/frontier-line.csv' skip 1 using 1:2 with linespoints lw 2 pt 7 lc rgb 'black' title 'best scratch model at each budget (sizes tried: {tried})', \
+     '{res}/frontier.csv' skip 1 using (strcol(2) eq "scratch" ? $7 : NaN):8 with points pt 6 ps 1.4 lc rgb 'gray40' title 'scratch models', \
+     '{res}/frontier.csv' skip 1 using (strcol(2) eq "grown" ? $7 : NaN):8:9 with yerrorbars pt 5 ps 1.6 lw 2 lc rgb 'red' title 'grown runs', \
+     '{res}/frontier.csv' skip 1 using (strcol(2) eq "grown" ? $7 : NaN):8:(strcol(1)) with labels offset 1,-1 left font ',9' notitle
+"""
+        with open(os.path.join(res, "frontier.gp"), "w") as f:
+            f.write(script)
+        subprocess.run([gp, os.path.join(res, "frontier.gp")], check=False)
+    return "\n".join(lines) + "\n"
+
+
 def report(names, args, mode, wall=None):
     csv_dir = args.results if mode == "summary" else os.path.join(args.results, "variants")
     target, fa, steps_a, rows, curves = analyse(names, args, csv_dir)
@@ -490,12 +974,16 @@ def report(names, args, mode, wall=None):
                     f.write(f"The shipped recipe reaches (a)'s final loss with "
                             f"**{r['reach'][1] / fa:.3f}x** (a)'s training FLOPs, the small "
                             f"stage included.\n\n")
-            f.write("Runs:\n\n" + "".join(f"- **{r['name']}**: {r['desc']}\n" for r in shown))
+            f.write(frontier_report(args, fa))
+            f.write("Runs (the FLOPs columns of the first table are fractions of the run's "
+                    "baseline: (a) with the same seed; large-6000 for the 6000-step runs):\n\n" +
+                    "".join(f"- **{r['name']}**: {r['desc']}\n" for r in shown))
             if wall is not None:
                 f.write(f"\nWall time of the default set's runs (`make scaling`): "
                         f"{wall / 60:.1f} min ({args.jobs} jobs x {args.threads} thread(s)).\n")
         # the replicates are measured against their own seed's (a): table only
-        plot([r for r in shown if r["group"] != "replicate"], args, target, fa,
+        plot([r for r in shown if r["group"] in ("baseline", "official", "recipe")], args,
+             target, fa,
              os.path.join(args.results, "scaling.png"),
              "TokenFormer on fortunes: validation loss vs training FLOPs")
     else:
@@ -530,9 +1018,7 @@ def main():
         for n, r in RUNS.items():
             print(f"{n:36s} {r['group']:9s} {r['desc']}")
         return
-    names = []  # --set: sets and runs, comma-separated
-    for part in args.set.split(","):
-        names += [n for n in SETS.get(part, [part]) if n not in names]
+    names = set_names(args.set, args)
     for n in names:
         if n not in RUNS:
             sys.exit(f"scaling: no run '{n}' (see --list)")
@@ -544,7 +1030,7 @@ def main():
     t_all = time.time()
     wall = args.wall
     if not args.report_only:
-        failed = run_all(names, args, t_all)
+        failed = run_all(lambda: set_names(args.set, args), args, t_all)
         wall = time.time() - t_all
         print(f"runs finished in {wall:.0f} s wall" + (f"; FAILED: {failed}" if failed else ""))
         if failed:
@@ -556,7 +1042,9 @@ def main():
         names = logged
     else:
         names = SETS["default"] + [n for n in logged if RUNS[n]["group"] == "replicate" or
-                                   (n.startswith("official-") and n.endswith("-3000"))]
+                                   (n.startswith("official-") and n.endswith("-3000")) or
+                                   (RUNS[n]["group"] in GROUPS_FRONTIER + ("growth4x", "long")
+                                    and is_done(n, args))]
     if "large" not in names:
         names = ["large"] + names
     report(needed(names), args, mode, wall)
