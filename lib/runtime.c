@@ -406,6 +406,28 @@ TF_API tf_status tf_get_info(tf_info *info)
                           "tf_get_info", "tf_info", NULL);
 }
 
+/* Blocks of a split GEMM: a few per thread, so that a thread the system
+ * deschedules holds back little work; none thinner than GEMM_MIN_BLOCK rows
+ * or columns, so that packing the shared operand again stays cheap. */
+#define GEMM_BLOCKS_PER_THREAD 4
+#define GEMM_MIN_BLOCK 96
+#define GEMM_ALIGN 48
+
+/* One single-threaded BLIS call on row-major operands. */
+static void gemm_block(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                       float *C, int64_t ldc)
+{
+    rntm_t rntm;
+    bli_rntm_init(&rntm);
+    bli_rntm_set_num_threads(1, &rntm);
+    /* Row-major: row stride = leading dimension, column stride = 1.  A
+     * transposed operand keeps its stored strides and gets the trans flag. */
+    bli_sgemm_ex(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+                 tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, m, n, k, &alpha,
+                 (float *)A, lda, 1, (float *)B, ldb, 1, &beta, C, ldc, 1, NULL, &rntm);
+}
+
 void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                const float *A, int64_t lda, const float *B, int64_t ldb,
                float beta, float *C, int64_t ldc, int nthreads)
@@ -418,14 +440,41 @@ void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                 C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
         return;
     }
-    rntm_t rntm;
-    bli_rntm_init(&rntm);
     if (nthreads <= 0)
         nthreads = tfi_gemm_threads(m, n, k);
-    bli_rntm_set_num_threads(nthreads, &rntm);
-    /* Row-major: row stride = leading dimension, column stride = 1.  A
-     * transposed operand keeps its stored strides and gets the trans flag. */
-    bli_sgemm_ex(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
-                 tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, m, n, k, &alpha,
-                 (float *)A, lda, 1, (float *)B, ldb, 1, &beta, C, ldc, 1, NULL, &rntm);
+    /* Split C along its longer side into more blocks than threads, each a
+     * single-threaded BLIS call, handed out dynamically.  BLIS's own team
+     * (BLIS_NUM_THREADS > 1) synchronises with busy-waiting barriers that
+     * never yield: on a shared machine a descheduled team member stalls the
+     * others for a whole time slice at every barrier, so 2 threads ran 10x
+     * slower than 1 under load.  Here a late thread holds at most one block
+     * and the others take the rest.  Every element of C is still one
+     * single-threaded dot product over the whole of k, so the result does
+     * not depend on the split or the thread count. */
+    int rows = m >= n;
+    int64_t len = rows ? m : n;
+    int64_t blocks = nthreads > 1 ? (int64_t)nthreads * GEMM_BLOCKS_PER_THREAD : 1;
+    if (blocks > len / GEMM_MIN_BLOCK)
+        blocks = len / GEMM_MIN_BLOCK;
+    if (blocks <= 1) {
+        gemm_block(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    /* Block edges on multiples of GEMM_ALIGN, so that blocks keep whole
+     * register tiles of every kernel set. */
+    int64_t step = (len + blocks - 1) / blocks;
+    step = (step + GEMM_ALIGN - 1) / GEMM_ALIGN * GEMM_ALIGN;
+    blocks = (len + step - 1) / step;
+    if (nthreads > blocks)
+        nthreads = (int)blocks;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads)
+    for (int64_t b = 0; b < blocks; b++) {
+        int64_t i0 = b * step, cnt = len - i0 < step ? len - i0 : step;
+        if (rows)
+            gemm_block(ta, tb, cnt, n, k, alpha, ta ? A + i0 : A + i0 * lda, lda, B, ldb, beta,
+                       C + i0 * ldc, ldc);
+        else
+            gemm_block(ta, tb, m, cnt, k, alpha, A, lda, tb ? B + i0 * ldb : B + i0, ldb, beta,
+                       C + i0, ldc);
+    }
 }
