@@ -46,6 +46,11 @@ int tfi_num_threads(void);
  * TFI_PARALLEL_MIN_WORK, where waking a team costs more than it saves (and
  * on a loaded machine a descheduled team member stalls everyone). */
 #define TFI_PARALLEL_MIN_WORK 65536
+/* Row loops of the element-wise kernels hand out this many rows at a time
+ * (schedule(dynamic)): a thread the system deschedules holds back at most
+ * one such task while the others take the rest.  The rows are independent,
+ * so which thread computes a row changes nothing in the result. */
+#define TFI_ROWS_PER_TASK 8
 int tfi_threads_for(int64_t work);
 /* Threads worth using for a product C[m, n] = A[m, k] B[k, n]: 1 when it
  * is small both in multiply-adds and in the floats of B it reads. */

@@ -529,7 +529,7 @@ typedef struct norm_block {
 static void norm_flush(norm_block *b, double *total, int nt)
 {
     const int nc = b->count;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nc > 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nc > 1)
     for (int c = 0; c < nc; c++) {
         const float *x = b->ptr[c];
         const int64_t n = b->len[c];
@@ -633,7 +633,7 @@ static int update_tensor(float *p, float *g, float *m, float *v, int64_t n, int 
     const double dec = decay ? k->decay : 1.0;
     const int64_t nchunks = (n + UPDATE_CHUNK - 1) / UPDATE_CHUNK;
     int bad = 0;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nchunks > 1) reduction(| : bad)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nchunks > 1) reduction(| : bad)
     for (int64_t c = 0; c < nchunks; c++) {
         int64_t lo = c * UPDATE_CHUNK, hi = lo + UPDATE_CHUNK < n ? lo + UPDATE_CHUNK : n;
         if (check_only)

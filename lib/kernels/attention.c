@@ -75,7 +75,7 @@ void tfi_attention_forward(float *out, float *probs, int probs_threads, const fl
     if (probs_threads > 0 && nt > probs_threads)
         nt = probs_threads;
 
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t bh = 0; bh < B * H; bh++) {
         int64_t b = bh / H, h = bh % H;
         const float *qh = q + b * T * D + h * hd;
@@ -122,7 +122,7 @@ void tfi_attention_backward(float *dq, float *dk, float *dv, float *dprobs,
     const int64_t ldp = tfi_attn_probs_width(T);
     const float scale = (float)(1.0 / sqrt((double)hd));
 
-#pragma omp parallel for num_threads(tfi_threads_for(B * H * T * T * hd)) schedule(static)
+#pragma omp parallel for num_threads(tfi_threads_for(B * H * T * T * hd)) schedule(dynamic, 1)
     for (int64_t bh = 0; bh < B * H; bh++) {
         int64_t b = bh / H, h = bh % H;
         int64_t off = b * T * D + h * hd;

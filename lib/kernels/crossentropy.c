@@ -39,7 +39,7 @@ void tfi_crossentropy_backward(float *dlogits, const float *logits,
                                const float *lse, const int32_t *targets,
                                int64_t N, int64_t V, float scale)
 {
-#pragma omp parallel for num_threads(tfi_threads_for(N * V)) schedule(static)
+#pragma omp parallel for num_threads(tfi_threads_for(N * V)) schedule(dynamic, TFI_ROWS_PER_TASK)
     for (int64_t i = 0; i < N; i++) {
         const float *row = logits + i * V;
         float *drow = dlogits + i * V;

@@ -23,7 +23,7 @@ void tfi_layernorm_forward(float *y, float *mean, float *rstd, const float *x,
                            const float *w, const float *b, int64_t N, int64_t d,
                            float eps)
 {
-#pragma omp parallel for num_threads(tfi_threads_for(N * d)) schedule(static)
+#pragma omp parallel for num_threads(tfi_threads_for(N * d)) schedule(dynamic, TFI_ROWS_PER_TASK)
     for (int64_t i = 0; i < N; i++)
         tfi_row_layernorm(y + i * d, mean + i, rstd + i, x + i * d, w, b, d, eps);
 }
@@ -44,7 +44,7 @@ void tfi_layernorm_backward(float *dx, float *dw, float *db, const float *dy,
                             const float *w, int64_t N, int64_t d)
 {
     /* dx: rows are independent. */
-#pragma omp parallel for num_threads(tfi_threads_for(N * d)) schedule(static)
+#pragma omp parallel for num_threads(tfi_threads_for(N * d)) schedule(dynamic, TFI_ROWS_PER_TASK)
     for (int64_t i = 0; i < N; i++) {
         const float *xi = x + i * d, *dyi = dy + i * d;
         float *dxi = dx + i * d;
@@ -74,7 +74,7 @@ void tfi_layernorm_backward(float *dx, float *dw, float *db, const float *dy,
      * is no race and no scratch buffer; each block walks the rows in order
      * (contiguous reads within a row) and accumulates in double. */
     int64_t nblocks = (d + LN_COL_BLOCK - 1) / LN_COL_BLOCK;
-#pragma omp parallel for num_threads(tfi_threads_for(N * d)) schedule(static)
+#pragma omp parallel for num_threads(tfi_threads_for(N * d)) schedule(dynamic, TFI_ROWS_PER_TASK)
     for (int64_t blk = 0; blk < nblocks; blk++) {
         int64_t j0 = blk * LN_COL_BLOCK;
         int64_t j1 = j0 + LN_COL_BLOCK < d ? j0 + LN_COL_BLOCK : d;

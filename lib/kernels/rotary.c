@@ -36,7 +36,7 @@ void tfi_rotary_apply(float *x, int64_t B, int64_t T, int64_t H, int64_t hd,
     /* The inverse rotates by -angle: cos is even, sin is odd. */
     float sign = inverse ? -1.0f : 1.0f;
 
-#pragma omp parallel for num_threads(tfi_threads_for(B * T * H * r)) schedule(static)
+#pragma omp parallel for num_threads(tfi_threads_for(B * T * H * r)) schedule(dynamic, TFI_ROWS_PER_TASK)
     for (int64_t row = 0; row < B * T; row++) {
         int64_t t = row % T;
         const float *c = cos_t + (pos0 + t) * half;

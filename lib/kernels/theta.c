@@ -234,7 +234,7 @@ void tfi_theta_forward(tf_norm_type norm, float tau, int64_t N, int64_t n, float
                        float *S, float *R)
 {
     int nt = tfi_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (N * n > 32768)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, TFI_ROWS_PER_TASK) if (N * n > 32768)
     for (int64_t i = 0; i < N; i++)
         fast_row_forward(norm, tau, n, A + i * n, S + i * n, R + i);
 }
@@ -243,7 +243,7 @@ void tfi_theta_backward(tf_norm_type norm, float tau, int64_t N, int64_t n,
                         const float *A, const float *S, const float *R, float *G)
 {
     int nt = tfi_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (N * n > 32768)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, TFI_ROWS_PER_TASK) if (N * n > 32768)
     for (int64_t i = 0; i < N; i++)
         fast_row_backward(norm, tau, n, A + i * n, S + i * n, R[i], G + i * n);
 }
