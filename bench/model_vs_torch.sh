@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # model_vs_torch.sh -- bench_model against PyTorch (torch_baseline.py's best
-# settings: BLIS_ARCH_TYPE=0, BLIS_NUM_THREADS = threads, the heap-kept
-# allocations) in the same run, one row each, alternating ours / PyTorch's
-# for every config, batch and thread count.
+# settings: BLIS_NUM_THREADS = threads, the heap-kept allocations, and the
+# BLIS kernel set TORCH_BLIS_ARCH_TYPE, default 6 = zen3, which beat skx (0)
+# for PyTorch on this project's AMD machines) in the same run, one row
+# each, alternating ours / PyTorch's for every config, batch and thread
+# count.
 #
 #   bench/model_vs_torch.sh [bench|150m|all] [reps]
 #
@@ -31,7 +33,7 @@ for shape in "${shapes[@]}"; do
   for t in 1 2; do
     # bench_model runs B=1 and B=2 of 150m in one process: pick the row.
     ours=$(build/bench/bench_model "$reps" "$cfg" "$t" | grep "^| .* B=$B T=" | head -1)
-    theirs=$(env "${malloc[@]}" BLIS_ARCH_TYPE=0 BLIS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" \
+    theirs=$(env "${malloc[@]}" BLIS_ARCH_TYPE="${TORCH_BLIS_ARCH_TYPE:-6}" BLIS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" \
              "$py" bench/torch_model.py --config "$cfg" --batch "$B" --threads "$t" --reps "$reps")
     OURS="$ours" THEIRS="$theirs" CFG="$cfg" B="$B" T="$t" "$py" - <<'PY'
 import json, os

@@ -132,7 +132,29 @@ TF_API tf_status tf_init(const char *blis_arch);
  * process or cgroup limit refuses some, that caller's kernels run with
  * fewer threads (down to one), leaving two of the allowed threads unused.
  * The check is made once per calling thread and size; kernels called from
- * inside an OpenMP parallel region run on one thread. */
+ * inside an OpenMP parallel region run on one thread.
+ *
+ * Sharing the CPUs with other work.  A thread the system deschedules must
+ * not hold the others back:
+ * - GEMMs do not use BLIS's own threads (whose barriers busy-wait without
+ *   ever yielding); each is cut along the longer side of its result into a
+ *   few blocks per thread, each block one single-threaded BLIS call, and
+ *   the blocks are handed out dynamically.  Row loops of the element-wise
+ *   kernels likewise hand out a few rows at a time.
+ * - Waiting threads follow OpenMP's wait policy.  libgomp's default spins
+ *   for a while at every fork and barrier before sleeping; on a machine
+ *   whose CPUs are all busy that spinning takes the CPU from the thread
+ *   being waited for, and two threads can then be slower than one.  On a
+ *   shared machine start the process with OMP_WAIT_POLICY=passive (libgomp
+ *   reads it only when it loads, before any call of this library, so the
+ *   library cannot set it for you and does not try); with it, more threads
+ *   are not slower than fewer under load (bench/shared_cores.sh measures
+ *   both policies).  On a machine of its own, the default spins less
+ *   wastefully and is a little faster.
+ * - Results are deterministic for a given thread count: every block and row
+ *   is computed the same way whichever thread takes it.  A different count
+ *   may cut GEMMs differently and change the last bits.
+ */
 TF_API tf_status tf_set_num_threads(int n);
 TF_API int tf_get_num_threads(void);
 

@@ -13,9 +13,10 @@
  * threads) cannot report a failure to create a thread.  It prints "Thread
  * creation failed" and exits the process, e.g. when a process limit
  * (RLIMIT_NPROC, a cgroup's pids.max) is reached.  Every parallel region of
- * the library sizes its team with tfi_num_threads() (a num_threads clause,
- * or BLIS's rntm), so that function is the one place where a team size is
- * checked against what the system allows before libgomp tries it.
+ * the library sizes its team with tfi_num_threads() (a num_threads clause;
+ * BLIS itself always runs single-threaded, see tfi_sgemm), so that function
+ * is the one place where a team size is checked against what the system
+ * allows before libgomp tries it.
  */
 #include <blis.h>
 #include <dirent.h>
