@@ -104,7 +104,7 @@ $(B)/tools/tf-conformance: tools/conformance.c $(STATIC) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LIB_CFLAGS) $< -o $@ $(STATIC) $(DEP_LIBS)
 
-$(B)/bench/%: bench/%.c bench/bench_util.h $(STATIC) $(LIB_HDR)
+$(B)/bench/%: bench/%.c bench/bench_util.h bench/bench_configs.h $(STATIC) $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -O3 $(LIB_CFLAGS) -Ibench $< -o $@ $(STATIC) $(DEP_LIBS)
 

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_configs.h"
 #include "bench_util.h"
 #include "internal.h"
 
@@ -142,25 +143,9 @@ int main(int argc, char **argv)
     printf("| model | threads | MB read/token | tokens/s | bound tokens/s (copy bw) "
            "| of bound | of read-only bound | prefill tokens/s |\n");
     printf("|---|---|---|---|---|---|---|---|\n");
-    tf_model_params a = tf_model_default_params();
-    a.num_layers = 4;
-    a.hidden_size = 256;
-    a.num_attention_heads = 4;
-    a.qkv_slot_num = 256;
-    a.proj_slot_num = 256;
-    a.ffn_slot_num = 1024;
-    a.vocab_size = 256;
-    a.seq_length = 256;
+    tf_model_params a = bench_config();
     run("(a) d=256 L=4 V=256", &a, bw, rbw, reps, new_tokens);
-    tf_model_params b = tf_model_default_params();
-    b.num_layers = 12;
-    b.hidden_size = 768;
-    b.num_attention_heads = 12;
-    b.qkv_slot_num = 768;
-    b.proj_slot_num = 768;
-    b.ffn_slot_num = 3072;
-    b.vocab_size = 50304;
-    b.seq_length = 2048;
+    tf_model_params b = official_150m(2048);
     run("(b) 150M", &b, bw, rbw, reps, new_tokens);
     return 0;
 }

@@ -29,6 +29,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_configs.h"
 #include "bench_util.h"
 #include "internal.h"
 
@@ -88,34 +89,6 @@ static double sgemm_rate(int reps)
     tfi_free(b);
     tfi_free(c);
     return 2.0 * n * n * n / median(t, reps) * 1e-9;
-}
-
-static tf_model_params bench_config(void)
-{
-    tf_model_params p = tf_model_default_params();
-    p.num_layers = 4;
-    p.hidden_size = 256;
-    p.num_attention_heads = 4;
-    p.qkv_slot_num = 256;
-    p.proj_slot_num = 256;
-    p.ffn_slot_num = 1024;
-    p.vocab_size = 256;
-    p.seq_length = 256;
-    return p;
-}
-
-static tf_model_params official_150m(void)
-{
-    tf_model_params p = tf_model_default_params();
-    p.num_layers = 12;
-    p.hidden_size = 768;
-    p.num_attention_heads = 12;
-    p.qkv_slot_num = 768;
-    p.proj_slot_num = 768;
-    p.ffn_slot_num = 3072;
-    p.vocab_size = 50304;
-    p.seq_length = 1024;
-    return p;
 }
 
 /* Times forward + backward + step, then a forward alone, rep by rep for each
@@ -213,7 +186,7 @@ int main(int argc, char **argv)
         rc |= run("bench", &p, 8, 256, reps, only);
     }
     if (!strcmp(which, "150m") || !strcmp(which, "all")) {
-        tf_model_params p = official_150m();
+        tf_model_params p = official_150m(1024);
         rc |= run("150M", &p, 1, 1024, reps, only);
         rc |= run("150M", &p, 2, 1024, reps, only);
     }

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_configs.h"
 #include "bench_util.h"
 #include "tokenformer.h"
 
@@ -51,20 +52,6 @@ static long status_kb(const char *name)
     if (f)
         fclose(f);
     return kb;
-}
-
-static tf_model_params official_150m(void)
-{
-    tf_model_params p = tf_model_default_params();
-    p.num_layers = 12;
-    p.hidden_size = 768;
-    p.num_attention_heads = 12;
-    p.qkv_slot_num = 768;
-    p.proj_slot_num = 768;
-    p.ffn_slot_num = 3072;
-    p.vocab_size = 50304;
-    p.seq_length = 2048;
-    return p;
 }
 
 /* ---- a child: one measurement, printed as one line for the parent ------- */
@@ -207,7 +194,7 @@ int main(int argc, char **argv)
     }
     snprintf(path, sizeof path, "%s/150m.safetensors", dir);
 
-    tf_model_params p = official_150m();
+    tf_model_params p = official_150m(2048);
     tf_model *m = NULL;
     double t0 = now();
     if (tf_model_create(&p, &m) != TF_OK || tf_model_save(m, NULL, path) != TF_OK)
