@@ -987,6 +987,58 @@ START_TEST(test_threads_deterministic)
 }
 END_TEST
 
+/* ---- GEMM split into blocks ---------------------------------------------- */
+
+/* tfi_sgemm cuts C into blocks (rows when m >= n, else columns), each one
+ * single-threaded BLIS call: every transpose combination, with leading
+ * dimensions wider than the operands and beta != 0, must match a plain
+ * float64 product, and give the same bits on a second run. */
+static void gemm_split_case(int ta, int tb, int64_t m, int64_t n, int64_t k, int nthreads)
+{
+    const int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 7;
+    const int64_t arows = ta ? k : m, brows = tb ? n : k;
+    float *A = fvec((size_t)(arows * lda)), *B = fvec((size_t)(brows * ldb));
+    float *C0 = fvec((size_t)(m * ldc)), *C1 = fvec((size_t)(m * ldc)), *C2 = fvec((size_t)(m * ldc));
+    tfi_rng r;
+    tfi_rng_seed(&r, 7);
+    fill_normal(&r, A, (size_t)(arows * lda), 0.0, 1.0);
+    fill_normal(&r, B, (size_t)(brows * ldb), 0.0, 1.0);
+    fill_normal(&r, C0, (size_t)(m * ldc), 0.0, 1.0);
+    memcpy(C1, C0, sizeof(float) * (size_t)(m * ldc));
+    memcpy(C2, C0, sizeof(float) * (size_t)(m * ldc));
+    tfi_sgemm(ta, tb, m, n, k, 0.5f, A, lda, B, ldb, 0.25f, C1, ldc, nthreads);
+    tfi_sgemm(ta, tb, m, n, k, 0.5f, A, lda, B, ldb, 0.25f, C2, ldc, nthreads);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < ldc; j++) {
+            float got = C1[i * ldc + j];
+            ck_assert_msg(memcmp(&got, &C2[i * ldc + j], sizeof got) == 0,
+                          "ta=%d tb=%d: run-to-run difference at (%ld, %ld)", ta, tb, (long)i, (long)j);
+            if (j >= n) { /* outside C: untouched */
+                ck_assert_msg(got == C0[i * ldc + j], "ta=%d tb=%d: wrote past column n", ta, tb);
+                continue;
+            }
+            double want = 0.25 * C0[i * ldc + j];
+            for (int64_t p = 0; p < k; p++)
+                want += 0.5 * (double)(ta ? A[p * lda + i] : A[i * lda + p]) *
+                        (double)(tb ? B[j * ldb + p] : B[p * ldb + j]);
+            ck_assert_msg(fabs(got - want) <= 1e-4 * (1.0 + sqrt((double)k)),
+                          "ta=%d tb=%d m=%ld n=%ld: C(%ld, %ld) = %g, want %g", ta, tb, (long)m,
+                          (long)n, (long)i, (long)j, got, want);
+        }
+    free(A), free(B), free(C0), free(C1), free(C2);
+}
+
+START_TEST(test_gemm_split)
+{
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            gemm_split_case(ta, tb, 500, 130, 37, 3); /* rows */
+            gemm_split_case(ta, tb, 70, 701, 33, 2);  /* columns */
+            gemm_split_case(ta, tb, 500, 130, 37, 1); /* one call */
+        }
+}
+END_TEST
+
 /* ---- non-finite activations ------------------------------------------------ */
 
 /* A row of 37 values (two 16-wide vectors and a tail) with NaN, -NaN and
@@ -1262,6 +1314,7 @@ Suite *ops_suite(void)
     tcase_add_test(tc, test_crossentropy);
     tcase_add_test(tc, test_crossentropy_large_logits);
     tcase_add_test(tc, test_threads_deterministic);
+    tcase_add_test(tc, test_gemm_split);
     tcase_add_test(tc, test_transpose);
     tcase_add_test(tc, test_nonfinite_elementwise);
     tcase_add_test(tc, test_nonfinite_theta);
