@@ -580,9 +580,117 @@ TF_API tf_status tf_model_forward(tf_model *model, int B, int T,
 
 /* Gradients of the last forward's loss, ACCUMULATED into the model's
  * gradient buffers (the tied embedding gets both its contributions).
- * Needs a forward with targets since the last backward. */
+ * Needs a forward with targets since the last backward (for a vision
+ * model, a tf_model_forward_images with labels). */
 TF_API tf_status tf_model_backward(tf_model *model);
 TF_API tf_status tf_model_zero_grad(tf_model *model);
+
+/* ------------------------------------------------------------------------
+ * Vision: a ViT-style image classifier built from the same layers
+ *
+ * A model created by tf_model_create_vision classifies images.  With
+ * images H = W = image_size, C = channels, patches p = patch_size (p
+ * divides H), P = (H / p)^2 patches and K = num_classes:
+ *   patches  [B*P, p*p*C]: patch (i, j) of each image, row-major over the
+ *            patch grid, each flattened in (row, column, channel) order
+ *   x        = Ppatch(patches) + pos_embed          (patch_slot_num tokens;
+ *                                                    pos_embed [P, d])
+ *   x        = the language model's pre-norm layers (same Pattention
+ *              sets, norms and scale policy), with bidirectional attention
+ *              (every patch attends to every patch) and no rotary
+ *   pooled   = mean over the P rows of each image of
+ *              LayerNorm(x; final_norm.weight, final_norm.bias)   [B, d]
+ *   logits   = Phead(pooled)                   [B, K] (head_slot_num tokens)
+ *   loss     = mean cross-entropy over the B images
+ * Every projection is a Pattention set, the patch tokenisation and the
+ * classifier included, so growth can reach all of them.
+ * Why a learned position embedding and not 2-D rotary: the grid is fixed
+ * (P positions, 49 for 28 x 28 images in 4 x 4 patches), so a table of P
+ * rows costs P*d parameters and lets the model learn whatever 2-D
+ * structure helps; it is what ViT does, and what the paper's vision model
+ * inherits.  Why mean pooling and not a class token: it needs no extra
+ * position and no tensor that only one row of the batch trains, and small
+ * ViTs classify at least as well with it (global average pooling).
+ * Initialisation follows the language model: keys and pos_embed
+ * N(0, init_method_std), values N(0, 2/L/sqrt(d)), final norm 1 and 0;
+ * every set draws from its own seed.
+ *
+ * Tensor names (table order): pos_embed [P, d]; the layers' sets as in the
+ * language model; patch_embed.key_param_tokens [patch_slot_num, p*p*C],
+ * patch_embed.value_param_tokens [patch_slot_num, d];
+ * head.key_param_tokens [head_slot_num, d], head.value_param_tokens
+ * [head_slot_num, K]; final_norm.weight, final_norm.bias [d].  The
+ * optimizer, gradient buffer, tensor calls and tf_model_grow work on a
+ * vision model as on a language model: tf_model_grow grows the layers'
+ * sets (function-preserving as there); the patch and head sets keep their
+ * size (the trunk is what scaling grows; their sizes are fixed by
+ * patch_slot_num and head_slot_num).  During a vision backward the
+ * gradient-ready callback reports the whole buffer once, at the end.
+ * Checkpoints: tf_model_save writes the task in the metadata ("task":
+ * "vision" or "language", and for vision image_size, channels,
+ * patch_size, num_classes, patch_slot_num, head_slot_num), tf_model_open
+ * builds the kind the file holds, and tf_model_load of a file of the
+ * other kind is TF_ERR_STATE; optimizer state and resume work as for a
+ * language model.  The language-model calls (tf_model_forward,
+ * tf_decoder_create, tf_model_load_grown) on a vision model, and the
+ * image calls on a language model, are TF_ERR_STATE.
+ * ---------------------------------------------------------------------- */
+typedef struct tf_vision_params {
+    size_t struct_size;
+    int32_t image_size;          /* H = W (default 28) */
+    int32_t channels;            /* C (default 1) */
+    int32_t patch_size;          /* p, divides image_size (default 4) */
+    int32_t num_classes;         /* K >= 2 (default 10) */
+    int64_t patch_slot_num;      /* tokens of the patch set (default 64) */
+    int64_t head_slot_num;       /* tokens of the head set (default 64) */
+    /* the layers, as in tf_model_params (same defaults) */
+    int32_t num_layers;
+    int32_t hidden_size;
+    int32_t num_attention_heads;
+    int64_t qkv_slot_num;
+    int64_t proj_slot_num;
+    int64_t ffn_slot_num;
+    tf_norm_type norm;
+    double layernorm_epsilon;
+    double init_method_std;
+    uint64_t seed;
+    tf_scale_policy scale_policy;
+} tf_vision_params;
+
+/* Fills *p with the defaults (first `size` bytes, pass sizeof *p). */
+TF_API void tf_vision_params_init(tf_vision_params *p, size_t size);
+static inline tf_vision_params tf_vision_default_params(void)
+{
+    tf_vision_params p;
+    tf_vision_params_init(&p, sizeof p);
+    return p;
+}
+
+/* Creates an image classifier with freshly initialised parameters.  Bad
+ * params are TF_ERR_CONFIG naming the field (tf_last_error()).  Free with
+ * tf_model_free. */
+TF_API tf_status tf_model_create_vision(const tf_vision_params *params, tf_model **out);
+/* 1 for a vision model, 0 for a language model (or NULL). */
+TF_API int tf_model_is_vision(const tf_model *model);
+/* The vision model's configuration (current slot numbers, after any
+ * growth); TF_ERR_STATE on a language model.  tf_model_get_params gives
+ * its layer fields too (seq_length = P, vocab_size = K, rotary_pct 0). */
+TF_API tf_status tf_model_get_vision_params(const tf_model *model, tf_vision_params *out);
+
+/* Forward pass on B images: pixels [B, H, W, C] (row-major; for C = 1
+ * [B, H, W], as tf_image_dataset_train_batch writes them).  logits [B, K]
+ * is written if not NULL.  If labels [B] (each in [0, K)) is not NULL the
+ * mean cross-entropy goes to *loss (if not NULL) and tf_model_backward()
+ * may follow.  Activations are sized once per B and reused.  Errors:
+ * TF_ERR_ARGUMENT (NULL pixels, B < 1), TF_ERR_RANGE (a label),
+ * TF_ERR_STATE (a language model), TF_ERR_NONFINITE (loss), TF_ERR_NOMEM. */
+TF_API tf_status tf_model_forward_images(tf_model *model, int B, const float *pixels,
+                                         const int32_t *labels, float *logits, float *loss);
+/* The predicted class of each of B images: classes [B] = argmax of the
+ * logits (the lowest class on ties).  A forward without labels: it ends
+ * any pending backward. */
+TF_API tf_status tf_model_predict(tf_model *model, int B, const float *pixels,
+                                  int32_t *classes);
 
 /* ------------------------------------------------------------------------
  * Data-parallel training: what a host that runs one model per process and

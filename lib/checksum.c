@@ -82,7 +82,7 @@ TF_API tf_status tf_model_checksum(const tf_model *model, const tf_optimizer *op
         mix_i64(&s, r->cols);
         mix_bytes(&s, r->data, tfi_ref_size(r) * sizeof(float));
     }
-    for (int i = 0; i < model->p.num_layers * TFI_SETS_PER_LAYER; i++) {
+    for (int i = 0; i < tfi_model_num_sets(model); i++) {
         const tf_pattention *set = &model->sets[i];
         mix_double(&s, set->tau);
         mix_i64(&s, (int64_t)set->scale_policy);

@@ -126,8 +126,10 @@ TF_API tf_status tf_decoder_create(tf_model *model, int batch, tf_decoder **out)
     if (batch < 1 || batch > 4096)
         return tfi_fail(NULL, TF_ERR_ARGUMENT,
                         "tf_decoder_create: batch must be in [1, 4096] (got %d)", batch);
-    tf_status st = tfi_runtime_ensure();
+    tf_status st = tfi_model_need_language(model, "tf_decoder_create");
     if (st != TF_OK)
+        return tfi_fail(NULL, st, "%s", model->err.msg);
+    if ((st = tfi_runtime_ensure()) != TF_OK)
         return st;
     tf_decoder *dec = tfi_calloc(1, sizeof *dec);
     if (!dec)

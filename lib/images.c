@@ -43,12 +43,8 @@ static tf_image_aug_params aug_defaults(void)
 
 TF_API void tf_image_aug_params_init(tf_image_aug_params *p, size_t size)
 {
-    if (!p || size < sizeof(size_t))
-        return;
     tf_image_aug_params d = aug_defaults();
-    size_t n = size < sizeof d ? size : sizeof d;
-    memcpy(p, &d, n);
-    p->struct_size = n;
+    tfi_params_init(p, size, &d, sizeof d);
 }
 
 /* Copies and validates a caller's params (NULL: defaults) for ds. */
@@ -57,16 +53,11 @@ static tf_status aug_params_copy(const tf_image_dataset *ds, const char *fn,
 {
     tfi_errbuf *eb = (tfi_errbuf *)&ds->err;
     *dst = aug_defaults();
-    if (src) {
-        /* every field of the first version is required; later ones append */
-        size_t first = offsetof(tf_image_aug_params, std) + sizeof(double);
-        if (src->struct_size < first || src->struct_size > sizeof *dst)
-            return tfi_fail(eb, TF_ERR_ARGUMENT,
-                            "%s: tf_image_aug_params.struct_size is %zu: obtain the struct "
-                            "from tf_image_aug_default_params()", fn, src->struct_size);
-        memcpy(dst, src, src->struct_size);
-        dst->struct_size = sizeof *dst;
-    }
+    /* every field of the first version is required; later ones append */
+    tf_status st = tfi_params_in(dst, sizeof *dst, src, TFI_PARAMS_MIN(tf_image_aug_params, std),
+                                 fn, "tf_image_aug_params", eb);
+    if (st != TF_OK)
+        return st;
     if (dst->shift < 0 || dst->shift > TF_IMAGE_MAX_SHIFT)
         return tfi_fail(eb, TF_ERR_ARGUMENT, "%s: shift %d is outside [0, %d]", fn,
                         (int)dst->shift, TF_IMAGE_MAX_SHIFT);

@@ -16,7 +16,7 @@
 static void release(tf_model *m)
 {
     if (m->sets)
-        for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++)
+        for (int i = 0; i < tfi_model_num_sets(m); i++)
             tfi_pattention_release(&m->sets[i]);
     tfi_free(m->sets);
     tfi_free(m->embed);
@@ -30,10 +30,36 @@ static void release(tf_model *m)
     tfi_free(m->targets);
     tfi_free(m->tokens);
     tfi_free(m->refs);
+    if (m->vis)
+        tfi_vision_release(m->vis);
+    tfi_free(m->vis);
+}
+
+/* Initialises set i of the model (n tokens, d_in -> d_out) with the
+ * model's norm, scale policy and init stds and its own seed. */
+static tf_status init_set(tf_model *m, int i, int64_t n, int64_t d_in, int64_t d_out,
+                          double value_std, tfi_rng *rng, int init)
+{
+    tf_pattention_params sp = tf_pattention_default_params();
+    sp.n = n;
+    sp.d_in = d_in;
+    sp.d_out = d_out;
+    sp.norm = m->p.norm;
+    sp.scale_policy = m->p.scale_policy;
+    sp.seed = tfi_rng_next(rng);
+    sp.key_std = m->p.init_method_std;
+    sp.value_std = value_std;
+    return tfi_pattention_init(&m->sets[i], &sp, init, NULL);
 }
 
 tf_status tfi_model_new(const tf_model_params *params, const int64_t *set_n, int init,
                         tf_model **out)
+{
+    return tfi_model_new_task(params, NULL, set_n, init, out);
+}
+
+tf_status tfi_model_new_task(const tf_model_params *params, const tf_vision_params *vp,
+                             const int64_t *set_n, int init, tf_model **out)
 {
     *out = NULL;
     tf_model_params p = *params;
@@ -44,10 +70,20 @@ tf_status tfi_model_new(const tf_model_params *params, const int64_t *set_n, int
     if (!m)
         return tfi_fail(NULL, TF_ERR_NOMEM, "tf_model_create: out of memory");
     m->p = p;
+    if (vp && !(m->vis = tfi_calloc(1, sizeof *m->vis))) {
+        tfi_free(m);
+        return tfi_fail(NULL, TF_ERR_NOMEM, "tf_model_create: out of memory");
+    }
+    if (vp) {
+        m->vis->p = *vp;
+        m->vis->P = p.seq_length;
+        m->vis->patch_dim = (int64_t)vp->patch_size * vp->patch_size * vp->channels;
+    }
     const int L = p.num_layers, d = p.hidden_size;
     m->head_dim = d / p.num_attention_heads;
     m->rotary_dims = tfi_rotary_dims(&p);
-    size_t ve = tfi_mul_size((size_t)p.vocab_size, (size_t)d);
+    /* the first table entry: [V, d] tokens, or a vision model's [P, d] positions */
+    size_t ve = tfi_mul_size((size_t)(vp ? p.seq_length : p.vocab_size), (size_t)d);
     int r2 = m->rotary_dims / 2 > 0 ? m->rotary_dims / 2 : 1;
     /* parameters are drawn below or filled by the loader: no zeroing, so
      * that a model opened to run touches each page once; gradients come
@@ -55,7 +91,7 @@ tf_status tfi_model_new(const tf_model_params *params, const int64_t *set_n, int
     m->embed = tfi_alloc(tfi_mul_size(ve, sizeof(float)));
     m->norm_w = tfi_alloc((size_t)d * sizeof(float));
     m->norm_b = tfi_alloc((size_t)d * sizeof(float));
-    m->sets = tfi_calloc((size_t)L * TFI_SETS_PER_LAYER, sizeof(tf_pattention));
+    m->sets = tfi_calloc((size_t)tfi_model_num_sets(m), sizeof(tf_pattention));
     m->layers = tfi_calloc((size_t)L, sizeof(tfi_layer_acts));
     m->rope_cos = tfi_calloc((size_t)p.seq_length * (size_t)r2, sizeof(float));
     m->rope_sin = tfi_calloc((size_t)p.seq_length * (size_t)r2, sizeof(float));
@@ -79,24 +115,24 @@ tf_status tfi_model_new(const tf_model_params *params, const int64_t *set_n, int
     }
     double value_std = 2.0 / L / sqrt((double)d);
     for (int l = 0; l < L; l++)
-        for (int s = 0; s < TFI_SETS_PER_LAYER; s++) {
+        for (int s = 0; s < TFI_SETS_PER_LAYER && st == TF_OK; s++) {
             const int i = l * TFI_SETS_PER_LAYER + s;
-            tf_pattention_params sp = tf_pattention_default_params();
-            sp.n = set_n ? set_n[i] : *tfi_slot_field(&p, s);
-            sp.d_in = d;
-            sp.d_out = d;
-            sp.norm = p.norm;
-            sp.scale_policy = p.scale_policy;
-            sp.seed = tfi_rng_next(&rng);
-            sp.key_std = p.init_method_std;
-            sp.value_std = value_std;
-            st = tfi_pattention_init(&m->sets[i], &sp, init, NULL);
-            if (st != TF_OK) {
-                release(m);
-                tfi_free(m);
-                return st;
-            }
+            st = init_set(m, i, set_n ? set_n[i] : *tfi_slot_field(&p, s), d, d, value_std,
+                          &rng, init);
         }
+    if (vp && st == TF_OK) {
+        const int pi = TFI_VISION_PATCH_SET(m), hi = TFI_VISION_HEAD_SET(m);
+        st = init_set(m, pi, set_n ? set_n[pi] : vp->patch_slot_num, m->vis->patch_dim, d,
+                      value_std, &rng, init);
+        if (st == TF_OK)
+            st = init_set(m, hi, set_n ? set_n[hi] : vp->head_slot_num, d, vp->num_classes,
+                          value_std, &rng, init);
+    }
+    if (st != TF_OK) {
+        release(m);
+        tfi_free(m);
+        return st;
+    }
     if (m->rotary_dims > 0)
         tfi_rotary_tables(m->rope_cos, m->rope_sin, p.seq_length, m->rotary_dims,
                           p.rotary_emb_base);
@@ -252,7 +288,8 @@ tfi_layer_spec tfi_model_layer_spec(const tf_model *m)
 {
     tfi_layer_spec sp = {m->p.hidden_size, m->p.num_attention_heads, m->head_dim,
                          m->rotary_dims, m->rope_cos, m->rope_sin,
-                         (float)m->p.layernorm_epsilon, 1};
+                         (float)m->p.layernorm_epsilon,
+                         m->vis ? 0 : 1}; /* patches attend to every patch */
     return sp;
 }
 
@@ -272,7 +309,7 @@ void tfi_model_head(const tf_model *m, int64_t N, const float *x, float *ln, flo
  * the pass starts, so a pass never fails half way. */
 static tf_status reserve_set_workspaces(tf_model *m, int64_t BT)
 {
-    for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
+    for (int i = 0; i < tfi_model_num_sets(m); i++) {
         tf_pattention *s = &m->sets[i];
         size_t need = (size_t)BT * (size_t)s->n;
         if (tfi_reserve(&s->ws_a, &s->cap_a, need) != TF_OK ||
@@ -287,11 +324,48 @@ static tf_status reserve_set_workspaces(tf_model *m, int64_t BT)
     return TF_OK;
 }
 
+tf_status tfi_model_prepare_pass(tf_model *m, int B, int T)
+{
+    tf_status st = layout_arena(m, B, T);
+    return st == TF_OK ? reserve_set_workspaces(m, (int64_t)B * T) : st;
+}
+
+void tfi_model_layers_forward(tf_model *m, int B, int T)
+{
+    const tfi_layer_spec spec = tfi_model_layer_spec(m);
+    for (int l = 0; l < m->p.num_layers; l++)
+        tfi_layer_forward(&m->sets[l * TFI_SETS_PER_LAYER], &spec, B, T, 0, &m->layers[l],
+                          l + 1 < m->p.num_layers ? m->layers[l + 1].x_in : m->x_final, NULL,
+                          NULL);
+}
+
+void tfi_model_layers_backward(tf_model *m, int B, int T)
+{
+    const tfi_layer_spec spec = tfi_model_layer_spec(m);
+    const tfi_layer_grads g = {m->g_x, m->g_tmp, m->g_q, m->g_k, m->g_v, m->g_attn, m->g_probs};
+    for (int l = m->p.num_layers - 1; l >= 0; l--) {
+        tfi_layer_backward(&m->sets[l * TFI_SETS_PER_LAYER], &spec, B, T, &m->layers[l], &g);
+        tfi_model_grads_ready_layer(m, l);
+    }
+}
+
+tf_status tfi_model_need_language(tf_model *m, const char *fn)
+{
+    if (m->vis)
+        return tfi_fail(&m->err, TF_ERR_STATE,
+                        "%s: this is a vision model (tf_model_create_vision): use "
+                        "tf_model_forward_images", fn);
+    return TF_OK;
+}
+
 TF_API tf_status tf_model_forward(tf_model *model, int B, int T, const int32_t *tokens,
                                   const int32_t *targets, float *logits, float *loss)
 {
     CHECK_MODEL(model, "tf_model_forward");
     tf_model *m = model;
+    tf_status st0 = tfi_model_need_language(m, "tf_model_forward");
+    if (st0 != TF_OK)
+        return st0;
     if (!tokens)
         return tfi_fail(&m->err, TF_ERR_ARGUMENT, "tf_model_forward: tokens is NULL");
     if (B < 1 || T < 1)
@@ -307,18 +381,14 @@ TF_API tf_status tf_model_forward(tf_model *model, int B, int T, const int32_t *
         return st;
     if (targets && (st = check_ids(m, "targets", targets, BT)) != TF_OK)
         return st;
-    if ((st = layout_arena(m, B, T)) != TF_OK || (st = reserve_set_workspaces(m, (int64_t)BT)))
+    if ((st = tfi_model_prepare_pass(m, B, T)) != TF_OK)
         return st;
     m->have_targets = 0;
     const int64_t d = m->p.hidden_size, V = m->p.vocab_size;
     for (size_t i = 0; i < BT; i++)
         memcpy(m->layers[0].x_in + i * (size_t)d, m->embed + (size_t)tokens[i] * (size_t)d,
                (size_t)d * sizeof(float));
-    const tfi_layer_spec spec = tfi_model_layer_spec(m);
-    for (int l = 0; l < m->p.num_layers; l++)
-        tfi_layer_forward(&m->sets[l * TFI_SETS_PER_LAYER], &spec, B, T, 0, &m->layers[l],
-                          l + 1 < m->p.num_layers ? m->layers[l + 1].x_in : m->x_final, NULL,
-                          NULL);
+    tfi_model_layers_forward(m, B, T);
     tfi_model_head(m, (int64_t)BT, m->x_final, m->lnf, m->lnf_mean, m->lnf_rstd, m->logits);
     if (logits)
         memcpy(logits, m->logits, BT * (size_t)V * sizeof(float));
@@ -345,6 +415,8 @@ TF_API tf_status tf_model_backward(tf_model *model)
 {
     CHECK_MODEL(model, "tf_model_backward");
     tf_model *m = model;
+    if (m->vis)
+        return tfi_vision_backward(m);
     if (!m->have_targets)
         return tfi_fail(&m->err, TF_ERR_STATE,
                         "tf_model_backward: needs a tf_model_forward with targets first "
@@ -368,12 +440,7 @@ TF_API tf_status tf_model_backward(tf_model *model)
     tfi_layernorm_backward(m->g_x, m->norm_w_grad, m->norm_b_grad, m->g_tmp, m->x_final,
                            m->lnf_mean, m->lnf_rstd, m->norm_w, BT, d);
     tfi_model_grads_ready_head(m);
-    const tfi_layer_spec spec = tfi_model_layer_spec(m);
-    const tfi_layer_grads g = {m->g_x, m->g_tmp, m->g_q, m->g_k, m->g_v, m->g_attn, m->g_probs};
-    for (int l = m->p.num_layers - 1; l >= 0; l--) {
-        tfi_layer_backward(&m->sets[l * TFI_SETS_PER_LAYER], &spec, B, T, &m->layers[l], &g);
-        tfi_model_grads_ready_layer(m, l);
-    }
+    tfi_model_layers_backward(m, B, T);
     /* the lookup's gradient: scatter-add rows (serial: tokens repeat) */
     for (int64_t i = 0; i < BT; i++) {
         float *dst = m->embed_grad + (size_t)m->tokens[i] * (size_t)d;

@@ -12,6 +12,19 @@
 
 #define TFI_SETS_PER_LAYER 5
 
+/* What a vision model (vision.c) adds to the language model's state: its
+ * configuration, and buffers for one batch of B images. */
+typedef struct tfi_vision {
+    tf_vision_params p;
+    int64_t P, patch_dim;         /* patches per image, p * p * C */
+    int act_B;                    /* the batch the buffers are sized for */
+    float *buf;                   /* one allocation holding the five below */
+    float *patches;               /* [B*P, patch_dim] */
+    float *pooled, *g_pooled;     /* [B, d] */
+    float *logits, *lse;          /* [B, K], [B] */
+    int32_t *labels;              /* [B], the last forward's */
+} tfi_vision;
+
 /* A named parameter tensor: where its data and gradient live. */
 typedef struct tfi_tensor_ref {
     char name[96];
@@ -24,12 +37,16 @@ struct tf_model {
     tfi_errbuf err;
     tf_model_params p;
     int head_dim, rotary_dims;
-    float *embed, *embed_grad;          /* [V, d] */
+    /* the first table entry: the token embedding [V, d] (language) or
+     * the position embedding [P, d] (vision) */
+    float *embed, *embed_grad;
     float *norm_w, *norm_b, *norm_w_grad, *norm_b_grad;  /* [d] */
     /* the gradients (here, in the sets and in refs) are NULL until
      * tfi_model_ensure_grads: a model that only runs never has them; then
      * they all point into grad_arena */
-    tf_pattention *sets;                /* [L * 5], layer-major */
+    tf_pattention *sets;                /* [L * 5], layer-major, then a vision
+                                           model's patch and head sets */
+    tfi_vision *vis;                    /* NULL: a language model */
     /* Activation arena, sized for (act_B, act_T); reallocated only when a
      * larger batch arrives. */
     int act_B, act_T;
@@ -60,6 +77,41 @@ struct tf_model {
  * to tf_last_error() only. */
 tf_status tfi_model_new(const tf_model_params *p, const int64_t *set_n, int init,
                         tf_model **out);
+/* The same for a vision model: vp checked, p its layer fields
+ * (tfi_vision_model_params); set_n may also size the patch and head sets
+ * (entries L*5 and L*5 + 1). */
+tf_status tfi_model_new_task(const tf_model_params *p, const tf_vision_params *vp,
+                             const int64_t *set_n, int init, tf_model **out);
+
+/* Every Pattention set of the model: the layers' L*5, and the patch and
+ * head sets of a vision model after them. */
+static inline int tfi_model_num_sets(const tf_model *m)
+{
+    return m->p.num_layers * TFI_SETS_PER_LAYER + (m->vis ? 2 : 0);
+}
+#define TFI_VISION_PATCH_SET(m) ((m)->p.num_layers * TFI_SETS_PER_LAYER)
+#define TFI_VISION_HEAD_SET(m) ((m)->p.num_layers * TFI_SETS_PER_LAYER + 1)
+
+/* Activation buffers for B sequences of T rows (reallocated only to grow)
+ * and the sets' workspaces for B*T rows, so that a pass cannot fail half
+ * way.  TF_ERR_NOMEM (message on m). */
+tf_status tfi_model_prepare_pass(tf_model *m, int B, int T);
+/* The layers' forward on m->layers[0].x_in (B sequences of T rows) into
+ * m->x_final, and their backward from m->g_x, announcing each layer. */
+void tfi_model_layers_forward(tf_model *m, int B, int T);
+void tfi_model_layers_backward(tf_model *m, int B, int T);
+
+/* ---- vision (vision.c) ---- */
+
+/* The layer fields of vp as language-model params: seq_length = P, vocab
+ * K, no rotary. */
+tf_model_params tfi_vision_model_params(const tf_vision_params *vp);
+tf_status tfi_vision_params_check(const tf_vision_params *vp, tfi_errbuf *eb);
+void tfi_vision_release(tfi_vision *v);
+/* tf_model_backward of a vision model (checked: a forward with labels). */
+tf_status tfi_vision_backward(tf_model *m);
+/* TF_ERR_STATE unless m is a language model (fn names the call). */
+tf_status tfi_model_need_language(tf_model *m, const char *fn);
 
 int tfi_rotary_dims(const tf_model_params *p);
 /* The rotary tables (cos and sin, seq_length x rotary_dims / 2 floats each)
@@ -128,6 +180,9 @@ void tfi_model_grads_adopt(tf_model *m, float *arena, size_t count, const size_t
 void tfi_model_grads_ready_head(tf_model *m);
 void tfi_model_grads_ready_layer(tf_model *m, int l);
 void tfi_model_grads_ready_embed(tf_model *m);
+/* A vision model's backward: the whole buffer at once (the per-part
+ * reports above stay silent for it). */
+void tfi_model_grads_ready_all(tf_model *m);
 
 /* ---- growth (model_grow.c) ---- */
 

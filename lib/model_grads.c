@@ -62,7 +62,7 @@ void tfi_model_grads_adopt(tf_model *m, float *arena, size_t count, const size_t
 /* Tensors [first, first + n) of the table are final. */
 static void notify(tf_model *m, int first, int n)
 {
-    if (!m->grad_ready)
+    if (!m->grad_ready || m->vis) /* a vision backward reports once, at its end */
         return;
     const tfi_tensor_ref *a = &m->refs[first], *b = &m->refs[first + n - 1];
     size_t offset = (size_t)(a->grad - m->grad_arena);
@@ -84,6 +84,12 @@ void tfi_model_grads_ready_layer(tf_model *m, int l)
 void tfi_model_grads_ready_embed(tf_model *m)
 {
     notify(m, 0, 1);
+}
+
+void tfi_model_grads_ready_all(tf_model *m)
+{
+    if (m->grad_ready)
+        m->grad_ready(m->grad_ready_user, m->grad_arena, 0, m->grad_count);
 }
 
 /* ---- public calls ------------------------------------------------------ */

@@ -164,7 +164,10 @@ TF_API tf_status tf_model_load_grown(tf_model *model, const char *path,
         return tfi_fail(&model->err, TF_ERR_ARGUMENT, "tf_model_load_grown: path is NULL");
     tf_model *m = model;
     tf_grow_params g;
-    tf_status st = tfi_grow_params_copy(&g, params, "tf_model_load_grown", &m->err);
+    tf_status st = tfi_model_need_language(m, "tf_model_load_grown");
+    if (st != TF_OK)
+        return st;
+    st = tfi_grow_params_copy(&g, params, "tf_model_load_grown", &m->err);
     if (st != TF_OK)
         return st;
     /* a loaded model starts a new run: what growth does to training does

@@ -160,6 +160,11 @@ tf_status tfi_model_load_from(tf_model *m, tf_optimizer *opt, const tfi_st_file 
         goto done;
     }
     /* 1. validate everything */
+    if (tfi_meta_is_vision(f) != (m->vis != NULL)) {
+        st = tfi_fail(eb, TF_ERR_STATE, "tf_model_load: %s holds a %s model, this is a %s model",
+                      f->name, m->vis ? "language" : "vision", m->vis ? "vision" : "language");
+        goto done;
+    }
     const int official = tfi_file_official_names(f);
     for (int i = 0; i < n && st == TF_OK; i++)
         st = tfi_file_expect(f, official, m->p.num_layers, m->refs[i].name, m->refs[i].rows,

@@ -62,6 +62,14 @@ tf_status tfi_model_meta_write(tfi_st_writer *w, const tf_model *m);
  * fixtures use the official YAML key names).  TF_ERR_FORMAT naming the file
  * and the key if one is missing or malformed. */
 tf_status tfi_params_from_metadata(const tfi_st_file *f, tf_model_params *p);
+/* Whether f holds a vision model (metadata task "vision"; a file without a
+ * task holds a language model). */
+int tfi_meta_is_vision(const tfi_st_file *f);
+/* A vision file's configuration: *vp from the metadata, checked, with the
+ * layer fields of p (tfi_params_from_metadata's).  TF_ERR_FORMAT naming
+ * the key. */
+tf_status tfi_vision_params_from_metadata(const tfi_st_file *f, const tf_model_params *p,
+                                          tf_vision_params *vp);
 
 /* A set's tau and scale policy as recorded in a file (absent in fixtures
  * and official files: then the model's own stay). */

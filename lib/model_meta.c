@@ -50,6 +50,16 @@ tf_status tfi_model_meta_write(tfi_st_writer *w, const tf_model *m)
     st |= tfi_meta_fmt(w, "init_method_std", "%.17g", p->init_method_std);
     st |= tfi_meta_fmt(w, "seed", "%llu", (unsigned long long)p->seed);
     st |= tfi_st_writer_meta(w, "scale_policy", policy_name(p->scale_policy));
+    st |= tfi_st_writer_meta(w, "task", m->vis ? "vision" : "language");
+    if (m->vis) {
+        const tf_vision_params *v = &m->vis->p;
+        st |= tfi_meta_fmt(w, "image_size", "%d", v->image_size);
+        st |= tfi_meta_fmt(w, "channels", "%d", v->channels);
+        st |= tfi_meta_fmt(w, "patch_size", "%d", v->patch_size);
+        st |= tfi_meta_fmt(w, "num_classes", "%d", v->num_classes);
+        st |= tfi_meta_fmt(w, "patch_slot_num", "%lld", (long long)v->patch_slot_num);
+        st |= tfi_meta_fmt(w, "head_slot_num", "%lld", (long long)v->head_slot_num);
+    }
     for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
         char prefix[96], key[128];
         tfi_set_prefix(i, prefix, sizeof prefix);
@@ -202,5 +212,57 @@ tf_status tfi_params_from_metadata(const tfi_st_file *f, tf_model_params *p)
     tfi_errbuf eb;
     if ((st = tfi_model_params_check(p, &eb)) != TF_OK)
         return tfi_fail(NULL, TF_ERR_FORMAT, "%s: metadata: %s", f->name, eb.msg);
+    return TF_OK;
+}
+
+int tfi_meta_is_vision(const tfi_st_file *f)
+{
+    const char *task = tfi_st_meta(f, "task");
+    return task && strcmp(task, "vision") == 0;
+}
+
+tf_status tfi_vision_params_from_metadata(const tfi_st_file *f, const tf_model_params *p,
+                                          tf_vision_params *vp)
+{
+    *vp = tf_vision_default_params();
+    const char *keys[6] = {"image_size", "channels", "patch_size", "num_classes",
+                           "patch_slot_num", "head_slot_num"};
+    int64_t v[6];
+    for (int i = 0; i < 6; i++) {
+        tf_status st = tfi_meta_int(f, keys[i], 1, &v[i]);
+        if (st != TF_OK)
+            return st;
+        if (v[i] < 1 || v[i] > INT32_MAX)
+            return tfi_fail(NULL, TF_ERR_FORMAT, "%s: metadata '%s' = %lld is out of range",
+                            f->name, keys[i], (long long)v[i]);
+    }
+    vp->image_size = (int32_t)v[0];
+    vp->channels = (int32_t)v[1];
+    vp->patch_size = (int32_t)v[2];
+    vp->num_classes = (int32_t)v[3];
+    vp->patch_slot_num = v[4];
+    vp->head_slot_num = v[5];
+    vp->num_layers = p->num_layers;
+    vp->hidden_size = p->hidden_size;
+    vp->num_attention_heads = p->num_attention_heads;
+    vp->qkv_slot_num = p->qkv_slot_num;
+    vp->proj_slot_num = p->proj_slot_num;
+    vp->ffn_slot_num = p->ffn_slot_num;
+    vp->norm = p->norm;
+    vp->layernorm_epsilon = p->layernorm_epsilon;
+    vp->init_method_std = p->init_method_std;
+    vp->seed = p->seed;
+    vp->scale_policy = p->scale_policy;
+    tfi_errbuf eb;
+    tf_status st = tfi_vision_params_check(vp, &eb);
+    if (st != TF_OK)
+        return tfi_fail(NULL, TF_ERR_FORMAT, "%s: metadata: %s", f->name, eb.msg);
+    tf_model_params q = tfi_vision_model_params(vp);
+    if (q.seq_length != p->seq_length || q.vocab_size != p->vocab_size)
+        return tfi_fail(NULL, TF_ERR_FORMAT,
+                        "%s: metadata: seq_length %lld and vocab_size %lld do not match the "
+                        "%lld patches and %d classes of the images", f->name,
+                        (long long)p->seq_length, (long long)p->vocab_size,
+                        (long long)q.seq_length, vp->num_classes);
     return TF_OK;
 }

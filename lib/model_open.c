@@ -178,18 +178,34 @@ static void set_sizes(const tfi_st_file *f, int official, const tf_model_params 
 }
 
 /* Every tensor the configuration declares must be in the file with its
- * exact shape: embed [V, d], final_norm [d], set i's keys and values
+ * exact shape: embed [V, d] (a vision model's pos_embed, patch and head
+ * sets instead, vp not NULL), final_norm [d], set i's keys and values
  * [n[i], d].  Checked before anything is allocated, so that sizes in the
  * metadata or a configuration cannot make the library allocate more than
  * the file holds; a file stopping short of num_layers is refused at its
  * first missing set.  Any disagreement is the file's: TF_ERR_FORMAT. */
 static tf_status check_declared(const tfi_st_file *f, int official, const tf_model_params *p,
-                                const int64_t *n)
+                                const tf_vision_params *vp, const int64_t *n)
 {
     const int L = p->num_layers;
     const int64_t d = p->hidden_size;
     const tfi_st_tensor *t;
-    tf_status st = tfi_file_expect(f, official, L, "embed.weight", p->vocab_size, d, &t, NULL);
+    tf_status st;
+    if (vp) { /* pos_embed [P, d], patch_embed [n, p*p*C] -> d, head d -> [n, K] */
+        const int L5 = L * TFI_SETS_PER_LAYER;
+        const int64_t pd = (int64_t)vp->patch_size * vp->patch_size * vp->channels;
+        st = tfi_file_expect(f, 0, L, "pos_embed", p->seq_length, d, &t, NULL);
+        if (st == TF_OK)
+            st = tfi_file_expect(f, 0, L, "patch_embed.key_param_tokens", n[L5], pd, &t, NULL);
+        if (st == TF_OK)
+            st = tfi_file_expect(f, 0, L, "patch_embed.value_param_tokens", n[L5], d, &t, NULL);
+        if (st == TF_OK)
+            st = tfi_file_expect(f, 0, L, "head.key_param_tokens", n[L5 + 1], d, &t, NULL);
+        if (st == TF_OK)
+            st = tfi_file_expect(f, 0, L, "head.value_param_tokens", n[L5 + 1],
+                                 vp->num_classes, &t, NULL);
+    } else
+        st = tfi_file_expect(f, official, L, "embed.weight", p->vocab_size, d, &t, NULL);
     if (st == TF_OK)
         st = tfi_file_expect(f, official, L, "final_norm.weight", d, 0, &t, NULL);
     if (st == TF_OK)
@@ -230,13 +246,22 @@ static tf_status open_file(const tfi_st_file *f, const tf_config *cfg, tf_model 
         st = params_of(f, official, cfg, &p);
     if (st != TF_OK)
         return st;
-    int64_t *n = calloc((size_t)p.num_layers * TFI_SETS_PER_LAYER, sizeof *n);
+    const int vision = tfi_meta_is_vision(f);
+    tf_vision_params vp;
+    if (vision && (st = tfi_vision_params_from_metadata(f, &p, &vp)) != TF_OK)
+        return st;
+    const int L5 = p.num_layers * TFI_SETS_PER_LAYER;
+    int64_t *n = calloc((size_t)L5 + 2, sizeof *n);
     if (!n)
         return tfi_fail(NULL, TF_ERR_NOMEM, "%s: out of memory", f->name);
     set_sizes(f, official, &p, tfi_st_meta(f, "num_layers") != NULL, n);
+    if (vision) {
+        n[L5] = vp.patch_slot_num;
+        n[L5 + 1] = vp.head_slot_num;
+    }
     tf_model *m = NULL;
-    if ((st = check_declared(f, official, &p, n)) == TF_OK &&
-        (st = tfi_model_new(&p, n, 0, &m)) == TF_OK &&
+    if ((st = check_declared(f, official, &p, vision ? &vp : NULL, n)) == TF_OK &&
+        (st = tfi_model_new_task(&p, vision ? &vp : NULL, n, 0, &m)) == TF_OK &&
         (st = tfi_model_load_from(m, NULL, f)) != TF_OK) {
         tfi_fail(NULL, st, "%s", m->err.msg);
         tf_model_free(m);

@@ -5,8 +5,9 @@
  * calls that read and write tensors by name.
  *
  * Table layout (tfi_model_set_ref is the one place that knows it):
- *   [0]                 embed.weight
- *   [1 + 2i], [2 + 2i]  keys and values of set i (layer-major, 5 per layer)
+ *   [0]                 embed.weight (language) or pos_embed (vision)
+ *   [1 + 2i], [2 + 2i]  keys and values of set i (layer-major, 5 per layer;
+ *                       then a vision model's patch_embed and head)
  *   [1 + 2S], [2 + 2S]  final_norm.weight, final_norm.bias (S sets)
  */
 #include <stdint.h>
@@ -54,18 +55,26 @@ static void set_resized(void *owner, int index)
 
 tf_status tfi_model_build_refs(tf_model *m)
 {
-    const int nsets = m->p.num_layers * TFI_SETS_PER_LAYER, d = m->p.hidden_size;
+    const int nsets = tfi_model_num_sets(m), d = m->p.hidden_size;
     const int count = 1 + 2 * nsets + 2;
     tfi_tensor_ref *refs = tfi_calloc((size_t)count, sizeof *refs);
     if (!refs)
         return tfi_fail(&m->err, TF_ERR_NOMEM, "out of memory for the tensor table");
     m->refs = refs;
     m->nrefs = count;
-    refs[0] = (tfi_tensor_ref){"embed.weight", m->embed, m->embed_grad, m->p.vocab_size, d, 1};
+    if (m->vis) /* decays as the token embedding does */
+        refs[0] = (tfi_tensor_ref){"pos_embed", m->embed, m->embed_grad, m->vis->P, d, 1};
+    else
+        refs[0] = (tfi_tensor_ref){"embed.weight", m->embed, m->embed_grad, m->p.vocab_size, d,
+                                   1};
     for (int i = 0; i < nsets; i++) {
         tfi_tensor_ref *k = tfi_model_set_ref(m, i), *v = k + 1;
         char prefix[64];
-        tfi_set_prefix(i, prefix, sizeof prefix);
+        if (m->vis && i >= TFI_VISION_PATCH_SET(m))
+            snprintf(prefix, sizeof prefix, "%s",
+                     i == TFI_VISION_PATCH_SET(m) ? "patch_embed" : "head");
+        else
+            tfi_set_prefix(i, prefix, sizeof prefix);
         snprintf(k->name, sizeof k->name, "%s.key_param_tokens", prefix);
         snprintf(v->name, sizeof v->name, "%s.value_param_tokens", prefix);
         k->cols = m->sets[i].d_in;
@@ -76,6 +85,8 @@ tf_status tfi_model_build_refs(tf_model *m)
     refs[count - 1] = (tfi_tensor_ref){"final_norm.bias", m->norm_b, m->norm_b_grad, d, 0, 0};
     for (int i = 0; i < nsets; i++) {
         sync_set(m, i);
+        if (i >= m->p.num_layers * TFI_SETS_PER_LAYER)
+            continue; /* a vision model's patch and head sets are never lent out */
         m->sets[i].resized = set_resized;
         m->sets[i].grow = tfi_model_grow_one_set;
         m->sets[i].owner = m;
@@ -107,7 +118,7 @@ void tfi_model_point_grads(tf_model *m, float *arena, const size_t *off)
     m->embed_grad = m->refs[0].grad;
     m->norm_w_grad = m->refs[m->nrefs - 2].grad;
     m->norm_b_grad = m->refs[m->nrefs - 1].grad;
-    for (int i = 0; i < m->p.num_layers * TFI_SETS_PER_LAYER; i++) {
+    for (int i = 0; i < tfi_model_num_sets(m); i++) {
         tf_pattention *set = &m->sets[i];
         const tfi_tensor_ref *k = tfi_model_set_ref(m, i);
         set->key_grad = k[0].grad;

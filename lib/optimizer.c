@@ -1,7 +1,8 @@
 /*
- * optimizer.c -- AdamW with global-norm clipping, the warmup + cosine
- * schedule and its restart at a growth, gradient accumulation, and the
- * moments' growth and reset.
+ * optimizer.c -- AdamW with global-norm clipping and gradient
+ * accumulation: its parameters, its state (the moments), their growth and
+ * reset, and the step.  The learning-rate schedule it follows is
+ * schedule.c's.
  *
  * The math is in tokenformer.h ("Optimizer"); it is torch.optim.AdamW after
  * torch.nn.utils.clip_grad_norm_, as shared/reference/tokenformer_ref.py
@@ -39,7 +40,7 @@ static size_t slot_size(int64_t rows, int64_t cols)
 
 /* ---- parameters --------------------------------------------------------- */
 
-static tf_optimizer_params optimizer_defaults(void)
+tf_optimizer_params tfi_optimizer_defaults(void)
 {
     tf_optimizer_params p;
     memset(&p, 0, sizeof p);
@@ -61,7 +62,7 @@ static tf_optimizer_params optimizer_defaults(void)
 
 TF_API void tf_optimizer_params_init(tf_optimizer_params *p, size_t size)
 {
-    tf_optimizer_params d = optimizer_defaults();
+    tf_optimizer_params d = tfi_optimizer_defaults();
     tfi_params_init(p, size, &d, sizeof d);
 }
 
@@ -239,105 +240,7 @@ TF_API const char *tf_optimizer_errmsg(const tf_optimizer *opt)
     return opt ? opt->err.msg : "the optimizer is NULL";
 }
 
-/* ---- schedule ----------------------------------------------------------- */
-
-/* Linear warmup to lr over `warmup` steps, then a cosine to min_lr ending
- * at step `decay` (if decay > warmup), then min_lr; 0 before step 1. */
-static double warmup_cosine(double lr, double min_lr, int64_t warmup, int64_t decay, int64_t t)
-{
-    if (t < 1)
-        return 0.0;
-    if (warmup > 0 && t <= warmup)
-        return lr * (double)t / (double)warmup;
-    if (decay > warmup) {
-        if (t >= decay)
-            return min_lr;
-        double progress = (double)(t - warmup) / (double)(decay - warmup);
-        return min_lr + (lr - min_lr) * 0.5 * (1.0 + cos(M_PI * progress));
-    }
-    return lr;
-}
-
-/* The schedule with its restart (the formulas are in tokenformer.h). */
-static double lr_at(const tf_optimizer_params *p, int64_t t)
-{
-    if (p->lr_restart == TF_LR_KEEP || t <= p->lr_restart_step)
-        return warmup_cosine(p->lr, p->min_lr, p->warmup_steps, p->decay_steps, t);
-    const int64_t u = t - p->lr_restart_step, w = p->lr_restart_warmup_steps;
-    if (p->lr_restart == TF_LR_RESTART)
-        return warmup_cosine(p->lr_restart_lr, p->lr_restart_min_lr, w,
-                             p->lr_restart_decay_steps, u);
-    double warm = w > 0 && u < w ? (double)u / (double)w : 1.0;
-    return warmup_cosine(p->lr, p->min_lr, p->warmup_steps, p->decay_steps, t) *
-           p->lr_restart_factor * warm;
-}
-
-TF_API double tf_optimizer_lr_at(const tf_optimizer *opt, int64_t t)
-{
-    return opt ? lr_at(&opt->p, t) : 0.0;
-}
-
-TF_API double tf_schedule_lr(const tf_optimizer_params *params, int64_t t)
-{
-    if (!params) {
-        tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_schedule_lr: params is NULL");
-        return NAN;
-    }
-    /* the schedule's fields end with decay_steps: a struct must hold them */
-    tf_optimizer_params p = tf_optimizer_default_params();
-    if (tfi_params_in(&p, sizeof p, params, TFI_PARAMS_MIN(tf_optimizer_params, decay_steps),
-                      "tf_schedule_lr", "tf_optimizer_params", NULL) != TF_OK)
-        return NAN;
-    return lr_at(&p, t);
-}
-
-/* ---- restart at a growth ------------------------------------------------ */
-
-void tfi_optimizer_params_no_restart(tf_optimizer_params *p)
-{
-    const tf_optimizer_params none = optimizer_defaults();
-    p->lr_restart = none.lr_restart;
-    p->lr_restart_step = none.lr_restart_step;
-    p->lr_restart_lr = none.lr_restart_lr;
-    p->lr_restart_min_lr = none.lr_restart_min_lr;
-    p->lr_restart_warmup_steps = none.lr_restart_warmup_steps;
-    p->lr_restart_decay_steps = none.lr_restart_decay_steps;
-    p->lr_restart_factor = none.lr_restart_factor;
-}
-
-tf_status tfi_optimizer_restart_prepare(const tf_optimizer *opt, const tf_grow_params *g,
-                                        tf_optimizer_params *out, tfi_errbuf *eb)
-{
-    const tf_optimizer_params *base = &opt->p;
-    tf_optimizer_params q = *base;
-    if (g->lr_schedule != TF_LR_KEEP)
-        tfi_optimizer_params_no_restart(&q);
-    if (g->lr_schedule == TF_LR_RESTART) {
-        /* the recipe's defaults: the optimizer's peak, a tenth of its end,
-         * ending where its own schedule ends */
-        double peak = g->lr > 0 ? g->lr : base->lr;
-        double end = g->min_lr >= 0 ? g->min_lr : base->min_lr / 10.0;
-        int64_t stop = g->end_step > 0 ? g->end_step : base->decay_steps;
-        int64_t decay = g->decay_steps > 0 ? g->decay_steps : stop - opt->step;
-        q.lr_restart = TF_LR_RESTART;
-        q.lr_restart_step = opt->step;
-        q.lr_restart_lr = peak;
-        q.lr_restart_min_lr = end > peak ? peak : end;
-        q.lr_restart_warmup_steps = g->warmup_steps;
-        /* a cosine that would end before it starts: the peak throughout */
-        q.lr_restart_decay_steps = decay > 0 ? decay : 0;
-    } else if (g->lr_schedule == TF_LR_CONTINUE && (g->lr_factor != 1.0 || g->warmup_steps)) {
-        /* (factor 1 without warmup is the identity: no restart) */
-        q.lr_restart = TF_LR_CONTINUE;
-        q.lr_restart_step = opt->step;
-        q.lr_restart_warmup_steps = g->warmup_steps;
-        q.lr_restart_factor = g->lr_factor;
-    }
-    tf_status st = tfi_optimizer_params_check(&q, eb, "the schedule restart");
-    if (st == TF_OK)
-        *out = q;
-    return st;
-}
+/* ---- the params in use, the step count ---------------------------------- */
 
 void tfi_optimizer_restart_commit(tf_optimizer *opt, const tf_optimizer_params *p, int reset)
 {
@@ -420,15 +323,17 @@ TF_API tf_status tf_optimizer_get_moment(const tf_optimizer *opt, const char *na
     return TF_OK;
 }
 
-/* The model's tensors against the slots; TF_ERR_STATE naming the first
- * difference. */
-static tf_status check_layout(tf_optimizer *opt, const char *fn)
+/* The model's tensors against the slots, in name, order and shape; with
+ * rows_may_grow a tensor may have more rows than its slot (a growth to
+ * follow), counted in *grown.  TF_ERR_STATE naming the first difference. */
+static tf_status match_layout(tf_optimizer *opt, const char *fn, int rows_may_grow, int *grown)
 {
     const tf_model *m = opt->model;
     if (m->nrefs != opt->nslots)
         return tfi_fail(&opt->err, TF_ERR_STATE,
                         "%s: the model has %d tensors, the optimizer state %d", fn, m->nrefs,
                         opt->nslots);
+    *grown = 0;
     for (int i = 0; i < opt->nslots; i++) {
         const tfi_tensor_ref *r = &m->refs[i];
         const tfi_opt_slot *s = &opt->slots[i];
@@ -436,15 +341,20 @@ static tf_status check_layout(tf_optimizer *opt, const char *fn)
             return tfi_fail(&opt->err, TF_ERR_STATE,
                             "%s: model tensor %d is '%s', the optimizer's slot '%s'", fn, i,
                             r->name, s->name);
-        if (r->rows != s->rows || r->cols != s->cols)
+        int same = r->rows == s->rows && r->cols == s->cols;
+        int followable = rows_may_grow && r->cols == s->cols && r->rows > s->rows;
+        if (!same && !followable)
             return tfi_fail(&opt->err, TF_ERR_STATE,
                             "%s: '%s' is [%lld, %lld] in the model but [%lld, %lld] in the "
-                            "optimizer state: the model was resized behind the optimizer's "
-                            "back (a Pattention set grown through its own handle); grow "
-                            "through tf_model_grow(model, opt, ...), which grows the "
-                            "optimizer's moments too",
+                            "optimizer state: %s",
                             fn, r->name, (long long)r->rows, (long long)r->cols,
-                            (long long)s->rows, (long long)s->cols);
+                            (long long)s->rows, (long long)s->cols,
+                            rows_may_grow ? "only growth in rows can be followed"
+                                          : "the model was resized behind the optimizer's "
+                                            "back (a Pattention set grown through its own "
+                                            "handle); grow through tf_model_grow(model, opt, "
+                                            "...), which grows the optimizer's moments too");
+        *grown += followable;
     }
     return TF_OK;
 }
@@ -453,28 +363,11 @@ tf_status tfi_optimizer_follow_model(tf_optimizer *opt)
 {
     if (!opt)
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tfi_optimizer_follow_model: the optimizer is NULL");
-    static const char fn[] = "tfi_optimizer_follow_model";
     const tf_model *m = opt->model;
-    if (m->nrefs != opt->nslots)
-        return tfi_fail(&opt->err, TF_ERR_STATE,
-                        "%s: the model has %d tensors, the optimizer state %d", fn, m->nrefs,
-                        opt->nslots);
-    int grown = 0;
-    for (int i = 0; i < opt->nslots; i++) {
-        const tfi_tensor_ref *r = &m->refs[i];
-        const tfi_opt_slot *s = &opt->slots[i];
-        if (strcmp(r->name, s->name) != 0)
-            return tfi_fail(&opt->err, TF_ERR_STATE,
-                            "%s: model tensor %d is '%s', the optimizer's slot '%s'", fn, i,
-                            r->name, s->name);
-        if (r->cols != s->cols || r->rows < s->rows)
-            return tfi_fail(&opt->err, TF_ERR_STATE,
-                            "%s: '%s' is [%lld, %lld] in the model but [%lld, %lld] in the "
-                            "optimizer state: only growth in rows can be followed",
-                            fn, r->name, (long long)r->rows, (long long)r->cols,
-                            (long long)s->rows, (long long)s->cols);
-        grown += r->rows > s->rows;
-    }
+    int grown;
+    tf_status st = match_layout(opt, "tfi_optimizer_follow_model", 1, &grown);
+    if (st != TF_OK)
+        return st;
     if (!grown)
         return TF_OK;
 
@@ -494,7 +387,7 @@ tf_status tfi_optimizer_follow_model(tf_optimizer *opt)
         for (int i = 0; fresh && i < 2 * opt->nslots; i++)
             tfi_free(fresh[i]);
         tfi_free(fresh);
-        return tfi_fail(&opt->err, TF_ERR_NOMEM, "%s: out of memory for the grown moments", fn);
+        return tfi_fail(&opt->err, TF_ERR_NOMEM, "tfi_optimizer_follow_model: out of memory for the grown moments");
     }
     for (int i = 0; i < opt->nslots; i++) {
         tfi_opt_slot *s = &opt->slots[i];
@@ -647,7 +540,8 @@ static int update_tensor(float *p, float *g, float *m, float *v, int64_t n, int 
 TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm)
 {
     CHECK_OPT(opt, "tf_optimizer_step");
-    tf_status st = check_layout(opt, "tf_optimizer_step");
+    int grown;
+    tf_status st = match_layout(opt, "tf_optimizer_step", 0, &grown);
     /* allocated by tf_optimizer_create already: a no-op that keeps the
      * loops below free of NULL checks */
     if (st == TF_OK && (st = tfi_model_ensure_grads(opt->model)) != TF_OK)
@@ -678,7 +572,7 @@ TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm)
     }
 
     const int64_t t = opt->step + 1, k_bc = t - opt->moments_origin;
-    const double lr = lr_at(p, t);
+    const double lr = tfi_lr_at(p, t);
     const double bc1 = 1.0 - pow(p->beta1, (double)k_bc);
     const double bc2 = 1.0 - pow(p->beta2, (double)k_bc);
     step_consts k = {

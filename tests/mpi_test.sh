@@ -10,7 +10,7 @@
 #   - growth during a data-parallel run: identical on every rank, optimizer
 #     state included, and the one-process losses;
 #   - SIGINT to one rank: every rank stops at the same step, rank 0 saves
-#     once; Ctrl-C to mpirun (SIGTERM to every rank) the same; a rank killed
+#     once; Ctrl-C at a terminal (SIGINT to mpirun and every rank) the same; a rank killed
 #     with SIGKILL ends the job with a message instead of a hang; a batch
 #     that does not split over the ranks is refused;
 #   - bindings/python/examples/train_data_parallel.py with 2 ranks.
@@ -173,9 +173,10 @@ sys.exit(0 if sys.argv[2] in steps else "metadata steps %s" % steps)
 PY
 
 start_long int2
-kill -INT "$pid" # Ctrl-C at the terminal
-finishes "$pid" 30 || { kill -KILL "$pid"; die "Ctrl-C to mpirun: the job did not stop"; }
-grep -q "^interrupted at step" "$work/int2.out" || die "Ctrl-C to mpirun: no checkpoint: $(cat "$work/int2.out")"
+# Ctrl-C at a terminal: SIGINT to the whole foreground group, mpirun and ranks
+kill -INT "$pid" $(ps -o pid= --ppid "$pid")
+finishes "$pid" 30 || { kill -KILL "$pid"; die "Ctrl-C: the job did not stop"; }
+grep -q "^interrupted at step" "$work/int2.out" || die "Ctrl-C: no checkpoint: $(cat "$work/int2.out")"
 
 start_long int3
 kill -USR1 "$pid" # mpirun forwards SIGUSR1 to every rank at once

@@ -4,7 +4,7 @@
  *
  *   PASS model_tiny.safetensors  logits 7.3e-07/2e-05  loss ... grads ...
  *
- * Dispatches on the file's `kind` metadata: pattention, model, grow.
+ * Dispatches on the file's `kind` metadata: pattention, model, grow, vision.
  * Tolerances are those of the fixtures' README (metric max|a-b| / (max|b| +
  * 1e-6) per tensor, the worst tensor of a group reported).  Exits 1 if any
  * file fails, 2 on usage errors.  Fixtures of any size work: every shape
@@ -214,6 +214,8 @@ static double step_end_to_end(tf_model *m, const tfi_st_file *f, double lr, repo
     return worst;
 }
 
+static void check_step_alone(const char *path, const tfi_st_file *f, report *r);
+
 static void check_model(const char *path, const tfi_st_file *f, report *r)
 {
     tf_model *m = NULL;
@@ -257,11 +259,19 @@ static void check_model(const char *path, const tfi_st_file *f, report *r)
         add_group(r, "grad_norm", rel_err(&gnorm, gn_ref, 1), TOL_GRAD);
     double lr = meta_num(f, "lr", 1e-3);
     add_group(r, "step1(e2e, /lr)", step_end_to_end(m, f, lr, r), 1e-2);
-    /* the optimizer alone: reload the params, put in the stored gradients */
+    check_step_alone(path, f, r);
+done:
     tf_optimizer_free(opt);
-    opt = NULL;
     tf_model_free(m);
-    m = NULL;
+    free(tokens); free(targets); free(lref); free(loss_ref); free(gn_ref); free(logits);
+}
+
+/* The optimizer alone: the fixture's params with its stored gradients, one
+ * step, against step1.*. */
+static void check_step_alone(const char *path, const tfi_st_file *f, report *r)
+{
+    tf_model *m = NULL;
+    tf_optimizer *opt = NULL;
     if (tf_model_open(path, &m) != TF_OK || !(opt = fixture_optimizer(m, f))) {
         fail(r, "%s", tf_last_error());
         goto done;
@@ -288,7 +298,6 @@ static void check_model(const char *path, const tfi_st_file *f, report *r)
 done:
     tf_optimizer_free(opt);
     tf_model_free(m);
-    free(tokens); free(targets); free(lref); free(loss_ref); free(gn_ref); free(logits);
 }
 
 /* ---- kind: grow ------------------------------------------------------- */
@@ -380,6 +389,83 @@ done:
     free(lo_ref); free(base); free(off); free(pin);
 }
 
+/* ---- kind: vision ----------------------------------------------------- */
+
+/* The image classifier: logits, loss, every gradient, one step (end to end
+ * and from the stored gradients), and growth of the layers' sets with zero
+ * keys under both scale policies (pinned: our own base bit for bit). */
+static void check_vision(const char *path, const tfi_st_file *f, report *r)
+{
+    tf_model *m = NULL;
+    tf_optimizer *opt = NULL;
+    size_t nl;
+    float *pixels = tensor(f, "pixels", NULL), *lref = tensor(f, "logits", &nl);
+    float *loss_ref = tensor(f, "loss", NULL), *gn_ref = tensor(f, "grad_norm", NULL);
+    float *off_ref = tensor(f, "logits_grown_official", NULL);
+    float *pin_ref = tensor(f, "logits_grown_pinned", NULL);
+    const tfi_st_tensor *lt = tfi_st_find(f, "labels");
+    int32_t *labels = NULL;
+    float *logits = NULL, *grown = NULL;
+    if (!pixels || !lref || !loss_ref || !off_ref || !pin_ref || !lt || lt->ndim != 1) {
+        fail(r, "%s", "missing pixels, labels, logits, loss or grown logits");
+        goto done;
+    }
+    const int B = (int)lt->shape[0];
+    if (lt->dtype != TFI_ST_I32 || B < 1 || !(labels = malloc((size_t)B * 4))) {
+        fail(r, "%s", "labels are not I32 [B]");
+        goto done;
+    }
+    memcpy(labels, tfi_st_data(f, lt), (size_t)B * sizeof(int32_t));
+    if (tf_model_open(path, &m) != TF_OK || !tf_model_is_vision(m)) {
+        fail(r, "%s", m ? "tf_model_open did not make a vision model" : tf_last_error());
+        goto done;
+    }
+    logits = malloc(nl * sizeof(float));
+    grown = malloc(nl * sizeof(float));
+    float loss;
+    if (tf_model_forward_images(m, B, pixels, labels, logits, &loss) != TF_OK ||
+        tf_model_backward(m) != TF_OK) {
+        fail(r, "%s", tf_model_errmsg(m));
+        goto done;
+    }
+    add_group(r, "logits", rel_err(logits, lref, nl), TOL_OUT);
+    add_group(r, "loss", rel_err(&loss, loss_ref, 1), TOL_OUT);
+    add_group(r, "grads", worst_over_tensors(m, f, "grad.", 1, r), TOL_GRAD);
+    float gnorm;
+    if (!(opt = fixture_optimizer(m, f)) || tf_optimizer_step(opt, &gnorm) != TF_OK) {
+        fail(r, "%s", tf_last_error());
+        goto done;
+    }
+    if (gn_ref)
+        add_group(r, "grad_norm", rel_err(&gnorm, gn_ref, 1), TOL_GRAD);
+    add_group(r, "step1(e2e, /lr)", step_end_to_end(m, f, meta_num(f, "lr", 1e-3), r), 1e-2);
+    check_step_alone(path, f, r);
+    const tf_scale_policy policies[2] = {TF_SCALE_FOLLOW_N, TF_SCALE_PINNED};
+    const float *refs[2] = {off_ref, pin_ref};
+    const char *names[2] = {"follow_n", "pinned"};
+    for (int k = 0; k < 2; k++) {
+        tf_optimizer_free(opt);
+        opt = NULL;
+        tf_model_free(m);
+        if (!(m = grown_model(path, f, policies[k], r)))
+            goto done;
+        if (tf_model_forward_images(m, B, pixels, NULL, grown, NULL) != TF_OK) {
+            fail(r, "%s", tf_model_errmsg(m));
+            goto done;
+        }
+        add_group(r, names[k], rel_err(grown, refs[k], nl), TOL_OUT);
+    }
+    int identical = memcmp(grown, logits, nl * sizeof(float)) == 0;
+    r->failed |= !identical;
+    r->used += (size_t)snprintf(r->text + r->used, sizeof r->text - r->used,
+                                "  pinned==base %s", identical ? "bit-identical" : "DIFFERS FAIL");
+done:
+    tf_optimizer_free(opt);
+    tf_model_free(m);
+    free(pixels); free(lref); free(loss_ref); free(gn_ref); free(off_ref); free(pin_ref);
+    free(labels); free(logits); free(grown);
+}
+
 /* ---- driver ----------------------------------------------------------- */
 
 static int by_name(const void *a, const void *b)
@@ -425,6 +511,8 @@ int main(int argc, char **argv)
                 check_pattention(&f, &r);
             else if (strcmp(kind, "model") == 0)
                 check_model(path, &f, &r);
+            else if (strcmp(kind, "vision") == 0)
+                check_vision(path, &f, &r);
             else if (strcmp(kind, "grow") == 0)
                 check_grow(path, &f, &r);
             else

@@ -31,6 +31,7 @@ import model as M
 import ops
 import optim
 import safetensors_io as st
+import vision as VM
 
 FORMAT = "tokenformer-fixture-1"
 OPTIM = dict(lr=1e-3, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, clip_grad=1.0)
@@ -49,6 +50,12 @@ SPECS = [
     {"kind": "grow", "name": "grow_tiny", "seed": 301, "batch": 2, "config": TINY,
      "grown": dict(qkv_slot_num=64, proj_slot_num=56, ffn_slot_num=128)},
 ]
+VISION_TINY = dict(image_size=8, channels=2, patch_size=4, num_classes=5, patch_slot_num=14,
+                   head_slot_num=11, num_layers=2, hidden_size=16, num_attention_heads=2,
+                   qkv_slot_num=12, proj_slot_num=10, ffn_slot_num=24)
+SPECS.append({"kind": "vision", "name": "vision_tiny", "seed": 401, "batch": 3,
+              "vision": VISION_TINY, "optim": OPTIM,
+              "grown": dict(qkv_slot_num=16, proj_slot_num=12, ffn_slot_num=32)})
 GROWN_KEYS = ("qkv_slot_num", "proj_slot_num", "ffn_slot_num")
 
 
@@ -75,7 +82,28 @@ def _batch(rng, cfg, B):
     return seq[:, :-1].astype(np.int32), seq[:, 1:].astype(np.int32)
 
 
+def draw_vision_inputs(spec):
+    """Drawn from the seed in any case (no torch-era inputs exist): params
+    (keys N(0, 0.3), so that every path carries signal), pixels N(0, 1),
+    labels, the growth's new value rows (zero keys)."""
+    rng = np.random.default_rng(spec["seed"])
+    vc = VM.VisionConfig(**spec["vision"])
+    params = {k: as_input(v) for k, v in VM.init_params(vc, rng, 0.1, key_std=0.3).items()}
+    B, S, C = spec["batch"], vc.image_size, vc.channels
+    pixels = as_input(rng.standard_normal((B, S, S, C) if C > 1 else (B, S, S)))
+    labels = rng.integers(0, vc.num_classes, B).astype(np.int32)
+    cfg, gcfg = vc.trunk(), vc.trunk().replace(**spec["grown"])
+    rows = {}
+    for p in M.pattention_sets(cfg.num_layers):
+        Kn, Vn = grow.new_rows(rng, M.slot_num(gcfg, p) - M.slot_num(cfg, p), vc.hidden_size,
+                               vc.hidden_size, "zero", vstd=M.value_std(cfg))
+        rows[p] = (as_input(Kn), as_input(Vn))
+    return {"params": params, "pixels": pixels, "labels": labels, "rows": rows}
+
+
 def draw_inputs(spec):
+    if spec["kind"] == "vision":
+        return draw_vision_inputs(spec)
     rng = np.random.default_rng(spec["seed"])
     if spec["kind"] == "pattention":
         N, din, dout, n = spec["N"], spec["d_in"], spec["d_out"], spec["n"]
@@ -115,6 +143,15 @@ def read_inputs(spec, path):
                                   **{k: str(spec[k]) for k in ("N", "d_in", "d_out", "n")}})
         return {"X": f64["input"], "K": f64["key_param_tokens"], "V": f64["value_param_tokens"],
                 "dY": f64["grad_output"]}
+    if spec["kind"] == "vision":
+        vc = VM.VisionConfig(**spec["vision"])
+        _expect_meta(path, meta, vc.to_strings())
+        cfg, gcfg = vc.trunk(), vc.trunk().replace(**spec["grown"])
+        return {"params": {k: f64[k] for k in VM.param_shapes(vc)}, "pixels": f64["pixels"],
+                "labels": t["labels"],
+                "rows": {p: (f64["grown." + p + M.KEYS][M.slot_num(cfg, p):],
+                             f64["grown." + p + M.VALUES][M.slot_num(cfg, p):])
+                         for p in M.pattention_sets(cfg.num_layers)}}
     cfg = M.Config(**spec["config"])
     _expect_meta(path, meta, cfg.to_strings())
     out = {"params": {k: f64[k] for k in M.param_shapes(cfg)},
@@ -206,7 +243,41 @@ def build_grow(spec, x):
     return tensors, meta
 
 
-BUILDERS = {"pattention": build_pattention, "model": build_model, "grow": build_grow}
+def build_vision(spec, x):
+    """The image classifier: logits, loss, gradients, one AdamW step (the
+    model fixtures' layout, with pixels and labels for tokens and targets),
+    and growth of the layers' sets with zero keys (grown.*, logits under
+    both scale policies; the patch and head sets keep their size)."""
+    vc, hp = VM.VisionConfig(**spec["vision"]), optim.AdamW(**spec["optim"])
+    params, pixels, labels = x["params"], x["pixels"], x["labels"]
+    logits, loss, grads = VM.loss_and_grads(params, pixels, labels, vc)
+    grads = {k: as_input(g) for k, g in grads.items()}
+    step1, _, gnorm = optim.adamw_step(params, grads, hp)
+    cfg = vc.trunk()
+    grown, gcfg = grow.grow_params(params, cfg, spec["grown"], rows=x["rows"])
+    res = {}
+    for tag, policy in (("official", "follow_n"), ("pinned", "pinned")):
+        lg = VM.forward(grown, pixels, vc.replace(**spec["grown"]), grow.grown_taus(cfg, policy))[0]
+        res["logits_grown_" + tag] = lg
+    if not np.array_equal(f32(res["logits_grown_pinned"]), f32(logits)):
+        raise AssertionError(f"{spec['name']}: pinned zero-key growth changed the logits")
+    if not rel(res["logits_grown_official"], logits) > 1e-3:
+        raise AssertionError(f"{spec['name']}: follow_n growth did not change the logits")
+    tensors = {**params, "pixels": pixels, "labels": labels, "logits": logits,
+               "loss": np.reshape(loss, 1), "grad_norm": np.array([gnorm])}
+    tensors.update({"grad." + k: g for k, g in grads.items()})
+    tensors.update({"step1." + k: p for k, p in step1.items()})
+    tensors.update({"grown." + k: v for k, v in grown.items()})
+    tensors.update(res)
+    meta = {"task": "vision", "batch_size": str(spec["batch"]), "seed": str(spec["seed"]),
+            **cfg.to_strings(), **vc.to_strings(), **hp.to_strings(),
+            **{"grown_" + k: str(spec["grown"][k]) for k in GROWN_KEYS},
+            "inputs_rng": "numpy.random.default_rng(seed)"}
+    return tensors, meta
+
+
+BUILDERS = {"pattention": build_pattention, "model": build_model, "grow": build_grow,
+            "vision": build_vision}
 
 
 # ---------------------------------------------------------------------------
@@ -281,7 +352,7 @@ def write_fixture(spec, out, inputs_dir=None):
     back, _ = st.read(path)
     assert list(back) == list(tensors), path
     written = [path]
-    if spec["kind"] != "pattention":
+    if spec["kind"] not in ("pattention", "vision"):
         ypath = os.path.join(out, spec["name"] + ".yml")
         with open(ypath, "w") as f:
             f.write(yaml_text(spec))

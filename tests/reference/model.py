@@ -116,15 +116,21 @@ def init_params(cfg, rng, ln_jitter=0.0, key_std=0.02):
     and embedding N(0, key_std), values N(0, value_std(cfg)), final norm
     weight 1 and bias 0, each plus ln_jitter * N(0, 1) (> 0 in the fixtures,
     so that the affine part is tested)."""
+    return draw_params(param_shapes(cfg), value_std(cfg), rng, ln_jitter, key_std)
+
+
+def draw_params(shapes, vstd, rng, ln_jitter=0.0, key_std=0.02):
+    """{name: shape} drawn in order: values N(0, vstd), final norm 1 and 0
+    (plus ln_jitter * N(0, 1)), everything else N(0, key_std)."""
     out = {}
-    for name, shape in param_shapes(cfg).items():
+    for name, shape in shapes.items():
         z = rng.standard_normal(shape)
         if name == "final_norm.weight":
             out[name] = 1.0 + ln_jitter * z
         elif name == "final_norm.bias":
             out[name] = ln_jitter * z
         elif name.endswith(VALUES):
-            out[name] = value_std(cfg) * z
+            out[name] = vstd * z
         else:
             out[name] = key_std * z
     return out

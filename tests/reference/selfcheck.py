@@ -33,6 +33,7 @@ import model as M
 import ops
 import optim
 import safetensors_io as st
+import vision as VM
 
 FAILURES = []
 
@@ -153,6 +154,8 @@ def fixture_inputs(path, spec):
 def check_model_fd(fixtures, rng):
     print("== finite differences: the loss of the model fixtures (4 entries per tensor) ==")
     for path, spec in fixtures:
+        if spec["kind"] == "vision":
+            check_vision_fd(path, spec, rng)
         if spec["kind"] != "model":
             continue
         x, cfg = fixture_inputs(path, spec)
@@ -164,6 +167,27 @@ def check_model_fd(fixtures, rng):
                        entries=4, rng=rng)
         print(f"  {os.path.basename(path):34s} {4 * len(names):4d} entries  max err {err:.1e}")
         check(err < 1e-9, f"{path}: loss gradient differs from finite differences by {err:.1e}")
+
+
+def check_vision_fd(path, spec, rng):
+    """The image classifier's loss against every gradient (4 entries per
+    tensor, and the pixels), and its zero-key growth under the pinned
+    scale: the same logits in float64."""
+    x, vc = MF.read_inputs(spec, path), VM.VisionConfig(**spec["vision"])
+    params, pixels, labels = x["params"], x["pixels"], x["labels"]
+    _, _, grads = VM.loss_and_grads(params, pixels, labels, vc)
+    names = list(params)
+    err = fd_error(lambda: float(VM.loss(params, pixels, labels, vc)),
+                   [params[k] for k in names], [grads[k] for k in names], entries=4, rng=rng)
+    print(f"  {os.path.basename(path):34s} {4 * len(names):4d} entries  max err {err:.1e}")
+    check(err < 1e-9, f"{path}: loss gradient differs from finite differences by {err:.1e}")
+    cfg = vc.trunk()
+    grown, _ = grow.grow_params(params, cfg, spec["grown"], rows=x["rows"])
+    base = VM.forward(params, pixels, vc)[0]
+    pinned = VM.forward(grown, pixels, vc.replace(**spec["grown"]), grow.grown_taus(cfg, "pinned"))[0]
+    d = MF.rel(pinned, base)
+    print(f"  {'vision growth, zero keys, pinned':34s}  rel diff {d:.1e}")
+    check(d < 1e-12, f"{path}: pinned zero-key growth changed the logits by {d:.1e}")
 
 
 # ---------------------------------------------------------------------------
@@ -311,6 +335,13 @@ def stand_in(path, spec):
         res["step1 (own grads) /lr"] = max(
             float(np.max(np.abs(s_own[k] - t["step1." + k])[np.abs(t["grad." + k]) >= 1e-5])) / hp.lr
             for k in p32)
+    elif spec["kind"] == "vision":
+        vc = VM.VisionConfig(**spec["vision"])
+        p32, px = to32(x["params"]), x["pixels"].astype(np.float32)
+        logits, loss, grads = VM.loss_and_grads(p32, px, x["labels"], vc)
+        res["logits"] = MF.rel(logits, t["logits"])
+        res["loss"] = MF.rel(np.reshape(loss, 1), t["loss"])
+        res["grads"] = max(MF.rel(grads[k], t["grad." + k]) for k in p32)
     else:
         cfg = M.Config(**spec["config"])
         grown, gcfg = grow.grow_params(to32(x["params"]), cfg, spec["grown"], rows=x["rows"])

@@ -24,6 +24,7 @@ class SignatureTest(unittest.TestCase):
     def test_constructors_name_the_struct_fields(self):
         cases = [
             (tf.ModelParams, tf.ModelParams), (tf.Model, tf.ModelParams),
+            (tf.VisionParams, tf.VisionParams), (tf.Model.vision, tf.VisionParams),
             (tf.PattentionParams, tf.PattentionParams), (tf.Pattention, tf.PattentionParams),
             (tf.GrowParams, tf.GrowParams), (pattention.grow_params, tf.GrowParams),
             (tf.OptimizerParams, tf.OptimizerParams), (tf.Optimizer, tf.OptimizerParams),

@@ -85,7 +85,7 @@ from .inference import (Decoder, Sampler, bytes_to_tokens, official_sampler_para
 from .model import CheckpointInfo, ForwardResult, Model, checkpoint_info
 from .optimizer import Optimizer, schedule_lr
 from .params import (DatasetParams, GrowParams, ImageAugParams, ModelParams, OptimizerParams,
-                     PattentionParams, SamplerParams)
+                     PattentionParams, SamplerParams, VisionParams)
 from .pattention import Pattention
 from .runtime import (get_info, get_num_threads, init, last_error, norm_type_name,
                       set_num_threads, status_name, version_number, version_string)
@@ -100,8 +100,8 @@ __all__ = [
     "get_info", "status_name", "last_error", "norm_type_name",
     "Status", "Norm", "ScalePolicy", "KeyInit", "LrRestart", "SetKind", "DataFormat", "Split",
     "DType",
-    "PattentionParams", "GrowParams", "ModelParams", "OptimizerParams", "SamplerParams",
-    "DatasetParams",
+    "PattentionParams", "GrowParams", "ModelParams", "VisionParams", "OptimizerParams",
+    "SamplerParams", "DatasetParams",
     "Pattention", "Config", "Model", "ForwardResult", "CheckpointInfo", "checkpoint_info",
     "Optimizer", "schedule_lr", "Dataset", "Source",
     "ImageDataset", "ImageAugParams",

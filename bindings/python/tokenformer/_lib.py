@@ -32,7 +32,7 @@ import numpy as np
 
 from . import errors
 from .params import (DataSource, DatasetParams, GrowParams, ImageAugParams, Info, ModelParams,
-                     OptimizerParams, PattentionParams, SamplerParams)
+                     OptimizerParams, PattentionParams, SamplerParams, VisionParams)
 
 #: A filesystem path as the bindings take it.
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -215,6 +215,12 @@ PROTOTYPES = {
     "tf_model_get_grad": (St, [ModelP, c_char_p, Pf, c_size_t]),
     "tf_model_set_grad": (St, [ModelP, c_char_p, Pf, c_size_t]),
     "tf_model_forward": (St, [ModelP, c_int, c_int, Pi32, Pi32, Pf, Pf]),
+    "tf_vision_params_init": (None, [POINTER(VisionParams), c_size_t]),
+    "tf_model_create_vision": (St, [POINTER(VisionParams), POINTER(ModelP)]),
+    "tf_model_is_vision": (c_int, [ModelP]),
+    "tf_model_get_vision_params": (St, [ModelP, POINTER(VisionParams)]),
+    "tf_model_forward_images": (St, [ModelP, c_int, Pf, Pi32, Pf, Pf]),
+    "tf_model_predict": (St, [ModelP, c_int, Pf, Pi32]),
     "tf_model_backward": (St, [ModelP]),
     "tf_model_zero_grad": (St, [ModelP]),
     # data-parallel training
@@ -378,6 +384,7 @@ def _check_struct(fn_name, mirror):
 for _fn_name, _mirror in (("tf_pattention_params_init", PattentionParams),
                           ("tf_grow_params_init", GrowParams),
                           ("tf_model_params_init", ModelParams),
+                          ("tf_vision_params_init", VisionParams),
                           ("tf_optimizer_params_init", OptimizerParams),
                           ("tf_sampler_params_init", SamplerParams),
                           ("tf_dataset_params_init", DatasetParams),

@@ -565,7 +565,7 @@ def _producer(tensor: Any, name: str, out_dtype: str) -> Callable[[], np.ndarray
 def metadata(params: ModelParams, converted_from: str = "") -> Dict[str, str]:
     """The safetensors metadata of a converted model: the keys and number
     formats of ``tf_model_save`` (format tag, library version, the
-    configuration under the official names, scale_policy), plus
+    configuration under the official names, scale_policy, task), plus
     ``converted_from``.  The per-set ``pattention.*.tau`` entries are left
     out: absent, the library uses each set's default tau, as the official
     code does."""
@@ -576,6 +576,7 @@ def metadata(params: ModelParams, converted_from: str = "") -> Dict[str, str]:
         v = _value(params, k)
         meta[k] = "%.17g" % v if k in _FLOAT_KEYS else str(v)
     meta["scale_policy"] = "pinned" if params.scale_policy == 1 else "follow_n"
+    meta["task"] = "language"  # converted checkpoints are language models
     if converted_from:
         meta["converted_from"] = converted_from
     return meta

@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike
 from . import _lib, errors
 from ._lib import F, PathLike
 from .enums import DType, DTypeLike, NormLike, ScalePolicyLike, SetKind, SetKindLike
-from .params import GrowParams, ModelParams, given_fields
+from .params import GrowParams, ModelParams, VisionParams, given_fields
 from .pattention import Pattention, grow_params
 
 if TYPE_CHECKING:
@@ -97,6 +97,83 @@ class Model(_lib.Handle):
         self = cls.__new__(cls)
         self._init_handle(ptr)
         return self
+
+    @classmethod
+    def vision(cls, params: Optional[VisionParams] = None, *,
+               image_size: Optional[int] = None, channels: Optional[int] = None,
+               patch_size: Optional[int] = None, num_classes: Optional[int] = None,
+               patch_slot_num: Optional[int] = None, head_slot_num: Optional[int] = None,
+               num_layers: Optional[int] = None, hidden_size: Optional[int] = None,
+               num_attention_heads: Optional[int] = None, qkv_slot_num: Optional[int] = None,
+               proj_slot_num: Optional[int] = None, ffn_slot_num: Optional[int] = None,
+               norm: Optional[NormLike] = None, layernorm_epsilon: Optional[float] = None,
+               init_method_std: Optional[float] = None, seed: Optional[int] = None,
+               scale_policy: Optional[ScalePolicyLike] = None) -> "Model":
+        """``tf_model_create_vision()``: a fresh image classifier (the
+        fields override ``params``, or the library's defaults)."""
+        fields = given_fields(VisionParams, locals())
+        if params is None:
+            params = VisionParams(**fields)
+        elif not isinstance(params, VisionParams):
+            raise TypeError("params must be a VisionParams, not %s" % type(params).__name__)
+        elif fields:
+            params = params.copy().update(**fields)
+        out = _lib.ModelP()
+        _lib.check(F.tf_model_create_vision(ctypes.byref(params), ctypes.byref(out)))
+        return cls._wrap(out)
+
+    @property
+    def is_vision(self) -> bool:
+        """Whether this is an image classifier (``tf_model_is_vision``)."""
+        return bool(F.tf_model_is_vision(self._h()))
+
+    @property
+    def vision_params(self) -> VisionParams:
+        """``tf_model_get_vision_params()`` (StateError on a language model)."""
+        p = VisionParams()
+        self._check(F.tf_model_get_vision_params(self._h(), ctypes.byref(p)))
+        return p
+
+    def _pixels(self, pixels: ArrayLike) -> np.ndarray:
+        vp = self.vision_params
+        shape = (vp.image_size, vp.image_size) + ((vp.channels,) if vp.channels > 1 else ())
+        px = _lib.as_f32(pixels, "pixels")
+        if px.shape == shape:
+            px = px.reshape((1,) + shape)
+        if px.shape[1:] != shape or px.shape[0] < 1:
+            raise errors.ShapeError(2, "pixels has shape %s; the model needs [B, %s]"
+                                    % (tuple(px.shape), ", ".join(map(str, shape))))
+        return px
+
+    def forward_images(self, pixels: ArrayLike, labels: Optional[ArrayLike] = None,
+                       logits: bool = True) -> ForwardResult:
+        """``tf_model_forward_images()`` on ``pixels`` [B, H, W] (or
+        [B, H, W, C]; one image without B).  Returns ``ForwardResult(logits
+        [B, K] or None, loss or None)``; with ``labels`` [B],
+        :meth:`backward` may follow."""
+        h = self._h()
+        px = self._pixels(pixels)
+        B = px.shape[0]
+        lab = None
+        if labels is not None:
+            lab = _lib.as_i32(labels, "labels").reshape(-1)
+            if lab.shape != (B,):
+                raise errors.ShapeError(2, "labels has %d entries for %d images" % (lab.size, B))
+        lg = _lib.out_array(None, (B, self.vision_params.num_classes), np.float32) \
+            if logits else None
+        loss = ctypes.c_float()
+        self._check(F.tf_model_forward_images(h, B, _lib.fptr(px), _lib.iptr(lab),
+                                              _lib.fptr(lg),
+                                              ctypes.byref(loss) if lab is not None else None))
+        return ForwardResult(lg, float(loss.value) if lab is not None else None)
+
+    def predict(self, pixels: ArrayLike) -> np.ndarray:
+        """``tf_model_predict()``: the class (int32) of each image."""
+        h = self._h()
+        px = self._pixels(pixels)
+        out = np.empty(px.shape[0], np.int32)
+        self._check(F.tf_model_predict(h, px.shape[0], _lib.fptr(px), _lib.iptr(out)))
+        return out
 
     @classmethod
     def from_config(cls, config: Union["Config", PathLike], **fields: Any) -> "Model":

@@ -23,7 +23,7 @@ from typing import Any, Dict, Optional, Type, TypeVar
 from .enums import (DataFormat, DataFormatLike, KeyInit, KeyInitLike, LrRestart, LrRestartLike,
                     Norm, NormLike, ScalePolicy, ScalePolicyLike)
 
-__all__ = ["PattentionParams", "GrowParams", "ModelParams", "OptimizerParams",
+__all__ = ["PattentionParams", "GrowParams", "ModelParams", "VisionParams", "OptimizerParams",
            "SamplerParams", "DatasetParams", "ImageAugParams", "Info", "DataSource"]
 
 _ENUM_FIELDS = {"norm": Norm, "scale_policy": ScalePolicy, "key_init": KeyInit,
@@ -216,6 +216,44 @@ class ModelParams(_ParamsBase):
                  init_method_std: Optional[float] = None, seed: Optional[int] = None,
                  scale_policy: Optional[ScalePolicyLike] = None) -> None:
         super().__init__(**given_fields(ModelParams, locals()))
+
+
+class VisionParams(_ParamsBase):
+    """``tf_vision_params``: the image classifier (image_size, channels,
+    patch_size, num_classes, patch_slot_num, head_slot_num) and its layers
+    (the layer fields of :class:`ModelParams`)."""
+    _init_fn = "tf_vision_params_init"
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("image_size", c_int32),
+        ("channels", c_int32),
+        ("patch_size", c_int32),
+        ("num_classes", c_int32),
+        ("patch_slot_num", c_int64),
+        ("head_slot_num", c_int64),
+        ("num_layers", c_int32),
+        ("hidden_size", c_int32),
+        ("num_attention_heads", c_int32),
+        ("qkv_slot_num", c_int64),
+        ("proj_slot_num", c_int64),
+        ("ffn_slot_num", c_int64),
+        ("norm", c_int),
+        ("layernorm_epsilon", c_double),
+        ("init_method_std", c_double),
+        ("seed", c_uint64),
+        ("scale_policy", c_int),
+    ]
+
+    def __init__(self, *, image_size: Optional[int] = None, channels: Optional[int] = None,
+                 patch_size: Optional[int] = None, num_classes: Optional[int] = None,
+                 patch_slot_num: Optional[int] = None, head_slot_num: Optional[int] = None,
+                 num_layers: Optional[int] = None, hidden_size: Optional[int] = None,
+                 num_attention_heads: Optional[int] = None, qkv_slot_num: Optional[int] = None,
+                 proj_slot_num: Optional[int] = None, ffn_slot_num: Optional[int] = None,
+                 norm: Optional[NormLike] = None, layernorm_epsilon: Optional[float] = None,
+                 init_method_std: Optional[float] = None, seed: Optional[int] = None,
+                 scale_policy: Optional[ScalePolicyLike] = None) -> None:
+        super().__init__(**given_fields(VisionParams, locals()))
 
 
 class OptimizerParams(_ParamsBase):
