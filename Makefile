@@ -27,7 +27,7 @@ DESTDIR ?=
 CC ?= cc
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter
-BASE_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -fopenmp $(WARN)
+BASE_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -fopenmp-simd $(WARN)
 LIB_CFLAGS := $(BASE_CFLAGS) -fno-math-errno -ffp-contract=fast -fPIC -fvisibility=hidden -DTF_BUILDING_LIBRARY -Iinclude -Ilib
 DEP_LIBS := -lblis -lyaml -ljson-c -lpcre2-8 -lutf8proc -lz -lm -lpthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
@@ -59,7 +59,7 @@ $(B)/%.o: %.c $(LIB_HDR)
 	$(CC) $(CFLAGS) $(LIB_CFLAGS) -c $< -o $@
 
 $(SHARED): $(LIB_OBJ) lib/libtokenformer.map
-	$(CC) $(CFLAGS) -shared -fopenmp -Wl,-soname,$(SONAME) \
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) \
 	  -Wl,--version-script=lib/libtokenformer.map -Wl,--no-undefined \
 	  -o $@ $(LIB_OBJ) $(DEP_LIBS)
 	ln -sf libtokenformer.so.$(VERSION) $(B)/$(SONAME)

@@ -1206,9 +1206,11 @@ static void big_kernels(float *out)
 
 typedef struct limited_job {
     int gate; /* read end of a pipe: the job starts when it is closed */
-    float *out;
+    float *out, *gemm3;
 } limited_job;
 
+/* Runs big_kernels, then big_kernels' GEMM asking for 3 threads, which the
+ * pool must try to create there and then (the count in effect is 1). */
 static void *limited_worker(void *arg)
 {
     limited_job *job = arg;
@@ -1216,6 +1218,13 @@ static void *limited_worker(void *arg)
     while (read(job->gate, &c, 1) > 0)
         ;
     big_kernels(job->out);
+    tfi_rng r;
+    tfi_rng_seed(&r, 99);
+    float *x = fvec(BK_N * BK_D);
+    fill_normal(&r, x, BK_N * BK_D, 0.1, 1.0);
+    tfi_sgemm(0, 1, BK_M, BK_M, BK_K, 1.0f, x, BK_K, x + BK_M * BK_K, BK_K, 0.0f, job->gemm3,
+              BK_M, 3);
+    free(x);
     return NULL;
 }
 
@@ -1224,22 +1233,23 @@ static void *noop_thread(void *arg)
     return arg;
 }
 
-/* The child of test_threads_refused: exits 0 when the kernels ran under a
- * process limit that refuses every new thread and gave the one-thread
- * results, 77 when the limit cannot be applied here. */
+/* The child of test_threads_refused: exits 0 when, under a process limit
+ * that refuses every new thread, tf_set_num_threads failed with a clear
+ * status and changed nothing, and the kernels (and a loop asking the pool
+ * for threads it cannot make) gave the one-thread results; 77 when the
+ * limit cannot be applied here. */
 static void refused_child(void)
 {
-    float *want = fvec(BK_OUT), *got = fvec(BK_OUT);
+    float *want = fvec(BK_OUT), *got = fvec(BK_OUT), *gemm3 = fvec(BK_M * BK_M);
     tf_set_num_threads(1);
     big_kernels(want);
     /* RLIMIT_NPROC does not bind root: run as nobody if we are root */
     if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
         _exit(77);
-    /* a fresh calling thread, so that its OpenMP pool starts empty; it
-     * waits for the limit */
+    /* a calling thread made before the limit; it waits for it */
     int gate[2];
     pthread_t worker, extra;
-    limited_job job = {0, got};
+    limited_job job = {0, got, gemm3};
     if (pipe(gate) != 0)
         _exit(3);
     job.gate = gate[0];
@@ -1252,16 +1262,20 @@ static void refused_child(void)
         pthread_join(extra, NULL);
         _exit(77);
     }
-    if (tf_set_num_threads(500) != TF_OK)
+    if (tf_set_num_threads(500) != TF_ERR_NOMEM)
         _exit(4);
+    if (!strstr(tf_last_error(), "refused") || tf_get_num_threads() != 1)
+        _exit(5);
     close(gate[1]);
     pthread_join(worker, NULL);
+    if (memcmp(want + BK_N * BK_D, gemm3, BK_M * BK_M * sizeof *gemm3) != 0)
+        _exit(6);
     _exit(memcmp(want, got, BK_OUT * sizeof *got) == 0 ? 0 : 2);
 }
 
-/* Under a process limit that refuses threads, a large thread count must
- * neither fail nor let OpenMP end the process ("libgomp: Thread creation
- * failed" and exit(1), before the check in tfi_num_threads). */
+/* Under a process limit that refuses threads, a thread count the system
+ * cannot give is a status, never the end of the process (as libgomp's
+ * "Thread creation failed" and exit(1) was), and the kernels still run. */
 START_TEST(test_threads_refused_by_system)
 {
     int errpipe[2];

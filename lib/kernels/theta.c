@@ -230,20 +230,47 @@ TF_CLONES static void fast_row_backward(tf_norm_type norm, float tau, int64_t n,
         g[j] = r * (g[j] - s[j] * c) * gelu_grad_poly(a[j]);
 }
 
+typedef struct theta_loop {
+    tf_norm_type norm;
+    float tau;
+    int64_t n;
+    float *A, *S, *R, *G;
+    const float *cA, *cS, *cR;
+} theta_loop;
+
+/* Rows worth a parallel loop: waking the pool costs more below. */
+static int theta_threads(int64_t N, int64_t n)
+{
+    return N * n > 32768 ? tfi_num_threads() : 1;
+}
+
+static void forward_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const theta_loop *a = arg;
+    const int64_t n = a->n;
+    for (int64_t i = r0; i < r1; i++)
+        fast_row_forward(a->norm, a->tau, n, a->A + i * n, a->S + i * n, a->R + i);
+}
+
 void tfi_theta_forward(tf_norm_type norm, float tau, int64_t N, int64_t n, float *A,
                        float *S, float *R)
 {
-    int nt = tfi_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(dynamic, TFI_ROWS_PER_TASK) if (N * n > 32768)
-    for (int64_t i = 0; i < N; i++)
-        fast_row_forward(norm, tau, n, A + i * n, S + i * n, R + i);
+    theta_loop a = {.norm = norm, .tau = tau, .n = n, .A = A, .S = S, .R = R};
+    tfi_parallel_rows(N, theta_threads(N, n), forward_rows, &a);
+}
+
+static void backward_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const theta_loop *a = arg;
+    const int64_t n = a->n;
+    for (int64_t i = r0; i < r1; i++)
+        fast_row_backward(a->norm, a->tau, n, a->cA + i * n, a->cS + i * n, a->cR[i],
+                          a->G + i * n);
 }
 
 void tfi_theta_backward(tf_norm_type norm, float tau, int64_t N, int64_t n,
                         const float *A, const float *S, const float *R, float *G)
 {
-    int nt = tfi_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(dynamic, TFI_ROWS_PER_TASK) if (N * n > 32768)
-    for (int64_t i = 0; i < N; i++)
-        fast_row_backward(norm, tau, n, A + i * n, S + i * n, R[i], G + i * n);
+    theta_loop a = {.norm = norm, .tau = tau, .n = n, .cA = A, .cS = S, .cR = R, .G = G};
+    tfi_parallel_rows(N, theta_threads(N, n), backward_rows, &a);
 }
