@@ -87,10 +87,10 @@ int tfi_gemm_threads(int64_t m, int64_t n, int64_t k);
  *   C[m, n] = alpha * op(A) op(B) + beta * C
  * op(A) is [m, k]: A is [m, k] with leading dimension lda, or, if ta, A is
  * [k, m] (lda) and used transposed.  Likewise op(B) [k, n].  ldc is C's row
- * stride.  nthreads <= 0: the count in effect, and C is cut into blocks
- * by its shape alone (the same bits for every thread count); 1: one BLIS
- * call (inside a task of a parallel loop); more: blocks on that many
- * threads.  The runtime must be up. */
+ * stride.  nthreads <= 0: the count in effect for a large product (the
+ * same bits for every count), one thread for a small one; 1: one BLIS call
+ * (inside a task of a parallel loop); more: that many threads.  The
+ * runtime must be up. */
 void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                const float *A, int64_t lda, const float *B, int64_t ldb,
                float beta, float *C, int64_t ldc, int nthreads);

@@ -330,22 +330,25 @@ TF_API tf_status tf_get_info(tf_info *info)
                           "tf_get_info", "tf_info", NULL);
 }
 
-/* Blocks of a split GEMM: up to GEMM_MAX_BLOCKS, so that a thread the
- * system deschedules holds back little work (4 per thread on two cores);
- * none thinner than GEMM_MIN_BLOCK rows or columns, so that packing the
- * shared operand again stays cheap. */
-#define GEMM_MAX_BLOCKS 8
+/* Blocks of a split GEMM: a few per thread, so that a thread the system
+ * deschedules holds back little work; none thinner than GEMM_MIN_BLOCK rows
+ * or columns, so that packing the shared operand again stays cheap. */
+#define GEMM_BLOCKS_PER_THREAD 4
 #define GEMM_MIN_BLOCK 96
 #define GEMM_ALIGN 48
 
-/* One single-threaded BLIS call on row-major operands. */
+/* One single-threaded BLIS call on row-major operands; `packed` keeps BLIS
+ * on its packing ("conventional") path, whose every element is the same
+ * sum whatever the call's m and n (see tfi_sgemm). */
 static void gemm_block(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                        const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                       float *C, int64_t ldc)
+                       float *C, int64_t ldc, int packed)
 {
     rntm_t rntm;
     bli_rntm_init(&rntm);
     bli_rntm_set_num_threads(1, &rntm);
+    if (packed)
+        bli_rntm_disable_l3_sup(&rntm);
     /* Row-major: row stride = leading dimension, column stride = 1.  A
      * transposed operand keeps its stored strides and gets the trans flag. */
     bli_sgemm_ex(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
@@ -367,10 +370,10 @@ static void gemm_split_task(void *arg, int64_t b, int worker)
     int64_t i0 = b * g->step, cnt = g->len - i0 < g->step ? g->len - i0 : g->step;
     if (g->rows)
         gemm_block(g->ta, g->tb, cnt, g->n, g->k, g->alpha, g->ta ? g->A + i0 : g->A + i0 * g->lda,
-                   g->lda, g->B, g->ldb, g->beta, g->C + i0 * g->ldc, g->ldc);
+                   g->lda, g->B, g->ldb, g->beta, g->C + i0 * g->ldc, g->ldc, 1);
     else
         gemm_block(g->ta, g->tb, g->m, cnt, g->k, g->alpha, g->A, g->lda,
-                   g->tb ? g->B + i0 * g->ldb : g->B + i0, g->ldb, g->beta, g->C + i0, g->ldc);
+                   g->tb ? g->B + i0 * g->ldb : g->B + i0, g->ldb, g->beta, g->C + i0, g->ldc, 1);
 }
 
 void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
@@ -385,37 +388,46 @@ void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                 C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
         return;
     }
-    /* Split C along its longer side into blocks, each a single-threaded BLIS
-     * call, handed out dynamically by the pool.  BLIS's own team
-     * (BLIS_NUM_THREADS > 1) synchronises with busy-waiting barriers that
-     * never yield: on a shared machine a descheduled team member stalls the
-     * others for a whole time slice at every barrier, so 2 threads ran 10x
-     * slower than 1 under load.  Here a late thread holds at most one block
-     * and the others take the rest.
+    /* Large products are split along C's longer side into more blocks than
+     * threads, each a single-threaded BLIS call, handed out dynamically by
+     * the pool.  BLIS's own team (BLIS_NUM_THREADS > 1) synchronises with
+     * busy-waiting barriers that never yield: on a shared machine a
+     * descheduled team member stalls the others for a whole time slice at
+     * every barrier, so 2 threads ran 10x slower than 1 under load.  Here a
+     * late thread holds at most one block and the others take the rest.
      *
-     * The split depends on the shape only, never on the thread count: BLIS
-     * picks its kernels and blocking by the size of each call, so another
-     * split could change the last bits, and results must be the same for
-     * every thread count. */
-    int split;
+     * Every call of a large product, split or not, takes BLIS's packing
+     * path: there an element of C is the same sum over k (blocked by k
+     * alone, the same micro-kernel, edges computed through a full tile)
+     * whatever the call's m and n, so the result does not depend on the
+     * split or the thread count (test_gemm_split, test_threads_same_bits).
+     * BLIS's small-matrix ("sup") path would sum in an order that follows
+     * the block's shape; it also runs thin blocks of a wide product at half
+     * the rate, while a whole large product runs as fast either way.  Small
+     * products keep BLIS's own choice: they run in one call. */
+    int packed;
     if (nthreads <= 0) {
-        split = gemm_is_large(m, n, k);
-        nthreads = split ? tfi_num_threads() : 1;
+        packed = gemm_is_large(m, n, k);
+        nthreads = packed ? tfi_num_threads() : 1;
     } else {
-        split = nthreads > 1; /* 1: inside a task of a parallel loop */
+        packed = nthreads > 1; /* 1: inside a task of a parallel loop */
     }
     int rows = m >= n;
     int64_t len = rows ? m : n;
-    int64_t blocks = len / GEMM_MIN_BLOCK < GEMM_MAX_BLOCKS ? len / GEMM_MIN_BLOCK : GEMM_MAX_BLOCKS;
-    if (!split || blocks <= 1) {
-        gemm_block(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    int64_t blocks = nthreads > 1 ? (int64_t)nthreads * GEMM_BLOCKS_PER_THREAD : 1;
+    if (blocks > len / GEMM_MIN_BLOCK)
+        blocks = len / GEMM_MIN_BLOCK;
+    if (blocks <= 1) {
+        gemm_block(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, packed);
         return;
     }
     /* Block edges on multiples of GEMM_ALIGN, so that blocks keep whole
-     * register tiles of every kernel set. */
+     * register tiles of every kernel set (no edge tiles but the last). */
     int64_t step = (len + blocks - 1) / blocks;
     step = (step + GEMM_ALIGN - 1) / GEMM_ALIGN * GEMM_ALIGN;
     blocks = (len + step - 1) / step;
+    if (nthreads > blocks)
+        nthreads = (int)blocks;
     gemm_split g = {ta, tb, rows, m, n, k, len, step, lda, ldb, ldc, alpha, beta, A, B, C};
     tfi_parallel_for(blocks, nthreads, gemm_split_task, &g);
 }

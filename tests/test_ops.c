@@ -1028,6 +1028,21 @@ static void gemm_split_case(int ta, int tb, int64_t m, int64_t n, int64_t k, int
     free(A), free(B), free(C0), free(C1), free(C2);
 }
 
+/* C = 0.5 op(A) op(B) + 0.25 C0 at `threads` (0: the count in effect). */
+static float *gemm_at(int ta, int tb, int64_t m, int64_t n, int64_t k, int threads)
+{
+    const int64_t lda = ta ? m : k, ldb = tb ? k : n;
+    float *A = fvec((size_t)(m * k)), *B = fvec((size_t)(k * n)), *C = fvec((size_t)(m * n));
+    tfi_rng r;
+    tfi_rng_seed(&r, 8);
+    fill_normal(&r, A, (size_t)(m * k), 0.0, 1.0);
+    fill_normal(&r, B, (size_t)(k * n), 0.0, 1.0);
+    fill_normal(&r, C, (size_t)(m * n), 0.0, 1.0);
+    tfi_sgemm(ta, tb, m, n, k, 0.5f, A, lda, B, ldb, 0.25f, C, n, threads);
+    free(A), free(B);
+    return C;
+}
+
 START_TEST(test_gemm_split)
 {
     for (int ta = 0; ta < 2; ta++)
@@ -1035,6 +1050,33 @@ START_TEST(test_gemm_split)
             gemm_split_case(ta, tb, 500, 130, 37, 3); /* rows */
             gemm_split_case(ta, tb, 70, 701, 33, 2);  /* columns */
             gemm_split_case(ta, tb, 500, 130, 37, 1); /* one call */
+            /* split into 2, 3 or 4 threads' blocks: the same bits */
+            float *two = gemm_at(ta, tb, 500, 130, 37, 2);
+            for (int t = 3; t <= 4; t++) {
+                float *more = gemm_at(ta, tb, 500, 130, 37, t);
+                ck_assert_msg(memcmp(two, more, 500 * 130 * sizeof(float)) == 0,
+                              "ta=%d tb=%d: 2 and %d threads' blocks differ", ta, tb, t);
+                free(more);
+            }
+            free(two);
+            /* a large product, at 1 (one call), 2 and 3 threads: the same bits */
+            const int saved = tf_get_num_threads();
+            const int64_t shapes[2][3] = {{1000, 200, 300}, {150, 1100, 290}};
+            for (int s = 0; s < 2; s++) {
+                const int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+                ck_assert_int_eq(tf_set_num_threads(1), TF_OK);
+                float *one = gemm_at(ta, tb, m, n, k, 0);
+                for (int t = 2; t <= 3; t++) {
+                    ck_assert_int_eq(tf_set_num_threads(t), TF_OK);
+                    float *more = gemm_at(ta, tb, m, n, k, 0);
+                    ck_assert_msg(memcmp(one, more, (size_t)(m * n) * sizeof(float)) == 0,
+                                  "ta=%d tb=%d m=%ld n=%ld: 1 and %d threads differ", ta, tb,
+                                  (long)m, (long)n, t);
+                    free(more);
+                }
+                free(one);
+            }
+            ck_assert_int_eq(tf_set_num_threads(saved), TF_OK);
         }
 }
 END_TEST
