@@ -138,11 +138,11 @@ TF_API tf_status tf_init(const char *blis_arch);
  * library does not use OpenMP; BLIS, if it is linked as its OpenMP build,
  * runs single-threaded.
  *
- * Several host threads: the pool runs one parallel loop at a time.  A call
- * that finds it busy with another host thread's loop runs its own loop on
- * its calling thread alone, with the same results; calls on different
- * handles from different threads are safe as before and never wait for
- * each other's loops.  tf_set_num_threads waits for a loop under way.
+ * Several host threads (distinct handles, see the top of this header):
+ * the pool runs one parallel loop at a time.  A call that finds it busy
+ * with another host thread's loop runs its own loop on its calling thread
+ * alone, with the same results, and never waits for the other's loop;
+ * tf_set_num_threads waits for a loop under way.
  *
  * Sharing the CPUs with other work.  A thread the system deschedules must
  * not hold the others back:
