@@ -7,10 +7,8 @@
 # change of the machine's load hits every setting alike) and the share of a
 # step spent in the gradient sums (the trainer's own count), for two
 # models: the fortunes demo's (0.56 M parameters) and bench_model's (4.3 M),
-# then bench/allreduce_bandwidth.py over loopback.  OMP_WAIT_POLICY=passive
-# (README, "Threads"): on a machine shared with other work, spinning OpenMP
-# threads wait for descheduled team members.  docs/scaling-out.md quotes
-# the figures.
+# then bench/allreduce_bandwidth.py over loopback.  docs/scaling-out.md
+# quotes the figures.
 #
 #   bench/dataparallel.sh [STEPS] [REPS]   (defaults 8 and 2; a run's first 2
 #                                           steps are not timed)
@@ -26,8 +24,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # --bind-to none: mpirun binds each rank to one core by default (up to 2
 # ranks), which would put a rank's 2 threads on one core
-export OMP_WAIT_POLICY=passive
-mpirun=(mpirun --oversubscribe --bind-to none -x OMP_WAIT_POLICY)
+mpirun=(mpirun --oversubscribe --bind-to none)
 [ "$(id -u)" -eq 0 ] && mpirun+=(--allow-run-as-root)
 ldd "$train" | grep libmpi > /dev/null || { echo "$train was built without MPI" >&2; exit 1; }
 

@@ -1,39 +1,71 @@
 #!/usr/bin/env bash
-# shared_cores.sh -- the training step at 1 and 2 threads while one other
-# busy process competes for the CPUs (issue 15: more threads must never be
-# slower than fewer).
+# shared_cores.sh -- the training step at 1 and 2 threads, on a quiet
+# machine and while one other busy process competes for the CPUs (issue
+# 15: more threads must never be slower than fewer).
 #
-#   bench/shared_cores.sh [reps] [load]
+#   bench/shared_cores.sh [reps] [rounds] [other-bench_model ...]
 #
-# Starts `load` spinning processes (default 1: `sh -c 'while :; do :; done'`),
-# then runs bench_model on the benchmark config with the 1- and 2-thread
-# steps interleaved rep by rep (A B A B), once with the environment as given
-# and once with OMP_WAIT_POLICY=passive (the documented setting for shared
-# machines, see the thread section of include/tokenformer.h), and prints the
-# medians of both and their ratio.  The spinners are ended on exit.  Wall
-# times on a machine that others also use are noisy: compare ratios from
-# one run.
+# Each round runs bench_model on the benchmark config (the 1- and 2-thread
+# steps interleaved rep by rep, A B A B, medians of `reps`, default 3)
+# quiet, then beside one spinning process (`sh -c 'while :; do :; done'`,
+# ended at once afterwards), for this tree's build/bench/bench_model and
+# then for each other bench_model binary given (e.g. one built from another
+# commit: the same program, another library), all in the same environment
+# as given (no OMP_WAIT_POLICY or other tuning).  After `rounds` rounds
+# (default 3) it prints the median of the rounds' medians per build and
+# load, and the ratio 2-thread / 1-thread (below 1: 2 threads faster).  The
+# load average before each round is printed as it goes: the machine's own
+# load falls on every row of a round alike, so compare within one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-reps=${1:-5}
-load=${2:-1}
+reps=${1:-3}
+rounds=${2:-3}
+shift $(($# < 2 ? $# : 2))
 make -s build/bench/bench_model
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done; }
+builds=(build/bench/bench_model "$@")
+spinner=
+cleanup() { [ -z "$spinner" ] || kill "$spinner" 2> /dev/null || true; }
 trap cleanup EXIT
-for _ in $(seq "$load"); do
-  sh -c 'while :; do :; done' &
-  pids+=($!)
-done
-sleep 1
-echo "load: $load spinning process(es) on $(nproc) CPUs; loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "| wait policy | 1-thread step s | 2-thread step s | 2-thread / 1-thread | 1-thread CPU s | 2-thread CPU s |"
-echo "|---|---|---|---|---|---|"
-row() { # label, env...
-  local label=$1; shift
-  env "$@" build/bench/bench_model "$reps" bench 0 | awk -F'|' -v label="$label" '
-    /^\| bench / { t[$3 + 0] = $4 + 0; c[$3 + 0] = $5 + 0 }
-    END { printf "| %s | %.3f | %.3f | %.2f | %.3f | %.3f |\n", label, t[1], t[2], t[2] / t[1], c[1], c[2] }'
+out=$(mktemp)
+trap 'cleanup; rm -f "$out"' EXIT
+
+one() { # build-index load-name binary
+  "$3" "$reps" bench 0 | awk -F'|' -v b="$1" -v l="$2" '
+    /^\| bench / { printf "%s %s %d %s %s\n", b, l, $3 + 0, $4 + 0, $5 + 0 }' >> "$out"
 }
-if [ -n "${OMP_WAIT_POLICY:-}" ]; then row "$OMP_WAIT_POLICY"; else row default -u OMP_WAIT_POLICY; fi
-row passive OMP_WAIT_POLICY=passive
+
+for r in $(seq "$rounds"); do
+  echo "round $r/$rounds: loadavg $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  for i in "${!builds[@]}"; do
+    one "$i" quiet "${builds[$i]}"
+    sh -c 'while :; do :; done' &
+    spinner=$!
+    sleep 0.5
+    one "$i" busy "${builds[$i]}"
+    kill "$spinner"
+    wait "$spinner" 2> /dev/null || true
+    spinner=
+  done
+done
+
+echo "$(nproc) CPUs; medians of $rounds rounds x $reps steps; busy = beside 1 spinning process;" \
+  "loadavg at the end $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "| build | load | 1-thread step s | 2-thread step s | 2-thread / 1-thread | 1-thread CPU s | 2-thread CPU s |"
+echo "|---|---|---|---|---|---|---|"
+for i in "${!builds[@]}"; do
+  for l in quiet busy; do
+    awk -v b="$i" -v l="$l" -v name="${builds[$i]}" '
+      function med(a, n,   i, j, t) {
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+      }
+      $1 == b && $2 == l { k = $3; n[k]++; w[k, n[k]] = $4; c[k, n[k]] = $5 }
+      END {
+        for (k = 1; k <= 2; k++) {
+          delete a; for (i = 1; i <= n[k]; i++) a[i] = w[k, i]; W[k] = med(a, n[k])
+          delete a; for (i = 1; i <= n[k]; i++) a[i] = c[k, i]; C[k] = med(a, n[k])
+        }
+        printf "| %s | %s | %.3f | %.3f | %.2f | %.3f | %.3f |\n", name, l, W[1], W[2], W[2] / W[1], C[1], C[2]
+      }' "$out"
+  done
+done

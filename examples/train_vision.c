@@ -15,8 +15,7 @@
  *   warmup_steps 500, weight_decay 0.05, clip_grad 1.0    AdamW, cosine
  *   shift 2, hflip 1, mean 0.2860, std 0.3530     augmentation (seeded) and
  *                                                 normalisation
- *   seed 1 (init and data order), threads 0 (the library's default;
- *       OMP_WAIT_POLICY is passive unless the environment sets it)
+ *   seed 1 (init and data order), threads 0 (the library's default)
  *   log_interval 50, eval_interval 0 (steps; 0: every epoch),
  *   checkpoint_interval 500 (steps; and at the end and on Ctrl-C)
  *   grow_at 0 (step; 0: never), grow_qkv_slot_num, grow_proj_slot_num,
@@ -33,7 +32,6 @@
  */
 #include <errno.h>
 #include <signal.h>
-#include <unistd.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,28 +157,8 @@ static int save(tf_model *m, tf_optimizer *opt, const char *dir)
     return 0;
 }
 
-/* OpenMP's default wait policy spins at every barrier: on cores that other
- * processes share, a spinning thread burns the time slices its descheduled
- * partner needs, and a training step here ran 5x slower with 2 threads
- * than with 1 (README: Threads and BLIS kernels).  libgomp reads the
- * policy once, when it is loaded, so a run that has not chosen one starts
- * again with OMP_WAIT_POLICY=passive.  If that fails, it goes on as it is. */
-static void prefer_passive_waits(char **argv)
-{
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
-        return;
-    char self[4096];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len <= 0 || (size_t)len >= sizeof self - 1 ||
-        setenv("OMP_WAIT_POLICY", "passive", 1) != 0)
-        return;
-    self[len] = '\0'; /* the path itself, so that ps shows the program's name */
-    execv(self, argv);
-}
-
 int main(int argc, char **argv)
 {
-    prefer_passive_waits(argv);
     const char *out = NULL, *config = NULL;
     int resume = 0;
     tf_config *cfg = NULL;

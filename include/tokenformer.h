@@ -129,21 +129,51 @@ TF_API const char *tf_last_error(void);
  * TF_ERR_STATE (BLIS cannot switch kernels once initialised). */
 TF_API tf_status tf_init(const char *blis_arch);
 
-/* Threads used by GEMMs (BLIS) and by the element-wise kernels (OpenMP).
- * Process-wide.  Default: TF_NUM_THREADS if set, else the number of online
- * CPUs.  n must be >= 1 (else TF_ERR_ARGUMENT); a larger n than 4 per
- * online CPU, or than 1024, is lowered to that bound, and
- * tf_get_num_threads() returns the count in effect (TF_NUM_THREADS is
- * bounded the same way).
+/* Threads used by GEMMs and by the element-wise kernels.  Process-wide.
+ * Default: TF_NUM_THREADS if set, else the number of online CPUs.  n must
+ * be >= 1 (else TF_ERR_ARGUMENT); a larger n than 4 per online CPU, or
+ * than 1024, is lowered to that bound, and tf_get_num_threads() returns
+ * the count in effect (TF_NUM_THREADS is bounded the same way).
  *
- * The count is a ceiling, never a reason to fail: OpenMP's runtime exits
- * the process when it cannot create a thread, so before a calling thread's
- * first team of a given size the library checks that the system lets it
- * create that many threads (briefly creating and ending them), and if a
- * process or cgroup limit refuses some, that caller's kernels run with
- * fewer threads (down to one), leaving two of the allowed threads unused.
- * The check is made once per calling thread and size; kernels called from
- * inside an OpenMP parallel region run on one thread. */
+ * The threads: the library keeps one pool of n - 1 worker threads for the
+ * process, which run its parallel loops together with the calling thread.
+ * tf_set_num_threads(n) makes (or ends) the workers before it returns; if
+ * the system refuses a thread (a process or cgroup limit such as ulimit -u
+ * or pids.max, or no memory for its stack) it returns TF_ERR_NOMEM, ends
+ * the workers it made, and the count stays as it was.  With the default
+ * count the workers are made by the first call that has work for them; if
+ * the system refuses some there, the library runs with those it got (down
+ * to the calling thread alone) and tf_get_num_threads() says how many.  The
+ * workers block all signals, live until the process ends, and are gone in
+ * a child of fork() (the child makes new ones when it needs them).  The
+ * library does not use OpenMP; BLIS, if it is linked as its OpenMP build,
+ * runs single-threaded.
+ *
+ * Several host threads (distinct handles, see the top of this header):
+ * the pool runs one parallel loop at a time.  A call that finds it busy
+ * with another host thread's loop runs its own loop on its calling thread
+ * alone, with the same results, and never waits for the other's loop;
+ * tf_set_num_threads waits for a loop under way.
+ *
+ * Sharing the CPUs with other work.  A thread the system deschedules must
+ * not hold the others back:
+ * - GEMMs do not use BLIS's own threads (whose barriers busy-wait without
+ *   ever yielding); each large one is cut along the longer side of its
+ *   result into a few blocks per thread, each block one single-threaded
+ *   BLIS call, and the blocks are handed out one at a time.  Row loops of
+ *   the element-wise kernels likewise hand out a few rows at a time.
+ * - A thread with nothing left to do spins for about 20 microseconds (the
+ *   gap between a step's back-to-back loops), then sleeps until there is,
+ *   so it gives its CPU to the thread that is late.  On a machine whose
+ *   CPUs are all busy, 2 threads are then faster than 1, and on a quiet
+ *   machine as fast as before (bench/shared_cores.sh measures both).
+ *   The library does not read OMP_WAIT_POLICY.
+ * - Results are the same bits for every thread count: every block, row and
+ *   partial sum is computed the same way whichever thread takes it, large
+ *   GEMMs take BLIS's packing path whose every element is the same sum
+ *   however the product is cut, and sums across rows are taken in fixed
+ *   parts.
+ */
 TF_API tf_status tf_set_num_threads(int n);
 TF_API int tf_get_num_threads(void);
 

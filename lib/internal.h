@@ -39,14 +39,46 @@ void tfi_errbuf_clear(tfi_errbuf *eb);
  * thread, any number of times.  Returns TF_OK or the init failure. */
 tf_status tfi_runtime_ensure(void);
 
-/* Threads for GEMMs and OpenMP kernels (>= 1). */
+/* Threads for GEMMs and parallel loops (>= 1): the count in effect. */
 int tfi_num_threads(void);
 
 /* Threads worth using for `work` elements (or multiply-adds): 1 below
- * TFI_PARALLEL_MIN_WORK, where waking a team costs more than it saves (and
- * on a loaded machine a descheduled team member stalls everyone). */
+ * TFI_PARALLEL_MIN_WORK, where waking the pool costs more than it saves. */
 #define TFI_PARALLEL_MIN_WORK 65536
+/* Row loops of the element-wise kernels hand out this many rows at a time:
+ * a thread the system deschedules holds back at most one such task while
+ * the others take the rest.  The rows are independent, so which thread
+ * computes a row changes nothing in the result. */
+#define TFI_ROWS_PER_TASK 8
 int tfi_threads_for(int64_t work);
+
+/* ---- parallel loops (pool.c) ------------------------------------------ */
+
+/* A loop's body: runs task `task`.  `worker` (0 for the calling thread,
+ * below the loop's nthreads) names the thread that runs it, for per-thread
+ * scratch space only: a task's result must not depend on it. */
+typedef void (*tfi_task_fn)(void *ctx, int64_t task, int worker);
+
+/* Runs fn(ctx, t, w) for every t in [0, ntasks) on up to nthreads threads
+ * (the caller and the runtime's workers), tasks handed out one at a time,
+ * and returns when all have run.  Runs on the caller alone when nthreads
+ * <= 1 or the pool serves another loop (another host thread's, or the
+ * enclosing one when called from a task).  Workers missing for nthreads
+ * are created here; if the system refuses, the loop runs with fewer. */
+void tfi_parallel_for(int64_t ntasks, int nthreads, tfi_task_fn fn, void *ctx);
+
+/* The loop over rows [0, N) in tasks of TFI_ROWS_PER_TASK rows: calls
+ * fn(ctx, r0, r1) for each task's rows [r0, r1). */
+typedef void (*tfi_rows_fn)(void *ctx, int64_t r0, int64_t r1);
+void tfi_parallel_rows(int64_t N, int nthreads, tfi_rows_fn fn, void *ctx);
+
+/* Makes (or ends) workers so that loops can run on nthreads threads.
+ * Returns the threads available afterwards; *err is 0, or the error of the
+ * thread creation the system refused, and then the pool is as before. */
+int tfi_pool_resize(int nthreads, int *err);
+/* 0, or the threads available since the system refused a thread to a loop
+ * (tfi_parallel_for) asking for more. */
+int tfi_pool_refused(void);
 /* Threads worth using for a product C[m, n] = A[m, k] B[k, n]: 1 when it
  * is small both in multiply-adds and in the floats of B it reads. */
 int tfi_gemm_threads(int64_t m, int64_t n, int64_t k);
@@ -55,8 +87,10 @@ int tfi_gemm_threads(int64_t m, int64_t n, int64_t k);
  *   C[m, n] = alpha * op(A) op(B) + beta * C
  * op(A) is [m, k]: A is [m, k] with leading dimension lda, or, if ta, A is
  * [k, m] (lda) and used transposed.  Likewise op(B) [k, n].  ldc is C's row
- * stride.  nthreads <= 0 means tfi_gemm_threads(m, n, k).  The runtime
- * must be up. */
+ * stride.  nthreads <= 0: the count in effect for a large product (the
+ * same bits for every count), one thread for a small one; 1: one BLIS call
+ * (inside a task of a parallel loop); more: that many threads.  The
+ * runtime must be up. */
 void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                const float *A, int64_t lda, const float *B, int64_t ldb,
                float beta, float *C, int64_t ldc, int nthreads);

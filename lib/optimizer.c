@@ -16,6 +16,7 @@
  */
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -422,19 +423,22 @@ typedef struct norm_block {
     int count;
 } norm_block;
 
+static void norm_chunk(void *arg, int64_t c, int worker)
+{
+    norm_block *b = arg;
+    const float *x = b->ptr[c];
+    const int64_t n = b->len[c];
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < n; j++)
+        s += (double)x[j] * (double)x[j];
+    b->part[c] = s;
+}
+
 static void norm_flush(norm_block *b, double *total, int nt)
 {
     const int nc = b->count;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nc > 1)
-    for (int c = 0; c < nc; c++) {
-        const float *x = b->ptr[c];
-        const int64_t n = b->len[c];
-        double s = 0.0;
-#pragma omp simd reduction(+ : s)
-        for (int64_t j = 0; j < n; j++)
-            s += (double)x[j] * (double)x[j];
-        b->part[c] = s;
-    }
+    tfi_parallel_for(nc, nt, norm_chunk, b);
     for (int c = 0; c < nc; c++)
         *total += b->part[c];
     b->count = 0;
@@ -552,21 +556,31 @@ static void adamw_range(float *p, float *g, float *m, float *v, int64_t lo, int6
 
 /* Runs AdamW over one tensor: check_only tests every element (returns 1 if
  * any would overflow) and writes nothing; otherwise it applies the update. */
+typedef struct update_loop {
+    float *p, *g, *m, *v;
+    int64_t n;
+    double dec;
+    const step_consts *k;
+    int check_only;
+    atomic_int bad;
+} update_loop;
+
+static void update_chunk(void *arg, int64_t c, int worker)
+{
+    update_loop *u = arg;
+    int64_t lo = c * UPDATE_CHUNK, hi = lo + UPDATE_CHUNK < u->n ? lo + UPDATE_CHUNK : u->n;
+    if (!u->check_only)
+        adamw_range(u->p, u->g, u->m, u->v, lo, hi, u->dec, u->k);
+    else if (adamw_range_overflows(u->p, u->g, u->m, u->v, lo, hi, u->dec, u->k))
+        atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
+}
+
 static int update_tensor(float *p, float *g, float *m, float *v, int64_t n, int decay,
                          const step_consts *k, int nt, int check_only)
 {
-    const double dec = decay ? k->decay : 1.0;
-    const int64_t nchunks = (n + UPDATE_CHUNK - 1) / UPDATE_CHUNK;
-    int bad = 0;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nchunks > 1) reduction(| : bad)
-    for (int64_t c = 0; c < nchunks; c++) {
-        int64_t lo = c * UPDATE_CHUNK, hi = lo + UPDATE_CHUNK < n ? lo + UPDATE_CHUNK : n;
-        if (check_only)
-            bad |= adamw_range_overflows(p, g, m, v, lo, hi, dec, k);
-        else
-            adamw_range(p, g, m, v, lo, hi, dec, k);
-    }
-    return bad;
+    update_loop u = {p, g, m, v, n, decay ? k->decay : 1.0, k, check_only, 0};
+    tfi_parallel_for((n + UPDATE_CHUNK - 1) / UPDATE_CHUNK, nt, update_chunk, &u);
+    return atomic_load(&u.bad);
 }
 
 TF_API tf_status tf_optimizer_step(tf_optimizer *opt, float *grad_norm)

@@ -9,19 +9,12 @@
  * BLIS_ARCH_TYPE variable exactly once, inside bli_init(), so the choice
  * must be made (and exported) before BLIS initialises.
  *
- * Why thread teams are checked here: libgomp (which also runs BLIS's
- * threads) cannot report a failure to create a thread.  It prints "Thread
- * creation failed" and exits the process, e.g. when a process limit
- * (RLIMIT_NPROC, a cgroup's pids.max) is reached.  Every parallel region of
- * the library sizes its team with tfi_num_threads() (a num_threads clause,
- * or BLIS's rntm), so that function is the one place where a team size is
- * checked against what the system allows before libgomp tries it.
+ * The threads: the count in effect lives here (tf_set_num_threads); the
+ * workers that run parallel loops are pool.c's.  BLIS itself always runs
+ * single-threaded (tfi_sgemm cuts GEMMs into blocks for the pool).
  */
 #include <blis.h>
-#include <dirent.h>
-#include <omp.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,20 +252,38 @@ TF_API const char *tf_version_string(void)
     return TF_VERSION_STRING;
 }
 
+/* Serialises tf_set_num_threads calls: the count and the pool's size. */
+static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+
 TF_API tf_status tf_set_num_threads(int n)
 {
     if (n < 1)
         return tfi_fail(NULL, TF_ERR_ARGUMENT, "tf_set_num_threads: n must be >= 1 (got %d)", n);
     tfi_runtime_ensure();
     int bound = thread_bound();
-    atomic_store(&num_threads, n < bound ? n : bound);
+    if (n > bound)
+        n = bound;
+    pthread_mutex_lock(&threads_lock);
+    int err = 0;
+    tfi_pool_resize(n, &err);
+    if (err) {
+        int cur = tfi_num_threads();
+        pthread_mutex_unlock(&threads_lock);
+        return tfi_fail(NULL, TF_ERR_NOMEM,
+                        "tf_set_num_threads: the system refused to create the threads for %d "
+                        "(%s: a process or cgroup limit such as ulimit -u or pids.max?); "
+                        "the count stays %d",
+                        n, strerror(err), cur);
+    }
+    atomic_store(&num_threads, n);
+    pthread_mutex_unlock(&threads_lock);
     return TF_OK;
 }
 
 TF_API int tf_get_num_threads(void)
 {
     tfi_runtime_ensure();
-    return atomic_load(&num_threads);
+    return tfi_num_threads();
 }
 
 /* ---- the element-wise kernels' instruction set (kernels/arch.h) -------- */
@@ -339,105 +350,15 @@ tfi_arch tfi_arch_active(void)
     return active_arch;
 }
 
-/* ---- thread teams -------------------------------------------------------- */
-
-/* Team sizes checked for the calling thread.  libgomp keeps one pool of
- * worker threads per thread that starts parallel regions, so what was
- * checked (and created) for one caller says nothing about another. */
-typedef struct team_check {
-    int ok;     /* teams of up to this many threads were found creatable */
-    int probed; /* the largest size checked so far (0: none) */
-} team_check;
-static _Thread_local team_check team = {1, 0};
-
-/* Threads left unused when the system refused some: room for the program's
- * own threads, and for a limit that others are close to as well. */
-#define TEAM_MARGIN 2
-
-typedef struct probe_gate {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int open;
-} probe_gate;
-
-static void *probe_park(void *arg)
-{
-    probe_gate *g = arg;
-    pthread_mutex_lock(&g->mu);
-    while (!g->open)
-        pthread_cond_wait(&g->cv, &g->mu);
-    pthread_mutex_unlock(&g->mu);
-    return NULL;
-}
-
-/* Threads of this process (entries of /proc/self/task), -1 if unknown. */
-static int count_tasks(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
-/* How many threads (up to want) the system lets this process add at once:
- * creates them (default attributes, like libgomp's; all signals blocked,
- * so that none is delivered to them), parks them until the count is known,
- * then ends them.  pthread_join returns before the kernel has released a
- * thread (and its count against RLIMIT_NPROC), so wait, bounded, for the
- * task list to shrink back: libgomp's own threads must not race ours. */
-static int probe_threads(int want)
-{
-    pthread_t *ids = malloc((size_t)want * sizeof *ids);
-    if (!ids)
-        return 0;
-    probe_gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int before = count_tasks();
-    int made = 0;
-    while (made < want && pthread_create(&ids[made], NULL, probe_park, &g) == 0)
-        made++;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_mutex_lock(&g.mu);
-    g.open = 1;
-    pthread_cond_broadcast(&g.cv);
-    pthread_mutex_unlock(&g.mu);
-    for (int i = 0; i < made; i++)
-        pthread_join(ids[i], NULL);
-    free(ids);
-    const struct timespec tick = {0, 20000}; /* 20 us, at most ~0.1 s in all */
-    for (int i = 0; i < 5000 && before >= 0 && count_tasks() > before; i++)
-        nanosleep(&tick, NULL);
-    return made;
-}
-
-/* The team size to use for a request of n > team.ok threads. */
-static int team_size_slow(int n)
-{
-    if (n > team.probed) {
-        int made = probe_threads(n - 1);
-        int ok = made == n - 1 ? n : made + 1 - TEAM_MARGIN;
-        if (ok > team.ok)
-            team.ok = ok;
-        team.probed = n;
-    }
-    return n < team.ok ? n : team.ok;
-}
-
 int tfi_num_threads(void)
 {
     int n = atomic_load(&num_threads);
-    /* Inside a parallel region (the caller's, or ours) a team would be
-     * nested: libgomp's default runs it on one thread anyway, and nested
-     * teams are created afresh each time, so they could not be checked. */
-    if (n <= 1 || omp_in_parallel())
+    if (n <= 1)
         return 1;
-    return n <= team.ok ? n : team_size_slow(n);
+    /* by default the workers are made by the first loop; if the system
+     * refused some there, the count in effect is what it gave */
+    int refused = tfi_pool_refused();
+    return refused && refused < n ? refused : n;
 }
 
 int tfi_threads_for(int64_t work)
@@ -448,11 +369,14 @@ int tfi_threads_for(int64_t work)
 /* A product of few rows is small in multiply-adds but still streams all of
  * B from memory (a decoder's step: every weight, once per token), so B's
  * size counts as work too. */
+static int gemm_is_large(int64_t m, int64_t n, int64_t k)
+{
+    return m * n * k >= 64 * TFI_PARALLEL_MIN_WORK || n * k >= 8 * TFI_PARALLEL_MIN_WORK;
+}
+
 int tfi_gemm_threads(int64_t m, int64_t n, int64_t k)
 {
-    return m * n * k < 64 * TFI_PARALLEL_MIN_WORK && n * k < 8 * TFI_PARALLEL_MIN_WORK
-               ? 1
-               : tfi_num_threads();
+    return gemm_is_large(m, n, k) ? tfi_num_threads() : 1;
 }
 
 TF_API tf_status tf_get_info(tf_info *info)
@@ -473,12 +397,58 @@ TF_API tf_status tf_get_info(tf_info *info)
     full.cpu_avx512 = f.avx512;
     full.cpu_avx2 = f.avx2;
     full.blis_arch_generic = id == BLIS_ARCH_GENERIC;
-    full.num_threads = atomic_load(&num_threads);
+    full.num_threads = tfi_num_threads();
     full.kernel_arch = tfi_arch_name(tfi_arch_active());
     full.kernel_arch_source = arch_choice_source;
     full.bf16_kernel = tfi_bf16_isa_name(tfi_bf16_isa_best());
     return tfi_params_out(info, &full, sizeof full, TFI_PARAMS_MIN(tf_info, version_number),
                           "tf_get_info", "tf_info", NULL);
+}
+
+/* Blocks of a split GEMM: a few per thread, so that a thread the system
+ * deschedules holds back little work; none thinner than GEMM_MIN_BLOCK rows
+ * or columns, so that packing the shared operand again stays cheap. */
+#define GEMM_BLOCKS_PER_THREAD 4
+#define GEMM_MIN_BLOCK 96
+#define GEMM_ALIGN 48
+
+/* One single-threaded BLIS call on row-major operands; `packed` keeps BLIS
+ * on its packing ("conventional") path, whose every element is the same
+ * sum whatever the call's m and n (see tfi_sgemm). */
+static void gemm_block(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                       float *C, int64_t ldc, int packed)
+{
+    rntm_t rntm;
+    bli_rntm_init(&rntm);
+    bli_rntm_set_num_threads(1, &rntm);
+    if (packed)
+        bli_rntm_disable_l3_sup(&rntm);
+    /* Row-major: row stride = leading dimension, column stride = 1.  A
+     * transposed operand keeps its stored strides and gets the trans flag. */
+    bli_sgemm_ex(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+                 tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, m, n, k, &alpha,
+                 (float *)A, lda, 1, (float *)B, ldb, 1, &beta, C, ldc, 1, NULL, &rntm);
+}
+
+typedef struct gemm_split {
+    int ta, tb, rows;
+    int64_t m, n, k, len, step, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} gemm_split;
+
+static void gemm_split_task(void *arg, int64_t b, int worker)
+{
+    const gemm_split *g = arg;
+    int64_t i0 = b * g->step, cnt = g->len - i0 < g->step ? g->len - i0 : g->step;
+    if (g->rows)
+        gemm_block(g->ta, g->tb, cnt, g->n, g->k, g->alpha, g->ta ? g->A + i0 : g->A + i0 * g->lda,
+                   g->lda, g->B, g->ldb, g->beta, g->C + i0 * g->ldc, g->ldc, 1);
+    else
+        gemm_block(g->ta, g->tb, g->m, cnt, g->k, g->alpha, g->A, g->lda,
+                   g->tb ? g->B + i0 * g->ldb : g->B + i0, g->ldb, g->beta, g->C + i0, g->ldc, 1);
 }
 
 void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
@@ -493,14 +463,46 @@ void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                 C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
         return;
     }
-    rntm_t rntm;
-    bli_rntm_init(&rntm);
-    if (nthreads <= 0)
-        nthreads = tfi_gemm_threads(m, n, k);
-    bli_rntm_set_num_threads(nthreads, &rntm);
-    /* Row-major: row stride = leading dimension, column stride = 1.  A
-     * transposed operand keeps its stored strides and gets the trans flag. */
-    bli_sgemm_ex(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
-                 tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, m, n, k, &alpha,
-                 (float *)A, lda, 1, (float *)B, ldb, 1, &beta, C, ldc, 1, NULL, &rntm);
+    /* Large products are split along C's longer side into more blocks than
+     * threads, each a single-threaded BLIS call, handed out dynamically by
+     * the pool.  BLIS's own team (BLIS_NUM_THREADS > 1) synchronises with
+     * busy-waiting barriers that never yield: on a shared machine a
+     * descheduled team member stalls the others for a whole time slice at
+     * every barrier, so 2 threads ran 10x slower than 1 under load.  Here a
+     * late thread holds at most one block and the others take the rest.
+     *
+     * Every call of a large product, split or not, takes BLIS's packing
+     * path: there an element of C is the same sum over k (blocked by k
+     * alone, the same micro-kernel, edges computed through a full tile)
+     * whatever the call's m and n, so the result does not depend on the
+     * split or the thread count (test_gemm_split, test_threads_same_bits).
+     * BLIS's small-matrix ("sup") path would sum in an order that follows
+     * the block's shape; it also runs thin blocks of a wide product at half
+     * the rate, while a whole large product runs as fast either way.  Small
+     * products keep BLIS's own choice: they run in one call. */
+    int packed;
+    if (nthreads <= 0) {
+        packed = gemm_is_large(m, n, k);
+        nthreads = packed ? tfi_num_threads() : 1;
+    } else {
+        packed = nthreads > 1; /* 1: inside a task of a parallel loop */
+    }
+    int rows = m >= n;
+    int64_t len = rows ? m : n;
+    int64_t blocks = nthreads > 1 ? (int64_t)nthreads * GEMM_BLOCKS_PER_THREAD : 1;
+    if (blocks > len / GEMM_MIN_BLOCK)
+        blocks = len / GEMM_MIN_BLOCK;
+    if (blocks <= 1) {
+        gemm_block(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, packed);
+        return;
+    }
+    /* Block edges on multiples of GEMM_ALIGN, so that blocks keep whole
+     * register tiles of every kernel set (no edge tiles but the last). */
+    int64_t step = (len + blocks - 1) / blocks;
+    step = (step + GEMM_ALIGN - 1) / GEMM_ALIGN * GEMM_ALIGN;
+    blocks = (len + step - 1) / step;
+    if (nthreads > blocks)
+        nthreads = (int)blocks;
+    gemm_split g = {ta, tb, rows, m, n, k, len, step, lda, ldb, ldc, alpha, beta, A, B, C};
+    tfi_parallel_for(blocks, nthreads, gemm_split_task, &g);
 }

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1165,41 +1166,118 @@ static float loss_and_grads(tf_model *m, int B, int T, const int32_t *tok, const
     return loss;
 }
 
-START_TEST(test_threads_agree)
+/* What a run at one thread count produced: the losses and the parameters
+ * after two training steps, and a decoder's logits after a prefill (BLIS
+ * products) and steps (few-row products). */
+enum { TA_B = 2, TA_T = 96, TA_STEPS = 2, TA_P = 70, TA_DEC = 3 };
+typedef struct thread_run {
+    float loss[TA_STEPS];
+    float *params;
+    size_t nparams;
+    float *logits; /* [TA_DEC + 1][TA_B * V] */
+} thread_run;
+
+/* Trains a fresh model and decodes with it at the thread count in effect
+ * (check-free: it may run on a thread of its own); returns 0 on success. */
+static int train_and_decode(thread_run *out)
 {
+    /* big enough that every kind of parallel loop runs on the pool: split
+     * GEMMs (the head's columns, the projections' rows), attention heads,
+     * Theta rows, the loss, the optimizer's chunks, few-row products */
     tf_model_params p = tf_model_default_params();
-    p.qkv_slot_num = 48;
-    p.proj_slot_num = 40;
-    p.ffn_slot_num = 96;
-    p.seq_length = 16;
-    tf_model *m = new_model(&p);
-    enum { B = 2, T = 16 };
-    int32_t tok[B * T], tgt[B * T];
-    fill_tokens(tok, B * T, p.vocab_size, 3);
-    fill_tokens(tgt, B * T, p.vocab_size, 4);
-    const int saved = tf_get_num_threads();
-    const int nt = tf_model_num_tensors(m);
-    float **g1 = calloc((size_t)nt, sizeof *g1), **g2 = calloc((size_t)nt, sizeof *g2);
-    ck_assert_int_eq(tf_set_num_threads(1), TF_OK);
-    ck_assert_int_eq(tf_get_num_threads(), 1);
-    float l1 = loss_and_grads(m, B, T, tok, tgt, g1);
-    ck_assert_int_eq(tf_set_num_threads(2), TF_OK);
-    ck_assert_int_eq(tf_get_num_threads(), 2);
-    float l2 = loss_and_grads(m, B, T, tok, tgt, g2);
-    ck_assert_int_eq(tf_set_num_threads(saved), TF_OK);
-    ck_assert_msg(fabsf(l1 - l2) <= 1e-6f * fabsf(l1), "loss %.9g vs %.9g", l1, l2);
-    for (int i = 0; i < nt; i++) {
+    p.hidden_size = 128;
+    p.qkv_slot_num = 256;
+    p.proj_slot_num = 256;
+    p.ffn_slot_num = 512;
+    p.vocab_size = 4096;
+    p.seq_length = TA_T;
+    p.seed = 5;
+    tf_model *m = NULL;
+    tf_optimizer *opt = NULL;
+    tf_optimizer_params op = tf_optimizer_default_params();
+    if (tf_model_create(&p, &m) != TF_OK || tf_optimizer_create(m, &op, &opt) != TF_OK)
+        return -1;
+    int32_t tok[TA_B * TA_T], tgt[TA_B * TA_T];
+    fill_tokens(tok, TA_B * TA_T, p.vocab_size, 3);
+    fill_tokens(tgt, TA_B * TA_T, p.vocab_size, 4);
+    for (int i = 0; i < TA_STEPS; i++)
+        if (tf_model_forward(m, TA_B, TA_T, tok, tgt, NULL, &out->loss[i]) != TF_OK ||
+            tf_model_backward(m) != TF_OK || tf_optimizer_step(opt, NULL) != TF_OK)
+            return -1;
+    out->nparams = (size_t)tf_model_num_params(m);
+    out->params = malloc(out->nparams * sizeof(float));
+    size_t off = 0;
+    for (int i = 0; i < tf_model_num_tensors(m); i++) {
         const char *name = tf_model_tensor_name(m, i);
-        double e = tt_rel_err(g2[i], g1[i], tensor_count(m, name));
-        ck_assert_msg(e <= 1e-6, "%s: 1 vs 2 threads err %g", name, e);
-        free(g1[i]);
-        free(g2[i]);
+        size_t n = tensor_count(m, name);
+        if (off + n > out->nparams || tf_model_get_tensor(m, name, out->params + off, n) != TF_OK)
+            return -1;
+        off += n;
     }
-    free(g1);
-    free(g2);
+    const size_t V = (size_t)p.vocab_size;
+    out->logits = malloc((TA_DEC + 1) * TA_B * V * sizeof(float));
+    tf_decoder *dec = NULL;
+    if (tf_decoder_create(m, TA_B, &dec) != TF_OK)
+        return -1;
+    int32_t prompt[TA_B * TA_P];
+    for (int b = 0; b < TA_B; b++)
+        memcpy(prompt + b * TA_P, tok + b * TA_T, TA_P * sizeof(int32_t));
+    if (tf_decoder_prefill(dec, TA_P, prompt, out->logits) != TF_OK)
+        return -1;
+    for (int i = 1; i <= TA_DEC; i++) {
+        int32_t step[TA_B];
+        for (int b = 0; b < TA_B; b++)
+            step[b] = tok[b * TA_T + TA_P + i - 1];
+        if (tf_decoder_step(dec, step, out->logits + (size_t)i * TA_B * V) != TF_OK)
+            return -1;
+    }
+    tf_decoder_free(dec);
+    tf_optimizer_free(opt);
+    tf_model_free(m);
+    return 0;
+}
+
+static void run_at(int threads, thread_run *out)
+{
+    ck_assert_int_eq(tf_set_num_threads(threads), TF_OK);
+    ck_assert_int_eq(tf_get_num_threads(), threads);
+    ck_assert_msg(train_and_decode(out) == 0, "%s", tf_last_error());
+}
+
+static void expect_same_run(const thread_run *want, const thread_run *got, const char *what)
+{
+    ck_assert_msg(memcmp(want->loss, got->loss, sizeof want->loss) == 0,
+                  "%s: losses %.9g %.9g, want %.9g %.9g", what, got->loss[0], got->loss[1],
+                  want->loss[0], want->loss[1]);
+    ck_assert_uint_eq(want->nparams, got->nparams);
+    ck_assert_msg(memcmp(want->params, got->params, want->nparams * sizeof(float)) == 0,
+                  "%s: parameters after training differ", what);
+    ck_assert_msg(memcmp(want->logits, got->logits, (TA_DEC + 1) * TA_B * 4096 * sizeof(float)) == 0,
+                  "%s: decoder logits differ", what);
+}
+
+/* Training and decoding give the same bits at 1, 2 and 3 threads: no task
+ * of a parallel loop depends on the thread that runs it or on how many
+ * there are (large GEMMs take BLIS's packing path, whose elements do not
+ * depend on the cut; sums across rows are taken in fixed parts). */
+START_TEST(test_threads_same_bits)
+{
+    const int saved = tf_get_num_threads();
+    thread_run one, other;
+    run_at(1, &one);
+    for (int threads = 2; threads <= 3; threads++) {
+        char what[32];
+        snprintf(what, sizeof what, "%d threads", threads);
+        run_at(threads, &other);
+        expect_same_run(&one, &other, what);
+        free(other.params);
+        free(other.logits);
+    }
+    free(one.params);
+    free(one.logits);
+    ck_assert_int_eq(tf_set_num_threads(saved), TF_OK);
     ck_assert_int_eq(tf_set_num_threads(0), TF_ERR_ARGUMENT);
     ck_assert_int_eq(tf_get_num_threads(), saved);
-    tf_model_free(m);
 }
 END_TEST
 
@@ -1256,6 +1334,44 @@ START_TEST(test_grad_accumulation)
 }
 END_TEST
 
+typedef struct host_job {
+    thread_run run;
+    int rc;
+} host_job;
+
+static void *host_thread(void *arg)
+{
+    host_job *j = arg;
+    j->rc = train_and_decode(&j->run);
+    return NULL;
+}
+
+/* Two host threads training and decoding at the same time (each its own
+ * model) while the pool has 2 threads: neither corrupts the other, and both
+ * get the bits of a run alone. */
+START_TEST(test_two_host_threads)
+{
+    const int saved = tf_get_num_threads();
+    ck_assert_int_eq(tf_set_num_threads(2), TF_OK);
+    thread_run alone;
+    ck_assert_msg(train_and_decode(&alone) == 0, "%s", tf_last_error());
+    host_job jobs[2];
+    pthread_t ids[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&ids[i], NULL, host_thread, &jobs[i]), 0);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(pthread_join(ids[i], NULL), 0);
+        ck_assert_int_eq(jobs[i].rc, 0);
+        expect_same_run(&alone, &jobs[i].run, i ? "host thread 2" : "host thread 1");
+        free(jobs[i].run.params);
+        free(jobs[i].run.logits);
+    }
+    free(alone.params);
+    free(alone.logits);
+    ck_assert_int_eq(tf_set_num_threads(saved), TF_OK);
+}
+END_TEST
+
 Suite *model_suite(void)
 {
     Suite *s = suite_create("model");
@@ -1265,7 +1381,8 @@ Suite *model_suite(void)
     tcase_add_loop_test(tc, test_fixture_forward_backward, 0, 2);
     tcase_add_loop_test(tc, test_finite_differences, 0,
                         (int)(sizeof fd_cases / sizeof *fd_cases));
-    tcase_add_test(tc, test_threads_agree);
+    tcase_add_test(tc, test_threads_same_bits);
+    tcase_add_test(tc, test_two_host_threads);
     tcase_add_test(tc, test_grad_accumulation);
     suite_add_tcase(s, tc);
 

@@ -989,6 +989,100 @@ START_TEST(test_threads_deterministic)
 }
 END_TEST
 
+/* ---- GEMM split into blocks ---------------------------------------------- */
+
+/* tfi_sgemm cuts C into blocks (rows when m >= n, else columns), each one
+ * single-threaded BLIS call: every transpose combination, with leading
+ * dimensions wider than the operands and beta != 0, must match a plain
+ * float64 product, and give the same bits on a second run. */
+static void gemm_split_case(int ta, int tb, int64_t m, int64_t n, int64_t k, int nthreads)
+{
+    const int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 7;
+    const int64_t arows = ta ? k : m, brows = tb ? n : k;
+    float *A = fvec((size_t)(arows * lda)), *B = fvec((size_t)(brows * ldb));
+    float *C0 = fvec((size_t)(m * ldc)), *C1 = fvec((size_t)(m * ldc)), *C2 = fvec((size_t)(m * ldc));
+    tfi_rng r;
+    tfi_rng_seed(&r, 7);
+    fill_normal(&r, A, (size_t)(arows * lda), 0.0, 1.0);
+    fill_normal(&r, B, (size_t)(brows * ldb), 0.0, 1.0);
+    fill_normal(&r, C0, (size_t)(m * ldc), 0.0, 1.0);
+    memcpy(C1, C0, sizeof(float) * (size_t)(m * ldc));
+    memcpy(C2, C0, sizeof(float) * (size_t)(m * ldc));
+    tfi_sgemm(ta, tb, m, n, k, 0.5f, A, lda, B, ldb, 0.25f, C1, ldc, nthreads);
+    tfi_sgemm(ta, tb, m, n, k, 0.5f, A, lda, B, ldb, 0.25f, C2, ldc, nthreads);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < ldc; j++) {
+            float got = C1[i * ldc + j];
+            ck_assert_msg(memcmp(&got, &C2[i * ldc + j], sizeof got) == 0,
+                          "ta=%d tb=%d: run-to-run difference at (%ld, %ld)", ta, tb, (long)i, (long)j);
+            if (j >= n) { /* outside C: untouched */
+                ck_assert_msg(got == C0[i * ldc + j], "ta=%d tb=%d: wrote past column n", ta, tb);
+                continue;
+            }
+            double want = 0.25 * C0[i * ldc + j];
+            for (int64_t p = 0; p < k; p++)
+                want += 0.5 * (double)(ta ? A[p * lda + i] : A[i * lda + p]) *
+                        (double)(tb ? B[j * ldb + p] : B[p * ldb + j]);
+            ck_assert_msg(fabs(got - want) <= 1e-4 * (1.0 + sqrt((double)k)),
+                          "ta=%d tb=%d m=%ld n=%ld: C(%ld, %ld) = %g, want %g", ta, tb, (long)m,
+                          (long)n, (long)i, (long)j, got, want);
+        }
+    free(A), free(B), free(C0), free(C1), free(C2);
+}
+
+/* C = 0.5 op(A) op(B) + 0.25 C0 at `threads` (0: the count in effect). */
+static float *gemm_at(int ta, int tb, int64_t m, int64_t n, int64_t k, int threads)
+{
+    const int64_t lda = ta ? m : k, ldb = tb ? k : n;
+    float *A = fvec((size_t)(m * k)), *B = fvec((size_t)(k * n)), *C = fvec((size_t)(m * n));
+    tfi_rng r;
+    tfi_rng_seed(&r, 8);
+    fill_normal(&r, A, (size_t)(m * k), 0.0, 1.0);
+    fill_normal(&r, B, (size_t)(k * n), 0.0, 1.0);
+    fill_normal(&r, C, (size_t)(m * n), 0.0, 1.0);
+    tfi_sgemm(ta, tb, m, n, k, 0.5f, A, lda, B, ldb, 0.25f, C, n, threads);
+    free(A), free(B);
+    return C;
+}
+
+START_TEST(test_gemm_split)
+{
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            gemm_split_case(ta, tb, 500, 130, 37, 3); /* rows */
+            gemm_split_case(ta, tb, 70, 701, 33, 2);  /* columns */
+            gemm_split_case(ta, tb, 500, 130, 37, 1); /* one call */
+            /* split into 2, 3 or 4 threads' blocks: the same bits */
+            float *two = gemm_at(ta, tb, 500, 130, 37, 2);
+            for (int t = 3; t <= 4; t++) {
+                float *more = gemm_at(ta, tb, 500, 130, 37, t);
+                ck_assert_msg(memcmp(two, more, 500 * 130 * sizeof(float)) == 0,
+                              "ta=%d tb=%d: 2 and %d threads' blocks differ", ta, tb, t);
+                free(more);
+            }
+            free(two);
+            /* a large product, at 1 (one call), 2 and 3 threads: the same bits */
+            const int saved = tf_get_num_threads();
+            const int64_t shapes[2][3] = {{1000, 200, 300}, {150, 1100, 290}};
+            for (int s = 0; s < 2; s++) {
+                const int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+                ck_assert_int_eq(tf_set_num_threads(1), TF_OK);
+                float *one = gemm_at(ta, tb, m, n, k, 0);
+                for (int t = 2; t <= 3; t++) {
+                    ck_assert_int_eq(tf_set_num_threads(t), TF_OK);
+                    float *more = gemm_at(ta, tb, m, n, k, 0);
+                    ck_assert_msg(memcmp(one, more, (size_t)(m * n) * sizeof(float)) == 0,
+                                  "ta=%d tb=%d m=%ld n=%ld: 1 and %d threads differ", ta, tb,
+                                  (long)m, (long)n, t);
+                    free(more);
+                }
+                free(one);
+            }
+            ck_assert_int_eq(tf_set_num_threads(saved), TF_OK);
+        }
+}
+END_TEST
+
 /* ---- non-finite activations ------------------------------------------------ */
 
 /* A row of 37 values (two 16-wide vectors and a tail) with NaN, -NaN and
@@ -1311,9 +1405,11 @@ static void big_kernels(float *out)
 
 typedef struct limited_job {
     int gate; /* read end of a pipe: the job starts when it is closed */
-    float *out;
+    float *out, *gemm3;
 } limited_job;
 
+/* Runs big_kernels, then big_kernels' GEMM asking for 3 threads, which the
+ * pool must try to create there and then (the count in effect is 1). */
 static void *limited_worker(void *arg)
 {
     limited_job *job = arg;
@@ -1321,6 +1417,13 @@ static void *limited_worker(void *arg)
     while (read(job->gate, &c, 1) > 0)
         ;
     big_kernels(job->out);
+    tfi_rng r;
+    tfi_rng_seed(&r, 99);
+    float *x = fvec(BK_N * BK_D);
+    fill_normal(&r, x, BK_N * BK_D, 0.1, 1.0);
+    tfi_sgemm(0, 1, BK_M, BK_M, BK_K, 1.0f, x, BK_K, x + BK_M * BK_K, BK_K, 0.0f, job->gemm3,
+              BK_M, 3);
+    free(x);
     return NULL;
 }
 
@@ -1329,22 +1432,23 @@ static void *noop_thread(void *arg)
     return arg;
 }
 
-/* The child of test_threads_refused: exits 0 when the kernels ran under a
- * process limit that refuses every new thread and gave the one-thread
- * results, 77 when the limit cannot be applied here. */
+/* The child of test_threads_refused: exits 0 when, under a process limit
+ * that refuses every new thread, tf_set_num_threads failed with a clear
+ * status and changed nothing, and the kernels (and a loop asking the pool
+ * for threads it cannot make) gave the one-thread results; 77 when the
+ * limit cannot be applied here. */
 static void refused_child(void)
 {
-    float *want = fvec(BK_OUT), *got = fvec(BK_OUT);
+    float *want = fvec(BK_OUT), *got = fvec(BK_OUT), *gemm3 = fvec(BK_M * BK_M);
     tf_set_num_threads(1);
     big_kernels(want);
     /* RLIMIT_NPROC does not bind root: run as nobody if we are root */
     if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
         _exit(77);
-    /* a fresh calling thread, so that its OpenMP pool starts empty; it
-     * waits for the limit */
+    /* a calling thread made before the limit; it waits for it */
     int gate[2];
     pthread_t worker, extra;
-    limited_job job = {0, got};
+    limited_job job = {0, got, gemm3};
     if (pipe(gate) != 0)
         _exit(3);
     job.gate = gate[0];
@@ -1357,16 +1461,20 @@ static void refused_child(void)
         pthread_join(extra, NULL);
         _exit(77);
     }
-    if (tf_set_num_threads(500) != TF_OK)
+    if (tf_set_num_threads(500) != TF_ERR_NOMEM)
         _exit(4);
+    if (!strstr(tf_last_error(), "refused") || tf_get_num_threads() != 1)
+        _exit(5);
     close(gate[1]);
     pthread_join(worker, NULL);
+    if (memcmp(want + BK_N * BK_D, gemm3, BK_M * BK_M * sizeof *gemm3) != 0)
+        _exit(6);
     _exit(memcmp(want, got, BK_OUT * sizeof *got) == 0 ? 0 : 2);
 }
 
-/* Under a process limit that refuses threads, a large thread count must
- * neither fail nor let OpenMP end the process ("libgomp: Thread creation
- * failed" and exit(1), before the check in tfi_num_threads). */
+/* Under a process limit that refuses threads, a thread count the system
+ * cannot give is a status, never the end of the process (as libgomp's
+ * "Thread creation failed" and exit(1) was), and the kernels still run. */
 START_TEST(test_threads_refused_by_system)
 {
     int errpipe[2];
@@ -1419,6 +1527,7 @@ Suite *ops_suite(void)
     tcase_add_test(tc, test_crossentropy);
     tcase_add_test(tc, test_crossentropy_large_logits);
     tcase_add_test(tc, test_threads_deterministic);
+    tcase_add_test(tc, test_gemm_split);
     tcase_add_test(tc, test_transpose);
     tcase_add_loop_test(tc, test_nonfinite_elementwise, 0, TFI_ARCH_COUNT);
     tcase_add_loop_test(tc, test_nonfinite_theta, 0, TFI_ARCH_COUNT);

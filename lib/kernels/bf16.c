@@ -436,9 +436,26 @@ void tfi_bf16_abt_with(tfi_bf16_isa isa, int64_t m, int64_t n, int64_t k, const 
     columns(isa, m, 0, n, k, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* B's rows per thread's unit of work: 16 outputs of a row of C fill a
- * cache line, so no two threads write the same one. */
+/* B's rows per task: 16 outputs of a row of C fill a cache line, so no two
+ * threads write the same one; each output is computed the same way in
+ * any task, so the split cannot change a bit. */
 #define SPLIT 16
+
+typedef struct bf16_loop {
+    tfi_bf16_isa isa;
+    int64_t m, n, k, lda, ldb, ldc;
+    const float *A;
+    const uint16_t *B;
+    float beta;
+    float *C;
+} bf16_loop;
+
+static void split_task(void *arg, int64_t u, int worker)
+{
+    const bf16_loop *a = arg;
+    const int64_t j0 = u * SPLIT, j1 = j0 + SPLIT < a->n ? j0 + SPLIT : a->n;
+    columns(a->isa, a->m, j0, j1, a->k, a->A, a->lda, a->B, a->ldb, a->beta, a->C, a->ldc);
+}
 
 void tfi_bf16_abt(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
                   const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc)
@@ -450,10 +467,8 @@ void tfi_bf16_abt(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
         columns(isa, m, 0, n, k, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    /* contiguous runs of B's rows: each thread streams its part */
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-    for (int64_t u = 0; u < units; u++) {
-        const int64_t j0 = u * SPLIT, j1 = j0 + SPLIT < n ? j0 + SPLIT : n;
-        columns(isa, m, j0, j1, k, A, lda, B, ldb, beta, C, ldc);
-    }
+    /* runs of B's rows handed out one at a time: each task streams its part */
+    bf16_loop a = {.isa = isa, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc,
+                   .A = A, .B = B, .beta = beta, .C = C};
+    tfi_parallel_for(units, nthreads, split_task, &a);
 }

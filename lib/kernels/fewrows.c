@@ -23,10 +23,9 @@
  * outputs in vector registers (GCC vector extensions: 16 floats, one
  * AVX-512 register or two AVX2 ones, whichever clone runs) and do each
  * output's operations in the same order, so the two agree bit for bit (the
- * tests hold them to it).  OpenMP splits B's rows (abt) or columns (ab),
- * never a sum.
+ * tests hold them to it).  A parallel loop splits B's rows (abt) or
+ * columns (ab), never a sum.
  */
-#include <omp.h>
 #include <string.h>
 
 #include "internal.h"
@@ -221,15 +220,40 @@ static void ab_columns(int64_t m, int64_t c0, int64_t c1, int64_t k, const float
 
 #endif
 
-/* ---- drivers: OpenMP over B's rows or columns -------------------------- */
+/* ---- drivers: a parallel loop over B's rows or columns ------------------ */
 
-/* The calling thread's share [*lo, *hi) of n items, in whole units. */
-static void share(int64_t n, int64_t unit, int64_t *lo, int64_t *hi)
+/* Tasks of a threaded product: up to FR_TASKS, so that a thread the system
+ * deschedules holds back little of the product. */
+#define FR_TASKS 16
+
+typedef struct fr_loop {
+    int64_t m, n, k, lda, ldb, ldc, step;
+    const float *A, *B;
+    float beta, *C;
+} fr_loop;
+
+/* The task's columns [*lo, *hi). */
+static void task_columns(const fr_loop *a, int64_t t, int64_t *lo, int64_t *hi)
 {
-    int nt = omp_get_num_threads(), tid = omp_get_thread_num();
-    int64_t units = (n + unit - 1) / unit, per = (units + nt - 1) / nt;
-    *lo = tid * per * unit;
-    *hi = *lo + per * unit < n ? *lo + per * unit : n;
+    *lo = t * a->step;
+    *hi = *lo + a->step < a->n ? *lo + a->step : a->n;
+}
+
+/* A loop over n columns in tasks of whole units: fills a->step, returns
+ * the task count. */
+static int64_t plan_tasks(fr_loop *a, int64_t unit)
+{
+    int64_t per = (a->n + FR_TASKS - 1) / FR_TASKS;
+    a->step = (per + unit - 1) / unit * unit;
+    return (a->n + a->step - 1) / a->step;
+}
+
+static void abt_task(void *arg, int64_t t, int worker)
+{
+    const fr_loop *a = arg;
+    int64_t j0, j1;
+    task_columns(a, t, &j0, &j1);
+    abt_columns(a->m, j0, j1, a->k, a->A, a->lda, a->B, a->ldb, a->C, a->ldc);
 }
 
 void tfi_few_rows_abt(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
@@ -240,14 +264,18 @@ void tfi_few_rows_abt(int64_t m, int64_t n, int64_t k, const float *A, int64_t l
         abt_columns(m, 0, n, k, A, lda, B, ldb, C, ldc);
         return;
     }
-    /* contiguous rows of B, in blocks of 4: each thread streams its part */
-#pragma omp parallel num_threads(nthreads)
-    {
-        int64_t j0, j1;
-        share(n, 4, &j0, &j1);
-        if (j0 < j1)
-            abt_columns(m, j0, j1, k, A, lda, B, ldb, C, ldc);
-    }
+    /* contiguous rows of B, in blocks of 4: each task streams its part */
+    fr_loop a = {.m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc, .A = A, .B = B,
+                 .C = C};
+    tfi_parallel_for(plan_tasks(&a, 4), nthreads, abt_task, &a);
+}
+
+static void ab_task(void *arg, int64_t t, int worker)
+{
+    const fr_loop *a = arg;
+    int64_t c0, c1;
+    task_columns(a, t, &c0, &c1);
+    ab_columns(a->m, c0, c1, a->k, a->A, a->lda, a->B, a->ldb, a->beta, a->C, a->ldc);
 }
 
 void tfi_few_rows_ab(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
@@ -259,11 +287,7 @@ void tfi_few_rows_ab(int64_t m, int64_t n, int64_t k, const float *A, int64_t ld
         return;
     }
     /* blocks of 64 columns: no two threads write the same cache line of C */
-#pragma omp parallel num_threads(nthreads)
-    {
-        int64_t c0, c1;
-        share(n, 64, &c0, &c1);
-        if (c0 < c1)
-            ab_columns(m, c0, c1, k, A, lda, B, ldb, beta, C, ldc);
-    }
+    fr_loop a = {.m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc, .A = A, .B = B,
+                 .beta = beta, .C = C};
+    tfi_parallel_for(plan_tasks(&a, 64), nthreads, ab_task, &a);
 }

@@ -28,19 +28,25 @@ void tfi_rotary_tables(float *cos_t, float *sin_t, int64_t T, int r, double base
     }
 }
 
-void tfi_rotary_apply(float *x, int64_t B, int64_t T, int64_t H, int64_t hd,
-                      int64_t ld, int r, const float *cos_t, const float *sin_t,
-                      int64_t pos0, int inverse)
-{
-    int half = r / 2;
-    /* The inverse rotates by -angle: cos is even, sin is odd. */
-    float sign = inverse ? -1.0f : 1.0f;
+typedef struct rotary_loop {
+    float *x;
+    int64_t T, H, hd, ld, pos0;
+    int half;
+    float sign;
+    const float *cos_t, *sin_t;
+} rotary_loop;
 
-#pragma omp parallel for num_threads(tfi_threads_for(B * T * H * r)) schedule(static)
-    for (int64_t row = 0; row < B * T; row++) {
+static void rotate_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const rotary_loop *a = arg;
+    float *x = a->x;
+    const int64_t T = a->T, H = a->H, hd = a->hd, ld = a->ld, pos0 = a->pos0;
+    const int half = a->half;
+    const float sign = a->sign;
+    for (int64_t row = r0; row < r1; row++) {
         int64_t t = row % T;
-        const float *c = cos_t + (pos0 + t) * half;
-        const float *s = sin_t + (pos0 + t) * half;
+        const float *c = a->cos_t + (pos0 + t) * half;
+        const float *s = a->sin_t + (pos0 + t) * half;
         for (int64_t h = 0; h < H; h++) {
             float *xh = x + row * ld + h * hd;
             for (int j = 0; j < half; j++) {
@@ -51,4 +57,13 @@ void tfi_rotary_apply(float *x, int64_t B, int64_t T, int64_t H, int64_t hd,
             }
         }
     }
+}
+
+void tfi_rotary_apply(float *x, int64_t B, int64_t T, int64_t H, int64_t hd,
+                      int64_t ld, int r, const float *cos_t, const float *sin_t,
+                      int64_t pos0, int inverse)
+{
+    /* The inverse rotates by -angle: cos is even, sin is odd. */
+    rotary_loop a = {x, T, H, hd, ld, pos0, r / 2, inverse ? -1.0f : 1.0f, cos_t, sin_t};
+    tfi_parallel_rows(B * T, tfi_threads_for(B * T * H * r), rotate_rows, &a);
 }

@@ -263,26 +263,55 @@ TFI_ARCH_VARIANTS(row_backward,
                    float r, float *g),
                   (norm, tau, n, a, s, r, g));
 
+typedef struct theta_loop {
+    tf_norm_type norm;
+    float tau;
+    int64_t n;
+    float *A, *S, *R, *G;
+    const float *cA, *cS, *cR;
+    tfi_arch arch; /* read once per call, not per task */
+} theta_loop;
+
+/* Rows worth a parallel loop: waking the pool costs more below. */
+static int theta_threads(int64_t N, int64_t n)
+{
+    return N * n > 32768 ? tfi_num_threads() : 1;
+}
+
+static void forward_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const theta_loop *a = arg;
+    const int64_t n = a->n;
+    void (*const row)(tf_norm_type, float, int64_t, float *, float *, float *) =
+        row_forward_variants[a->arch];
+    for (int64_t i = r0; i < r1; i++)
+        row(a->norm, a->tau, n, a->A + i * n, a->S + i * n, a->R + i);
+}
+
 void tfi_theta_forward(tf_norm_type norm, float tau, int64_t N, int64_t n, float *A,
                        float *S, float *R)
 {
-    void (*const fast_row_forward)(tf_norm_type, float, int64_t, float *, float *, float *) =
-        row_forward_variants[tfi_arch_active()];
-    int nt = tfi_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (N * n > 32768)
-    for (int64_t i = 0; i < N; i++)
-        fast_row_forward(norm, tau, n, A + i * n, S + i * n, R + i);
+    theta_loop a = {.norm = norm, .tau = tau, .n = n, .A = A, .S = S, .R = R,
+                    .arch = tfi_arch_active()};
+    tfi_parallel_rows(N, theta_threads(N, n), forward_rows, &a);
+}
+
+static void backward_rows(void *arg, int64_t r0, int64_t r1)
+{
+    const theta_loop *a = arg;
+    const int64_t n = a->n;
+    void (*const row)(tf_norm_type, float, int64_t, const float *, const float *, float,
+                      float *) = row_backward_variants[a->arch];
+    for (int64_t i = r0; i < r1; i++)
+        row(a->norm, a->tau, n, a->cA + i * n, a->cS + i * n, a->cR[i], a->G + i * n);
 }
 
 void tfi_theta_backward(tf_norm_type norm, float tau, int64_t N, int64_t n,
                         const float *A, const float *S, const float *R, float *G)
 {
-    void (*const fast_row_backward)(tf_norm_type, float, int64_t, const float *, const float *,
-                                    float, float *) = row_backward_variants[tfi_arch_active()];
-    int nt = tfi_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (N * n > 32768)
-    for (int64_t i = 0; i < N; i++)
-        fast_row_backward(norm, tau, n, A + i * n, S + i * n, R[i], G + i * n);
+    theta_loop a = {.norm = norm, .tau = tau, .n = n, .cA = A, .cS = S, .cR = R, .G = G,
+                    .arch = tfi_arch_active()};
+    tfi_parallel_rows(N, theta_threads(N, n), backward_rows, &a);
 }
 
 void tfi_theta_forward_arch(tfi_arch arch, tf_norm_type norm, float tau, int64_t N,
