@@ -405,10 +405,14 @@ TF_API tf_status tf_get_info(tf_info *info)
                           "tf_get_info", "tf_info", NULL);
 }
 
-/* Blocks of a split GEMM: a few per thread, so that a thread the system
- * deschedules holds back little work; none thinner than GEMM_MIN_BLOCK rows
- * or columns, so that packing the shared operand again stays cheap. */
-#define GEMM_BLOCKS_PER_THREAD 4
+/* Blocks of a split GEMM: two per thread, so that a thread the system
+ * deschedules holds back half its share, while each block still packs the
+ * shared operand once for a large part of the product (bench/shared_cores.sh
+ * on 2 Zen 5 cores: 2 blocks per thread 0.300 s quiet / 0.521 s beside a
+ * busy process, 1 block 0.302 / 0.522, 4 blocks 0.320 / 0.515); none
+ * thinner than GEMM_MIN_BLOCK rows or columns, so that packing the shared
+ * operand again stays cheap. */
+#define GEMM_BLOCKS_PER_THREAD 2
 #define GEMM_MIN_BLOCK 96
 #define GEMM_ALIGN 48
 
