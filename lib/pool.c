@@ -58,7 +58,7 @@ typedef struct pool {
     _Atomic int64_t ntasks;
     _Atomic uint64_t claim;    /* (threads allowed << 32) | tasks left */
     _Atomic uint32_t done;     /* tasks finished (a futex word) */
-    _Atomic uint32_t waiting;  /* 1 while the caller sleeps on `done` */
+    _Atomic uint32_t waiting;  /* the caller sleeps on `done` */
     _Atomic uint32_t gen;      /* bumped for each loop (a futex word) */
     _Atomic uint32_t sleepers; /* workers asleep on `gen` */
     _Atomic int keep;          /* workers with index > keep end */
@@ -296,24 +296,11 @@ void tfi_parallel_for(int64_t ntasks, int nthreads, tfi_task_fn fn, void *ctx)
         wake_all(p);
     run_tasks(p, 0);
 
-    /* The caller has no task left: wait for those still running elsewhere. */
+    /* The caller has no task left: wait for those still running elsewhere
+     * (the thread that finishes the last one wakes it if it sleeps). */
     const uint32_t n = (uint32_t)ntasks;
-    if (atomic_load_explicit(&p->done, memory_order_acquire) != n) {
-        uint32_t d = atomic_load(&p->done);
-        int64_t t0 = now_ns();
-        for (int i = 1; d != n; i++) {
-            cpu_relax();
-            d = atomic_load_explicit(&p->done, memory_order_acquire);
-            if (i % 64 == 0 && now_ns() - t0 > SPIN_NS)
-                break;
-        }
-        if (d != n) {
-            atomic_store(&p->waiting, 1);
-            while ((d = atomic_load(&p->done)) != n)
-                futex_wait(&p->done, d);
-            atomic_store(&p->waiting, 0);
-        }
-    }
+    for (uint32_t d; (d = atomic_load_explicit(&p->done, memory_order_acquire)) != n;)
+        wait_change(&p->done, d, &p->waiting);
     atomic_flag_clear_explicit(&p->busy, memory_order_release);
 }
 

@@ -28,20 +28,18 @@
 
 /* ---- which version ----------------------------------------------------- */
 
+/* The CPU checks are the runtime's (tfi_arch_supported): AVX2 and AVX-512
+ * here need no more than x86-64-v3 and -v4; only vdpbf16ps has its own. */
 int tfi_bf16_isa_supported(tfi_bf16_isa isa)
 {
     switch (isa) {
     case TFI_BF16_PLAIN: return 1;
 #ifdef TFI_BF16_X86
-    case TFI_BF16_AVX2:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case TFI_BF16_AVX512:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl");
+    case TFI_BF16_AVX2: return tfi_arch_supported(TFI_ARCH_AVX2);
+    case TFI_BF16_AVX512: return tfi_arch_supported(TFI_ARCH_AVX512);
     case TFI_BF16_AVX512BF16:
-        return tfi_bf16_isa_supported(TFI_BF16_AVX512) && __builtin_cpu_supports("avx512bf16");
+        __builtin_cpu_init();
+        return tfi_arch_supported(TFI_ARCH_AVX512) && __builtin_cpu_supports("avx512bf16");
 #endif
     default: return 0;
     }
