@@ -3,7 +3,7 @@
 #   JOBS=2 THREADS=1  runs at a time and threads each (defaults: two one-thread
 #                     jobs, which on 2 shared cores beats one two-thread job)
 #   SET=default       default | search | replicate | official-3000 | frontier |
-#                     seeds | growth4x | long, or a
+#                     seeds | growth4x | long | toward, or a
 #                     comma-separated list of such sets and runs (scaling.py --list)
 #   RERUN=1           rerun runs that finished before (kept in runs/)
 set -eu

@@ -34,7 +34,8 @@ many steps as the recipe's FLOPs buy (32 to 128 slots);
 model (chosen once the frontier has finished; until then those runs wait);
 --set growth4x: a 4x growth (tiny -> small -> large) and the frontier at its
 FLOPs; --set long: 6000 steps of (a), of the recipe and of the frontier at
-the recipe's FLOPs.
+the recipe's FLOPs; --set toward: at the recipe's FLOPs, runs that grow
+toward the frontier's best size (32 -> 48 -> 64, 48 -> 64 -> 80, 32 -> 64).
 
 Per-run CSV: step, flops (cumulative training FLOPs, 6N + 12LTd per token at
 the size of each step; validation is not counted), flops_over_a, val_loss,
@@ -337,6 +338,41 @@ add("recipe-6000", "long", "the recipe over 6000 steps: small -> 96/96/384 at 20
 LONG_FRONTIER = [scratch(q, LONG_BUDGET, "recipe-6000", group="frontier-long",
                          baseline="large-6000") for q in (64, 80, 48)]
 
+# ---- recipes that grow toward the frontier's best size ------------------------------
+# The frontier says that at the recipe's budget a 64-slot model for 4142
+# steps beats the large one for 2351 (more steps beat more slots here).  A
+# grown run spends the same budget on more steps: it starts smaller and
+# ends at (or just past) the frontier's best size, growing at 1/3 and 2/3
+# of one schedule (the trainer's grow_* defaults, as the shipped recipe).
+
+
+def steps_for_stages(flops, sizes):
+    """As many whole steps as `flops` buys when the run passes through
+    `sizes` (slots), growing at equal thirds (halves, ...) of its length."""
+    k = len(sizes)
+
+    def stages(n):
+        return [stage(round(n * i / k), size(q)) for i, q in enumerate(sizes[1:], 1)]
+
+    n = int(flops // flops_per_token(size(sizes[-1])))
+    while budget(size(sizes[0]), n + 1, stages(n + 1)) <= flops:
+        n += 1
+    return n, stages(n)
+
+
+TOWARD = []
+for sizes in ((32, 48, 64), (48, 64, 80), (32, 64)):
+    n, st = steps_for_stages(RECIPE_BUDGET, sizes)
+    tag = "grow-" + "-".join(map(str, sizes))
+    prefix = f"{tag}-to{st[0]['step']}"
+    add(prefix, "prefix", f"{sizes[0]} slots with the {n}-step schedule, first {st[0]['step']} "
+        "steps", size(sizes[0]), n, stop=st[0]["step"])
+    add(f"{tag}-{n}", "toward", f"toward the frontier's best size at the recipe's budget: "
+        + " -> ".join(f"{q}/{q}/{4 * q}" for q in sizes) + f" growing at " +
+        " and ".join(str(x["step"]) for x in st) + f" of one {n}-step schedule, the trainer's "
+        "defaults", size(sizes[0]), n, base=prefix, cfg={"grow_schedule": st})
+    TOWARD.append(f"{tag}-{n}")
+
 OFFICIAL_1500 = [n for n in RUNS if n.startswith("official-") and n.endswith("-1500")]
 # The +3000 run of the official recipe is the release's own choice (random
 # keys, follow_n): fixed, so it need not wait for the four +1500 runs.  Runs
@@ -352,6 +388,7 @@ SETS = {
     "seeds": lambda args: seeds_set(args),
     "growth4x": ["recipe-4x"] + FOURX_FRONTIER,
     "long": ["recipe-6000", "large-6000"] + LONG_FRONTIER,
+    "toward": TOWARD,
 }
 
 
@@ -872,6 +909,41 @@ def seeds_section(args, fa, best_q, lines):
     return cols
 
 
+def toward_section(args, fa, lines):
+    """The recipes that grow toward the frontier's best size, against the
+    best scratch model and (a) at the same budget (seed 1)."""
+    lines.append("### Growing toward the frontier's best size (`SET=toward`, seed 1)\n")
+    lines.append("The same budget as the recipe, spent on more steps: each run starts smaller "
+                 "and ends at or just past the frontier's best size, growing at equal "
+                 "fractions of one schedule with the trainer's defaults.\n")
+    runs = load(TOWARD + FRONTIER + ["large", "recipe"], args)
+    done = [n for n in FRONTIER if n in runs]
+    best = min(done, key=lambda n: runs[n].final) if done else None
+    lines.append("| run | steps | epochs | training FLOPs / (a)'s | final val loss | minus the best "
+                 "scratch model's | FLOPs to reach (a)'s loss / (a)'s | FLOPs to reach the "
+                 "best scratch model's loss / (a)'s |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for n in ["recipe"] + TOWARD:
+        if n not in runs:
+            lines.append(f"| {n} | {RUNS[n]['iters']} | {epochs(n):.2f} | "
+                         f"{budget_of(n) / fa:.3f} | {progress(n, args)} | - | - | - |")
+            continue
+        r = runs[n]
+        cols = []
+        for other in ("large", best):
+            if other in runs and other is not None:
+                x = r.reach(runs[other].final)
+                cols.append(f"{x / fa:.3f}" if x else "not reached")
+            else:
+                cols.append("-")
+        diff = f"{r.final - runs[best].final:+.4f}" if best else "-"
+        lines.append(f"| {n} | {RUNS[n]['iters']} | {epochs(n):.2f} | {r.flops / fa:.3f} | "
+                     f"{r.final:.4f} | {diff} | {cols[0]} | {cols[1]} |")
+    lines.append("")
+    if best:
+        lines.append(f"The best scratch model at this budget: {best}, {runs[best].final:.4f}.\n")
+
+
 def frontier_report(args, fa):
     """The frontier part of summary.md, frontier.csv and frontier.png."""
     lines = ["## Against the compute-matched frontier\n",
@@ -881,6 +953,7 @@ def frontier_report(args, fa):
              f"{TRAIN_BYTES:,} training bytes.\n"]
     budget_section("At the recipe's budget (`SET=frontier`, seed 1)", "recipe", FRONTIER,
                           "small-to1000", "large", args, fa, lines)
+    toward_section(args, fa, lines)
     best_q = frontier_best(args)
     seeds_section(args, fa, best_q, lines)
     sunk_section(args, fa, lines)
@@ -898,6 +971,7 @@ def frontier_report(args, fa):
                     f"{epochs(n):.3f},{r.flops:.6g},{r.flops / fa:.5f},{r.final:.6f},,1\n")
         grown = [("recipe", [recipe_name(s) for s in SEEDS]), ("recipe-4x", ["recipe-4x"]),
                  ("recipe-6000", ["recipe-6000"]),
+                 *[(n, [n]) for n in TOWARD],
                  ("official-random-follow_n-3000", ["official-random-follow_n-3000"])]
         for label, names in grown:
             rs = load(names, args)
@@ -1043,7 +1117,7 @@ def main():
     else:
         names = SETS["default"] + [n for n in logged if RUNS[n]["group"] == "replicate" or
                                    (n.startswith("official-") and n.endswith("-3000")) or
-                                   (RUNS[n]["group"] in GROUPS_FRONTIER + ("growth4x", "long")
+                                   (RUNS[n]["group"] in GROUPS_FRONTIER + ("growth4x", "long", "toward")
                                     and is_done(n, args))]
     if "large" not in names:
         names = ["large"] + names
