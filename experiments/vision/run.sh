@@ -6,8 +6,9 @@
 # compare; the machine's load is sampled meanwhile.
 #   EPOCHS=20          epochs of every run
 #   RUNS="scratch grown torch"   which runs (the others' results stay)
-#   TORCH_THREADS=2    threads of the PyTorch run (ours use the library's
-#                      default: one per online CPU)
+#   THREADS=0          threads of the TokenFormer runs (0: the library's
+#                      default, one per online CPU)
+#   TORCH_THREADS=2    threads of the PyTorch run
 set -eu
 cd "$(dirname "$0")/../.."
 here=experiments/vision
@@ -28,8 +29,10 @@ grow="grow_at=$((epochs * per_epoch / 2)) grow_qkv_slot_num=64 grow_proj_slot_nu
 for run in ${RUNS:-scratch grown torch}; do
     echo "== $run ($(cut -d' ' -f1-3 /proc/loadavg))"
     case $run in
-    scratch) set -- build/examples/train_vision --out "$runs/scratch" epochs="$epochs" ;;
-    grown) set -- build/examples/train_vision --out "$runs/grown" epochs="$epochs" $small $grow ;;
+    scratch) set -- build/examples/train_vision --out "$runs/scratch" epochs="$epochs" \
+        threads="${THREADS:-0}" ;;
+    grown) set -- build/examples/train_vision --out "$runs/grown" epochs="$epochs" \
+        threads="${THREADS:-0}" $small $grow ;;
     torch)
         # bench/vit_torch.py's best settings (bench/model_vs_torch.sh): BLIS's
         # zen3 kernels, BLIS threads, heap-kept allocations; passive waits as ours
