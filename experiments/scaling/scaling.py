@@ -35,7 +35,8 @@ model (chosen once the frontier has finished; until then those runs wait);
 --set growth4x: a 4x growth (tiny -> small -> large) and the frontier at its
 FLOPs; --set long: 6000 steps of (a), of the recipe and of the frontier at
 the recipe's FLOPs; --set toward: at the recipe's FLOPs, runs that grow
-toward the frontier's best size (32 -> 48 -> 64, 48 -> 64 -> 80, 32 -> 64).
+toward the frontier's best size (32 -> 48 -> 64, 48 -> 64 -> 80, 32 -> 64;
+the first two also with the schedule continued through the growths).
 
 Per-run CSV: step, flops (cumulative training FLOPs, 6N + 12LTd per token at
 the size of each step; validation is not counted), flops_over_a, val_loss,
@@ -372,6 +373,12 @@ for sizes in ((32, 48, 64), (48, 64, 80), (32, 64)):
         " and ".join(str(x["step"]) for x in st) + f" of one {n}-step schedule, the trainer's "
         "defaults", size(sizes[0]), n, base=prefix, cfg={"grow_schedule": st})
     TOWARD.append(f"{tag}-{n}")
+    if len(sizes) == 3:
+        add(f"{tag}-{n}-continue", "toward", f"as {tag}-{n}, the schedule continued through "
+            "the growths (one cosine over the whole run, no restart at the peak)",
+            size(sizes[0]), n, base=prefix,
+            cfg={"grow_schedule": st, "grow_lr_schedule": "continue"})
+        TOWARD.append(f"{tag}-{n}-continue")
 
 OFFICIAL_1500 = [n for n in RUNS if n.startswith("official-") and n.endswith("-1500")]
 # The +3000 run of the official recipe is the release's own choice (random
