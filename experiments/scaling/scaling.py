@@ -36,7 +36,8 @@ model (chosen once the frontier has finished; until then those runs wait);
 FLOPs; --set long: 6000 steps of (a), of the recipe and of the frontier at
 the recipe's FLOPs; --set toward: at the recipe's FLOPs, runs that grow
 toward the frontier's best size (32 -> 48 -> 64, 48 -> 64 -> 80, 32 -> 64;
-the first two also with the schedule continued through the growths).
+the first also with the schedule continued through the growths); --set
+toward-seeds: seeds 2-5 of 48 -> 64 -> 80.
 
 Per-run CSV: step, flops (cumulative training FLOPs, 6N + 12LTd per token at
 the size of each step; validation is not counted), flops_over_a, val_loss,
@@ -373,12 +374,25 @@ for sizes in ((32, 48, 64), (48, 64, 80), (32, 64)):
         " and ".join(str(x["step"]) for x in st) + f" of one {n}-step schedule, the trainer's "
         "defaults", size(sizes[0]), n, base=prefix, cfg={"grow_schedule": st})
     TOWARD.append(f"{tag}-{n}")
-    if len(sizes) == 3:
+    if sizes == (32, 48, 64):
         add(f"{tag}-{n}-continue", "toward", f"as {tag}-{n}, the schedule continued through "
             "the growths (one cosine over the whole run, no restart at the peak)",
             size(sizes[0]), n, base=prefix,
             cfg={"grow_schedule": st, "grow_lr_schedule": "continue"})
         TOWARD.append(f"{tag}-{n}-continue")
+
+# Seeds 2-5 of the toward run that came closest to the frontier at seed 1
+# (48 -> 64 -> 80 with the trainer's defaults), each with its own prefix.
+TOWARD_SEEDS = []
+for seed in SEEDS[1:]:
+    n, st = steps_for_stages(RECIPE_BUDGET, (48, 64, 80))
+    prefix = f"grow-48-64-80-to{st[0]['step']}-seed{seed}"
+    add(prefix, "prefix", f"grow-48-64-80-to{st[0]['step']} with seed {seed}", size(48), n,
+        stop=st[0]["step"], cfg={"seed": seed}, baseline=large_name(seed))
+    add(f"grow-48-64-80-{n}-seed{seed}", "toward-seed", f"grow-48-64-80-{n} with seed {seed}",
+        size(48), n, base=prefix, cfg={"seed": seed, "grow_schedule": st},
+        baseline=large_name(seed))
+    TOWARD_SEEDS.append(f"grow-48-64-80-{n}-seed{seed}")
 
 OFFICIAL_1500 = [n for n in RUNS if n.startswith("official-") and n.endswith("-1500")]
 # The +3000 run of the official recipe is the release's own choice (random
@@ -396,6 +410,7 @@ SETS = {
     "growth4x": ["recipe-4x"] + FOURX_FRONTIER,
     "long": ["recipe-6000", "large-6000"] + LONG_FRONTIER,
     "toward": TOWARD,
+    "toward-seeds": TOWARD_SEEDS,
 }
 
 
@@ -1124,7 +1139,7 @@ def main():
     else:
         names = SETS["default"] + [n for n in logged if RUNS[n]["group"] == "replicate" or
                                    (n.startswith("official-") and n.endswith("-3000")) or
-                                   (RUNS[n]["group"] in GROUPS_FRONTIER + ("growth4x", "long", "toward")
+                                   (RUNS[n]["group"] in GROUPS_FRONTIER + ("growth4x", "long", "toward", "toward-seed")
                                     and is_done(n, args))]
     if "large" not in names:
         names = ["large"] + names
