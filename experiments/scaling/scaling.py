@@ -964,6 +964,43 @@ def toward_section(args, fa, lines):
     lines.append("")
     if best:
         lines.append(f"The best scratch model at this budget: {best}, {runs[best].final:.4f}.\n")
+    best_q = frontier_best(args)
+    if not best_q:
+        return
+    grown = [n for n in TOWARD if n.startswith("grow-48-64-80-") and "continue" not in n][:1]
+    grown += TOWARD_SEEDS
+    scratch = [FRONTIER[[RUNS[n]["start"]["qkv_slot_num"] for n in FRONTIER].index(best_q)]]
+    scratch += FRONTIER_SEEDS[best_q]
+    runs = load(grown + scratch + [large_name(seed) for seed in SEEDS], args)
+    lines.append("Seeds of 48 -> 64 -> 80 (`SET=toward-seeds`) against the frontier's best "
+                 "model with the same seed:\n")
+    lines.append("| seed | 48 -> 64 -> 80 final | best scratch final | difference | FLOPs to "
+                 "reach (a)'s loss (same seed) / (a)'s |")
+    lines.append("|---:|---:|---:|---:|---:|")
+    diffs, gs, bs, reached = [], [], [], []
+    for seed, g, b in zip(SEEDS, grown, scratch):
+        gv = runs[g].final if g in runs else None
+        bv = runs[b].final if b in runs else None
+        d = gv - bv if gv is not None and bv is not None else None
+        diffs.append(d)
+        gs.append(gv)
+        bs.append(bv)
+        a = runs.get(large_name(seed))
+        x = runs[g].reach(a.final) if a and g in runs else None
+        reach_a = "-" if not (a and g in runs) else (f"{x / a.flops:.3f}" if x else "not reached")
+        if a and g in runs:
+            reached.append(x / a.flops if x else None)
+        lines.append(f"| {seed} | {cell(gv) if g in runs else progress(g, args)} | {cell(bv)} | "
+                     f"{'-' if d is None else f'{d:+.4f}'} | {reach_a} |")
+    lines.append(f"| mean +- sd | {fmt_ms(gs)} | {fmt_ms(bs)} | {fmt_ms(diffs)} | "
+                 f"reached in {sum(x is not None for x in reached)} of {len(reached)}: "
+                 f"{fmt_ms(reached, 3)} |")
+    m, sd, k = mean_sd(diffs)
+    if m != "-" and sd is not None:
+        lines.append(f"\nOver {k} paired seeds the difference is {m:+.4f} +- {sd:.4f} (sd; "
+                     f"standard error {sd / k ** 0.5:.4f}): "
+                     f"{'larger' if abs(m) > sd else 'not larger'} than its seed-to-seed spread.")
+    lines.append("")
 
 
 def frontier_report(args, fa):
