@@ -35,8 +35,8 @@ model (chosen once the frontier has finished; until then those runs wait);
 --set growth4x: a 4x growth (tiny -> small -> large) and the frontier at its
 FLOPs; --set long: 6000 steps of (a), of the recipe and of the frontier at
 the recipe's FLOPs; --set toward: at the recipe's FLOPs, runs that grow
-toward the frontier's best size (32 -> 48 -> 64, 48 -> 64 -> 80, 32 -> 64;
-the first also with the schedule continued through the growths); --set
+toward the frontier's best size (32 -> 48 -> 64, 48 -> 64 -> 80; the
+first also with the schedule continued through the growths); --set
 toward-seeds: seeds 2-5 of 48 -> 64 -> 80.
 
 Per-run CSV: step, flops (cumulative training FLOPs, 6N + 12LTd per token at
@@ -363,7 +363,7 @@ def steps_for_stages(flops, sizes):
 
 
 TOWARD = []
-for sizes in ((32, 48, 64), (48, 64, 80), (32, 64)):
+for sizes in ((32, 48, 64), (48, 64, 80)):
     n, st = steps_for_stages(RECIPE_BUDGET, sizes)
     tag = "grow-" + "-".join(map(str, sizes))
     prefix = f"{tag}-to{st[0]['step']}"
