@@ -338,7 +338,7 @@ add("recipe-6000", "long", "the recipe over 6000 steps: small -> 96/96/384 at 20
     "4000 of one 6000-step schedule, the trainer's defaults", SMALL, 6000,
     base="small-to2000-6000", cfg={"grow_schedule": LONG_GROWTHS}, baseline="large-6000")
 LONG_FRONTIER = [scratch(q, LONG_BUDGET, "recipe-6000", group="frontier-long",
-                         baseline="large-6000") for q in (64, 80, 48)]
+                         baseline="large-6000") for q in (64, 80)]
 
 # ---- recipes that grow toward the frontier's best size ------------------------------
 # The frontier says that at the recipe's budget a 64-slot model for 4142
