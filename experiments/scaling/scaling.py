@@ -1030,7 +1030,8 @@ def frontier_report(args, fa):
                     f"{epochs(n):.3f},{r.flops:.6g},{r.flops / fa:.5f},{r.final:.6f},,1\n")
         grown = [("recipe", [recipe_name(s) for s in SEEDS]), ("recipe-4x", ["recipe-4x"]),
                  ("recipe-6000", ["recipe-6000"]),
-                 *[(n, [n]) for n in TOWARD],
+                 *[(n, [n] + (TOWARD_SEEDS if n == "grow-48-64-80-4142" else []))
+                   for n in TOWARD],
                  ("official-random-follow_n-3000", ["official-random-follow_n-3000"])]
         for label, names in grown:
             rs = load(names, args)
@@ -1050,6 +1051,8 @@ def frontier_report(args, fa):
             front[-1] = (front[-1][0], min(front[-1][1], y), front[-1][2] + 1)
         else:
             front.append((x, y, 1))
+    # a budget where one size ran ((a), (b)) has no frontier: only its point
+    front = [f for f in front if f[2] > 1]
     tried = ", ".join(f"{k} at {x:.3f}x" for x, _, k in front)
     with open(os.path.join(args.results, "frontier-line.csv"), "w") as f:
         f.write("flops_over_a,best_scratch_final_val_loss\n")
