@@ -383,6 +383,7 @@ for sizes in ((32, 48, 64), (48, 64, 80)):
 
 # Seeds 2-5 of the toward run that came closest to the frontier at seed 1
 # (48 -> 64 -> 80 with the trainer's defaults), each with its own prefix.
+TOWARD_BEST = next(n for n in TOWARD if n.startswith("grow-48-64-80-"))
 TOWARD_SEEDS = []
 for seed in SEEDS[1:]:
     n, st = steps_for_stages(RECIPE_BUDGET, (48, 64, 80))
@@ -967,8 +968,7 @@ def toward_section(args, fa, lines):
     best_q = frontier_best(args)
     if not best_q:
         return
-    grown = [n for n in TOWARD if n.startswith("grow-48-64-80-") and "continue" not in n][:1]
-    grown += TOWARD_SEEDS
+    grown = [TOWARD_BEST] + TOWARD_SEEDS
     scratch = [FRONTIER[[RUNS[n]["start"]["qkv_slot_num"] for n in FRONTIER].index(best_q)]]
     scratch += FRONTIER_SEEDS[best_q]
     runs = load(grown + scratch + [large_name(seed) for seed in SEEDS], args)
@@ -1030,8 +1030,7 @@ def frontier_report(args, fa):
                     f"{epochs(n):.3f},{r.flops:.6g},{r.flops / fa:.5f},{r.final:.6f},,1\n")
         grown = [("recipe", [recipe_name(s) for s in SEEDS]), ("recipe-4x", ["recipe-4x"]),
                  ("recipe-6000", ["recipe-6000"]),
-                 *[(n, [n] + (TOWARD_SEEDS if n == "grow-48-64-80-4142" else []))
-                   for n in TOWARD],
+                 *[(n, [n] + (TOWARD_SEEDS if n == TOWARD_BEST else [])) for n in TOWARD],
                  ("official-random-follow_n-3000", ["official-random-follow_n-3000"])]
         for label, names in grown:
             rs = load(names, args)
