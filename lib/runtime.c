@@ -415,6 +415,16 @@ TF_API tf_status tf_get_info(tf_info *info)
 #define GEMM_BLOCKS_PER_THREAD 2
 #define GEMM_MIN_BLOCK 96
 #define GEMM_ALIGN 48
+/* A large product whose C is too small for two such blocks is deep instead
+ * (a weight gradient: C [slots, d] summed over every row of a batch, k in
+ * the thousands), and one thread alone would run it while the others wait
+ * (in the 64-slot vision model every q, k, v and proj set's two weight
+ * gradients: a tenth of the step's CPU time).  Its blocks may be as thin as
+ * GEMM_THIN_BLOCK, on multiples of GEMM_THIN_ALIGN (whole 16-wide register
+ * tiles): packing the shared operand once more costs 1/(2 * 32) of a
+ * block's multiply-adds at any k. */
+#define GEMM_THIN_BLOCK 32
+#define GEMM_THIN_ALIGN 16
 
 /* One single-threaded BLIS call on row-major operands; `packed` keeps BLIS
  * on its packing ("conventional") path, whose every element is the same
@@ -493,9 +503,12 @@ void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
     }
     int rows = m >= n;
     int64_t len = rows ? m : n;
+    const int thin = len < 2 * GEMM_MIN_BLOCK;
+    const int64_t min_block = thin ? GEMM_THIN_BLOCK : GEMM_MIN_BLOCK;
+    const int64_t align = thin ? GEMM_THIN_ALIGN : GEMM_ALIGN;
     int64_t blocks = nthreads > 1 ? (int64_t)nthreads * GEMM_BLOCKS_PER_THREAD : 1;
-    if (blocks > len / GEMM_MIN_BLOCK)
-        blocks = len / GEMM_MIN_BLOCK;
+    if (blocks > len / min_block)
+        blocks = len / min_block;
     if (blocks <= 1) {
         gemm_block(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, packed);
         return;
@@ -503,7 +516,7 @@ void tfi_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
     /* Block edges on multiples of GEMM_ALIGN, so that blocks keep whole
      * register tiles of every kernel set (no edge tiles but the last). */
     int64_t step = (len + blocks - 1) / blocks;
-    step = (step + GEMM_ALIGN - 1) / GEMM_ALIGN * GEMM_ALIGN;
+    step = (step + align - 1) / align * align;
     blocks = (len + step - 1) / step;
     if (nthreads > blocks)
         nthreads = (int)blocks;

@@ -1052,6 +1052,7 @@ START_TEST(test_gemm_split)
             gemm_split_case(ta, tb, 500, 130, 37, 3); /* rows */
             gemm_split_case(ta, tb, 70, 701, 33, 2);  /* columns */
             gemm_split_case(ta, tb, 500, 130, 37, 1); /* one call */
+            gemm_split_case(ta, tb, 64, 80, 1500, 2); /* thin blocks of a deep product */
             /* split into 2, 3 or 4 threads' blocks: the same bits */
             float *two = gemm_at(ta, tb, 500, 130, 37, 2);
             for (int t = 3; t <= 4; t++) {
@@ -1063,8 +1064,9 @@ START_TEST(test_gemm_split)
             free(two);
             /* a large product, at 1 (one call), 2 and 3 threads: the same bits */
             const int saved = tf_get_num_threads();
-            const int64_t shapes[2][3] = {{1000, 200, 300}, {150, 1100, 290}};
-            for (int s = 0; s < 2; s++) {
+            /* the last: a small, deep C (a weight gradient), in thin blocks */
+            const int64_t shapes[3][3] = {{1000, 200, 300}, {150, 1100, 290}, {64, 64, 2000}};
+            for (int s = 0; s < 3; s++) {
                 const int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
                 ck_assert_int_eq(tf_set_num_threads(1), TF_OK);
                 float *one = gemm_at(ta, tb, m, n, k, 0);
