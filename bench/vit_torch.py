@@ -18,7 +18,8 @@ The model (pre-norm ViT):
                                         q, k, v = Linear(d -> d) each
              x = x + Linear(m -> d)(GELU(Linear(d -> m)(LN(x))))
     logits   = Linear(d -> classes)(LN(x)[cls])
-    loss     = mean cross-entropy
+    loss     = mean cross-entropy (with --label-smoothing eps: against
+               (1 - eps) onehot + eps / classes, as tf_model_set_label_smoothing)
 Linear weights ~ N(0, 0.02) truncated at 2 std, biases 0; cls and pos
 embeddings ~ N(0, 0.02) truncated; LayerNorms 1 and 0.
 
@@ -235,6 +236,8 @@ def parse_args(argv):
     a("--beta1", type=float, default=0.9, help="(default %(default)s)")
     a("--beta2", type=float, default=0.999, help="(default %(default)s)")
     a("--eps", type=float, default=1e-8, help="(default %(default)s)")
+    a("--label-smoothing", type=float, default=0.0,
+      help="eps of the training loss (default %(default)s)")
     a("--clip", type=float, default=1.0, help="global gradient-norm bound, 0: off "
                                               "(default %(default)s)")
     a("--shift", type=int, default=2, help="random shifts up to k pixels, 0: off "
@@ -286,10 +289,10 @@ def main(argv=None):
               torch.__version__, torch.get_num_threads(), args.width, args.depth, args.heads,
               args.patch, args.mlp, args.bias, n_params, flops_image / 1e6))
     print("vit_torch: %d epochs of %d batches of %d; AdamW lr %g -> %g (warmup %d), wd %g, "
-          "betas (%g, %g), clip %g; shift %d, hflip %d, mean %g, std %g" % (
+          "betas (%g, %g), clip %g; label smoothing %g; shift %d, hflip %d, mean %g, std %g" % (
               args.epochs, per_epoch, B, args.lr, args.min_lr, args.warmup_steps,
-              args.weight_decay, args.beta1, args.beta2, args.clip, args.shift, args.hflip,
-              args.mean, args.std))
+              args.weight_decay, args.beta1, args.beta2, args.clip, args.label_smoothing,
+              args.shift, args.hflip, args.mean, args.std))
     sys.stdout.flush()
 
     columns = ["epoch", "step", "lr", "train_seconds", "train_cpu_seconds", "eval_seconds",
@@ -317,7 +320,7 @@ def main(argv=None):
             for g in opt.param_groups:
                 g["lr"] = lr
             logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if args.clip > 0:

@@ -615,6 +615,20 @@ TF_API tf_status tf_model_forward(tf_model *model, int B, int T,
 TF_API tf_status tf_model_backward(tf_model *model);
 TF_API tf_status tf_model_zero_grad(tf_model *model);
 
+/* Label smoothing of the training loss, for both tasks.  With eps > 0 a
+ * forward with targets (tf_model_forward, tf_model_forward_images) takes
+ * the cross-entropy against (1 - eps) onehot(target) + eps / V (V the
+ * vocabulary or the classes), PyTorch's CrossEntropyLoss(label_smoothing):
+ *   loss_i = lse_i - (1 - eps) logit_i[target_i] - eps mean_j logit_i[j]
+ * and tf_model_backward its gradient (a backward uses its forward's eps).
+ * eps = 0 (the default) is the plain loss, bit for bit.  A trainer's
+ * setting of the handle, like the thread count: checkpoints do not keep
+ * it; tf_decoder_score never smooths.  eps outside [0, 1) or not a number
+ * is TF_ERR_ARGUMENT and leaves the setting as it was. */
+TF_API tf_status tf_model_set_label_smoothing(tf_model *model, double eps);
+/* The model's eps, as the float it is kept in (0 for NULL). */
+TF_API double tf_model_get_label_smoothing(const tf_model *model);
+
 /* ------------------------------------------------------------------------
  * Vision: a ViT-style image classifier built from the same layers
  *

@@ -280,7 +280,7 @@ static double score_chunk(tf_decoder *dec, int Tc, const int32_t *targets, int64
             dec->stargets[i] = targets[(r0 + i) / Tc * ld + (r0 + i) % Tc];
         tfi_model_head(dec->model, n, dec->x + r0 * d, dec->u + r0 * d, dec->mean + r0,
                        dec->rstd + r0, dec->slogits);
-        total += tfi_crossentropy_forward(dec->slogits, dec->stargets, n, V, dec->slse) *
+        total += tfi_crossentropy_forward(dec->slogits, dec->stargets, n, V, 0.0f, dec->slse) *
                  (double)n;
     }
     return total;

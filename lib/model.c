@@ -397,7 +397,8 @@ TF_API tf_status tf_model_forward(tf_model *model, int B, int T, const int32_t *
     m->fwd_B = B;
     m->fwd_T = T;
     if (targets) {
-        double l = tfi_crossentropy_forward(m->logits, targets, (int64_t)BT, V, m->lse);
+        double l = tfi_crossentropy_forward(m->logits, targets, (int64_t)BT, V,
+                                            m->label_smoothing, m->lse);
         if (loss)
             *loss = (float)l;
         if (!isfinite(l))
@@ -405,6 +406,7 @@ TF_API tf_status tf_model_forward(tf_model *model, int B, int T, const int32_t *
                             "tf_model_forward: the loss is not finite (%g): the parameters "
                             "have diverged", l);
         memcpy(m->targets, targets, BT * sizeof(int32_t));
+        m->fwd_smoothing = m->label_smoothing;
         m->have_targets = 1;
     }
     memcpy(m->tokens, tokens, BT * sizeof(int32_t)); /* for the embedding backward */
@@ -438,7 +440,8 @@ TF_API tf_status tf_model_backward(tf_model *model)
     const int64_t BT = (int64_t)B * T, d = m->p.hidden_size, V = m->p.vocab_size;
     m->have_targets = 0;
     /* logits -> dlogits in place; mean over the B*T positions */
-    tfi_crossentropy_backward(m->logits, m->logits, m->lse, m->targets, BT, V, 1.0f / (float)BT);
+    tfi_crossentropy_backward(m->logits, m->logits, m->fwd_smoothing, m->lse, m->targets, BT, V,
+                              1.0f / (float)BT);
     tfi_sgemm(1, 0, V, d, BT, 1.0f, m->logits, V, m->lnf, d, 1.0f, m->embed_grad, d, 0);
     tfi_sgemm(0, 0, BT, d, V, 1.0f, m->logits, V, m->embed, d, 0.0f, m->g_tmp, d, 0);
     memset(m->g_x, 0, (size_t)(BT * d) * sizeof(float));
@@ -455,4 +458,20 @@ TF_API tf_status tf_model_backward(tf_model *model)
     }
     tfi_model_grads_ready_embed(m);
     return TF_OK;
+}
+
+/* eps is kept as the float the kernels smooth with. */
+TF_API tf_status tf_model_set_label_smoothing(tf_model *model, double eps)
+{
+    CHECK_MODEL(model, "tf_model_set_label_smoothing");
+    if (!(eps >= 0.0 && eps < 1.0))
+        return tfi_fail(&model->err, TF_ERR_ARGUMENT,
+                        "tf_model_set_label_smoothing: eps = %g is outside [0, 1)", eps);
+    model->label_smoothing = (float)eps;
+    return TF_OK;
+}
+
+TF_API double tf_model_get_label_smoothing(const tf_model *model)
+{
+    return model ? (double)model->label_smoothing : 0.0;
 }

@@ -61,6 +61,8 @@ struct tf_model {
     float *g_x, *g_tmp, *g_q, *g_k, *g_v, *g_attn, *g_probs; /* backward scratch */
     int32_t *tokens, *targets;          /* copies from the last forward */
     int fwd_B, fwd_T, have_targets;     /* what the last forward computed */
+    float label_smoothing;              /* tf_model_set_label_smoothing */
+    float fwd_smoothing;                /* the last forward's, for its backward */
     tfi_tensor_ref *refs;               /* named tensors, canonical order */
     int nrefs;
     /* Every gradient in one buffer, in table order (model_grads.c), once

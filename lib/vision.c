@@ -260,7 +260,7 @@ TF_API tf_status tf_model_forward_images(tf_model *model, int B, const float *pi
     if (logits)
         memcpy(logits, v->logits, (size_t)(B * K) * sizeof(float));
     if (labels) {
-        double l = tfi_crossentropy_forward(v->logits, labels, B, K, v->lse);
+        double l = tfi_crossentropy_forward(v->logits, labels, B, K, m->label_smoothing, v->lse);
         if (loss)
             *loss = (float)l;
         if (!isfinite(l))
@@ -268,6 +268,7 @@ TF_API tf_status tf_model_forward_images(tf_model *model, int B, const float *pi
                             "%s: the loss is not finite (%g): the parameters have diverged", fn,
                             l);
         memcpy(v->labels, labels, (size_t)B * sizeof(int32_t));
+        m->fwd_smoothing = m->label_smoothing;
         m->have_targets = 1;
     }
     return TF_OK;
@@ -319,7 +320,8 @@ tf_status tfi_vision_backward(tf_model *m)
         return st;
     m->have_targets = 0;
     /* logits -> dlogits in place; the mean over the B images */
-    tfi_crossentropy_backward(v->logits, v->logits, v->lse, v->labels, B, K, 1.0f / (float)B);
+    tfi_crossentropy_backward(v->logits, v->logits, m->fwd_smoothing, v->lse, v->labels, B, K,
+                              1.0f / (float)B);
     tfi_pattention_backward(head, B, v->pooled, d, v->logits, K, v->g_pooled, d, 0.0f);
     /* the mean's backward: every row of an image gets 1/P of its gradient */
     const float inv_p = 1.0f / (float)P;

@@ -1015,6 +1015,65 @@ START_TEST(test_backward_state)
 }
 END_TEST
 
+/* Label smoothing on the language model: the loss from the logits, and the
+ * gradient linear in the target distribution ((1 - eps) of the targets'
+ * plus eps / V of the sum over "every target is v"). */
+START_TEST(test_label_smoothing)
+{
+    tf_model_params p = small_params(TF_NORM_L2_NORM_GELU, 0.25, 3);
+    tf_model *m = new_model(&p);
+    enum { B = 2, T = 8, V = 32 };
+    int32_t tok[B * T], tgt[B * T], all_v[B * T];
+    fill_tokens(tok, B * T, V, 5);
+    fill_tokens(tgt, B * T, V, 6);
+    static float logits[B * T * V];
+    float loss;
+    const double eps = 0.125;
+    ck_assert_int_eq(tf_model_set_label_smoothing(m, eps), TF_OK);
+    ck_assert_int_eq(tf_model_forward(m, B, T, tok, tgt, logits, &loss), TF_OK);
+    double want = 0.0;
+    for (int r = 0; r < B * T; r++) {
+        const float *row = logits + r * V;
+        double mx = row[0], sum = 0.0;
+        for (int v = 1; v < V; v++)
+            mx = fmax(mx, row[v]);
+        for (int v = 0; v < V; v++)
+            sum += exp(row[v] - mx);
+        for (int v = 0; v < V; v++)
+            want -= (eps / V + (v == tgt[r] ? 1.0 - eps : 0.0)) * (row[v] - mx - log(sum));
+    }
+    want /= B * T;
+    ck_assert_msg(fabs(loss - want) <= 1e-5 * fabs(want), "loss %g, want %g", loss, want);
+    ck_assert_int_eq(tf_model_zero_grad(m), TF_OK);
+    ck_assert_int_eq(tf_model_backward(m), TF_OK);
+    float *buf;
+    size_t n;
+    ck_assert_int_eq(tf_model_grad_buffer(m, &buf, &n), TF_OK);
+    float *got = malloc(n * sizeof *got), *want_g = calloc(n, sizeof *want_g);
+    memcpy(got, buf, n * sizeof *got);
+    ck_assert_int_eq(tf_model_set_label_smoothing(m, 0.0), TF_OK);
+    for (int v = -1; v < V; v++) {
+        for (int i = 0; i < B * T; i++)
+            all_v[i] = v < 0 ? tgt[i] : v;
+        ck_assert_int_eq(tf_model_zero_grad(m), TF_OK);
+        ck_assert_int_eq(tf_model_forward(m, B, T, tok, all_v, NULL, NULL), TF_OK);
+        ck_assert_int_eq(tf_model_backward(m), TF_OK);
+        const float w = v < 0 ? (float)(1.0 - eps) : (float)(eps / V);
+        for (size_t i = 0; i < n; i++)
+            want_g[i] += w * buf[i];
+    }
+    double gmax = 0.0;
+    for (size_t i = 0; i < n; i++)
+        gmax = fmax(gmax, fabs(want_g[i]));
+    ck_assert(gmax > 0.0);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabs(got[i] - want_g[i]) <= 1e-5 * gmax, "grad[%zu] = %g, want %g", i,
+                      got[i], want_g[i]);
+    free(got), free(want_g);
+    tf_model_free(m);
+}
+END_TEST
+
 START_TEST(test_tensor_access_errors)
 {
     tf_model_params p = small_params(TF_NORM_L2_NORM_GELU, 0.25, 1);
@@ -1382,6 +1441,7 @@ Suite *model_suite(void)
     tcase_add_loop_test(tc, test_finite_differences, 0,
                         (int)(sizeof fd_cases / sizeof *fd_cases));
     tcase_add_test(tc, test_threads_same_bits);
+    tcase_add_test(tc, test_label_smoothing);
     tcase_add_test(tc, test_two_host_threads);
     tcase_add_test(tc, test_grad_accumulation);
     suite_add_tcase(s, tc);

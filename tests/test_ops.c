@@ -663,8 +663,10 @@ END_TEST
 
 /* ---- cross-entropy ------------------------------------------------------- */
 
+/* Against (1 - eps) onehot + eps / V, written as that distribution's
+ * cross-entropy -sum_j p_j log softmax_j, not as the kernel's formula. */
 static double crossentropy_ref(const double *logits, const int32_t *targets,
-                               int64_t N, int64_t V, double *lse)
+                               int64_t N, int64_t V, double eps, double *lse)
 {
     double loss = 0.0;
     for (int64_t i = 0; i < N; i++) {
@@ -677,7 +679,10 @@ static double crossentropy_ref(const double *logits, const int32_t *targets,
         double l = mx + log(sum);
         if (lse)
             lse[i] = l;
-        loss += l - row[targets[i]];
+        for (int64_t j = 0; j < V; j++) {
+            double p = eps / (double)V + (j == targets[i] ? 1.0 - eps : 0.0);
+            loss -= p * (row[j] - l);
+        }
     }
     return loss / (double)N;
 }
@@ -686,12 +691,13 @@ typedef struct ce_ctx {
     int64_t N, V;
     double *logits;
     const int32_t *targets;
+    double eps;
 } ce_ctx;
 
 static double ce_objective(void *p)
 {
     ce_ctx *c = p;
-    return crossentropy_ref(c->logits, c->targets, c->N, c->V, NULL);
+    return crossentropy_ref(c->logits, c->targets, c->N, c->V, c->eps, NULL);
 }
 
 static void fill_targets(tfi_rng *r, int32_t *t, int64_t N, int64_t V)
@@ -712,20 +718,37 @@ START_TEST(test_crossentropy)
     fill_targets(&r, targets, N, V);
     double *ld = to_double(logits, n), *lse_want = dvec(N);
 
-    double want = crossentropy_ref(ld, targets, N, V, lse_want);
-    double loss = tfi_crossentropy_forward(logits, targets, N, V, lse);
+    double want = crossentropy_ref(ld, targets, N, V, 0.0, lse_want);
+    double loss = tfi_crossentropy_forward(logits, targets, N, V, 0.0f, lse);
     ck_assert_double_eq_tol(loss, want, 1e-6 * fabs(want));
     check_close("crossentropy lse", lse, lse_want, N, FWD_RTOL);
 
     /* Gradient of the mean loss: scale = 1/N. */
     double *g = dvec(n);
-    ce_ctx c = {N, V, ld, targets};
+    ce_ctx c = {N, V, ld, targets, 0.0};
     fd_grad(g, ld, n, ce_objective, &c);
-    tfi_crossentropy_backward(dl, logits, lse, targets, N, V, 1.0f / (float)N);
+    tfi_crossentropy_backward(dl, logits, 0.0f, lse, targets, N, V, 1.0f / (float)N);
     check_close("crossentropy dlogits", dl, g, n, GRAD_RTOL);
 
+    /* Label smoothing: the loss and its gradient against the smoothed
+     * distribution's cross-entropy; the lse does not change. */
+    for (int k = 0; k < 2; k++) {
+        const float eps = k == 0 ? 0.1f : 0.9f;
+        float *lse_s = fvec(N), *dl_s = fvec(n);
+        double want_s = crossentropy_ref(ld, targets, N, V, eps, NULL);
+        double loss_s = tfi_crossentropy_forward(logits, targets, N, V, eps, lse_s);
+        ck_assert_double_eq_tol(loss_s, want_s, 1e-6 * fabs(want_s));
+        ck_assert_msg(fabs(loss_s - loss) > 1e-3, "eps %g changed nothing", eps);
+        ck_assert(memcmp(lse_s, lse, N * sizeof *lse) == 0);
+        ce_ctx cs = {N, V, ld, targets, eps};
+        fd_grad(g, ld, n, ce_objective, &cs);
+        tfi_crossentropy_backward(dl_s, logits, eps, lse, targets, N, V, 1.0f / (float)N);
+        check_close("smoothed crossentropy dlogits", dl_s, g, n, GRAD_RTOL);
+        free(lse_s), free(dl_s);
+    }
+
     /* scale 1: each row is softmax - onehot, which sums to 0. */
-    tfi_crossentropy_backward(dl, logits, lse, targets, N, V, 1.0f);
+    tfi_crossentropy_backward(dl, logits, 0.0f, lse, targets, N, V, 1.0f);
     for (int64_t i = 0; i < N; i++) {
         double s = 0.0;
         for (int64_t j = 0; j < V; j++)
@@ -734,7 +757,7 @@ START_TEST(test_crossentropy)
     }
 
     /* In place gives the same bits as out of place. */
-    tfi_crossentropy_backward(logits, logits, lse, targets, N, V, 1.0f);
+    tfi_crossentropy_backward(logits, logits, 0.0f, lse, targets, N, V, 1.0f);
     ck_assert(memcmp(logits, dl, n * sizeof *dl) == 0);
 
     free(logits), free(lse), free(dl), free(ld), free(lse_want), free(g);
@@ -754,13 +777,13 @@ START_TEST(test_crossentropy_large_logits)
     fill_targets(&r, targets, N, V);
     double *ld = to_double(logits, n), *lse_want = dvec(N);
 
-    double want = crossentropy_ref(ld, targets, N, V, lse_want);
-    double loss = tfi_crossentropy_forward(logits, targets, N, V, lse);
+    double want = crossentropy_ref(ld, targets, N, V, 0.0, lse_want);
+    double loss = tfi_crossentropy_forward(logits, targets, N, V, 0.0f, lse);
     ck_assert(isfinite(loss));
     ck_assert_double_eq_tol(loss, want, 1e-5 * fabs(want));
     check_close("large crossentropy lse", lse, lse_want, N, FWD_RTOL);
 
-    tfi_crossentropy_backward(dl, logits, lse, targets, N, V, 1.0f);
+    tfi_crossentropy_backward(dl, logits, 0.0f, lse, targets, N, V, 1.0f);
     double *g = dvec(n);
     for (int64_t i = 0; i < N; i++) {
         double s = 0.0;
@@ -829,8 +852,8 @@ static all_out run_all_kernels(void)
     fill_normal(&r, logits, nl, 0.0, 2.0);
     fill_targets(&r, targets, TH_N, TH_V);
     o.ce_lse = fvec(TH_N), o.ce_dl = fvec(nl);
-    o.loss = tfi_crossentropy_forward(logits, targets, TH_N, TH_V, o.ce_lse);
-    tfi_crossentropy_backward(o.ce_dl, logits, o.ce_lse, targets, TH_N, TH_V, 0.5f);
+    o.loss = tfi_crossentropy_forward(logits, targets, TH_N, TH_V, 0.0f, o.ce_lse);
+    tfi_crossentropy_backward(o.ce_dl, logits, 0.0f, o.ce_lse, targets, TH_N, TH_V, 0.5f);
 
     free(x), free(w), free(b), free(dy), free(mean), free(rstd), free(c), free(s);
     free(q), free(k), free(v), free(dout), free(logits);

@@ -1,8 +1,9 @@
 /* test_vision.c -- the image classifier: its tensors and shapes, every
- * gradient against central differences of the loss, prediction as the
- * argmax of the logits, training that learns, function-preserving growth
- * with the optimizer carried, and the task checks (language calls on a
- * vision model and image calls on a language model are refused). */
+ * gradient against central differences of the loss, label smoothing,
+ * prediction as the argmax of the logits, training that learns,
+ * function-preserving growth with the optimizer carried, and the task
+ * checks (language calls on a vision model and image calls on a language
+ * model are refused). */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -149,6 +150,104 @@ START_TEST(test_gradients_match_finite_differences)
         free(w);
         free(g);
     }
+    tf_model_free(m);
+}
+END_TEST
+
+/* The gradient of the whole buffer after one forward with labels lab and
+ * one backward (zeroed first), into g [count]. */
+static void grads_of(tf_model *m, int B, const float *px, const int32_t *lab, float *g,
+                     size_t count)
+{
+    float *buf;
+    size_t n;
+    ck_assert_int_eq(tf_model_zero_grad(m), TF_OK);
+    float loss;
+    ck_assert_int_eq(tf_model_forward_images(m, B, px, lab, NULL, &loss), TF_OK);
+    ck_assert_int_eq(tf_model_backward(m), TF_OK);
+    ck_assert_int_eq(tf_model_grad_buffer(m, &buf, &n), TF_OK);
+    ck_assert_uint_eq(n, count);
+    memcpy(g, buf, n * sizeof *g);
+}
+
+/* Label smoothing: the loss is the smoothed distribution's cross-entropy of
+ * the logits; the gradient is linear in the target distribution, so it is
+ * (1 - eps) of the labels' plus eps / K of the sum over "every image is
+ * class k"; a backward uses its forward's eps; eps = 0 is the plain loss bit
+ * for bit; bad values are refused and change nothing. */
+START_TEST(test_label_smoothing)
+{
+    tf_model *m = tiny_model();
+    enum { B = 4, K = 3 };
+    float px[B * 64], logits[B * K];
+    fill_pixels(px, sizeof px / sizeof *px, 11);
+    const int32_t lab[B] = {2, 0, 1, 2};
+    float plain, smooth;
+    ck_assert_double_eq(tf_model_get_label_smoothing(m), 0.0);
+    ck_assert_int_eq(tf_model_forward_images(m, B, px, lab, logits, &plain), TF_OK);
+
+    const double eps = 0.25;
+    ck_assert_int_eq(tf_model_set_label_smoothing(m, eps), TF_OK);
+    ck_assert_double_eq(tf_model_get_label_smoothing(m), eps);
+    ck_assert_int_eq(tf_model_forward_images(m, B, px, lab, NULL, &smooth), TF_OK);
+    double want = 0.0;
+    for (int b = 0; b < B; b++) {
+        const float *row = logits + b * K;
+        double mx = row[0], sum = 0.0;
+        for (int k = 1; k < K; k++)
+            mx = fmax(mx, row[k]);
+        for (int k = 0; k < K; k++)
+            sum += exp(row[k] - mx);
+        for (int k = 0; k < K; k++)
+            want -= (eps / K + (k == lab[b] ? 1.0 - eps : 0.0)) * (row[k] - mx - log(sum));
+    }
+    want /= B;
+    ck_assert_msg(fabs(smooth - want) <= 1e-5 * fabs(want), "loss %g, want %g", smooth, want);
+    ck_assert_msg(fabs(smooth - plain) > 1e-3, "smoothing changed nothing");
+
+    float *buf;
+    size_t n;
+    ck_assert_int_eq(tf_model_grad_buffer(m, &buf, &n), TF_OK);
+    float *g = malloc(n * sizeof *g), *want_g = calloc(n, sizeof *want_g),
+          *one = malloc(n * sizeof *one);
+    ck_assert_int_eq(tf_model_set_label_smoothing(m, 0.0), TF_OK);
+    grads_of(m, B, px, lab, one, n);
+    for (size_t i = 0; i < n; i++)
+        want_g[i] = (float)(1.0 - eps) * one[i];
+    for (int32_t k = 0; k < K; k++) {
+        const int32_t all_k[B] = {k, k, k, k};
+        grads_of(m, B, px, all_k, one, n);
+        for (size_t i = 0; i < n; i++)
+            want_g[i] += (float)(eps / K) * one[i];
+    }
+    /* set after the forward: the backward keeps the forward's eps */
+    ck_assert_int_eq(tf_model_set_label_smoothing(m, eps), TF_OK);
+    ck_assert_int_eq(tf_model_zero_grad(m), TF_OK);
+    ck_assert_int_eq(tf_model_forward_images(m, B, px, lab, NULL, NULL), TF_OK);
+    ck_assert_int_eq(tf_model_set_label_smoothing(m, 0.5), TF_OK);
+    ck_assert_int_eq(tf_model_backward(m), TF_OK);
+    memcpy(g, buf, n * sizeof *g);
+    double gmax = 0.0;
+    for (size_t i = 0; i < n; i++)
+        gmax = fmax(gmax, fabs(want_g[i]));
+    ck_assert(gmax > 0.0);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabs(g[i] - want_g[i]) <= 1e-5 * gmax, "grad[%zu] = %g, want %g", i, g[i],
+                      want_g[i]);
+
+    /* refused values change nothing; 0 is the plain loss again */
+    const double bad[] = {-0.1, 1.0, NAN, INFINITY};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_int_eq(tf_model_set_label_smoothing(m, bad[i]), TF_ERR_ARGUMENT);
+        ck_assert_double_eq(tf_model_get_label_smoothing(m), 0.5);
+    }
+    ck_assert_int_eq(tf_model_set_label_smoothing(NULL, 0.1), TF_ERR_ARGUMENT);
+    ck_assert_double_eq(tf_model_get_label_smoothing(NULL), 0.0);
+    ck_assert_int_eq(tf_model_set_label_smoothing(m, 0.0), TF_OK);
+    float again;
+    ck_assert_int_eq(tf_model_forward_images(m, B, px, lab, NULL, &again), TF_OK);
+    ck_assert(memcmp(&again, &plain, sizeof again) == 0);
+    free(g), free(want_g), free(one);
     tf_model_free(m);
 }
 END_TEST
@@ -347,6 +446,7 @@ Suite *vision_suite(void)
     tcase_add_test(tc, test_tensors_and_shapes);
     tcase_add_test(tc, test_bad_params);
     tcase_add_test(tc, test_gradients_match_finite_differences);
+    tcase_add_test(tc, test_label_smoothing);
     tcase_add_test(tc, test_predict_is_argmax_and_rows_independent);
     tcase_add_test(tc, test_training_learns_and_growth_preserves_function);
     tcase_add_test(tc, test_task_checks);

@@ -4,7 +4,7 @@
 # TokenFormer grown to the full size at mid-training; then the table and
 # the plot (summarize.py).  Runs one after the other, so that their times
 # compare; the machine's load is sampled meanwhile.
-#   EPOCHS=20          epochs of every run
+#   EPOCHS=17          epochs of every run
 #   RUNS="scratch grown torch"   which runs (the others' results stay)
 #   THREADS=0          threads of the TokenFormer runs (0: the library's
 #                      default, one per online CPU)
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.."
 here=experiments/vision
 runs=$here/runs
 results=$here/results
-epochs=${EPOCHS:-20}
+epochs=${EPOCHS:-17}
 mkdir -p "$runs" "$results"
 make -s all
 start=$(date +%s)
@@ -34,14 +34,16 @@ for run in ${RUNS:-scratch grown torch}; do
     grown) set -- build/examples/train_vision --out "$runs/grown" epochs="$epochs" \
         threads="${THREADS:-0}" $small $grow ;;
     torch)
+        # train_vision's defaults (optimizer, schedule, loss, augmentation);
         # bench/vit_torch.py's best settings (bench/model_vs_torch.sh): BLIS's
         # zen3 kernels, BLIS threads, heap-kept allocations; passive waits as ours
         t=${TORCH_THREADS:-2}
         set -- env MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 \
             BLIS_ARCH_TYPE=6 BLIS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" OMP_WAIT_POLICY=passive \
             /usr/bin/python3 bench/vit_torch.py --epochs "$epochs" --width 64 --depth 4 \
-            --heads 4 --patch 4 --batch 128 --lr 1e-3 --min-lr 1e-5 --warmup-steps 500 \
-            --weight-decay 0.05 --clip 1.0 --shift 2 --hflip 1 --threads "$t" \
+            --heads 4 --patch 4 --batch 128 --lr 2e-3 --min-lr 1e-5 --warmup-steps 500 \
+            --weight-decay 0.05 --beta1 0.9 --beta2 0.95 --clip 1.0 --label-smoothing 0.1 \
+            --shift 0 --hflip 1 --threads "$t" \
             --csv "$results/torch.csv" ;;
     *) echo "unknown run $run" >&2; exit 2 ;;
     esac

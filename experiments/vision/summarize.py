@@ -36,7 +36,7 @@ IMAGE, CLASSES, TRAIN_IMAGES = 28, 10, 60000
 # train_vision's defaults (examples/train_vision.c) for the keys used here
 DEFAULTS = dict(patch_size=4, hidden_size=64, num_layers=4, qkv_slot_num=64, proj_slot_num=64,
                 ffn_slot_num=256, patch_slot_num=64, head_slot_num=64, batch_size=128,
-                epochs=20, grow_at=0, grow_qkv_slot_num=0, grow_proj_slot_num=0,
+                epochs=17, grow_at=0, grow_qkv_slot_num=0, grow_proj_slot_num=0,
                 grow_ffn_slot_num=0)
 
 

@@ -70,13 +70,14 @@ void tfi_attention_backward(float *dq, float *dk, float *dv, float *dprobs,
                             const float *v, const float *probs, const tfi_attn_shape *s);
 
 /* Mean cross-entropy of logits [N, V] against targets [N] (0 <= t < V,
- * checked by the caller).  lse [N] receives each row's log-sum-exp.
- * Accumulated in double. */
+ * checked by the caller), with label smoothing eps in [0, 1) (0: plain):
+ * against (1 - eps) onehot(target) + eps / V.  lse [N] receives each row's
+ * log-sum-exp.  Accumulated in double. */
 double tfi_crossentropy_forward(const float *logits, const int32_t *targets,
-                                int64_t N, int64_t V, float *lse);
-/* dlogits = (softmax(logits) - onehot(targets)) * scale; dlogits may alias
- * logits (in place). */
-void tfi_crossentropy_backward(float *dlogits, const float *logits,
+                                int64_t N, int64_t V, float eps, float *lse);
+/* dlogits = (softmax(logits) - onehot(targets) + eps (onehot(targets) -
+ * 1/V)) * scale; dlogits may alias logits (in place). */
+void tfi_crossentropy_backward(float *dlogits, const float *logits, float eps,
                                const float *lse, const int32_t *targets,
                                int64_t N, int64_t V, float scale);
 

@@ -81,6 +81,23 @@ class VisionTest(unittest.TestCase):
             with self.assertRaises(tf.errors.ShapeError):
                 m.forward_images(np.zeros((2, 7, 7), np.float32))
 
+    def test_label_smoothing(self):
+        with tf.Model.vision(**SMALL) as m:
+            px = np.random.default_rng(2).uniform(-1, 1, (3, 8, 8)).astype(np.float32)
+            labels = [2, 0, 1]
+            self.assertEqual(m.label_smoothing, 0.0)
+            m.label_smoothing = 0.25
+            self.assertEqual(m.label_smoothing, 0.25)
+            res = m.forward_images(px, labels)
+            ref = numpy_logits(m, px.astype(np.float64))
+            logp = ref - np.log(np.exp(ref).sum(1, keepdims=True))
+            target = np.full(ref.shape, 0.25 / ref.shape[1])
+            target[np.arange(3), labels] += 0.75
+            self.assertAlmostEqual(res.loss, -(target * logp).sum(1).mean(), places=4)
+            with self.assertRaises(tf.errors.ArgumentError):
+                m.label_smoothing = 1.0
+            self.assertEqual(m.label_smoothing, 0.25)
+
     def test_train_grow_save_open(self):
         rng = np.random.default_rng(0)
         with tf.Model.vision(tf.VisionParams(**SMALL), init_method_std=0.02) as m, \

@@ -223,6 +223,8 @@ PROTOTYPES = {
     "tf_model_predict": (St, [ModelP, c_int, Pf, Pi32]),
     "tf_model_backward": (St, [ModelP]),
     "tf_model_zero_grad": (St, [ModelP]),
+    "tf_model_set_label_smoothing": (St, [ModelP, c_double]),
+    "tf_model_get_label_smoothing": (c_double, [ModelP]),
     # data-parallel training
     "tf_model_grad_buffer": (St, [ModelP, POINTER(Pf), POINTER(c_size_t)]),
     "tf_model_set_grad_ready_callback": (St, [ModelP, GradReadyCallback, c_void_p]),

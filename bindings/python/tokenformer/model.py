@@ -426,6 +426,18 @@ class Model(_lib.Handle):
         h = self._h()
         self._check(F.tf_model_zero_grad(h))
 
+    @property
+    def label_smoothing(self) -> float:
+        """eps of the training loss's label smoothing
+        (``tf_model_set_label_smoothing``): a forward with targets or labels
+        takes the cross-entropy against (1 - eps) onehot + eps / V; 0 (the
+        default) is the plain loss.  Not saved in checkpoints."""
+        return float(F.tf_model_get_label_smoothing(self._h()))
+
+    @label_smoothing.setter
+    def label_smoothing(self, eps: float) -> None:
+        self._check(F.tf_model_set_label_smoothing(self._h(), float(eps)))
+
     # -- data-parallel training --------------------------------------------
     def grad_buffer(self) -> np.ndarray:
         """``tf_model_grad_buffer()``: every gradient of the model as one
