@@ -71,13 +71,19 @@ def tf_run(results, name):
     big = flops_per_image(s, s["grow_qkv_slot_num"] or s["qkv_slot_num"],
                           s["grow_proj_slot_num"] or s["proj_slot_num"],
                           s["grow_ffn_slot_num"] or s["ffn_slot_num"])
-    rows, flops = [], 0.0
+    rows, flops, train_s, prev_t, prev_dt = [], 0.0, 0.0, 0.0, 0.0
     for r in csv.DictReader(open(path)):
         step = int(r["step"])
         flops += B * (big if s["grow_at"] and step > s["grow_at"] else small)
+        # a row's seconds follow its step and, on an evaluation row, the
+        # evaluation: that row counts as long as the step before it
+        t = float(r["seconds"])
+        dt = prev_dt if r["test_acc"] and prev_dt else t - prev_t
+        train_s += dt
+        prev_t, prev_dt = t, t - prev_t
         if r["test_acc"]:
             rows.append(dict(epoch=step / per_epoch, step=step, acc=float(r["test_acc"]),
-                             seconds=float(r["seconds"]), flops=flops))
+                             seconds=t, train_seconds=train_s, flops=flops))
     return dict(name=name, rows=rows, settings=s, flops_small=small, flops_big=big)
 
 
@@ -85,11 +91,12 @@ def torch_run(results):
     path = os.path.join(results, "torch.csv")
     if not os.path.exists(path):
         return None
-    rows, seconds = [], 0.0
+    rows, seconds, train_s = [], 0.0, 0.0
     for r in csv.DictReader(open(path)):
         seconds += float(r["train_seconds"]) + float(r["eval_seconds"])
+        train_s += float(r["train_seconds"])
         rows.append(dict(epoch=float(r["epoch"]), step=int(r["step"]), acc=float(r["test_acc"]),
-                         seconds=seconds, flops=float(r["train_flops"]),
+                         seconds=seconds, train_seconds=train_s, flops=float(r["train_flops"]),
                          cpu=float(r["train_cpu_seconds"])))
     return dict(name="torch", rows=rows)
 
@@ -126,8 +133,9 @@ def main():
             if r and r["rows"]]
     labels = dict(scratch="TokenFormer, from scratch", torch="PyTorch ViT (nn.Linear)",
                   grown="TokenFormer, grown at mid-training")
-    out = ["| run | epochs | final test acc | best test acc | wall s / epoch | CPU s / epoch "
-           "| training FLOPs | FLOPs / scratch's |", "|---|---|---|---|---|---|---|---|"]
+    out = ["| run | epochs | final test acc | best test acc | training s (wall) "
+           "| training s / epoch | wall s / epoch | CPU s / epoch "
+           "| training FLOPs | FLOPs / scratch's |", "|---|---|---|---|---|---|---|---|---|---|"]
     ref = next((r for r in runs if r["name"] == "scratch"), None)
     for r in runs:
         last = r["rows"][-1]
@@ -143,16 +151,18 @@ def main():
             same = [x for x in ref["rows"] if abs(x["epoch"] - epochs) < 1e-6]
             if same:
                 ratio = "%.3f" % (last["flops"] / same[0]["flops"])
-        out.append("| %s | %g | %.4f | %.4f | %.1f | %s | %.3g | %s |" % (
+        out.append("| %s | %g | %.4f | %.4f | %.1f | %.1f | %.1f | %s | %.3g | %s |" % (
             labels[r["name"]], round(epochs, 2), last["acc"], max(x["acc"] for x in r["rows"]),
-            wall, cpu, last["flops"], ratio))
+            last["train_seconds"], last["train_seconds"] / epochs, wall, cpu, last["flops"],
+            ratio))
     notes = []
     for r in runs:
         t = gnu_time(results, r["name"])
         if t:
             notes.append("- %s: %.0f s wall, %.0f s CPU (user + system) for the whole process "
-                         "(data loading, training, an evaluation per epoch)." % (
-                             labels[r["name"]], t[0], t[1]))
+                         "(data loading, training, an evaluation per epoch); training alone "
+                         "(the steps, evaluations excluded) %.1f s wall." % (
+                             labels[r["name"]], t[0], t[1], r["rows"][-1]["train_seconds"]))
     tv = next((r for r in runs if r["name"] == "torch"), None)
     if ref and tv:
         acc = {round(x["epoch"], 6): x["acc"] for x in ref["rows"]}
@@ -162,8 +172,7 @@ def main():
                      + "; ".join(pairs) + ".")
     load = load_range(results)
     if load:
-        notes.append("- Machine during the runs: %s (other engineers' builds and tests, "
-                     "a background experiment at nice 19)." % load)
+        notes.append("- Machine during the runs (one after the other): %s." % load)
     with open(os.path.join(results, "summary.md"), "w") as f:
         f.write("\n".join(out) + "\n\n" + "\n".join(notes) + "\n")
     print("\n".join(out))

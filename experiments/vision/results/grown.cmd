@@ -1,1 +1,1 @@
-build/examples/train_vision --out experiments/vision/runs/grown epochs=20 qkv_slot_num=32 proj_slot_num=32 ffn_slot_num=128 grow_at=4680 grow_qkv_slot_num=64 grow_proj_slot_num=64 grow_ffn_slot_num=256
+build/examples/train_vision --out experiments/vision/runs/grown epochs=17 threads=0 qkv_slot_num=32 proj_slot_num=32 ffn_slot_num=128 grow_at=3978 grow_qkv_slot_num=64 grow_proj_slot_num=64 grow_ffn_slot_num=256

@@ -1,1 +1,1 @@
-build/examples/train_vision --out experiments/vision/runs/scratch epochs=20
+build/examples/train_vision --out experiments/vision/runs/scratch epochs=17 threads=0
