@@ -8,7 +8,8 @@
 #   RUNS="scratch grown torch"   which runs (the others' results stay)
 #   THREADS=0          threads of the TokenFormer runs (0: the library's
 #                      default, one per online CPU)
-#   TORCH_THREADS=2    threads of the PyTorch run
+#   TORCH_THREADS=1    threads of the PyTorch run (its fastest here: with 2,
+#                      Debian's torch 1.13 ran this model 4.3x slower per epoch)
 set -eu
 cd "$(dirname "$0")/../.."
 here=experiments/vision
@@ -37,7 +38,7 @@ for run in ${RUNS:-scratch grown torch}; do
         # train_vision's defaults (optimizer, schedule, loss, augmentation);
         # bench/vit_torch.py's best settings (bench/model_vs_torch.sh): BLIS's
         # zen3 kernels, BLIS threads, heap-kept allocations; passive waits as ours
-        t=${TORCH_THREADS:-2}
+        t=${TORCH_THREADS:-1}
         set -- env MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 \
             BLIS_ARCH_TYPE=6 BLIS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" OMP_WAIT_POLICY=passive \
             /usr/bin/python3 bench/vit_torch.py --epochs "$epochs" --width 64 --depth 4 \
